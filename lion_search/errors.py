@@ -1,0 +1,17 @@
+"""The project's exceptions: one base class, so the CLI can print any of them as one line."""
+
+
+class LionSearchError(Exception):
+    """Base class of every error lion-search reports to a user (printed as one line, exit 2)."""
+
+
+class ProgramError(LionSearchError):
+    """Program text that is not in the program language, or a program that breaks its rules."""
+
+
+class TaskError(LionSearchError):
+    """An unknown proxy task or schedule, or bad task options."""
+
+
+class RunError(LionSearchError):
+    """A run folder that cannot be created, read or resumed."""

@@ -1,0 +1,419 @@
+"""The program language: its IR, the parser (text -> IR) and the printer (IR -> text).
+
+A program is text in a small subset of Python syntax, and is only ever parsed (with `ast` and a
+whitelist), never run by Python:
+
+    def lion(w, g, lr, t, m):
+        c = interp(g, m, 0.9)
+        m = interp(g, m, 0.99)
+        return lr * (sign(c) + 0.001 * w), m
+
+`w, g, lr, t` are the weights, the gradient, the learning rate and the step (from 1); every
+further parameter is a memory slot that starts at zero. The program returns the update (the
+optimizer then sets w <- w - update) and the new value of each memory slot, in order.
+
+The IR is a straight-line list of single-op instructions `dst = op(a, b, c)` whose arguments are
+variable names or float constants. Nested expressions are lowered into temporaries named `_1`,
+`_2`, ... (names starting with `_` are reserved for them), numbered in post-order; the printer
+folds each single-use temporary back into the expression that uses it, so that
+parse(print(p)) == p for every parsed program.
+"""
+from __future__ import annotations
+
+import ast
+import math
+from dataclasses import dataclass, field
+from typing import Union
+
+from lion_search.errors import ProgramError
+from lion_search.ops import CALLABLE_OPS, OPS, Shape
+
+Arg = Union[str, float]
+INPUTS: tuple[str, ...] = ("w", "g", "lr", "t")
+INPUT_SHAPES: dict[str, Shape] = {"w": Shape.TENSOR, "g": Shape.TENSOR, "lr": Shape.SCALAR,
+                                  "t": Shape.SCALAR}
+RESERVED_NAMES = frozenset({"count"})  # the step-count field of an exported optimizer's state
+
+
+@dataclass(frozen=True)
+class Instr:
+    """One instruction: `dst = op(*args)`; an arg is a variable name (str) or a constant (float)."""
+
+    dst: str
+    op: str
+    args: tuple[Arg, ...]
+
+
+@dataclass(frozen=True)
+class Program:
+    """An optimizer program: `def name(w, g, lr, t, *memory): body; return outputs`."""
+
+    name: str
+    memory: tuple[str, ...]
+    body: tuple[Instr, ...]
+    outputs: tuple[Arg, ...]
+    doc: str = field(default="", compare=False)
+
+    @property
+    def memory_cost(self) -> int:
+        """The number of memory slots: how many parameter-sized buffers the optimizer keeps."""
+        return len(self.memory)
+
+    def __len__(self) -> int:
+        return len(self.body)
+
+    def __str__(self) -> str:
+        return print_program(self)
+
+
+def is_temp(name: str) -> bool:
+    """Whether `name` is a parser temporary (`_1`, `_2`, ...)."""
+    return name.startswith("_")
+
+
+# ----------------------------------------------------------------------------------- parsing
+
+_BINOPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div", ast.Mod: "mod",
+           ast.Pow: "pow"}
+_CMPOPS = {ast.Lt: "lt", ast.LtE: "le", ast.Gt: "gt", ast.GtE: "ge", ast.Eq: "eq",
+           ast.NotEq: "ne"}
+_ALLOWED = ("names, numbers, the operators + - * / % ** < <= > >= == != and calls of ops: "
+            + ", ".join(CALLABLE_OPS))
+_STATEMENT_NAMES = {
+    ast.For: "for loops", ast.While: "while loops", ast.If: "if statements",
+    ast.Import: "import statements", ast.ImportFrom: "import statements",
+    ast.With: "with statements", ast.Try: "try statements", ast.FunctionDef: "nested functions",
+    ast.ClassDef: "classes", ast.Global: "global statements", ast.Nonlocal: "nonlocal statements",
+    ast.Delete: "del statements", ast.Raise: "raise statements", ast.Assert: "assert statements",
+    ast.Expr: "bare expressions", ast.Pass: "pass statements",
+}
+_EXPRESSION_NAMES = {
+    ast.Attribute: "attribute access", ast.Subscript: "subscripts", ast.Lambda: "lambdas",
+    ast.IfExp: "conditional expressions (use where(c, a, b))", ast.BoolOp: "and/or (use * and max)",
+    ast.ListComp: "comprehensions", ast.GeneratorExp: "comprehensions", ast.List: "lists",
+    ast.Tuple: "tuples", ast.Dict: "dicts", ast.Set: "sets", ast.JoinedStr: "strings",
+    ast.Starred: "starred arguments", ast.NamedExpr: "the := operator", ast.Await: "await",
+}
+
+
+def _is_negative_literal(node: ast.expr) -> bool:
+    """Whether node is `-<number literal>`, which the language reads as one negative constant."""
+    return isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) \
+        and isinstance(node.operand, ast.Constant)
+
+
+class _Lowerer:
+    """Lowers one function's statements into instructions, checking names as it goes."""
+
+    def __init__(self, source: str, defined: set[str]):
+        self.source = source
+        self.defined = set(defined)
+        self.body: list[Instr] = []
+        self.temps = 0
+
+    def fail(self, node: ast.AST, message: str) -> ProgramError:
+        return ProgramError(f"{self.source}:{getattr(node, 'lineno', 1)}:"
+                            f"{getattr(node, 'col_offset', 0) + 1}: {message}")
+
+    def emit(self, dst: str | None, op: str, args: list[Arg]) -> str:
+        if dst is None:
+            self.temps += 1
+            dst = f"_{self.temps}"
+        self.body.append(Instr(dst, op, tuple(args)))
+        return dst
+
+    def constant(self, node: ast.Constant, negate: bool = False) -> float:
+        value = node.value
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.fail(node, f"constant {value!r} is not a number; allowed: {_ALLOWED}")
+        number = -float(value) if negate else float(value)
+        if number != number or abs(number) == float("inf"):
+            raise self.fail(node, f"constant {value!r} is not finite")
+        return number
+
+    def arg(self, node: ast.expr) -> Arg:
+        """An argument: a constant, a variable, or a temporary holding a lowered expression."""
+        while isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.UAdd):
+            node = node.operand
+        if isinstance(node, ast.Constant):
+            return self.constant(node)
+        if _is_negative_literal(node):
+            return self.constant(node.operand, negate=True)
+        if isinstance(node, ast.Name):
+            if node.id not in self.defined:
+                raise self.fail(node, f"name '{node.id}' is used before it is assigned; names assigned by then: "
+                                      f"{', '.join(sorted(self.defined))}")
+            return node.id
+        return self.expression(node, None)
+
+    def expression(self, node: ast.expr, dst: str | None) -> str:
+        """Lower `node` (post-order) into instructions; the last one writes `dst` (or a temp)."""
+        while isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.UAdd):
+            node = node.operand
+        if isinstance(node, ast.Constant) or isinstance(node, ast.Name) or _is_negative_literal(node):
+            return self.emit(dst, "copy", [self.arg(node)])
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            return self.emit(dst, "neg", [self.arg(node.operand)])
+        if isinstance(node, (ast.BinOp, ast.UnaryOp)) and type(node.op) not in _BINOPS:
+            raise self.fail(node, f"operator {type(node.op).__name__} is not allowed; allowed: "
+                                  f"{_ALLOWED}")
+        if isinstance(node, ast.BinOp):
+            left, right = self.arg(node.left), self.arg(node.right)
+            return self.emit(dst, _BINOPS[type(node.op)], [left, right])
+        if isinstance(node, ast.Compare):
+            if len(node.ops) != 1 or type(node.ops[0]) not in _CMPOPS:
+                raise self.fail(node, "chained or non-numeric comparisons are not allowed; "
+                                      "write one comparison such as a < b")
+            left, right = self.arg(node.left), self.arg(node.comparators[0])
+            return self.emit(dst, _CMPOPS[type(node.ops[0])], [left, right])
+        if isinstance(node, ast.Call):
+            return self.call(node, dst)
+        what = _EXPRESSION_NAMES.get(type(node), f"'{type(node).__name__}' expressions")
+        raise self.fail(node, f"{what} not allowed; allowed: {_ALLOWED}")
+
+    def call(self, node: ast.Call, dst: str | None) -> str:
+        if not isinstance(node.func, ast.Name):
+            raise self.fail(node, f"only ops can be called, by name; allowed: {_ALLOWED}")
+        name = node.func.id
+        if name not in CALLABLE_OPS:
+            raise self.fail(node, f"unknown op '{name}'; valid ops: {', '.join(CALLABLE_OPS)}")
+        if node.keywords:
+            raise self.fail(node, f"op '{name}' takes positional arguments only")
+        arity = OPS[name].arity
+        if len(node.args) != arity:
+            raise self.fail(node, f"op '{name}' takes {arity} argument(s), got {len(node.args)}")
+        return self.emit(dst, name, [self.arg(a) for a in node.args])
+
+    def assign(self, node: ast.stmt) -> None:
+        if isinstance(node, ast.AugAssign):
+            targets, value = [node.target], ast.BinOp(node.target, node.op, node.value)
+            ast.copy_location(value, node)
+        else:
+            targets, value = node.targets, node.value
+        if len(targets) != 1 or not isinstance(targets[0], ast.Name):
+            raise self.fail(node, "assign to one plain name per statement, as in m = interp(g, m, 0.9)")
+        name = targets[0].id
+        check_name(name, lambda msg: self.fail(targets[0], msg))
+        self.expression(value, name)
+        self.defined.add(name)
+
+
+def check_name(name: str, fail) -> None:
+    """Reject names the language reserves (temporaries `_*` and `count`)."""
+    if is_temp(name):
+        raise fail(f"name '{name}' starts with '_', which is reserved for temporaries")
+    if name in RESERVED_NAMES:
+        raise fail(f"name '{name}' is reserved (it is the step count of the optimizer state)")
+
+
+def _function(tree: ast.Module, source: str) -> ast.FunctionDef:
+    """The module's one function definition, or an error saying what was found instead."""
+    where = _Lowerer(source, set())
+    functions = [n for n in tree.body if isinstance(n, ast.FunctionDef)]
+    others = [n for n in tree.body if not isinstance(n, ast.FunctionDef)]
+    if others:
+        what = _STATEMENT_NAMES.get(type(others[0]), f"'{type(others[0]).__name__}' statements")
+        raise where.fail(others[0], f"{what} are not allowed outside the function; a program "
+                                    "file holds one def name(w, g, lr, t, ...)")
+    if len(functions) != 1:
+        node = functions[1] if functions else tree
+        raise where.fail(node, f"expected exactly one function definition, found {len(functions)}")
+    fn = functions[0]
+    a = fn.args
+    if fn.decorator_list or fn.returns or a.vararg or a.kwarg or a.kwonlyargs or a.posonlyargs \
+            or a.defaults or any(arg.annotation for arg in a.args):
+        raise where.fail(fn, "the def takes plain parameters only: def name(w, g, lr, t, "
+                             "<memory slots>) with no defaults, annotations, decorators or *args")
+    names = [arg.arg for arg in a.args]
+    if tuple(names[:4]) != INPUTS:
+        raise where.fail(fn, f"parameters must start with w, g, lr, t; got {', '.join(names) or 'none'}")
+    for arg in a.args[4:]:
+        check_name(arg.arg, lambda msg, arg=arg: where.fail(arg, msg))
+    return fn
+
+
+def _split_body(fn: ast.FunctionDef, lower: _Lowerer) -> tuple[str, list[ast.stmt], ast.Return]:
+    """(docstring, assignments, return statement), or an error naming the bad statement."""
+    statements = list(fn.body)
+    doc = ""
+    if statements and isinstance(statements[0], ast.Expr) \
+            and isinstance(statements[0].value, ast.Constant) \
+            and isinstance(statements[0].value.value, str):
+        doc = statements.pop(0).value.value
+    for node in statements:
+        if not isinstance(node, (ast.Assign, ast.AugAssign, ast.Return)):
+            what = _STATEMENT_NAMES.get(type(node), f"'{type(node).__name__}' statements")
+            raise lower.fail(node, f"{what} are not allowed; a program body is assignments "
+                                   "followed by one return")
+    returns = [n for n in statements if isinstance(n, ast.Return)]
+    if not returns or statements[-1] is not returns[0] or len(returns) > 1:
+        node = returns[0] if returns else fn
+        raise lower.fail(node, "the body must end with exactly one return statement, "
+                               "return update, <new memory values>")
+    return doc, statements[:-1], returns[0]
+
+
+def parse_program(text: str | bytes, source: str = "<program>") -> Program:
+    """Parse program text into its canonical IR, or raise ProgramError saying what is wrong where."""
+    if isinstance(text, bytes):
+        if b"\0" in text:
+            raise ProgramError(f"{source}: not a text file (it contains NUL bytes)")
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise ProgramError(f"{source}: not a UTF-8 text file ({err.reason} at byte "
+                               f"{err.start})") from None
+    if "\0" in text:
+        raise ProgramError(f"{source}: not a text file (it contains NUL characters)")
+    if not text.strip():
+        raise ProgramError(f"{source}: empty program; expected def name(w, g, lr, t, <memory "
+                           "slots>): ... return update, <new memory values>")
+    try:
+        tree = ast.parse(text, filename=source)
+    except SyntaxError as err:
+        raise ProgramError(f"{source}:{err.lineno or 1}:{err.offset or 1}: syntax error: "
+                           f"{err.msg}") from None
+    fn = _function(tree, source)
+    memory = tuple(arg.arg for arg in fn.args.args[4:])
+    lower = _Lowerer(source, set(INPUTS) | set(memory))
+    doc, assignments, ret = _split_body(fn, lower)
+    for node in assignments:
+        lower.assign(node)
+    values = ret.value.elts if isinstance(ret.value, ast.Tuple) else \
+        ([ret.value] if ret.value is not None else [])
+    if len(values) != 1 + len(memory):
+        slots = f" and the new values of {', '.join(memory)}" if memory else ""
+        raise lower.fail(ret, f"return gives {len(values)} value(s), expected {1 + len(memory)}: "
+                              f"the update{slots}")
+    outputs = tuple(lower.arg(v) for v in values)
+    return Program(fn.name, memory, tuple(lower.body), outputs, doc)
+
+
+# ---------------------------------------------------------------------------------- printing
+
+# Operator precedence, as Python's grammar has it; higher binds tighter.
+_PREC_CMP, _PREC_ADD, _PREC_MUL, _PREC_UNARY, _PREC_POW, _PREC_ATOM = 1, 2, 3, 4, 5, 6
+_BINARY_PREC = {"add": _PREC_ADD, "sub": _PREC_ADD, "mul": _PREC_MUL, "div": _PREC_MUL,
+                "mod": _PREC_MUL, "pow": _PREC_POW,
+                **{op: _PREC_CMP for op in ("lt", "le", "gt", "ge", "eq", "ne")}}
+
+
+def format_constant(x: float) -> str:
+    """The shortest text that parses back to exactly x: 1 for 1.0, 1e-8 for 1e-08."""
+    text = repr(float(x))
+    if text.endswith(".0") and abs(x) < 1e16:
+        text = text[:-2]
+    return text.replace("e-0", "e-").replace("e+", "e")
+
+
+def _foldable(program: Program) -> dict[str, int]:
+    """Temporaries the printer may fold into their one use: {temp: index of its instruction}.
+
+    A temporary folds when it is defined once, used exactly once, later, and nothing between its
+    definition and the statement it is printed in reassigns a variable it reads.
+    """
+    defs: dict[str, list[int]] = {}
+    for i, ins in enumerate(program.body):
+        defs.setdefault(ins.dst, []).append(i)
+    uses: dict[str, list[int]] = {}
+    sites = [(i, ins.args) for i, ins in enumerate(program.body)]
+    sites.append((len(program.body), program.outputs))
+    for i, args in sites:
+        for a in args:
+            if isinstance(a, str):
+                uses.setdefault(a, []).append(i)
+    writes = [ins.dst for ins in program.body]
+    folded: dict[str, int] = {}
+
+    def try_fold(temp: Arg, user: int, root: int) -> None:
+        if not (isinstance(temp, str) and is_temp(temp)) or len(defs.get(temp, [])) != 1:
+            return
+        index = defs[temp][0]
+        ins = program.body[index]
+        if uses.get(temp) != [user] or index >= user or ins.op == "copy":
+            return
+        later = set(writes[index + 1:root])
+        if any(isinstance(a, str) and a in later for a in ins.args):
+            return
+        folded[temp] = index
+        for a in ins.args:
+            try_fold(a, index, root)
+
+    for i in range(len(program.body), -1, -1):
+        if i == len(program.body) or program.body[i].dst not in folded:
+            for a in (program.outputs if i == len(program.body) else program.body[i].args):
+                try_fold(a, i, i)
+    return folded
+
+
+def _rename_unfolded(program: Program, folded: dict[str, int]) -> dict[str, str]:
+    """Fresh printable names (v1, v2, ...) for temporaries that cannot be folded."""
+    taken = set(INPUTS) | set(program.memory) | {i.dst for i in program.body}
+    names: dict[str, str] = {}
+    counter = 0
+    for ins in program.body:
+        if is_temp(ins.dst) and ins.dst not in folded and ins.dst not in names:
+            counter += 1
+            while f"v{counter}" in taken:
+                counter += 1
+            names[ins.dst] = f"v{counter}"
+    return names
+
+
+class _Printer:
+    def __init__(self, program: Program):
+        self.program = program
+        self.folded = _foldable(program)
+        self.names = _rename_unfolded(program, self.folded)
+
+    def arg(self, a: Arg) -> tuple[str, int]:
+        """(text, precedence) of an argument."""
+        if not isinstance(a, str):
+            return format_constant(a), _PREC_UNARY if math.copysign(1.0, a) < 0 else _PREC_ATOM
+        if a in self.folded:
+            return self.instruction(self.program.body[self.folded[a]])
+        return self.names.get(a, a), _PREC_ATOM
+
+    def instruction(self, ins: Instr) -> tuple[str, int]:
+        """(text, precedence) of the expression computed by `ins`."""
+        args = [self.arg(a) for a in ins.args]
+        if ins.op == "copy":
+            return args[0]
+        if ins.op in _BINARY_PREC:
+            prec = _BINARY_PREC[ins.op]
+            (left, lp), (right, rp) = args
+            if prec == _PREC_POW:       # right-associative
+                left_paren, right_paren = lp <= prec, rp < prec
+            elif prec == _PREC_CMP:     # comparisons must not chain
+                left_paren, right_paren = lp <= prec, rp <= prec
+            else:                       # left-associative
+                left_paren, right_paren = lp < prec, rp <= prec
+            left = f"({left})" if left_paren else left
+            right = f"({right})" if right_paren else right
+            return f"{left} {OPS[ins.op].symbol} {right}", prec
+        if ins.op == "neg" and isinstance(ins.args[0], str):
+            (text, prec), = args
+            return f"-({text})" if prec <= _PREC_UNARY else f"-{text}", _PREC_UNARY
+        return f"{ins.op}({', '.join(text for text, _ in args)})", _PREC_ATOM
+
+
+def print_program(program: Program) -> str:
+    """Readable program text; single-use temporaries are folded back into expressions."""
+    printer = _Printer(program)
+    params = ", ".join(INPUTS + program.memory)
+    lines = [f"def {program.name}({params}):"]
+    if program.doc:
+        lines.append(f"    {program.doc!r}")
+    for ins in program.body:
+        if ins.dst in printer.folded:
+            continue
+        text, _ = printer.instruction(ins)
+        lines.append(f"    {printer.names.get(ins.dst, ins.dst)} = {text}")
+    outputs = ", ".join(printer.arg(a)[0] for a in program.outputs)
+    lines.append(f"    return {outputs}")
+    return "\n".join(lines) + "\n"
+
+
+def normalize(program: Program) -> Program:
+    """The canonical form of any IR: what parsing its printed text gives."""
+    return parse_program(print_program(program))

@@ -1,0 +1,278 @@
+"""The jnp semantics of every op, and the optax wrapper that runs a program as an optimizer.
+
+This module is self-contained on purpose (it imports only jax, optax and typing): `export` copies
+the functions a program needs from here into a standalone module, so an exported optimizer and
+`to_optax` run the very same code.
+
+Values inside a program are either a *list of leaves* (one array per parameter tensor) or a
+*scalar* shared by all leaves (lr, t, constants, global reductions). Ops are written on arrays;
+`each` applies them leaf by leaf and `across` applies a reduction over all leaves.
+
+Safe numerics: from finite inputs no op returns NaN or Inf. Division by zero gives 0, sqrt and
+log act on |x|, log is floored at log(tiny), arcsin clips its input to [-1, 1], and results
+that can overflow (division, exp, expm1, cosh, pow) are clipped to the dtype's finite range.
+"""
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+
+def finite(x):
+    """Clip x to the finite range of its dtype (NaN stays NaN)."""
+    x = jnp.asarray(x)
+    big = jnp.finfo(x.dtype).max
+    return jnp.clip(x, -big, big)
+
+
+def op_add(a, b):
+    """a + b."""
+    return a + b
+
+
+def op_sub(a, b):
+    """a - b."""
+    return a - b
+
+
+def op_mul(a, b):
+    """a * b."""
+    return a * b
+
+
+def op_div(a, b):
+    """a / b, with a / 0 = 0."""
+    nonzero = b != 0
+    return finite(jnp.where(nonzero, a / jnp.where(nonzero, b, 1.0), 0.0))
+
+
+def op_pow(a, b):
+    """a ** b for integer b (sign of a kept for odd b), |a| ** b otherwise; 0 ** (b < 0) = 0."""
+    magnitude = jnp.abs(a) ** b
+    odd = jnp.mod(b, 2.0) == 1.0
+    signed = jnp.where((a < 0) & odd, -magnitude, magnitude)
+    return finite(jnp.where((a == 0) & (b < 0), 0.0, signed))
+
+
+def op_mod(a, b):
+    """a mod b with the sign of b (Python's %); a mod 0 = 0."""
+    nonzero = b != 0
+    return jnp.where(nonzero, jnp.mod(a, jnp.where(nonzero, b, 1.0)), 0.0)
+
+
+def op_neg(x):
+    """-x."""
+    return -x
+
+
+def op_abs(x):
+    """|x|."""
+    return jnp.abs(x)
+
+
+def op_sign(x):
+    """sign(x) in {-1, 0, 1}."""
+    return jnp.sign(x)
+
+
+def op_sqrt(x):
+    """sqrt(|x|)."""
+    return jnp.sqrt(jnp.abs(x))
+
+
+def op_rsqrt(x):
+    """1 / sqrt(|x|), and 0 at x = 0 (as optax's adagrad does)."""
+    return op_div(1.0, op_sqrt(x))
+
+
+def op_square(x):
+    """x * x."""
+    return x * x
+
+
+def op_exp(x):
+    """e ** x, clipped to the finite range."""
+    return finite(jnp.exp(x))
+
+
+def op_expm1(x):
+    """e ** x - 1 (accurate near 0), clipped to the finite range."""
+    return finite(jnp.expm1(x))
+
+
+def op_log(x):
+    """log|x|, floored at log(tiny) so that log(0) is finite."""
+    x = jnp.asarray(x)
+    return jnp.log(jnp.maximum(jnp.abs(x), jnp.finfo(x.dtype).tiny))
+
+
+def op_log1p(x):
+    """log|1 + x| (log1p's accuracy near 0), floored like log at x = -1."""
+    above = x > -1.0
+    return jnp.where(above, jnp.log1p(jnp.where(above, x, 0.0)), op_log(1.0 + x))
+
+
+def op_max(a, b):
+    """Elementwise maximum."""
+    return jnp.maximum(a, b)
+
+
+def op_min(a, b):
+    """Elementwise minimum."""
+    return jnp.minimum(a, b)
+
+
+def op_interp(x, y, a):
+    """Linear interpolation (1 - a) * x + a * y; interp(g, m, b) is an EMA of g with decay b."""
+    return (1.0 - a) * x + a * y
+
+
+def op_clip(x, c):
+    """x clipped to [-|c|, |c|]."""
+    c = jnp.abs(c)
+    return jnp.clip(x, -c, c)
+
+
+def op_tanh(x):
+    """tanh(x)."""
+    return jnp.tanh(x)
+
+
+def op_arcsin(x):
+    """arcsin of x clipped to [-1, 1]."""
+    return jnp.arcsin(jnp.clip(x, -1.0, 1.0))
+
+
+def op_arctan(x):
+    """arctan(x)."""
+    return jnp.arctan(x)
+
+
+def op_cosh(x):
+    """cosh(x), clipped to the finite range."""
+    return finite(jnp.cosh(x))
+
+
+def op_where(c, a, b):
+    """a where c != 0, else b."""
+    return jnp.where(c != 0, a, b)
+
+
+def op_lt(a, b):
+    """1 where a < b, else 0."""
+    return jnp.where(a < b, 1.0, 0.0)
+
+
+def op_le(a, b):
+    """1 where a <= b, else 0."""
+    return jnp.where(a <= b, 1.0, 0.0)
+
+
+def op_gt(a, b):
+    """1 where a > b, else 0."""
+    return jnp.where(a > b, 1.0, 0.0)
+
+
+def op_ge(a, b):
+    """1 where a >= b, else 0."""
+    return jnp.where(a >= b, 1.0, 0.0)
+
+
+def op_eq(a, b):
+    """1 where a == b, else 0."""
+    return jnp.where(a == b, 1.0, 0.0)
+
+
+def op_ne(a, b):
+    """1 where a != b, else 0."""
+    return jnp.where(a != b, 1.0, 0.0)
+
+
+def op_copy(x):
+    """x (a plain assignment such as `b1 = 0.9`)."""
+    return x
+
+
+def op_mean(x):
+    """Mean of one tensor: sum(x) / n."""
+    return jnp.mean(x)
+
+
+def op_rms(x):
+    """Root mean square of one tensor: sqrt(sum(x^2) / n)."""
+    return jnp.sqrt(jnp.mean(jnp.square(x)))
+
+
+def op_norm(x):
+    """L2 norm of one tensor: sqrt(sum(x^2))."""
+    return jnp.sqrt(jnp.sum(jnp.square(x)))
+
+
+def op_global_mean(xs):
+    """Mean over all entries of all tensors."""
+    return sum(jnp.sum(x) for x in xs) / sum(jnp.size(x) for x in xs)
+
+
+def op_global_rms(xs):
+    """Root mean square over all entries of all tensors."""
+    return jnp.sqrt(sum(jnp.sum(jnp.square(x)) for x in xs) / sum(jnp.size(x) for x in xs))
+
+
+def op_global_norm(xs):
+    """L2 norm of all tensors together."""
+    return jnp.sqrt(sum(jnp.sum(jnp.square(x)) for x in xs))
+
+
+def each(fn, *args):
+    """Apply `fn` leaf by leaf; an argument that is not a list is a scalar shared by all leaves."""
+    lists = [a for a in args if isinstance(a, list)]
+    if not lists:
+        return fn(*args)
+    return [fn(*(a[i] if isinstance(a, list) else a for a in args)) for i in range(len(lists[0]))]
+
+
+def across(fn, x):
+    """Apply a global reduction `fn` (which takes a list of arrays) over all leaves of x."""
+    return fn(x if isinstance(x, list) else [x])
+
+
+def gradient_transformation(
+    program: Callable[..., tuple], state_type: Any, learning_rate: Any
+) -> optax.GradientTransformation:
+    """Run `program(w, g, lr, t, *memory) -> (update, *memory)` as an optax transformation.
+
+    The state is `state_type(count, *memory)`: the step count (int32) and one pytree per memory
+    slot, zero at init and stored in the params' dtype. Each step feeds the program t = count + 1
+    and lr = learning_rate(count) (or the float), computing in at least float32, and returns
+    -update, so that optax.apply_updates gives w - update.
+    """
+    n_memory = len(state_type._fields) - 1
+
+    def init_fn(params):
+        zeros = [jax.tree.map(jnp.zeros_like, params) for _ in range(n_memory)]
+        return state_type(jnp.zeros([], jnp.int32), *zeros)
+
+    def update_fn(updates, state, params=None):
+        if params is None:
+            raise ValueError("this optimizer reads the weights w: pass params to update()")
+        treedef = jax.tree.structure(params)
+        p_leaves = treedef.flatten_up_to(params)
+
+        def widen(tree):
+            return [jnp.asarray(x, jnp.promote_types(p.dtype, jnp.float32))
+                    for x, p in zip(treedef.flatten_up_to(tree), p_leaves)]
+
+        def narrow(value):
+            leaves = value if isinstance(value, list) else [value] * len(p_leaves)
+            return [jnp.broadcast_to(v, p.shape).astype(p.dtype) for v, p in zip(leaves, p_leaves)]
+
+        lr = learning_rate(state.count) if callable(learning_rate) else learning_rate
+        count = state.count + 1
+        outputs = program(widen(params), widen(updates), jnp.asarray(lr, jnp.float32),
+                          count.astype(jnp.float32), *[widen(m) for m in state[1:]])
+        new_updates = treedef.unflatten([-u for u in narrow(outputs[0])])
+        memory = [treedef.unflatten(narrow(m)) for m in outputs[1:]]
+        return new_updates, state_type(count, *memory)
+
+    return optax.GradientTransformation(init_fn, update_fn)

@@ -1,0 +1,46 @@
+"""Shared test helpers: a nested parameter pytree and random gradients with exact zeros."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+
+def make_params(dtype=jnp.float32):
+    """A nested pytree: a matrix, a vector and a 0-d scalar inside dicts, lists and tuples."""
+    rng = np.random.default_rng(0)
+    return {
+        "dense": {"kernel": jnp.asarray(rng.normal(size=(4, 3)), dtype),
+                  "bias": jnp.asarray(rng.normal(size=(3,)), dtype)},
+        "layers": [jnp.asarray(rng.normal(size=(5,)), dtype),
+                   (jnp.asarray(rng.normal(), dtype),)],
+    }
+
+
+def gradient_sequence(params, steps: int, seed: int = 1):
+    """`steps` random gradient pytrees; about 20% of entries are exactly zero, every tenth step
+    is zero everywhere, and leaves differ in scale (1e-5 to 1e2) so that eps terms matter."""
+    rng = np.random.default_rng(seed)
+    leaves, treedef = jax.tree.flatten(params)
+    grads = []
+    scales = [10.0 ** (2 - 7 * i / max(len(leaves) - 1, 1)) for i in range(len(leaves))]
+    for step in range(steps):
+        new = []
+        for leaf, scale in zip(leaves, scales):
+            g = scale * rng.normal(size=leaf.shape) * (rng.random(size=leaf.shape) > 0.2)
+            new.append(jnp.asarray(g * (step % 10 != 9), leaf.dtype))
+        grads.append(treedef.unflatten(new))
+    return grads
+
+
+def max_relative_error(a, b) -> float:
+    """The largest over leaves of ||a - b|| / max(||b||, 1e-6)."""
+    errors = jax.tree.map(
+        lambda x, y: float(jnp.linalg.norm((x - y).ravel().astype(jnp.float32))
+                           / max(float(jnp.linalg.norm(y.ravel().astype(jnp.float32))), 1e-6)),
+        a, b)
+    return max(jax.tree.leaves(errors))
+
+
+@pytest.fixture
+def params():
+    return make_params()

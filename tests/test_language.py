@@ -1,0 +1,195 @@
+"""The program language: parsing, printing, round trips and errors."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lion_search import ProgramError, parse_program
+from lion_search.execute import run_program
+from lion_search.language import Instr, Program, normalize, print_program
+from lion_search.ops import CALLABLE_OPS, OPS, Kind
+
+# ------------------------------------------------------------------------------ generated text
+
+BINARY = ["+", "-", "*", "/", "%", "**", "<", "<=", ">", ">=", "==", "!="]
+NAMES = ["a", "b", "c", "m"]
+
+
+def constants():
+    return st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False).map(
+        lambda x: f"({x!r})" if x < 0 else repr(x)) | st.integers(0, 100).map(str)
+
+
+@st.composite
+def expressions(draw, names, depth=3):
+    """Random, fully parenthesized expression text over `names`."""
+    if depth == 0 or draw(st.integers(0, 3)) == 0:
+        return draw(st.sampled_from(names) | constants())
+    sub = expressions(names, depth - 1)
+    kind = draw(st.sampled_from(["binary", "neg", "call"]))
+    if kind == "binary":
+        return f"({draw(sub)} {draw(st.sampled_from(BINARY))} {draw(sub)})"
+    if kind == "neg":
+        return f"(-{draw(sub)})"
+    op = draw(st.sampled_from(CALLABLE_OPS))
+    return f"{op}({', '.join(draw(sub) for _ in range(OPS[op].arity))})"
+
+
+@st.composite
+def program_texts(draw):
+    """Random program text: memory slots, assignments (some reassigning names), a return."""
+    memory = draw(st.lists(st.sampled_from(["m", "v", "s"]), unique=True, max_size=3))
+    defined = ["w", "g", "lr", "t", *memory]
+    lines = [f"def prog({', '.join(['w', 'g', 'lr', 't', *memory])}):"]
+    for _ in range(draw(st.integers(0, 6))):
+        target = draw(st.sampled_from(NAMES + memory))
+        lines.append(f"    {target} = {draw(expressions(defined))}")
+        defined = sorted(set(defined) | {target})
+    outputs = [draw(expressions(defined)) for _ in range(1 + len(memory))]
+    lines.append(f"    return {', '.join(outputs)}")
+    return "\n".join(lines) + "\n"
+
+
+@settings(max_examples=300, deadline=None)
+@given(program_texts())
+def test_parse_print_parse_is_identity(text):
+    program = parse_program(text)
+    printed = print_program(program)
+    assert parse_program(printed) == program
+    assert print_program(parse_program(printed)) == printed
+
+
+# ------------------------------------------------------------------------- generated IR
+
+@st.composite
+def raw_programs(draw):
+    """Random IR, not from the parser: temporaries used twice, reassigned names, dead code."""
+    memory = ("m",)
+    defined = ["w", "g", "lr", "t", "m"]
+    body = []
+    for _ in range(draw(st.integers(1, 10))):
+        op = draw(st.sampled_from(sorted(OPS)))
+        args = tuple(draw(st.sampled_from(defined) | st.floats(-3, 3)) for _ in range(OPS[op].arity))
+        dst = draw(st.sampled_from(["_1", "_2", "_3", "x", "m", "g"]))
+        body.append(Instr(dst, op, args))
+        defined = sorted(set(defined) | {dst})
+    outputs = tuple(draw(st.sampled_from(defined)) for _ in range(2))
+    return Program("raw", memory, tuple(body), outputs)
+
+
+def evaluate(program):
+    """The program's outputs on fixed random inputs, each flattened to one vector."""
+    rng = np.random.default_rng(0)
+    w, g, m = ([rng.normal(size=(3,)).astype(np.float32), rng.normal(size=(2, 2)).astype(np.float32)]
+               for _ in range(3))
+    outputs = run_program(program, w, g, np.float32(0.1), np.float32(3.0), m)
+    return [np.hstack([np.ravel(x) for x in v]) if isinstance(v, list) else np.ravel(v)
+            for v in outputs]
+
+
+@settings(max_examples=200, deadline=None)
+@given(raw_programs())
+def test_printing_any_ir_keeps_its_meaning(program):
+    canonical = normalize(program)
+    assert normalize(canonical) == canonical
+    for ours, theirs in zip(evaluate(program), evaluate(canonical)):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-6)
+
+
+# ------------------------------------------------------------------------------- examples
+
+def test_parser_lowers_to_single_op_instructions():
+    program = parse_program("def p(w, g, lr, t, m):\n    m = interp(g, m, 0.9)\n"
+                            "    return lr * sign(m) + 1e-3 * w, m\n")
+    assert program.memory == ("m",)
+    assert program.body == (
+        Instr("m", "interp", ("g", "m", 0.9)), Instr("_1", "sign", ("m",)),
+        Instr("_2", "mul", ("lr", "_1")), Instr("_3", "mul", (0.001, "w")),
+        Instr("_4", "add", ("_2", "_3")))
+    assert program.outputs == ("_4", "m")
+    assert program.memory_cost == 1
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("x = -(a ** 2)", "x = -a ** 2"),
+    ("x = (-a) ** 2", "x = (-a) ** 2"),
+    ("x = a - (b - c)", "x = a - (b - c)"),
+    ("x = (a - b) - c", "x = a - b - c"),
+    ("x = (a < b) < c", "x = (a < b) < c"),
+    ("x = a * -0.5", "x = a * -0.5"),
+    ("x = (-0.5) ** a", "x = (-0.5) ** a"),
+    ("x = neg(0.5)", "x = neg(0.5)"),
+    ("x = 1e-08 + 2.0", "x = 1e-8 + 2"),
+    ("x = sub(a, mul(b, c))", "x = a - b * c"),
+    ("x = a\n    x += b", "x = a\n    x = x + b"),
+])
+def test_printer_writes_readable_python(text, expected):
+    source = f"def p(w, g, lr, t):\n    a = g\n    b = w\n    c = lr\n    {text}\n    return x\n"
+    printed = print_program(parse_program(source))
+    assert expected in printed
+    assert parse_program(printed) == parse_program(source)
+
+
+def test_docstring_is_kept():
+    program = parse_program('def p(w, g, lr, t):\n    "Plain SGD."\n    return lr * g\n')
+    assert program.doc == "Plain SGD."
+    assert parse_program(str(program)).doc == "Plain SGD."
+
+
+# ---------------------------------------------------------------------------------- errors
+
+BAD = [
+    ("def p(w, g, lr, t):\n    return __import__('os')\n", "2:12", "unknown op '__import__'"),
+    ("def p(w, g, lr, t):\n    return g.real\n", "2:12", "attribute access"),
+    ("def p(w, g, lr, t):\n    for i in g:\n        pass\n    return g\n", "2:5", "for loops"),
+    ("def p(w, g, lr, t):\n    while 1:\n        pass\n    return g\n", "2:5", "while loops"),
+    ("import os\ndef p(w, g, lr, t):\n    return g\n", "1:1", "import statements"),
+    ("def p(w, g, lr, t):\n    import os\n    return g\n", "2:5", "import statements"),
+    ("def p(w, g, lr, t):\n    return g[0]\n", "2:12", "subscripts"),
+    ("def p(w, g, lr, t):\n    return (lambda: g)()\n", "2:12", "only ops can be called"),
+    ("def p(w, g, lr, t):\n    return foo(g)\n", "2:12", "valid ops: abs, add"),
+    ("def p(w, g, lr, t):\n    return sign(g, w)\n", "2:12", "takes 1 argument"),
+    ("def p(w, g, lr, t):\n    return q * g\n", "2:12", "name 'q' is used before"),
+    ("def p(w, g, lr, t, m):\n    return g\n", "2:5", "expected 2"),
+    ("def p(w, g, lr, t):\n    return g, w\n", "2:5", "expected 1"),
+    ("def p(w, g, lr, t):\n    return g +\n", "2:", "syntax error"),
+    ("def p(x, g, lr, t):\n    return g\n", "1:1", "must start with w, g, lr, t"),
+    ("def p(w, g, lr, t, _m):\n    return g, _m\n", "1:", "reserved"),
+    ("def p(w, g, lr, t):\n    x = 'text'\n    return g\n", "2:9", "not a number"),
+    ("def p(w, g, lr, t):\n    x = g if w else t\n    return g\n", "2:9", "use where"),
+    ("def p(w, g, lr, t):\n    x = a < b < c\n    return g\n", "2:9", "chained"),
+    ("def p(w, g, lr, t):\n    return g\ndef q(w, g, lr, t):\n    return g\n", "3:1", "exactly one"),
+    ("def p(w, g, lr, t):\n    return g // 2\n", "2:12", "FloorDiv is not allowed"),
+    ("def p(w, g, lr, t):\n    x, y = g, w\n    return g\n", "2:5", "one plain name"),
+    ("", "", "empty program"),
+    ("   \n\n", "", "empty program"),
+    (b"\x00\x01\x02binary", "", "not a text file"),
+    (b"\xff\xfe def", "", "not a UTF-8 text file"),
+]
+
+
+@pytest.mark.parametrize("text,where,message", BAD)
+def test_bad_programs_raise_one_clear_error(text, where, message):
+    with pytest.raises(ProgramError) as info:
+        parse_program(text, source="prog.py")
+    error = str(info.value)
+    assert "\n" not in error
+    assert error.startswith(f"prog.py:{where}")
+    assert message in error
+
+
+def test_program_text_is_never_executed(tmp_path):
+    marker = tmp_path / "pwned"
+    text = (f"def p(w, g, lr, t):\n    x = open({str(marker)!r}, 'w')\n    return g\n"
+            f"open({str(marker)!r}, 'w')\n")
+    with pytest.raises(ProgramError):
+        parse_program(text)
+    assert not marker.exists()
+
+
+def test_every_op_is_in_the_table_with_a_shape_rule():
+    required = {"add", "sub", "mul", "div", "neg", "abs", "sign", "sqrt", "rsqrt", "square",
+                "exp", "expm1", "log", "log1p", "pow", "max", "min", "interp", "clip", "tanh",
+                "arcsin", "arctan", "lt", "le", "gt", "ge", "eq", "ne", "where", "mod"}
+    assert required <= set(OPS)
+    assert {op.kind for op in OPS.values()} == set(Kind)
