@@ -10,7 +10,7 @@ from typing import Any
 
 from lion_search.language import INPUTS, Arg, Program
 from lion_search.ops import OPS, Kind
-from lion_search.runtime import across, each
+from lion_search.runtime import each, reduce_all, reduce_each
 
 Value = Any  # a list of leaf arrays, or a scalar shared by all leaves
 
@@ -25,6 +25,10 @@ def run_program(program: Program, w: Value, g: Value, lr: Value, t: Value,
 
     for ins in program.body:
         op = OPS[ins.op]
-        apply = across if op.kind is Kind.GLOBAL_REDUCE else each
-        env[ins.dst] = apply(op.fn, *(value(a) for a in ins.args))
+        args = [value(a) for a in ins.args]
+        if op.kind is Kind.ELEMENTWISE:
+            env[ins.dst] = each(op.fn, *args)
+        else:
+            reduce = reduce_each if op.kind is Kind.TENSOR_REDUCE else reduce_all
+            env[ins.dst] = reduce(op.fn, *args, w)
     return tuple(value(a) for a in program.outputs)

@@ -99,20 +99,26 @@ def _local_names(program: Program, taken: set[str]) -> dict[str, str]:
     return names
 
 
+_APPLY = {Kind.ELEMENTWISE: "each", Kind.TENSOR_REDUCE: "reduce_each",
+          Kind.GLOBAL_REDUCE: "reduce_all"}
+
+
 def _program_function(program: Program, functions: set[str]) -> str:
     """The program as a Python function over lists of leaves, one line per instruction."""
-    names = _local_names(program, set(functions) | {"each", "across"})
+    names = _local_names(program, set(functions) | {"shapes"})
 
     def arg(a: Arg) -> str:
         return names[a] if isinstance(a, str) else repr(float(a))
 
     params = ", ".join(names[v] for v in INPUTS + program.memory)
-    lines = [f"def program({params}):", '    """One step of the program, on lists of leaves."""']
+    lines = [f"def program({params}):", '    """One step of the program, on lists of leaves."""',
+             f"    shapes = {names['w']}"]
     for ins in program.body:
         op = OPS[ins.op]
-        apply = "across" if op.kind is Kind.GLOBAL_REDUCE else "each"
-        lines.append(f"    {names[ins.dst]} = {apply}({op.fn.__name__}, "
-                     f"{', '.join(arg(a) for a in ins.args)})")
+        args = [arg(a) for a in ins.args]
+        if op.kind is not Kind.ELEMENTWISE:
+            args.append("shapes")
+        lines.append(f"    {names[ins.dst]} = {_APPLY[op.kind]}({op.fn.__name__}, {', '.join(args)})")
     lines.append(f"    return ({', '.join(arg(a) for a in program.outputs)},)")
     return "\n".join(lines) + "\n"
 
@@ -120,7 +126,8 @@ def _program_function(program: Program, functions: set[str]) -> str:
 def module_source(program: Program) -> str:
     """A standalone Python module (jax + optax only) defining `optimizer(learning_rate)`."""
     op_functions = {OPS[i.op].fn.__name__ for i in program.body}
-    functions = _runtime_functions(op_functions | {"each", "across", "gradient_transformation"})
+    functions = _runtime_functions(op_functions | {"gradient_transformation"}
+                                   | {_APPLY[OPS[i.op].kind] for i in program.body})
     shown = textwrap.indent(str(program), "    ").replace("\\", "\\\\").replace('"""', r'\"\"\"')
     fields = "".join(f"    {m}: Any\n" for m in program.memory)
     parts = [_HEADER.format(name=program.name, program=shown, memory=program.memory_cost,

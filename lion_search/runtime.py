@@ -6,7 +6,8 @@ the functions a program needs from here into a standalone module, so an exported
 
 Values inside a program are either a *list of leaves* (one array per parameter tensor) or a
 *scalar* shared by all leaves (lr, t, constants, global reductions). Ops are written on arrays;
-`each` applies them leaf by leaf and `across` applies a reduction over all leaves.
+`each` applies them leaf by leaf, `reduce_each` and `reduce_all` apply reductions per tensor and
+over all tensors. Every value means the parameter-shaped array it broadcasts to.
 
 Safe numerics: from finite inputs no op returns NaN or Inf. Division by zero gives 0, sqrt and
 log act on |x|, log is floored at log(tiny), arcsin clips its input to [-1, 1], and results
@@ -232,9 +233,17 @@ def each(fn, *args):
     return [fn(*(a[i] if isinstance(a, list) else a for a in args)) for i in range(len(lists[0]))]
 
 
-def across(fn, x):
-    """Apply a global reduction `fn` (which takes a list of arrays) over all leaves of x."""
-    return fn(x if isinstance(x, list) else [x])
+def reduce_each(fn, x, like):
+    """A per-tensor reduction of x broadcast to the shapes of the leaves of `like` (the params):
+    every value is parameter-shaped, so norm(lr) is |lr| * sqrt(n) for a tensor of n entries."""
+    values = x if isinstance(x, list) else [x] * len(like)
+    return [fn(jnp.broadcast_to(v, jnp.shape(p))) for v, p in zip(values, like)]
+
+
+def reduce_all(fn, x, like):
+    """A global reduction `fn` (of a list of arrays) of x broadcast to the leaves of `like`."""
+    values = x if isinstance(x, list) else [x] * len(like)
+    return fn([jnp.broadcast_to(v, jnp.shape(p)) for v, p in zip(values, like)])
 
 
 def gradient_transformation(

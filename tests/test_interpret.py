@@ -1,0 +1,132 @@
+"""The compile-once interpreter: agreement with the direct path, no recompilation, robustness."""
+import math
+
+import jax
+import numpy as np
+import pytest
+
+import lion_search
+from lion_search.evaluate import WORST_FITNESS, Evaluator, evaluate, hurdle_loss
+from lion_search.export import to_optax
+from lion_search.interpret import Size, encode, size_for
+from lion_search.tasks import get_task
+from lion_search.train import train
+
+
+def calibrated(name: str, lr: float) -> lion_search.Program:
+    """A seed with its learning rate folded in as a constant, as the search uses them."""
+    program = lion_search.load_program(name)
+    return lion_search.parse_program(str(program).replace("lr *", f"{lr} * lr *", 1))
+
+
+def direct_losses(program, task, seed=0):
+    """Train with to_optax (the direct path), lr = the task's unit-peak schedule."""
+    return train(task, to_optax(program, task.schedule), seed)
+
+
+@pytest.mark.parametrize("name,lr", [("adamw", 0.01), ("lion", 0.001), ("sgd", 0.1),
+                                     ("radam", 0.01), ("lookahead", 0.01)])
+def test_interpreter_matches_direct_path(name, lr):
+    task = get_task("digits-mlp")
+    program = calibrated(name, lr)
+    ours = evaluate(program, task="digits-mlp", seeds=(0,))[0]
+    reference = direct_losses(program, task)
+    np.testing.assert_allclose(ours.curve, reference.train_curve, rtol=1e-4, atol=1e-6)
+    assert ours.fitness == pytest.approx(reference.val_loss, rel=1e-4)
+
+
+REDUCTIONS = """def reductions(w, g, lr, t, m):
+    m = interp(g, m, 0.9)
+    a = m / (rms(m) + 1e-8) + mean(g) - global_mean(w) / (1 + global_rms(g))
+    b = norm(lr) * 1e-3 + global_norm(0.5 * lr) * 1e-4 + rms(t) * 0 + mean(norm(g)) * 1e-3
+    c = clip(w, 0.1) * (t > 5) + where(t % 2, 0.5, -0.5) * tanh(g)
+    return lr * 0.001 * (a + b + c), m
+"""
+
+
+def test_reductions_and_broadcasting_agree_with_direct_path():
+    task = get_task("digits-mlp")
+    program = lion_search.parse_program(REDUCTIONS)
+    ours = evaluate(program, task="digits-mlp")[0]
+    reference = direct_losses(program, task)
+    np.testing.assert_allclose(ours.curve, reference.train_curve, rtol=1e-4, atol=1e-6)
+
+
+def structurally_different_programs(n):
+    """n distinct programs: Adam variants whose ops, constants and lengths differ."""
+    ops = ["sign", "tanh", "arctan", "sqrt", "square", "abs", "neg"]
+    programs = []
+    for i in range(n):
+        extra = "".join(f"    u = {ops[(i + k) % len(ops)]}(u) + 0.{k + 1} * u\n"
+                        for k in range(i % 4))
+        programs.append(lion_search.parse_program(
+            f"def p{i}(w, g, lr, t, m):\n    m = interp(g, m, 0.{50 + i})\n"
+            f"    u = m / (abs(m) + {i + 1}e-3)\n{extra}    return lr * {i + 1}e-3 * u, m\n"))
+    return programs
+
+
+def test_training_new_programs_compiles_nothing():
+    compiles = []
+
+    def listener(event, duration, **kwargs):
+        if event == "/jax/core/compile/backend_compile_duration":
+            compiles.append(event)
+
+    evaluator = Evaluator("digits-mlp")
+    programs = structurally_different_programs(21)
+    assert len({p.body for p in programs}) == 21
+    evaluator.evaluate(programs[0])
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    try:
+        results = evaluator.evaluate_many(programs[1:])
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listener)
+    assert compiles == []
+    assert all(math.isfinite(r.fitness) for r in results)
+    assert len({round(r.fitness, 6) for r in results}) > 10
+
+
+@pytest.mark.parametrize("text", [
+    "def p(w, g, lr, t):\n    return lr * 1e30 * g\n",
+    "def p(w, g, lr, t):\n    return g / log(0 * g) * 1e38\n",
+    "def p(w, g, lr, t):\n    return exp(1e4 * g)\n",
+    "def p(w, g, lr, t, m):\n    m = m * 1e10 + g\n    return lr * m, m\n",
+])
+def test_divergent_programs_get_the_worst_fitness(text):
+    result = evaluate(lion_search.parse_program(text), task="digits-mlp")[0]
+    assert result.fitness == WORST_FITNESS
+    assert result.status == "diverged"
+
+
+def test_hurdle_stops_hopeless_programs_early():
+    good = evaluate(calibrated("adam", 0.01), task="digits-mlp")[0]
+    hopeless = lion_search.parse_program("def p(w, g, lr, t):\n    return 1e-6 * lr * g\n")
+    evaluator = Evaluator("digits-mlp")
+    cut = evaluator.evaluate(hopeless, hurdle=hurdle_loss(good.curve, 2.0))
+    assert cut.status == "hurdle" and cut.fitness == WORST_FITNESS
+    assert np.isnan(cut.curve[-1]) and np.isfinite(cut.curve[0])
+    assert evaluator.evaluate(hopeless).status == "ok"
+
+
+def test_fitness_is_the_mean_over_seeds():
+    program = calibrated("adam", 0.01)
+    both = evaluate(program, task="digits-mlp", seeds=(0, 1))[0]
+    each = [evaluate(program, task="digits-mlp", seeds=(s,))[0].fitness for s in (0, 1)]
+    assert both.fitness == pytest.approx(np.mean(each), rel=1e-6)
+
+
+def test_batched_interpreter_matches_unbatched():
+    programs = structurally_different_programs(3)
+    plain = Evaluator("quadratic").evaluate_many(programs)
+    batched = Evaluator("quadratic", batched=True, batch_size=4).evaluate_many(programs)
+    for a, b in zip(plain, batched):
+        np.testing.assert_allclose(a.curve, b.curve, rtol=1e-5)
+
+
+def test_programs_too_big_for_the_interpreter_get_a_clear_error():
+    body = "".join("    x = x + 1\n" for _ in range(130))
+    program = lion_search.parse_program(f"def big(w, g, lr, t):\n    x = g\n{body}    return x\n")
+    with pytest.raises(lion_search.ProgramError, match="at most 128"):
+        size_for(program)
+    with pytest.raises(lion_search.ProgramError, match="does not fit"):
+        encode(lion_search.load_program("ranger"), Size(32, 4))
