@@ -1,0 +1,131 @@
+"""Classifiers of the UCI 8x8 digits (1,437 train / 360 validation): an MLP and a small conv net."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from proxy_tasks import nn
+from proxy_tasks.base import Task
+from proxy_tasks.data import digits
+from proxy_tasks.schedules import make_schedule
+
+N_PIXELS = 64
+N_CLASSES = 10
+BATCH_SIZE = 128
+
+
+class MLPSize(NamedTuple):
+    """Hidden-layer widths and step count of one MLP size."""
+
+    hidden: tuple[int, ...]
+    steps: int
+
+
+class CNNSize(NamedTuple):
+    """Conv layers as (channels, stride), 3x3 kernels, and step count of one CNN size."""
+
+    convs: tuple[tuple[int, int], ...]
+    steps: int
+
+
+MLP_SIZES: dict[str, MLPSize] = {
+    "1x": MLPSize(hidden=(64,), steps=300),
+    "10x": MLPSize(hidden=(128, 128), steps=450),
+    "100x": MLPSize(hidden=(256, 256, 256), steps=700),
+}
+
+CNN_SIZES: dict[str, CNNSize] = {
+    "1x": CNNSize(convs=((8, 2), (16, 2)), steps=300),
+    "10x": CNNSize(convs=((16, 2), (32, 2)), steps=900),
+    "100x": CNNSize(convs=((16, 1), (32, 2), (64, 2)), steps=1200),
+}
+
+
+def _digits_arrays() -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+    """The digits splits as device arrays (x_train, y_train, x_val, y_val)."""
+    return tuple(jnp.asarray(a) for a in digits())
+
+
+def mlp_task(scale: str) -> Task:
+    """``digits-mlp[-scale]``: ReLU MLP 64-h1-...-10 with cross-entropy, batch 128."""
+    size = MLP_SIZES[scale]
+    widths = (N_PIXELS, *size.hidden, N_CLASSES)
+    n_layers = len(widths) - 1
+
+    def init_params(key: jax.Array) -> nn.Params:
+        keys = jax.random.split(key, n_layers)
+        return {
+            f"dense_{i}": nn.dense_init(
+                keys[i], widths[i], widths[i + 1], nn.RELU_GAIN if i < n_layers - 1 else 1.0
+            )
+            for i in range(n_layers)
+        }
+
+    def apply(params: nn.Params, x: jax.Array) -> jax.Array:
+        for i in range(n_layers - 1):
+            x = jax.nn.relu(nn.dense(params[f"dense_{i}"], x))
+        return nn.dense(params[f"dense_{n_layers - 1}"], x)
+
+    loss, get_batch, val_loss = nn.classification_fns(apply, *_digits_arrays(), BATCH_SIZE)
+    name = "digits-mlp" if scale == "1x" else f"digits-mlp-{scale}"
+    arch = "-".join(map(str, widths))
+    return Task(
+        name=name,
+        family="digits-mlp",
+        scale=scale,
+        description=f"MLP {arch} ReLU on UCI 8x8 digits, batch {BATCH_SIZE}, {size.steps} steps",
+        steps=size.steps,
+        batch_size=BATCH_SIZE,
+        init_params=init_params,
+        loss=loss,
+        get_batch=get_batch,
+        val_loss=val_loss,
+        schedule=make_schedule("warmup_cosine", size.steps),
+    )
+
+
+def cnn_task(scale: str) -> Task:
+    """``digits-cnn[-scale]``: 3x3 SAME convs with ReLU on the 8x8x1 image, flattened into a
+    dense 10-way classifier, cross-entropy, batch 128."""
+    size = CNN_SIZES[scale]
+    channels = (1, *(c for c, _ in size.convs))
+    side = 8
+    for _, stride in size.convs:
+        side = -(-side // stride)
+    n_flat = side * side * channels[-1]
+
+    def init_params(key: jax.Array) -> nn.Params:
+        keys = jax.random.split(key, len(size.convs) + 1)
+        params = {
+            f"conv_{i}": nn.conv_init(keys[i], channels[i], channels[i + 1])
+            for i in range(len(size.convs))
+        }
+        params["dense"] = nn.dense_init(keys[-1], n_flat, N_CLASSES)
+        return params
+
+    def apply(params: nn.Params, x: jax.Array) -> jax.Array:
+        h = x.reshape(-1, 8, 8, 1)
+        for i, (_, stride) in enumerate(size.convs):
+            h = jax.nn.relu(nn.conv(params[f"conv_{i}"], h, stride))
+        return nn.dense(params["dense"], h.reshape(h.shape[0], n_flat))
+
+    loss, get_batch, val_loss = nn.classification_fns(apply, *_digits_arrays(), BATCH_SIZE)
+    name = "digits-cnn" if scale == "1x" else f"digits-cnn-{scale}"
+    arch = ", ".join(f"3x3x{c} stride {s}" for c, s in size.convs)
+    return Task(
+        name=name,
+        family="digits-cnn",
+        scale=scale,
+        description=f"CNN {arch}, dense 10 on UCI 8x8 digits, batch {BATCH_SIZE}, "
+        f"{size.steps} steps",
+        steps=size.steps,
+        batch_size=BATCH_SIZE,
+        init_params=init_params,
+        loss=loss,
+        get_batch=get_batch,
+        val_loss=val_loss,
+        schedule=make_schedule("warmup_cosine", size.steps),
+    )

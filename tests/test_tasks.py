@@ -1,0 +1,187 @@
+"""Proxy tasks: every task builds and evaluates, batches are deterministic, data splits and
+schedules are right, sizes scale by about 10x, and bad names are one-line TaskErrors."""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from lion_search.errors import TaskError
+from lion_search.tasks import TaskInfo, get_task, schedule_names, task_names, task_table
+from proxy_tasks import TASK_BUILDERS
+from proxy_tasks.data import digits, text_corpus
+from proxy_tasks.schedules import make_schedule
+
+SMALL_TASKS = [name for name in task_names() if get_task(name).scale != "100x"]
+BIG_TASKS = [name for name in task_names() if get_task(name).scale == "100x"]
+KEY = jax.random.PRNGKey(0)
+
+
+def finite(tree) -> bool:
+    return all(bool(jnp.all(jnp.isfinite(leaf))) for leaf in jax.tree.leaves(tree))
+
+
+def test_names_cover_the_families_and_sizes():
+    names = task_names()
+    for family in ("digits-mlp", "digits-cnn", "text-lm"):
+        assert {family, f"{family}-10x", f"{family}-100x"} <= set(names)
+    assert {"quadratic", "rosenbrock", "logreg"} <= set(names)
+    assert names[0] == "digits-mlp"
+    assert set(names) == set(TASK_BUILDERS)
+    assert schedule_names() == [
+        "warmup_cosine",
+        "constant",
+        "exponential",
+        "power",
+        "piecewise",
+        "onecycle",
+    ]
+
+
+@pytest.mark.parametrize("name", SMALL_TASKS)
+def test_task_evaluates_to_finite_values(name):
+    task = get_task(name)
+    assert task.name == name and task.steps > 0 and task.description
+    params = jax.jit(task.init_params)(KEY)
+    assert all(leaf.dtype == jnp.float32 for leaf in jax.tree.leaves(params))
+    assert sum(leaf.size for leaf in jax.tree.leaves(params)) == task.n_params
+    batch = jax.jit(task.get_batch)(KEY, jnp.int32(3))
+    assert jax.tree.map(lambda a: (a.shape, a.dtype), batch) == jax.tree.map(
+        lambda a: (a.shape, a.dtype), task.batch_shapes()
+    )
+    loss, grads = jax.jit(jax.value_and_grad(task.loss))(params, batch)
+    val = jax.jit(task.val_loss)(params)
+    assert loss.shape == () and val.shape == ()
+    assert finite((loss, grads, val))
+
+
+@pytest.mark.parametrize("name", BIG_TASKS)
+def test_big_task_has_shapes(name):
+    task = get_task(name)
+    loss = jax.eval_shape(task.loss, task.param_shapes(), task.batch_shapes())
+    val = jax.eval_shape(task.val_loss, task.param_shapes())
+    assert loss.shape == () and val.shape == ()
+    assert task.n_params > get_task(task.family).n_params
+
+
+@pytest.mark.parametrize("name", [n for n in SMALL_TASKS if get_task(n).batch_size > 0])
+def test_batches_are_deterministic_per_key_and_step(name):
+    task = get_task(name)
+    get_batch = jax.jit(task.get_batch)
+    first = get_batch(KEY, jnp.int32(5))
+    again = get_batch(KEY, jnp.int32(5))
+    other_step = get_batch(KEY, jnp.int32(6))
+    other_key = get_batch(jax.random.PRNGKey(1), jnp.int32(5))
+    leaves = jax.tree.leaves
+    assert all(np.array_equal(a, b) for a, b in zip(leaves(first), leaves(again), strict=True))
+    assert not np.array_equal(leaves(first)[0], leaves(other_step)[0])
+    assert not np.array_equal(leaves(first)[0], leaves(other_key)[0])
+    assert all(leaf.shape[0] == task.batch_size for leaf in leaves(first))
+
+
+def test_batch_and_loss_run_inside_one_scan():
+    task = get_task("digits-mlp")
+    params = task.init_params(KEY)
+
+    @jax.jit
+    def losses(key):
+        return jax.lax.scan(
+            lambda c, t: (c, task.loss(params, task.get_batch(key, t))), 0, jnp.arange(4)
+        )[1]
+
+    eager = [task.loss(params, task.get_batch(KEY, jnp.int32(t))) for t in range(4)]
+    np.testing.assert_allclose(losses(KEY), eager, rtol=1e-5)
+
+
+def test_deterministic_objectives_take_an_empty_batch():
+    for name in ("quadratic", "rosenbrock"):
+        task = get_task(name)
+        assert task.batch_size == 0 and task.get_batch(KEY, jnp.int32(0)) == ()
+        params = task.init_params(KEY)
+        assert float(task.loss(params, ())) == float(task.val_loss(params))
+
+
+def test_digits_split_and_initial_loss():
+    data = digits()
+    assert data.x_train.shape == (1437, 64) and data.x_val.shape == (360, 64)
+    assert set(np.unique(data.y_train)) == set(range(10)) == set(np.unique(data.y_val))
+    assert 0.0 <= data.x_train.min() and data.x_train.max() <= 1.0
+    task = get_task("digits-mlp")
+    assert task.n_params == 64 * 64 + 64 + 64 * 10 + 10
+    assert abs(float(task.val_loss(task.init_params(KEY))) - math.log(10)) < 0.7
+
+
+def test_text_corpus_is_a_byte_vocabulary_split_90_10():
+    corpus = text_corpus()
+    n = len(corpus.train) + len(corpus.val)
+    assert 250_000 < n <= 300_000
+    assert len(corpus.val) == n - int(0.9 * n)
+    assert len(corpus.vocab) <= 128 and b"\n" in corpus.vocab and b"e" in corpus.vocab
+    assert int(corpus.train.max()) < len(corpus.vocab)
+    assert bytes(corpus.vocab[i] for i in corpus.train[:12]) == b'The "assert"'
+
+
+@pytest.mark.parametrize("schedule", schedule_names())
+def test_schedules_have_unit_peak(schedule):
+    steps = 300
+    values = jax.vmap(make_schedule(schedule, steps))(jnp.arange(steps))
+    assert float(values.max()) == pytest.approx(1.0, abs=1e-6)
+    assert float(values.min()) >= 0.0
+    task = get_task("logreg", schedule)
+    assert task.schedule_name == schedule
+    task_values = jax.jit(jax.vmap(task.schedule))(jnp.arange(task.steps))
+    assert float(task_values.max()) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_schedule_shapes():
+    steps = 300
+
+    def values(name):
+        return np.asarray(jax.vmap(make_schedule(name, steps))(jnp.arange(steps)))
+
+    cosine = values("warmup_cosine")
+    assert cosine[0] == 0.0 and cosine[15] == pytest.approx(1.0) and cosine[-1] < 1e-3
+    assert np.all(values("constant") == 1.0)
+    assert values("exponential")[-1] == pytest.approx(0.01, rel=0.05)
+    assert values("power")[0] == 1.0 and values("power")[-1] < 1e-3
+    np.testing.assert_allclose(
+        values("piecewise")[[0, 149, 150, 224, 225]], [1, 1, 0.1, 0.1, 0.01], rtol=1e-5
+    )
+    onecycle = values("onecycle")
+    assert onecycle[0] == pytest.approx(1 / 25) and int(onecycle.argmax()) == 90
+
+
+def test_get_task_is_cached_per_name_and_schedule():
+    assert get_task("digits-mlp") is get_task("digits-mlp", "warmup_cosine")
+    assert get_task("digits-mlp", "constant") is get_task("digits-mlp", "constant")
+    assert get_task("digits-mlp", "constant").init_params is get_task("digits-mlp").init_params
+
+
+def test_unknown_task_or_schedule_is_a_task_error_listing_the_choices():
+    with pytest.raises(TaskError, match=r"unknown task 'foo'; known tasks: digits-mlp, .*logreg"):
+        get_task("foo")
+    with pytest.raises(
+        TaskError, match=r"unknown schedule 'cosine'; known schedules: warmup_cosine, .*onecycle"
+    ):
+        get_task("digits-mlp", "cosine")
+    with pytest.raises(ValueError, match="unknown schedule"):
+        make_schedule("cosine", 10)
+
+
+def test_task_table_sizes_scale_by_ten():
+    rows = {row.name: row for row in task_table()}
+    assert list(rows) == task_names()
+    assert all(
+        isinstance(row, TaskInfo) and row.n_params > 0 and row.flops > 0 for row in rows.values()
+    )
+    for family in ("digits-mlp", "digits-cnn", "text-lm"):
+        small, ten, hundred = (rows[family], rows[f"{family}-10x"], rows[f"{family}-100x"])
+        assert (small.scale, ten.scale, hundred.scale) == ("1x", "10x", "100x")
+        assert 7 < ten.flops / small.flops < 14
+        assert 70 < hundred.flops / small.flops < 140
+        assert (
+            small.steps <= ten.steps <= hundred.steps
+            and small.n_params < ten.n_params < hundred.n_params
+        )
