@@ -1,27 +1,51 @@
 """The `lion-search` command line: one subcommand per user task; every error is one line.
 
-    lion-search programs                 the seed programs and their memory cost
-    lion-search show NAME|PATH           one program, with its memory cost
-    lion-search export PROGRAM -o F.py   a standalone optax module (jax + optax only)
+    lion-search evolve [--budget N]          run a search (the main job)
+    lion-search show RUN | RUN:ID | NAME     what a run found, or one program
+    lion-search export PROGRAM -o F.py       a standalone optax module (jax + optax only)
+    lion-search programs | tasks             the seed programs, the proxy tasks
+    lion-search eval PROGRAM --vs adamw,lion a fair comparison with swept learning rates
+    lion-search bench                        candidates/s of each evaluation path
 """
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import sys
+import time
+from pathlib import Path
 from typing import Callable, Sequence
 
 from rich.console import Console
 from rich.table import Table
 
 from lion_search.errors import LionSearchError
-from lion_search.export import write_module
-from lion_search.library import SEEDS_DIR, load_program, seed_names
 
 console = Console(highlight=False, soft_wrap=True)
 
 
+def _fitness(x: float | None) -> str:
+    return "failed" if x is None or not math.isfinite(x) else f"{x:.4g}"
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(x.strip() for x in text.split(",") if x.strip())
+
+
+# ------------------------------------------------------------------------ programs, export
+
 def cmd_programs(args: argparse.Namespace) -> None:
     """List the seed programs with their memory cost and length."""
+    from lion_search.library import SEEDS_DIR, load_program, seed_names
+
     table = Table(title=f"Seed programs ({SEEDS_DIR})")
     table.add_column("name", no_wrap=True)
     table.add_column("memory", justify="right")
@@ -35,20 +59,231 @@ def cmd_programs(args: argparse.Namespace) -> None:
 
 
 def cmd_show(args: argparse.Namespace) -> None:
-    """Print one program and its memory cost."""
-    program = load_program(args.program)
+    """Print a run's summary, or one program and its memory cost."""
+    from lion_search.library import load_program
+    from lion_search.summary import is_run, run_program, split_run_ref
+
+    if is_run(args.target):
+        return show_run(args)
+    ref = split_run_ref(args.target)
+    program = load_program(args.target)
+    fitness = run_program(*ref)[1] if ref else None
+    if args.json:
+        print(json.dumps({"name": program.name, "memory": program.memory_cost,
+                          "length": len(program), "program": str(program),
+                          **({"fitness": fitness if math.isfinite(fitness) else None}
+                             if ref else {})}, indent=2))
+        return
+    extra = f", fitness {_fitness(fitness)}" if ref else ""
     console.print(f"# {program.name}: memory cost {program.memory_cost} slot(s), "
-                  f"{len(program)} instruction(s)")
+                  f"{len(program)} instruction(s){extra}")
     console.print(str(program), end="")
+
+
+def show_run(args: argparse.Namespace) -> None:
+    """The summary of a run folder: counts, seeds, top programs and the best program."""
+    from lion_search.store import RunStore, resolve_run
+    from lion_search.summary import summarize
+
+    store = RunStore.open(resolve_run(args.target))
+    try:
+        summary = summarize(store, args.top)
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return
+    console.print(f"run {summary['run']} ({summary['state']}): task {summary['task']}, "
+                  f"{summary['evaluations']}/{summary['budget']} evaluations trained, "
+                  f"{summary['cache_hits']} cache hits ({100 * summary['cache_hit_rate']:.0f}%)")
+    for seed in summary["seeds"]:
+        console.print(f"seed {seed['name']} (#{seed['id']}, lr x{seed['lr_scale']:g}): "
+                      f"fitness {_fitness(seed['fitness'])}")
+    table = Table(title="best programs")
+    for column in ("id", "fitness", "vs seed", "memory", "length", "found at", "cache hits"):
+        table.add_column(column, justify="right")
+    for row in summary["top"]:
+        table.add_row(str(row["id"]), _fitness(row["fitness"]),
+                      f"{row['delta']:+.4g}" if row["delta"] is not None else "",
+                      str(row["memory"]), str(row["length"]), f"eval {row['evaluation']}",
+                      str(row["cache_hits"]))
+    console.print(table)
+    if summary["best"]:
+        console.print(f"best program (#{summary['best']['id']}):")
+        console.print(summary["best"]["program"], end="")
 
 
 def cmd_export(args: argparse.Namespace) -> None:
     """Write a program as a standalone optax module."""
-    program = load_program(args.program)
-    path = write_module(program, args.output)
+    from lion_search.export import write_module
+    from lion_search.library import load_program
+
+    path = write_module(load_program(args.program), args.output)
     console.print(f"wrote {path}: `from {path.stem} import optimizer; "
                   f"tx = optimizer(learning_rate=1e-3)`")
 
+
+# ------------------------------------------------------------------------ tasks, eval, bench
+
+def cmd_tasks(args: argparse.Namespace) -> None:
+    """List the proxy tasks with their size and cost."""
+    from lion_search.tasks import schedule_names, task_table
+
+    table = Table(title="Proxy tasks")
+    for column in ("name", "scale", "params", "steps", "batch", "GFLOP/run", "description"):
+        table.add_column(column, justify="right" if column in ("params", "steps", "batch",
+                                                                "GFLOP/run") else "left")
+    for info in task_table():
+        table.add_row(info.name, info.scale, f"{info.n_params:,}", str(info.steps),
+                      str(info.batch_size), f"{info.flops / 1e9:.2f}", info.description)
+    console.print(table)
+    console.print(f"schedules (--schedule): {', '.join(schedule_names())}")
+
+
+def cmd_eval(args: argparse.Namespace) -> None:
+    """Train a program and baselines, each with its lr swept, and compare them."""
+    from lion_search.compare import DEFAULT_GRID, sweep
+    from lion_search.evaluate import Evaluator
+    from lion_search.library import load_program
+    from lion_search.plots import plot_curves
+    from lion_search.tasks import get_task
+
+    programs = {name: load_program(name) for name in (args.program, *args.vs)}
+    task = get_task(args.task, args.schedule)
+    grid = DEFAULT_GRID if args.grid is None else tuple(float(x) for x in args.grid.split(","))
+    with console.status(f"training {len(programs)} optimizers x {len(grid)} learning rates "
+                        f"x {len(args.seeds)} seed(s) on {task.name}"):
+        results = sweep(programs, Evaluator(task, args.seeds), grid)
+    table = Table(title=f"{task.name} ({task.description}); lr swept over "
+                        f"{grid[0]:g}..{grid[-1]:g}, seeds {','.join(map(str, args.seeds))}")
+    for column in ("optimizer", "best lr", "val loss", "spread", "status"):
+        table.add_column(column, justify="left" if column == "optimizer" else "right")
+    for c in results:
+        table.add_row(c.name, f"{c.lr:.3g}", _fitness(c.fitness),
+                      f"{c.spread:.2g}" if math.isfinite(c.spread) else "", c.result.status)
+    console.print(table)
+    if args.markdown:
+        print("| optimizer | best lr | val loss | spread |\n|---|---|---|---|")
+        for c in results:
+            print(f"| {c.name} | {c.lr:.3g} | {_fitness(c.fitness)} | {c.spread:.2g} |")
+    plot = Path(args.plot or f"eval-{Path(args.program).stem}-{task.name}.png")
+    plot_curves({c.name: c.result.curve for c in results}, plot,
+                f"training loss on {task.name} (best lr of each)")
+    console.print(f"wrote {plot}")
+
+
+def cmd_bench(args: argparse.Namespace) -> None:
+    """Candidates/s of the interpreter, the batched interpreter and per-program jit."""
+    from lion_search.bench import benchmark
+
+    with console.status(f"benchmarking on {args.task}"):
+        speeds = benchmark(args.task, args.candidates, args.jitted, args.batch_size)
+    table = Table(title=f"candidates/s on {args.task} (one process, measured side by side)")
+    for column in ("path", "candidates", "seconds", "candidates/s", "first call (s)",
+                   "vs per-program jit"):
+        table.add_column(column, justify="right")
+    reference = speeds[-1].rate
+    for s in speeds:
+        table.add_row(s.path, str(s.candidates), f"{s.seconds:.2f}", f"{s.rate:.1f}",
+                      f"{s.warmup:.2f}", f"{s.rate / reference:.1f}x")
+    console.print(table)
+
+
+# ----------------------------------------------------------------------------------- evolve
+
+def _config_from_args(args: argparse.Namespace):
+    from lion_search.evolve import EvolveConfig
+    from lion_search.mutate import MutationWeights
+
+    fields = {k: getattr(args, k) for k in (
+        "task", "schedule", "seeds", "budget", "population", "tournament", "seed_programs",
+        "max_length", "max_memory", "restart_every", "restart_from", "hurdle", "workers",
+        "batch_size", "address", "gpus_per_worker", "rng_seed") if getattr(args, k) is not None}
+    if args.mutation_weights:
+        try:
+            weights = {k: float(v) for k, v in (p.split("=") for p in args.mutation_weights.split(","))}
+            fields["mutation_weights"] = MutationWeights(**weights)
+        except (ValueError, TypeError):
+            raise LionSearchError(f"--mutation-weights takes name=weight pairs such as "
+                                  f"insert=1,delete=0.5; got {args.mutation_weights!r}") from None
+    return fields
+
+
+def cmd_evolve(args: argparse.Namespace) -> int:
+    """Run (or resume) a search, with a live view; Ctrl-C stops it cleanly and resumably."""
+    from lion_search.evolve import EvolveConfig, Search
+    from lion_search.live import LiveView
+    from lion_search.store import RunStore, link_latest, resolve_run
+
+    if args.time_limit is not None and args.time_limit <= 0:
+        raise LionSearchError(f"--time-limit must be a positive number of seconds, got {args.time_limit}")
+    fields = _config_from_args(args)
+    if args.resume:
+        if not args.out:
+            raise LionSearchError("--resume needs --out RUN_FOLDER (the run to continue)")
+        store = RunStore.open(resolve_run(args.out))
+        stored = store.config
+        overrides = {k: v for k, v in fields.items() if k in ("budget", "workers", "address",
+                                                               "batch_size", "gpus_per_worker")}
+        config = EvolveConfig.from_json({**stored, **overrides})
+        config.check()
+        store.set_config(config.to_json())
+    else:
+        config = EvolveConfig(**fields)
+        config.check()
+        out = Path(args.out or f"runs/{time.strftime('%Y-%m-%d_%H-%M-%S')}")
+        store = RunStore.create(out, config.to_json(), force=args.force)
+        link_latest(out)
+    console.print(f"run folder {store.folder}: task {config.task}, budget {config.budget}, "
+                  f"population {config.population}, tournament {config.tournament}, "
+                  f"{config.workers} worker(s)")
+    view = LiveView(console)
+    search = Search(store, config, view)
+    state = "interrupted"
+    try:
+        store.set_state("running")
+        if store.value("seeds") is None:
+            with console.status(f"calibrating the learning rate of {', '.join(config.seed_programs)}"):
+                search.setup()
+        search.load()
+        with view:
+            stats = search.run(args.time_limit)
+        state = "finished" if stats.trained >= config.budget else "stopped"
+    except KeyboardInterrupt:
+        console.print(f"interrupted; resume with: lion-search evolve --out {store.folder} --resume")
+        return 130
+    finally:
+        store.set_state(state)
+        store.close()
+    _print_outcome(store.folder, state)
+    return 0
+
+
+def _print_outcome(folder: Path, state: str) -> None:
+    from lion_search.store import RunStore
+    from lion_search.summary import summarize
+
+    store = RunStore.open(folder)
+    summary = summarize(store, 5)
+    store.close()
+    seed = min((s["fitness"] or math.inf for s in summary["seeds"]), default=math.inf)
+    console.print(f"{state}: {summary['evaluations']} evaluations trained, "
+                  f"{summary['cache_hits']} cache hits ({100 * summary['cache_hit_rate']:.0f}%)")
+    table = Table(title="best programs")
+    for column in ("id", "fitness", "vs seed", "memory", "length"):
+        table.add_column(column, justify="right")
+    for row in summary["top"]:
+        table.add_row(str(row["id"]), _fitness(row["fitness"]),
+                      f"{row['fitness'] - seed:+.4g}" if row["fitness"] is not None
+                      and math.isfinite(seed) else "", str(row["memory"]), str(row["length"]))
+    console.print(table)
+    if summary["top"]:
+        best = summary["top"][0]["id"]
+        console.print(f"inspect: lion-search show {folder}   |   one program: lion-search show "
+                      f"{folder}:{best}\nexport:  lion-search export {folder}:best -o my_opt.py")
+
+
+# ----------------------------------------------------------------------------------- parser
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, with one subparser per command."""
@@ -56,17 +291,68 @@ def build_parser() -> argparse.ArgumentParser:
         prog="lion-search", description="Discover optimizers by evolving symbolic programs.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def add(name: str, fn: Callable[[argparse.Namespace], None], help: str) -> argparse.ArgumentParser:
+    def add(name: str, fn: Callable, help: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help, description=help)
         p.set_defaults(func=fn)
         return p
 
-    add("programs", cmd_programs, "list the seed programs with their memory cost")
-    p = add("show", cmd_show, "print a program (a seed name or a file) with its memory cost")
-    p.add_argument("program", help="a seed name (see `lion-search programs`) or a program file")
+    p = add("evolve", cmd_evolve, "run a search: regularized evolution of optimizer programs")
+    p.add_argument("--budget", type=int, help="trained evaluations to run (cache hits are free; "
+                                              "default 1000)")
+    p.add_argument("--population", type=int, help="population size P (default 100)")
+    p.add_argument("--tournament", type=int, help="tournament size T (default 2)")
+    p.add_argument("--task", help="proxy task (default digits-mlp; see `lion-search tasks`)")
+    p.add_argument("--schedule", help="lr schedule shape (default warmup_cosine)")
+    p.add_argument("--seeds", type=_ints, help="training seeds per evaluation, e.g. 0,1 (default 0)")
+    p.add_argument("--seed-programs", type=_names, help="seed programs to start from (default adamw)")
+    p.add_argument("--workers", type=int, help="parallel workers; 1 runs in-process without Ray "
+                                               "(default: one per core)")
+    p.add_argument("--address", help="join an existing Ray cluster (or set RAY_ADDRESS)")
+    p.add_argument("--gpus-per-worker", type=float, help="GPUs per Ray worker; such workers train "
+                                                          "their batch at once (vmapped)")
+    p.add_argument("--batch-size", type=int, help="candidates sent to a worker at once (default 4)")
+    p.add_argument("--max-length", type=int, help="instruction limit L (default 32)")
+    p.add_argument("--max-memory", type=int, help="memory-slot limit (default 4)")
+    p.add_argument("--mutation-weights", help="e.g. insert=1,delete=1,change_arg=1,change_op=1,"
+                                              "perturb_constant=1,swap=0.5")
+    p.add_argument("--hurdle", type=float, help="cut candidates whose loss at 25%% of training is "
+                                                "this many times the seed's (default 2; 0 = off)")
+    p.add_argument("--restart-every", type=int, help="restart the population every N evaluations")
+    p.add_argument("--restart-from", choices=("best", "seeds"), help="what a restart starts from")
+    p.add_argument("--rng-seed", type=int, help="random seed of the search (default 0)")
+    p.add_argument("--out", help="run folder (default runs/<timestamp>; runs/latest links to it)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--force", action="store_true", help="overwrite an existing run folder")
+    p.add_argument("--time-limit", type=float, help="stop cleanly after this many seconds")
+
+    p = add("show", cmd_show, "show a run (folder), one of its programs (RUN:ID, RUN:best), "
+                              "or a program (seed name or file)")
+    p.add_argument("target", nargs="?", default="runs/latest", help="default: runs/latest")
+    p.add_argument("--top", type=int, default=10, help="programs in the table (default 10)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
     p = add("export", cmd_export, "write a program as a standalone optax module")
-    p.add_argument("program", help="a seed name or a program file")
+    p.add_argument("program", help="a seed name, a program file, or RUN:ID / RUN:best")
     p.add_argument("-o", "--output", required=True, help="the module to write, a .py file")
+
+    add("programs", cmd_programs, "list the seed programs with their memory cost")
+    add("tasks", cmd_tasks, "list the proxy tasks with their size and cost")
+
+    p = add("eval", cmd_eval, "train a program and baselines with swept learning rates; compare")
+    p.add_argument("program", help="a seed name, a program file, or RUN:ID")
+    p.add_argument("--vs", type=_names, default=("adamw", "lion"), help="baselines (default adamw,lion)")
+    p.add_argument("--task", default="digits-mlp", help="proxy task (default digits-mlp)")
+    p.add_argument("--schedule", default="warmup_cosine", help="lr schedule shape")
+    p.add_argument("--seeds", type=_ints, default=(0, 1), help="training seeds (default 0,1)")
+    p.add_argument("--grid", help="comma-separated lr scales (default 1e-4..1, 9 points)")
+    p.add_argument("--plot", help="PNG of the loss curves (default eval-PROGRAM-TASK.png)")
+    p.add_argument("--markdown", action="store_true", help="also print a markdown table")
+
+    p = add("bench", cmd_bench, "candidates/s of the interpreter, batched interpreter and per-program jit")
+    p.add_argument("--task", default="digits-mlp")
+    p.add_argument("--candidates", type=int, default=60, help="programs for the interpreter")
+    p.add_argument("--jitted", type=int, default=6, help="programs for per-program jit")
+    p.add_argument("--batch-size", type=int, default=8, help="batch of the batched interpreter")
     return parser
 
 
@@ -74,14 +360,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: run one command; errors print as one line and exit with status 2."""
     args = build_parser().parse_args(argv)
     try:
-        args.func(args)
+        return args.func(args) or 0
     except LionSearchError as err:
         print(f"lion-search: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("lion-search: interrupted", file=sys.stderr)
         return 130
-    return 0
 
 
 if __name__ == "__main__":

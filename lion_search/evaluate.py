@@ -31,6 +31,7 @@ class EvalResult(NamedTuple):
     curve: np.ndarray    # training loss per step, mean over seeds (NaN after a stop)
     status: str          # "ok", "diverged" (NaN/Inf) or "hurdle" (cut as hopeless)
     seconds: float       # wall time spent training it (its share of a batch)
+    per_seed: tuple[float, ...] = ()  # validation loss of each seed's run (inf if it failed)
 
 
 def hurdle_loss(curve: np.ndarray, factor: float) -> float:
@@ -46,7 +47,7 @@ def _combine(val: np.ndarray, losses: np.ndarray, stopped: np.ndarray, seconds: 
     fitness = float(np.mean(val)) if worst == 0 else WORST_FITNESS
     with np.errstate(invalid="ignore"):
         curve = np.mean(losses, axis=0)
-    return EvalResult(fitness, curve, STATUS[worst], seconds)
+    return EvalResult(fitness, curve, STATUS[worst], seconds, tuple(float(v) for v in val))
 
 
 class Evaluator:

@@ -25,8 +25,8 @@ from jax import lax
 from jax.flatten_util import ravel_pytree
 
 from lion_search.errors import ProgramError
-from lion_search.language import INPUTS, Program
-from lion_search.ops import OPS, Kind
+from lion_search.language import INPUT_SHAPES, INPUTS, Program
+from lion_search.ops import OPS, Kind, Shape
 from proxy_tasks.base import Task
 
 OP_NAMES: tuple[str, ...] = tuple(OPS)
@@ -78,6 +78,18 @@ def size_for(program: Program) -> Size:
     return Size(length, memory)
 
 
+def instruction_shapes(program: Program) -> list[Shape]:
+    """The shape of each instruction's result, by the op table's shape rule."""
+    current = dict(INPUT_SHAPES) | {m: Shape.TENSOR for m in program.memory}
+    shapes = []
+    for ins in program.body:
+        args = [current.get(a, Shape.TENSOR) if isinstance(a, str) else Shape.SCALAR
+                for a in ins.args]
+        current[ins.dst] = OPS[ins.op].shape(args)
+        shapes.append(current[ins.dst])
+    return shapes
+
+
 def encode(program: Program, size: Size) -> Encoded:
     """Lay `program` out as arrays for the interpreter (numpy only: encoding never compiles)."""
     registers = {name: i for i, name in enumerate(INPUTS + program.memory)}
@@ -101,8 +113,9 @@ def encode(program: Program, size: Size) -> Encoded:
     ops = np.zeros(size.length, np.int32)
     args = np.zeros((size.length, 3), np.int32)
     dst = np.zeros(size.length, np.int32)
+    shapes = instruction_shapes(program)
     for i, ins in enumerate(program.body):
-        ops[i] = OPCODES[ins.op]
+        ops[i] = OPCODES[ins.op] + (len(OP_NAMES) if shapes[i] is Shape.SCALAR else 0)
         args[i, :len(ins.args)] = [register(a) for a in ins.args]
         dst[i] = register(ins.dst)
     outputs = np.arange(len(INPUTS) - 1, len(INPUTS) + size.memory, dtype=np.int32)
@@ -117,25 +130,29 @@ def encode(program: Program, size: Size) -> Encoded:
 # ------------------------------------------------------------------------------ the ops
 
 def _branches(segments: jax.Array, n_segments: int) -> list[Callable]:
-    """One function (x, y, z) -> value per opcode, over flat parameter vectors.
+    """The functions (x, y, z) -> value over flat parameter vectors, indexed by opcode.
 
-    Elementwise ops are the runtime's own functions. Reductions use the flat layout: a
-    per-tensor reduction sums each tensor's entries (`segments` maps entry -> tensor) and
-    broadcasts the result back to the tensor's entries.
+    Opcodes [0, n_ops) compute on whole vectors; opcodes [n_ops, 2 n_ops) are the same ops for
+    instructions whose result is one scalar for all parameters (known at encoding from the
+    shape rule): they compute on one entry and broadcast it, which saves, for example, Adam's
+    `0.999 ** t` from being evaluated once per parameter. Elementwise ops are the runtime's own
+    functions. Per-tensor reductions sum each tensor's entries with a one-hot matrix product
+    (the tensors are contiguous segments of the vector) and broadcast the result back.
     """
-    counts = jax.ops.segment_sum(jnp.ones_like(segments, jnp.float32), segments, n_segments)
+    onehot = jax.nn.one_hot(segments, n_segments, dtype=jnp.float32).T   # [tensors, entries]
+    counts = onehot.sum(axis=1)
 
-    def per_tensor_sum(x):
-        return jax.ops.segment_sum(x, segments, n_segments)[segments]
+    def per_tensor(x, post):
+        return (post(onehot @ x, counts) @ onehot)
 
-    tensor = {"mean": lambda x: per_tensor_sum(x) / counts[segments],
-              "rms": lambda x: jnp.sqrt(per_tensor_sum(x * x) / counts[segments]),
-              "norm": lambda x: jnp.sqrt(per_tensor_sum(x * x))}
+    tensor = {"mean": lambda x: per_tensor(x, lambda s, n: s / n),
+              "rms": lambda x: per_tensor(x * x, lambda s, n: jnp.sqrt(s / n)),
+              "norm": lambda x: per_tensor(x * x, lambda s, n: jnp.sqrt(s))}
     total = {"global_mean": lambda x: jnp.full_like(x, jnp.mean(x)),
              "global_rms": lambda x: jnp.full_like(x, jnp.sqrt(jnp.mean(x * x))),
              "global_norm": lambda x: jnp.full_like(x, jnp.sqrt(jnp.sum(x * x)))}
 
-    def branch(name: str) -> Callable:
+    def vector(name: str) -> Callable:
         op = OPS[name]
         if op.kind is Kind.TENSOR_REDUCE:
             return lambda x, y, z: tensor[name](x)
@@ -143,7 +160,13 @@ def _branches(segments: jax.Array, n_segments: int) -> list[Callable]:
             return lambda x, y, z: total[name](x)
         return lambda x, y, z: jnp.broadcast_to(op.fn(*(x, y, z)[:op.arity]), x.shape)
 
-    return [branch(name) for name in OP_NAMES]
+    def scalar(name: str) -> Callable:
+        op = OPS[name]
+        if op.kind is not Kind.ELEMENTWISE:
+            return vector(name)
+        return lambda x, y, z: jnp.broadcast_to(op.fn(*(x[0], y[0], z[0])[:op.arity]), x.shape)
+
+    return [vector(name) for name in OP_NAMES] + [scalar(name) for name in OP_NAMES]
 
 
 def _run_instructions(program: Encoded, registers: jax.Array, branches: list[Callable]) -> jax.Array:
@@ -235,3 +258,38 @@ def compiled_trainer(task: Task, size: Size) -> Callable[..., Trained]:
 def compiled_batch_trainer(task: Task, size: Size) -> Callable[..., Trained]:
     """The population-batched trainer: the same loop vmapped over a batch of programs."""
     return jax.jit(jax.vmap(make_trainer(task, size), in_axes=(0, None, None, None)))
+
+
+# ------------------------------------------------------------------------------ probing
+
+@functools.lru_cache(maxsize=None)
+def compiled_probe(size: Size, shapes: tuple[tuple[int, ...], ...]) -> Callable[..., jax.Array]:
+    """A jitted probe(program, w, memory, grads, lrs, ts) -> outputs that runs a program for
+    len(ts) steps on given inputs, as parameters of the given leaf `shapes` flattened into one
+    vector: w[entries], memory[size.memory, entries], grads[steps, entries], lrs[steps],
+    ts[steps]. Returns the outputs (update, memory) of every step, float32[steps, 1 + memory,
+    entries]; w moves by each update. The dedup fingerprint runs on it: one compile per size.
+    """
+    sizes = [math.prod(s) for s in shapes]
+    branches = _branches(jnp.asarray(np.repeat(np.arange(len(sizes)), sizes)), len(sizes))
+    first_constant = len(INPUTS) + size.memory
+
+    def probe(program: Encoded, w, memory, grads, lrs, ts) -> jax.Array:
+        registers = jnp.zeros((size.n_registers, w.size), jnp.float32)
+        registers = registers.at[len(INPUTS):first_constant].set(memory)
+        registers = registers.at[first_constant:first_constant + size.n_constants].set(
+            jnp.broadcast_to(program.constants[:, None], (size.n_constants, w.size)))
+
+        def step(carry, inputs):
+            regs, w = carry
+            g, lr, t = inputs
+            regs = lax.dynamic_update_slice(
+                regs, jnp.stack([w, g, jnp.full_like(w, lr), jnp.full_like(w, t)]), (0, 0))
+            regs = _run_instructions(program, regs, branches)
+            outputs = regs[program.outputs]
+            regs = lax.dynamic_update_slice(regs, outputs[1:], (len(INPUTS), 0))
+            return (regs, w - outputs[0]), outputs
+
+        return lax.scan(step, (registers, w), (grads, lrs, ts))[1]
+
+    return jax.jit(probe)

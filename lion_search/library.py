@@ -27,12 +27,19 @@ def read_program_file(path: str | Path) -> Program:
 
 
 def load_program(name_or_path: str | Path) -> Program:
-    """A seed program by name (`"lion"`), or the program in a file (`"my_opt.py"`)."""
+    """A seed program by name (`"lion"`), the program in a file (`"my_opt.py"`), or a program
+    of a run (`"runs/x:17"`, `"runs/x:best"`)."""
+    from lion_search.summary import run_program, split_run_ref
+
     text = str(name_or_path)
+    ref = split_run_ref(text)
+    if ref:
+        row, _ = run_program(*ref)
+        return parse_program(row.text, source=text)
     seed = SEEDS_DIR / f"{text}.py"
     if text in seed_names():
         return read_program_file(seed)
     if Path(text).exists() or "/" in text or text.endswith(".py"):
         return read_program_file(text)
-    raise ProgramError(f"unknown program {text!r}: not a seed ({', '.join(seed_names())}) "
-                       "and no such file")
+    raise ProgramError(f"unknown program {text!r}: not a seed ({', '.join(seed_names())}), "
+                       "a file, or RUN:ID")

@@ -47,12 +47,11 @@ class Op:
 
     def shape(self, args: list[Shape]) -> Shape:
         """The shape rule: the shape of the result given the shapes of the arguments."""
-        widest = max(args, default=Shape.SCALAR)
         if self.kind is Kind.TENSOR_REDUCE:
-            return min(widest, Shape.PER_TENSOR)
+            return Shape.PER_TENSOR  # even of a scalar: norm(lr) = |lr| sqrt(n) grows with n
         if self.kind is Kind.GLOBAL_REDUCE:
             return Shape.SCALAR
-        return widest
+        return max(args, default=Shape.SCALAR)
 
 
 def _op(name: str, arity: int, kind: Kind = Kind.ELEMENTWISE, symbol: str | None = None) -> Op:

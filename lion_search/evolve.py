@@ -1,0 +1,305 @@
+"""Regularized evolution over programs (Real et al. 2019, as used to find Lion).
+
+The population is the last P evaluated children. Each new child is a mutant of the winner of a
+tournament of T members drawn at random from the population; when it is evaluated it joins the
+population and the oldest member leaves. The search is steady-state and asynchronous: children
+are proposed whenever a worker has room, and results are taken in completion order.
+
+A child equivalent to an evaluated program (same data-flow hash or functional fingerprint)
+reuses that fitness without training. Until the population is full (at the start, and after a
+restart) children are mutants of the sources: the calibrated seeds, or the best program.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from typing import NamedTuple, Protocol
+
+import numpy as np
+
+from lion_search.calibrate import DEFAULT_GRID, calibrate
+from lion_search.dedup import DedupCache
+from lion_search.errors import LionSearchError
+from lion_search.evaluate import Evaluator, hurdle_loss
+from lion_search.language import Program, parse_program
+from lion_search.library import load_program
+from lion_search.mutate import MutationWeights, mutate
+from lion_search.store import RunStore
+from lion_search.tasks import get_task
+from lion_search.validate import Limits
+from lion_search.workers import Done, EvalSpec, InProcessPool, Job, RayPool
+
+
+@dataclass(frozen=True)
+class EvolveConfig:
+    """Every setting of a search; stored in the run journal, so a resumed run is the same run."""
+
+    task: str = "digits-mlp"
+    schedule: str = "warmup_cosine"
+    seeds: tuple[int, ...] = (0,)
+    budget: int = 1000
+    population: int = 100
+    tournament: int = 2
+    seed_programs: tuple[str, ...] = ("adamw",)
+    max_length: int = 32
+    max_memory: int = 4
+    mutation_weights: MutationWeights = field(default_factory=MutationWeights)
+    restart_every: int = 0
+    restart_from: str = "best"
+    hurdle: float = 2.0
+    lr_grid: tuple[float, ...] = DEFAULT_GRID
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    batch_size: int = 4
+    address: str | None = None
+    gpus_per_worker: float = 0.0
+    rng_seed: int = 0
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> "EvolveConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        data = {k: v for k, v in data.items() if k in known}
+        data["mutation_weights"] = MutationWeights(**data.get("mutation_weights", {}))
+        for key in ("seeds", "seed_programs", "lr_grid"):
+            if key in data:
+                data[key] = tuple(data[key])
+        return cls(**data)
+
+    def check(self) -> None:
+        """Raise LionSearchError (one line) on settings that cannot run."""
+        if self.budget <= 0:
+            raise LionSearchError(f"--budget must be a positive number of evaluations, got {self.budget}")
+        if self.population < 2:
+            raise LionSearchError(f"--population must be at least 2, got {self.population}")
+        if not 1 <= self.tournament <= self.population:
+            raise LionSearchError(f"--tournament must be between 1 and the population "
+                                  f"({self.population}), got {self.tournament}")
+        if self.workers < 1:
+            raise LionSearchError(f"--workers must be at least 1, got {self.workers}")
+        if self.restart_from not in ("best", "seeds"):
+            raise LionSearchError(f"--restart-from must be 'best' or 'seeds', got {self.restart_from!r}")
+        get_task(self.task, self.schedule)
+        for name in self.seed_programs:
+            load_program(name)
+
+
+class Member(NamedTuple):
+    """A member of the population."""
+
+    id: int
+    program: Program
+    fitness: float
+
+
+class Stats(NamedTuple):
+    """What the live view shows after each result."""
+
+    trained: int
+    budget: int
+    cache_hits: int
+    lookups: int
+    rate: float               # trained evaluations per second in this session
+    best: Member | None
+    seed_fitness: float
+
+
+class Observer(Protocol):
+    """Receives the search's progress (the CLI's live view implements it)."""
+
+    def seeds(self, seeds: list[dict]) -> None: ...
+    def update(self, stats: Stats) -> None: ...
+    def new_best(self, member: Member, stats: Stats) -> None: ...
+
+
+class QuietObserver:
+    def seeds(self, seeds: list[dict]) -> None:
+        pass
+
+    def update(self, stats: Stats) -> None:
+        pass
+
+    def new_best(self, member: Member, stats: Stats) -> None:
+        pass
+
+
+def make_pool(config: EvolveConfig, hurdle: float):
+    """In-process with one worker, Ray actors otherwise."""
+    spec = EvalSpec(config.task, config.schedule, config.seeds, hurdle)
+    if config.workers == 1 and not config.address and not config.gpus_per_worker:
+        return InProcessPool(spec, config.batch_size)
+    return RayPool(spec, config.workers, config.batch_size, config.address, config.gpus_per_worker)
+
+
+class Search:
+    """One search over a run journal: set up (calibrate the seeds) or resume, then evolve."""
+
+    def __init__(self, store: RunStore, config: EvolveConfig, observer: Observer | None = None):
+        self.store = store
+        self.config = config
+        self.observer = observer or QuietObserver()
+        self.limits = Limits(config.max_length, config.max_memory)
+        self.cache = DedupCache()
+        self.population: list[Member] = []
+        self.pending: dict[int, tuple[Program, int | None, str, tuple[str, str]]] = {}
+        self.best: Member | None = None
+        self.rng = np.random.default_rng([config.rng_seed, store.count()])
+        self.trained = 0
+        self.session_trained = 0
+        self.started = time.perf_counter()
+
+    # --------------------------------------------------------------------------- set up
+
+    def setup(self) -> None:
+        """Calibrate each seed's lr on the task and journal the calibrated seeds (fresh runs)."""
+        evaluator = Evaluator(get_task(self.config.task, self.config.schedule), self.config.seeds)
+        seeds = []
+        for name in self.config.seed_programs:
+            program = load_program(name)
+            calibration = calibrate(program, evaluator, self.config.lr_grid)
+            for scale, scaled, result in calibration.sweep:
+                pid = self.store.add_program(str(scaled), self.cache.keys(scaled), None,
+                                             f"{name} lr sweep: lr x{scale:g}", "calibration")
+                self.store.add_evaluation(pid, "calibration", result.fitness, result.status,
+                                          False, self.config.task, self.config.seeds,
+                                          result.seconds, "calibration")
+            best = calibration.program
+            pid = self.store.add_program(str(best), self.cache.keys(best), None,
+                                         f"{name} calibrated: lr x{calibration.scale:g}", "seed")
+            self.store.add_evaluation(pid, "seed", calibration.result.fitness,
+                                      calibration.result.status, False, self.config.task,
+                                      self.config.seeds, calibration.result.seconds, "calibration")
+            seeds.append({"name": name, "id": pid, "lr_scale": calibration.scale,
+                          "fitness": calibration.result.fitness,
+                          "hurdle": hurdle_loss(calibration.result.curve, self.config.hurdle)
+                          if self.config.hurdle > 0 else math.inf})
+        self.store.set_value("seeds", seeds)
+        self.store.set_value("restart_after", 0)
+
+    def load(self) -> None:
+        """Rebuild the cache, population, best and pending children from the journal."""
+        evaluated = {e.program: e.fitness for e in self.store.evaluations("search")}
+        for kind in ("seed", "calibration"):
+            evaluated.update({e.program: e.fitness for e in self.store.evaluations(kind)})
+        for row in self.store.programs():
+            if row.id in evaluated:
+                self.cache.add_keys((row.hash, row.fingerprint), evaluated[row.id])
+        after = self.store.value("restart_after", 0)
+        recent = [e for e in self.store.evaluations("search") if e.id > after]
+        self.population = [Member(e.program, parse_program(self.store.program(e.program).text),
+                                  e.fitness) for e in recent[-self.config.population:]]
+        self.trained = self.store.count("search", cached=False)
+        top = self.store.best(1)
+        if top:
+            row, evaluation = top[0]
+            self.best = Member(row.id, parse_program(row.text), evaluation.fitness)
+        for row in self.store.pending():
+            self.pending[row.id] = (parse_program(row.text), row.parent, row.mutation,
+                                    (row.hash, row.fingerprint))
+
+    # ------------------------------------------------------------------------ the search
+
+    @property
+    def seeds(self) -> list[dict]:
+        return self.store.value("seeds", [])
+
+    def sources(self) -> list[Member]:
+        """Where children come from while the population is filling up."""
+        if self.config.restart_from == "best" and self.best and self.store.value("restart_after", 0):
+            return [self.best]
+        return [Member(s["id"], parse_program(self.store.program(s["id"]).text), s["fitness"])
+                for s in self.seeds]
+
+    def select_parent(self) -> Member:
+        """Tournament selection, or a source while the population is not yet full."""
+        if len(self.population) < self.config.population:
+            sources = self.sources()
+            return sources[self.rng.integers(len(sources))]
+        picks = self.rng.choice(len(self.population), self.config.tournament, replace=False)
+        return min((self.population[i] for i in picks), key=lambda m: m.fitness)
+
+    def propose(self) -> Job | None:
+        """Journal one new child; a cache hit joins the population at once (returns None)."""
+        parent = self.select_parent()
+        child = mutate(parent.program, self.rng, self.config.mutation_weights, self.limits)
+        keys = self.cache.keys(child.program)
+        if any(keys == k for _, _, _, k in self.pending.values()):
+            return None
+        known = self.cache.lookup_keys(keys)
+        pid = self.store.add_program(str(child.program), keys, parent.id,
+                                     f"{child.kind}: {child.detail}", "child")
+        if known is not None:
+            self.store.add_evaluation(pid, "search", known, "ok" if math.isfinite(known) else
+                                      "diverged", True, self.config.task, self.config.seeds,
+                                      0.0, "cache")
+            self.admit(Member(pid, child.program, known))
+            return None
+        self.pending[pid] = (child.program, parent.id, child.kind, keys)
+        return Job(pid, str(child.program))
+
+    def admit(self, member: Member) -> None:
+        """Add an evaluated child to the population; the oldest member leaves."""
+        self.population.append(member)
+        if len(self.population) > self.config.population:
+            self.population.pop(0)
+        if math.isfinite(member.fitness) and (self.best is None or member.fitness < self.best.fitness):
+            self.best = member
+            self.observer.new_best(member, self.stats())
+
+    def record(self, done: Done) -> None:
+        program, _, _, keys = self.pending.pop(done.id)
+        self.store.add_evaluation(done.id, "search", done.fitness, done.status, False,
+                                  self.config.task, self.config.seeds, done.seconds, done.worker)
+        self.cache.add_keys(keys, done.fitness)
+        self.trained += 1
+        self.session_trained += 1
+        self.admit(Member(done.id, program, done.fitness))
+        self.maybe_restart()
+
+    def maybe_restart(self) -> None:
+        """Every `restart_every` trained evaluations, empty the population: it refills with
+        mutants of the best program or of the seeds."""
+        every = self.config.restart_every
+        if every and self.trained % every == 0 and self.trained < self.config.budget:
+            self.store.set_value("restart_after", self.store.evaluations("search", last=1)[0].id)
+            self.population = []
+
+    def stats(self) -> Stats:
+        elapsed = time.perf_counter() - self.started
+        seed_fitness = min((s["fitness"] for s in self.seeds), default=math.inf)
+        return Stats(self.trained, self.config.budget, self.cache.hits, self.cache.lookups,
+                     self.session_trained / elapsed if elapsed > 0 else 0.0, self.best,
+                     seed_fitness)
+
+    def run(self, time_limit: float | None = None) -> Stats:
+        """Evolve until the budget of trained evaluations is met or the time limit passes."""
+        hurdle = min((s["hurdle"] for s in self.seeds), default=math.inf)
+        self.observer.seeds(self.seeds)
+        pool = make_pool(self.config, hurdle)
+        self.started = time.perf_counter()
+        deadline = math.inf if time_limit is None else time.monotonic() + time_limit
+        pool.submit([Job(pid, str(p)) for pid, (p, *_) in self.pending.items()])
+        try:
+            while True:
+                open_slots = self.config.budget - self.trained - len(self.pending)
+                misses = 0
+                while open_slots > 0 and pool.in_flight < pool.capacity \
+                        and time.monotonic() < deadline and misses < 1000:
+                    job = self.propose()
+                    if job is None:
+                        misses += 1
+                        continue
+                    pool.submit([job])
+                    open_slots -= 1
+                if not self.pending:
+                    break
+                for done in pool.wait(timeout=1.0):
+                    self.record(done)
+                self.observer.update(self.stats())
+        finally:
+            pool.close()
+        return self.stats()

@@ -1,0 +1,65 @@
+"""The live view of a search: a rich progress bar, and the best program printed when it changes."""
+from __future__ import annotations
+
+import math
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from lion_search.evolve import Member, Stats
+
+
+def format_fitness(value: float) -> str:
+    """A fitness for people: 4 significant digits, 'failed' for the worst."""
+    return f"{value:.4g}" if math.isfinite(value) else "failed"
+
+
+def format_delta(best: float, seed: float) -> str:
+    """Relative change of the best fitness against the seed's (negative is better)."""
+    if not (math.isfinite(best) and math.isfinite(seed)) or seed == 0:
+        return ""
+    return f"{100 * (best - seed) / abs(seed):+.1f}% vs seed"
+
+
+class LiveView:
+    """Implements evolve.Observer with a progress bar on the console."""
+
+    def __init__(self, console: Console | None = None):
+        self.console = console or Console()
+        self.progress = Progress(
+            TextColumn("[bold]evolve"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]:.1f} eval/s"),
+            TextColumn("cache hits {task.fields[hits]}"),
+            TextColumn("best {task.fields[best]} {task.fields[delta]}"),
+            TimeElapsedColumn(), console=self.console, transient=False)
+        self.task = None
+
+    def __enter__(self) -> "LiveView":
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.progress.stop()
+
+    def seeds(self, seeds: list[dict]) -> None:
+        for seed in seeds:
+            self.console.print(f"seed {seed['name']}: lr x{seed['lr_scale']:g} (calibrated), "
+                               f"fitness {format_fitness(seed['fitness'])}")
+
+    def _fields(self, stats: Stats) -> dict:
+        best = stats.best.fitness if stats.best else math.inf
+        hit_rate = stats.cache_hits / stats.lookups if stats.lookups else 0.0
+        return {"rate": stats.rate, "hits": f"{100 * hit_rate:.0f}%",
+                "best": format_fitness(best), "delta": format_delta(best, stats.seed_fitness)}
+
+    def update(self, stats: Stats) -> None:
+        if self.task is None:
+            self.task = self.progress.add_task("evolve", total=stats.budget, **self._fields(stats))
+        self.progress.update(self.task, completed=stats.trained, **self._fields(stats))
+
+    def new_best(self, member: Member, stats: Stats) -> None:
+        self.update(stats)
+        self.progress.console.print(
+            f"new best #{member.id}: fitness {format_fitness(member.fitness)} "
+            f"{format_delta(member.fitness, stats.seed_fitness)}")
+        self.progress.console.print(str(member.program), end="", highlight=False)

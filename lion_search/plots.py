@@ -1,0 +1,28 @@
+"""PNG plots with matplotlib (headless: the Agg backend)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
+import numpy as np  # noqa: E402
+
+
+def plot_curves(curves: dict[str, np.ndarray], path: str | Path, title: str) -> Path:
+    """Training-loss curves, one line each, on a log scale; NaN (a stopped run) ends a line."""
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
+    for name, curve in curves.items():
+        ax.plot(np.arange(1, len(curve) + 1), curve, label=name, linewidth=1.2)
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("training loss")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path)
+    plt.close(fig)
+    return path

@@ -1,0 +1,301 @@
+"""The run journal: one SQLite database (WAL mode) per run folder, written as results arrive.
+
+A run folder `runs/NAME/` holds `journal.sqlite` with
+    meta         the run config (JSON), format tag, state, heartbeat
+    programs     every program: text, data-flow hash, parent, mutation, origin
+    evaluations  every result: fitness, status, task, seeds, wall time, worker, cache hit or trained
+Each result is committed when it arrives, so a run killed at any moment loses nothing that was
+evaluated, and the population (the last P evaluated children) can be rebuilt from the journal.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any, Iterator, NamedTuple
+
+from lion_search.errors import RunError
+
+FORMAT = "lion-search-run/1"
+JOURNAL = "journal.sqlite"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS programs (
+    id INTEGER PRIMARY KEY,
+    text TEXT NOT NULL,
+    hash TEXT NOT NULL,            -- data-flow hash (see dedup)
+    fingerprint TEXT NOT NULL,     -- functional fingerprint (see dedup)
+    parent INTEGER REFERENCES programs(id),
+    mutation TEXT NOT NULL,
+    origin TEXT NOT NULL,          -- seed | calibration | child
+    created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS evaluations (
+    id INTEGER PRIMARY KEY,
+    program INTEGER NOT NULL REFERENCES programs(id),
+    kind TEXT NOT NULL,            -- search | calibration | metaval
+    fitness REAL,                  -- NULL stands for the worst fitness (+inf)
+    status TEXT NOT NULL,          -- ok | diverged | hurdle
+    cached INTEGER NOT NULL,       -- 1: fitness reused from an equivalent program, not trained
+    task TEXT NOT NULL,
+    seeds TEXT NOT NULL,
+    seconds REAL NOT NULL,
+    worker TEXT NOT NULL,
+    created REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS evaluations_by_program ON evaluations(program);
+CREATE INDEX IF NOT EXISTS programs_by_hash ON programs(hash);
+"""
+
+
+class ProgramRow(NamedTuple):
+    """One journaled program."""
+
+    id: int
+    text: str
+    hash: str
+    fingerprint: str
+    parent: int | None
+    mutation: str
+    origin: str
+    created: float
+
+
+class EvaluationRow(NamedTuple):
+    """One journaled evaluation (fitness is +inf for failed runs)."""
+
+    id: int
+    program: int
+    kind: str
+    fitness: float
+    status: str
+    cached: bool
+    task: str
+    seeds: str
+    seconds: float
+    worker: str
+    created: float
+
+
+def _fitness_out(value: float | None) -> float:
+    return math.inf if value is None else value
+
+
+def _fitness_in(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    connection = sqlite3.connect(path, timeout=30.0, isolation_level=None)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=NORMAL")
+    return connection
+
+
+class RunStore:
+    """Read and append to one run's journal. Writers: the search process only."""
+
+    def __init__(self, folder: Path, connection: sqlite3.Connection):
+        self.folder = folder
+        self.db = connection
+
+    # ---------------------------------------------------------------- opening and creating
+
+    @classmethod
+    def create(cls, folder: str | Path, config: dict[str, Any], force: bool = False) -> "RunStore":
+        """Start a new run folder; an existing run is never overwritten unless `force`."""
+        folder = Path(folder)
+        journal = folder / JOURNAL
+        if folder.exists() and any(folder.iterdir()):
+            if not force:
+                raise RunError(f"run folder {str(folder)!r} already exists; use --resume to "
+                               "continue it or --force to overwrite it")
+            for name in (JOURNAL, f"{JOURNAL}-wal", f"{JOURNAL}-shm"):
+                (folder / name).unlink(missing_ok=True)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            store = cls(folder, _connect(journal))
+        except (OSError, sqlite3.Error) as err:
+            raise RunError(f"cannot create run folder {str(folder)!r}: {err}") from None
+        store.db.executescript(_SCHEMA)
+        with store.db:
+            store._set("format", FORMAT)
+            store._set("config", json.dumps(config, sort_keys=True))
+            store._set("created", repr(time.time()))
+            store._set("state", "running")
+        return store
+
+    @classmethod
+    def open(cls, folder: str | Path) -> "RunStore":
+        """Open an existing run folder, or raise RunError saying why it is not one."""
+        folder = Path(folder)
+        journal = folder / JOURNAL
+        if not folder.is_dir():
+            raise RunError(f"no run folder {str(folder)!r}")
+        if not journal.is_file():
+            raise RunError(f"{str(folder)!r} is not a lion-search run folder (no {JOURNAL})")
+        try:
+            store = cls(folder, _connect(journal))
+            tag = store._get("format")
+        except sqlite3.Error as err:
+            raise RunError(f"cannot read run journal {str(journal)!r}: {err}") from None
+        if tag != FORMAT:
+            raise RunError(f"{str(journal)!r} is not a lion-search run journal "
+                           f"(format {tag!r}, expected {FORMAT!r})")
+        return store
+
+    def close(self) -> None:
+        self.db.close()
+
+    # ----------------------------------------------------------------------------- meta
+
+    def _set(self, key: str, value: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    def _get(self, key: str) -> str | None:
+        try:
+            row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        except sqlite3.DatabaseError as err:
+            raise RunError(f"cannot read run journal in {str(self.folder)!r}: {err}") from None
+        return row[0] if row else None
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The run's configuration, as stored when it was created (or last resumed)."""
+        return json.loads(self._get("config") or "{}")
+
+    def set_config(self, config: dict[str, Any]) -> None:
+        with self.db:
+            self._set("config", json.dumps(config, sort_keys=True))
+
+    def set_state(self, state: str) -> None:
+        """running | finished | interrupted; with the writer's pid and a heartbeat time."""
+        with self.db:
+            self._set("state", state)
+            self._set("pid", str(os.getpid()))
+            self._set("heartbeat", repr(time.time()))
+
+    def state(self) -> str:
+        """The run's state; a 'running' run whose writer process is gone reads 'interrupted'."""
+        state = self._get("state") or "unknown"
+        pid = int(self._get("pid") or 0)
+        if state == "running" and pid and not _alive(pid):
+            return "interrupted"
+        return state
+
+    def set_value(self, key: str, value: Any) -> None:
+        """Store any JSON value under `key` in the run's metadata."""
+        with self.db:
+            self._set(key, json.dumps(value))
+
+    def value(self, key: str, default: Any = None) -> Any:
+        raw = self._get(key)
+        return default if raw is None else json.loads(raw)
+
+    # ------------------------------------------------------------------------- writing
+
+    def add_program(self, text: str, keys: tuple[str, str], parent: int | None, mutation: str,
+                    origin: str) -> int:
+        """Journal a program with its (data-flow hash, fingerprint); returns its id."""
+        with self.db:
+            cursor = self.db.execute(
+                "INSERT INTO programs (text, hash, fingerprint, parent, mutation, origin, created) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (text, *keys, parent, mutation, origin, time.time()))
+        return int(cursor.lastrowid)
+
+    def add_evaluation(self, program: int, kind: str, fitness: float, status: str, cached: bool,
+                       task: str, seeds: tuple[int, ...], seconds: float, worker: str) -> int:
+        """Journal one result, committed at once; returns its id."""
+        with self.db:
+            cursor = self.db.execute(
+                "INSERT INTO evaluations (program, kind, fitness, status, cached, task, seeds, "
+                "seconds, worker, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (program, kind, _fitness_in(fitness), status, int(cached), task,
+                 json.dumps(list(seeds)), seconds, worker, time.time()))
+            self._set("heartbeat", repr(time.time()))
+        return int(cursor.lastrowid)
+
+    # ------------------------------------------------------------------------- reading
+
+    def program(self, program_id: int) -> ProgramRow:
+        row = self.db.execute("SELECT * FROM programs WHERE id = ?", (program_id,)).fetchone()
+        if row is None:
+            raise RunError(f"run {str(self.folder)!r} has no program {program_id}")
+        return ProgramRow(*row)
+
+    def evaluations(self, kind: str = "search", last: int | None = None) -> list[EvaluationRow]:
+        """Evaluations of one kind in journal order (only the `last` ones if given)."""
+        query = "SELECT * FROM evaluations WHERE kind = ? ORDER BY id"
+        rows = self.db.execute(query, (kind,)).fetchall()
+        rows = rows[-last:] if last else rows
+        return [EvaluationRow(*r[:3], _fitness_out(r[3]), r[4], bool(r[5]), *r[6:]) for r in rows]
+
+    def count(self, kind: str = "search", cached: bool | None = None) -> int:
+        """How many evaluations of `kind` (trained only, cache hits only, or all)."""
+        query = "SELECT COUNT(*) FROM evaluations WHERE kind = ?"
+        params: tuple = (kind,)
+        if cached is not None:
+            query += " AND cached = ?"
+            params += (int(cached),)
+        return int(self.db.execute(query, params).fetchone()[0])
+
+    def best(self, k: int = 1, kind: str = "search") -> list[tuple[ProgramRow, EvaluationRow]]:
+        """The k best distinct programs (by data-flow hash) with their best evaluation."""
+        rows = self.db.execute(
+            "SELECT p.*, e.* FROM evaluations e JOIN programs p ON p.id = e.program "
+            "WHERE e.kind = ? AND e.fitness IS NOT NULL ORDER BY e.fitness, e.id", (kind,))
+        out, seen = [], set()
+        for row in rows:
+            program = ProgramRow(*row[:8])
+            if program.hash in seen:
+                continue
+            seen.add(program.hash)
+            e = row[8:]
+            out.append((program, EvaluationRow(*e[:3], _fitness_out(e[3]), e[4], bool(e[5]),
+                                               *e[6:])))
+            if len(out) == k:
+                break
+        return out
+
+    def pending(self) -> list[ProgramRow]:
+        """Children journaled but never evaluated (in flight when the run stopped)."""
+        rows = self.db.execute(
+            "SELECT * FROM programs p WHERE origin = 'child' AND NOT EXISTS "
+            "(SELECT 1 FROM evaluations e WHERE e.program = p.id) ORDER BY id").fetchall()
+        return [ProgramRow(*r) for r in rows]
+
+    def programs(self) -> Iterator[ProgramRow]:
+        for row in self.db.execute("SELECT * FROM programs ORDER BY id"):
+            yield ProgramRow(*row)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def resolve_run(path: str | Path = "runs/latest") -> Path:
+    """A run folder path; `runs/latest` follows the link to the newest run."""
+    path = Path(path)
+    return path.resolve() if path.is_symlink() else path
+
+
+def link_latest(folder: Path) -> None:
+    """Point `<parent>/latest` at `folder` (best effort: a failure here loses nothing)."""
+    link = folder.parent / "latest"
+    try:
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(folder.name)
+    except OSError:
+        pass

@@ -1,0 +1,124 @@
+"""Mutations: every child is valid, canonical and new; each kind works; draws are reproducible."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lion_search.language import Instr, Program, normalize, parse_program, print_program
+from lion_search.library import load_program, seed_names
+from lion_search.mutate import (MUTATIONS, Mutation, MutationWeights, delete, mutate, prune_dead_temps,
+                                 statements, swap)
+from lion_search.validate import Limits, check
+
+SEEDS = {name: load_program(name) for name in seed_names()}
+LIMITS = Limits(max_length=max(len(p) for p in SEEDS.values()) + 4, max_memory=4)
+KINDS = tuple(MUTATIONS)
+
+
+def only(kind: str) -> MutationWeights:
+    """Weights that enable one mutation kind."""
+    return MutationWeights(**{k: float(k == kind) for k in KINDS})
+
+
+def assert_good_child(parent, mutation: Mutation, limits: Limits = LIMITS) -> None:
+    child = mutation.program
+    assert check(child, limits) is None
+    assert parse_program(print_program(child)) == child
+    assert child != normalize(parent)
+    assert mutation.kind in KINDS
+    assert mutation.detail and "\n" not in mutation.detail
+
+
+def test_weights_name_every_mutation():
+    assert KINDS == ("insert", "delete", "change_arg", "change_op", "perturb_constant", "swap")
+    assert MutationWeights().swap == 0.5
+
+
+@settings(max_examples=60, deadline=None)
+@given(name=st.sampled_from(sorted(SEEDS)), seed=st.integers(0, 2**32 - 1))
+def test_mutation_chains_stay_valid(name, seed):
+    rng = np.random.default_rng(seed)
+    parent = SEEDS[name]
+    for _ in range(4):
+        mutation = mutate(parent, rng, limits=LIMITS)
+        assert_good_child(parent, mutation)
+        parent = mutation.program
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("name", ["adamw", "lion", "nadam"])
+def test_each_kind_alone(kind, name):
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        mutation = mutate(SEEDS[name], rng, weights=only(kind), limits=LIMITS)
+        assert mutation.kind == kind
+        assert_good_child(SEEDS[name], mutation)
+
+
+def test_details_describe_the_edit():
+    rng = np.random.default_rng(1)
+    details = {k: mutate(SEEDS["adam"], rng, weights=only(k), limits=LIMITS).detail for k in KINDS}
+    for word, kind in [("insert", "insert"), ("delete", "delete"), ("change", "change_arg"),
+                       ("change op", "change_op"), ("perturb", "perturb_constant"), ("swap", "swap")]:
+        assert details[kind].startswith(word), details
+
+
+def test_deterministic_given_the_generator_state():
+    def run(seed):
+        rng = np.random.default_rng(seed)
+        return [mutate(SEEDS["adamw"], rng, limits=LIMITS) for _ in range(10)]
+    assert run(7) == run(7)
+    assert run(7) != run(8)
+
+
+def test_impossible_mutations_raise():
+    with pytest.raises(RuntimeError):
+        mutate(SEEDS["ranger"], np.random.default_rng(0), max_tries=20)  # too long for 32
+    with pytest.raises(RuntimeError):
+        mutate(SEEDS["sgd"], np.random.default_rng(0), weights=only("swap"), max_tries=10)
+    with pytest.raises(ValueError):
+        mutate(SEEDS["sgd"], np.random.default_rng(0), weights=MutationWeights(0, 0, 0, 0, 0, 0))
+
+
+def test_children_drop_the_parents_docstring():
+    with_doc = parse_program('def p(w, g, lr, t):\n    "plain sgd"\n    return lr * g\n')
+    child = mutate(with_doc, np.random.default_rng(0)).program
+    assert child.doc == ""
+
+
+def test_delete_bypasses_the_removed_value():
+    adam = SEEDS["adam"]
+    sqrt_at = next(i for i, ins in enumerate(adam.body) if ins.op == "sqrt")
+    child, detail = delete(adam, FixedIndex(sqrt_at))
+    assert detail == f"delete {adam.body[sqrt_at].dst} = sqrt(v_hat) at {sqrt_at}, reading v_hat instead"
+    assert "return lr * m_hat / (v_hat + 1e-8), m, v" in str(normalize(child))
+
+
+def test_delete_of_a_reassignment_reads_the_older_value():
+    lion = SEEDS["lion"]
+    child, _ = delete(lion, FixedIndex(1))  # m = interp(g, m, 0.99): later reads see the slot
+    assert check(child) is None
+    assert "return lr * (sign(c) + 0.001 * w), m" in str(normalize(child))
+
+
+def test_swap_moves_whole_statements():
+    lion = SEEDS["lion"]
+    assert statements(lion) == [(0, 1), (1, 2)]
+    child, _ = swap(lion, np.random.default_rng(0))
+    assert str(normalize(child)).splitlines()[1:3] == ["    m = interp(g, m, 0.99)",
+                                                       "    c = interp(g, m, 0.9)"]
+
+
+def test_orphaned_temporaries_are_dropped():
+    dead = Program("p", (), (Instr("_1", "sign", ("g",)), Instr("_2", "mul", ("lr", "g"))), ("_2",))
+    assert prune_dead_temps(dead).body == dead.body[1:]
+
+
+class FixedIndex:
+    """A stand-in generator whose integers() returns a chosen index, then 0."""
+
+    def __init__(self, index: int):
+        self.values = [index]
+
+    def integers(self, n: int) -> int:
+        return self.values.pop(0) if self.values else 0
