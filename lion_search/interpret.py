@@ -4,12 +4,13 @@ Compiling a training loop per candidate costs about a second on a CPU, about 100
 the training itself. So a program is not compiled: it is *encoded* as fixed-size arrays
 (opcodes, argument registers, destination registers, constants), the parameters are flattened
 into one vector, and one jitted loop interprets any program of up to `length` instructions and
-`memory` slots: `lax.scan` over training steps, a `lax.fori_loop` over the program's
+`memory` slots: a `lax.while_loop` over training steps (it ends early when a run diverges
+or is cut at the hurdle), a `lax.fori_loop` over the program's
 instructions, and `lax.switch` over the ops.
 
 Registers hold parameter-sized vectors; the register file is laid out as
     [w, g, lr, t, memory slots..., constants..., variables...]
-and lives in the scan carry, so that memory slots persist between steps and nothing but the
+and lives in the loop carry, so that memory slots persist between steps and nothing but the
 four inputs is rewritten at each step.
 """
 from __future__ import annotations
@@ -215,8 +216,11 @@ def make_trainer(task: Task, size: Size) -> Callable[..., Trained]:
         registers = registers.at[first_constant:first_constant + size.n_constants].set(
             jnp.broadcast_to(program.constants[:, None], (size.n_constants, w0.size)))
 
-        def live_step(carry, step):
-            regs, w, _, losses = carry
+        def running(carry):
+            return (carry[4] < task.steps) & (carry[2] == 0)
+
+        def train_step(carry):
+            regs, w, _, losses, step = carry
             loss, grads = jax.value_and_grad(task.loss)(unravel(w), task.get_batch(data_key, step))
             g, _ = ravel_pytree(grads)
             lr = lr_scale * task.schedule(step)
@@ -231,15 +235,12 @@ def make_trainer(task: Task, size: Size) -> Callable[..., Trained]:
             recent = lax.dynamic_slice(losses, (jnp.maximum(step - window + 1, 0),), (window,))
             hopeless = (step == hurdle_step) & (jnp.mean(recent) > hurdle_loss)
             stopped = jnp.where(diverged, 1, jnp.where(hopeless, 2, 0))
-            return regs, w, stopped, losses
+            return regs, w, stopped, losses, step + 1
 
-        def scan_step(carry, step):
-            carry = lax.cond(carry[2] == 0, live_step, lambda c, s: c, carry, step)
-            return carry, None
-
+        # A while loop rather than a scan: a run that diverges or is cut stops at once.
         losses = jnp.full(task.steps, jnp.nan, jnp.float32)
-        init = (registers, w0, jnp.int32(0), losses)
-        (_, w, stopped, losses), _ = lax.scan(scan_step, init, jnp.arange(task.steps))
+        init = (registers, w0, jnp.int32(0), losses, jnp.int32(0))
+        _, w, stopped, losses, _ = lax.while_loop(running, train_step, init)
         val = task.val_loss(unravel(w))
         val = jnp.where((stopped == 0) & jnp.isfinite(val), val, jnp.inf)
         stopped = jnp.where((stopped == 0) & ~jnp.isfinite(val), 1, stopped)

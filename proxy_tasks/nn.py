@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from typing import Any
 
 import jax
 import jax.numpy as jnp
-import optax
+import numpy as np
 
 Params = dict[str, Any]
 RELU_GAIN = math.sqrt(2.0)
@@ -69,14 +70,37 @@ def layer_norm(p: Params, x: jax.Array, eps: float = 1e-5) -> jax.Array:
 
 
 def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
-    """Mean softmax cross-entropy ``-log softmax(logits)[label]`` over all leading axes."""
-    return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, labels))
+    """Mean softmax cross-entropy ``-log softmax(logits)[label]`` over all leading axes.
+
+    ``log_softmax`` subtracts the max logit first, so huge logits cannot round the loss to 0
+    (``logsumexp(z) - z_y`` in float32 gives 0 when all z are equal and about 1e18: an exploit
+    an evolved optimizer found by blowing up the weights).
+    """
+    log_p = jax.nn.log_softmax(logits, axis=-1)
+    return -jnp.mean(jnp.take_along_axis(log_p, labels[..., None].astype(jnp.int32), axis=-1))
+
+
+@functools.cache
+def _multipliers(n: int) -> np.ndarray:
+    """Up to 64 multipliers a in [2, n) with gcd(a, n) = 1 and a * n < 2 ** 31 (so that
+    a * i mod n never overflows int32 for i < n)."""
+    limit = min(n, 2**31 // max(n, 1))
+    found = [a for a in range(max(limit // 2, 2), limit) if math.gcd(a, n) == 1][:64]
+    return np.asarray(found or [1], np.int32)
 
 
 def sample_indices(key: jax.Array, step: jax.Array, batch_size: int, n: int) -> jax.Array:
-    """``batch_size`` indices uniform in ``[0, n)``, drawn from ``fold_in(key, step)``: a
-    deterministic function of (key, step), with replacement."""
-    return jax.random.randint(jax.random.fold_in(key, step), (batch_size,), 0, n)
+    """``batch_size`` indices in ``[0, n)`` for ``step``: a deterministic function of (key, step).
+
+    Sample i of the run (i = step * batch_size + j) is (a * i + b) mod n, with a coprime to n
+    and b drawn from the key: each epoch visits every index once (without replacement), in an
+    order that differs between keys. It costs a few integer operations per step; the data sets
+    are shuffled once when they are loaded, so the stride a leaves no pattern in the batches.
+    """
+    multipliers = jnp.asarray(_multipliers(n))
+    pick, offset = jax.random.randint(key, (2,), 0, jnp.array([multipliers.size, n]))
+    i = (step * batch_size + jnp.arange(batch_size)) % n
+    return (multipliers[pick] * i + offset) % n
 
 
 def classification_fns(
