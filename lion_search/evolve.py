@@ -147,6 +147,7 @@ class Search:
         self.population: list[Member] = []
         self.pending: dict[int, tuple[Program, int | None, str, tuple[str, str]]] = {}
         self.best: Member | None = None
+        self.pool = None
         self.rng = np.random.default_rng([config.rng_seed, store.count()])
         self.trained = 0
         self.session_trained = 0
@@ -279,7 +280,7 @@ class Search:
         """Evolve until the budget of trained evaluations is met or the time limit passes."""
         hurdle = min((s["hurdle"] for s in self.seeds), default=math.inf)
         self.observer.seeds(self.seeds)
-        pool = make_pool(self.config, hurdle)
+        self.pool = pool = make_pool(self.config, hurdle)
         self.started = time.perf_counter()
         deadline = math.inf if time_limit is None else time.monotonic() + time_limit
         pool.submit([Job(pid, str(p)) for pid, (p, *_) in self.pending.items()])

@@ -1,0 +1,182 @@
+"""The search: budgets, resuming a killed run, surviving a dead worker, and bad input."""
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from lion_search.evolve import EvolveConfig, Search
+from lion_search.store import RunStore
+from lion_search.summary import summarize
+
+CLI = [str(Path(sys.executable).parent / "lion-search")]
+QUICK = ["--task", "quadratic", "--population", "10", "--workers", "1"]
+
+
+def cli(*args, cwd=None, timeout=300):
+    return subprocess.run(CLI + list(args), capture_output=True, text=True, cwd=cwd,
+                          timeout=timeout)
+
+
+def search_evaluations(folder):
+    db = sqlite3.connect(folder / "journal.sqlite")
+    rows = db.execute("SELECT id, program, cached FROM evaluations WHERE kind = 'search' "
+                      "ORDER BY id").fetchall()
+    db.close()
+    return rows
+
+
+def run_search(folder, **settings):
+    config = EvolveConfig(**{"task": "quadratic", "population": 10, "workers": 1, **settings})
+    store = RunStore.create(folder, config.to_json())
+    search = Search(store, config)
+    search.setup()
+    search.load()
+    return store, search, search.run()
+
+
+def test_a_search_meets_its_budget_and_keeps_the_population(tmp_path):
+    store, search, stats = run_search(tmp_path / "run", budget=50)
+    assert stats.trained == 50
+    assert store.count("search", cached=False) == 50
+    assert len(search.population) == 10
+    summary = summarize(store)
+    assert summary["evaluations"] == 50
+    assert summary["best"]["fitness"] <= summary["seeds"][0]["fitness"]
+    assert summary["cache_hits"] == store.count("search", cached=True)
+
+
+def test_show_json_reports_counts_best_and_seeds(tmp_path):
+    out = tmp_path / "run"
+    result = cli("evolve", "--budget", "30", *QUICK, "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    shown = cli("show", str(out), "--json")
+    data = json.loads(shown.stdout)
+    assert data["evaluations"] == 30 and isinstance(data["evaluations"], int)
+    assert isinstance(data["cache_hits"], int)
+    assert set(data["best"]) >= {"id", "fitness", "program"}
+    assert data["seeds"][0]["name"] == "adamw" and "fitness" in data["seeds"][0]
+    assert (tmp_path / "latest").resolve() == out.resolve()
+
+
+def test_a_run_killed_at_a_random_moment_resumes_without_loss_or_duplicates(tmp_path):
+    out = tmp_path / "run"
+    budget = 150
+    process = subprocess.Popen(CLI + ["evolve", "--budget", str(budget), *QUICK, "--batch-size",
+                                      "2", "--out", str(out)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    target = random.Random().randint(10, 100)
+    while time.time() < deadline:
+        journal = out / "journal.sqlite"
+        if journal.exists() and len(search_evaluations(out)) >= target:
+            break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    before = search_evaluations(out)
+    assert 0 < sum(1 for *_, cached in before if not cached) < budget
+    assert RunStore.open(out).state() == "interrupted"
+
+    result = cli("evolve", "--out", str(out), "--resume")
+    assert result.returncode == 0, result.stderr
+    after = search_evaluations(out)
+    assert after[:len(before)] == before                      # nothing evaluated was lost
+    trained = [program for _, program, cached in after if not cached]
+    assert len(trained) == budget                              # the budget is met exactly
+    assert max(Counter(program for _, program, _ in after).values()) == 1   # no duplicate work
+    assert RunStore.open(out).state() == "finished"
+
+
+def test_ctrl_c_stops_cleanly_and_the_run_resumes(tmp_path):
+    out = tmp_path / "run"
+    process = subprocess.Popen(CLI + ["evolve", "--budget", "5000", *QUICK, "--out", str(out)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if (out / "journal.sqlite").exists() and len(search_evaluations(out)) > 20:
+            break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert "--resume" in stdout
+    assert "Traceback" not in stderr
+    assert RunStore.open(out).state() == "interrupted"
+    result = cli("evolve", "--out", str(out), "--resume", "--budget", "60")
+    assert result.returncode == 0, result.stderr
+
+
+def test_time_limit_stops_cleanly(tmp_path):
+    out = tmp_path / "run"
+    start = time.time()
+    result = cli("evolve", "--budget", "100000", *QUICK, "--time-limit", "3", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert time.time() - start < 60
+    assert RunStore.open(out).state() == "stopped"
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--task", "nope"], "unknown task 'nope'"),
+    (["--seed-programs", "nope"], "unknown program 'nope'"),
+    (["--budget", "0"], "--budget must be a positive"),
+    (["--budget", "-5"], "--budget must be a positive"),
+    (["--workers", "2", "--address", "127.0.0.1:1"], "cannot reach the Ray cluster"),
+    (["--resume", "--out", "no_such_run"], "no run folder"),
+])
+def test_bad_evolve_input_is_one_line_and_non_zero(args, message, tmp_path):
+    result = cli("evolve", "--task", "quadratic", *args, cwd=tmp_path, timeout=120)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
+
+
+def test_existing_and_foreign_run_folders_are_protected(tmp_path):
+    out = tmp_path / "run"
+    assert cli("evolve", "--budget", "5", *QUICK, "--out", str(out)).returncode == 0
+    journal = (out / "journal.sqlite").read_bytes()
+    again = cli("evolve", "--budget", "5", *QUICK, "--out", str(out))
+    assert again.returncode == 2 and "already exists" in again.stderr
+    assert (out / "journal.sqlite").read_bytes() == journal
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "journal.sqlite").write_text("not a database")
+    for args in (["evolve", "--out", str(foreign), "--resume"], ["show", str(foreign)]):
+        result = cli(*args)
+        assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert cli("evolve", "--budget", "8", *QUICK, "--out", str(out), "--force").returncode == 0
+
+
+def test_a_killed_ray_worker_is_replaced_and_the_budget_is_met(tmp_path):
+    config = EvolveConfig(task="quadratic", population=10, workers=2, budget=80, batch_size=2)
+    store = RunStore.create(tmp_path / "run", config.to_json())
+
+    class KillOnce:
+        killed = False
+
+        def seeds(self, seeds):
+            pass
+
+        def new_best(self, member, stats):
+            pass
+
+        def update(self, stats):
+            if not self.killed and stats.trained >= 10:
+                os.kill(search.pool.pids()[0], signal.SIGKILL)
+                KillOnce.killed = True
+
+    search = Search(store, config, KillOnce())
+    search.setup()
+    search.load()
+    stats = search.run()
+    assert KillOnce.killed
+    assert search.pool.replaced >= 1
+    assert stats.trained == 80 == store.count("search", cached=False)
+    assert max(Counter(e.program for e in store.evaluations("search")).values()) == 1
