@@ -198,7 +198,8 @@ def _config_from_args(args: argparse.Namespace):
     fields = {k: getattr(args, k) for k in (
         "task", "schedule", "seeds", "budget", "population", "tournament", "seed_programs",
         "max_length", "max_memory", "restart_every", "restart_from", "hurdle", "workers",
-        "batch_size", "address", "gpus_per_worker", "rng_seed") if getattr(args, k) is not None}
+        "batch_size", "address", "gpus_per_worker", "rng_seed", "metaval_every",
+        "metaval_task") if getattr(args, k) is not None}
     if args.mutation_weights:
         try:
             weights = {k: float(v) for k, v in (p.split("=") for p in args.mutation_weights.split(","))}
@@ -283,6 +284,51 @@ def _print_outcome(folder: Path, state: str) -> None:
                       f"{folder}:{best}\nexport:  lion-search export {folder}:best -o my_opt.py")
 
 
+# ----------------------------------------------------------------------------------- funnel
+
+def cmd_funnel(args: argparse.Namespace) -> None:
+    """Re-test a run's best programs on larger tasks against tuned baselines."""
+    from lion_search.funnel import DEFAULT_STAGES, run_funnel
+    from lion_search.simplify import rewrite
+    from lion_search.store import RunStore, resolve_run
+
+    store = RunStore.open(resolve_run(args.run))
+    try:
+        with console.status("funnel") as status:
+            record = run_funnel(store, args.top, args.stages or DEFAULT_STAGES,
+                                prepare=lambda p: rewrite(p)[0], progress=status.update)
+    finally:
+        store.close()
+    for stage in record["stages"]:
+        console.print(funnel_table(stage))
+    for winner in record["winners"]:
+        console.print(f"winner {winner['name']} (#{winner['id']}, passed stage {winner['stage']}):"
+                      f" {Path(record['run']) / winner['path']}")
+    if not record["winners"]:
+        console.print("no candidate passed the second stage")
+    console.print(f"wrote {Path(record['run']) / 'funnel.json'}")
+
+
+def funnel_table(stage: dict) -> Table:
+    """One stage as a table: every optimizer's loss (mean over seeds +- spread) and lr per task."""
+    table = Table(title=f"stage {stage['name']} ({stage['rule']}; seeds "
+                        f"{','.join(map(str, stage['seeds']))})")
+    table.add_column("optimizer")
+    for task in stage["tasks"]:
+        table.add_column(f"{task}\nval loss (lr)", justify="right")
+    table.add_column("passed", justify="center")
+    rows = [(b["name"], b["results"], "baseline") for b in stage["baselines"]]
+    rows += [(c["name"], c["results"], "yes" if c["passed"] else "no") for c in stage["candidates"]]
+    for name, results, passed in rows:
+        cells = []
+        for task in stage["tasks"]:
+            r = results[task]
+            cells.append("failed" if r["fitness"] is None else
+                         f"{r['fitness']:.4g} ±{r['spread']:.2g} ({r['lr']:.2g})")
+        table.add_row(name, *cells, passed)
+    return table
+
+
 # ----------------------------------------------------------------------------------- parser
 
 def build_parser() -> argparse.ArgumentParser:
@@ -298,7 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("evolve", cmd_evolve, "run a search: regularized evolution of optimizer programs")
     p.add_argument("--budget", type=int, help="trained evaluations to run (cache hits are free; "
-                                              "default 1000)")
+                                              "default 2000)")
     p.add_argument("--population", type=int, help="population size P (default 100)")
     p.add_argument("--tournament", type=int, help="tournament size T (default 2)")
     p.add_argument("--task", help="proxy task (default digits-mlp; see `lion-search tasks`)")
@@ -320,6 +366,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--restart-every", type=int, help="restart the population every N evaluations")
     p.add_argument("--restart-from", choices=("best", "seeds"), help="what a restart starts from")
     p.add_argument("--rng-seed", type=int, help="random seed of the search (default 0)")
+    p.add_argument("--metaval-every", type=int, help="meta-validate the best program every N "
+                                                     "evaluations (default: 10%% of the budget)")
+    p.add_argument("--metaval-task", help="held-out larger task for meta-validation (default: "
+                                          "the proxy family's 10x task; 'none' turns it off)")
     p.add_argument("--out", help="run folder (default runs/<timestamp>; runs/latest links to it)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--force", action="store_true", help="overwrite an existing run folder")
@@ -334,6 +384,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("export", cmd_export, "write a program as a standalone optax module")
     p.add_argument("program", help="a seed name, a program file, or RUN:ID / RUN:best")
     p.add_argument("-o", "--output", required=True, help="the module to write, a .py file")
+
+    p = add("funnel", cmd_funnel, "re-test a run's best programs on 10x and 100x larger tasks "
+                                  "against tuned baselines; export the winners")
+    p.add_argument("run", nargs="?", default="runs/latest", help="run folder (default runs/latest)")
+    p.add_argument("--top", type=int, default=5, help="programs entering the first stage (default 5)")
+    p.add_argument("--stages", help="stage file (default proxy_tasks/funnel.json)")
 
     add("programs", cmd_programs, "list the seed programs with their memory cost")
     add("tasks", cmd_tasks, "list the proxy tasks with their size and cost")

@@ -28,7 +28,7 @@ from lion_search.language import Program, parse_program
 from lion_search.library import load_program
 from lion_search.mutate import MutationWeights, mutate
 from lion_search.store import RunStore
-from lion_search.tasks import get_task
+from lion_search.tasks import get_task, task_names
 from lion_search.validate import Limits
 from lion_search.workers import Done, EvalSpec, InProcessPool, Job, RayPool
 
@@ -40,7 +40,7 @@ class EvolveConfig:
     task: str = "digits-mlp"
     schedule: str = "warmup_cosine"
     seeds: tuple[int, ...] = (0,)
-    budget: int = 1000
+    budget: int = 2000
     population: int = 100
     tournament: int = 2
     seed_programs: tuple[str, ...] = ("adamw",)
@@ -56,6 +56,8 @@ class EvolveConfig:
     address: str | None = None
     gpus_per_worker: float = 0.0
     rng_seed: int = 0
+    metaval_every: int = 0          # 0: every 10% of the budget
+    metaval_task: str = "auto"      # auto: the proxy family's 10x task, if any; "none": off
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
@@ -86,6 +88,20 @@ class EvolveConfig:
         get_task(self.task, self.schedule)
         for name in self.seed_programs:
             load_program(name)
+        if self.metaval_every < 0:
+            raise LionSearchError(f"--metaval-every must be >= 0, got {self.metaval_every}")
+        if self.metaval_task not in ("auto", "none"):
+            get_task(self.metaval_task, self.schedule)
+
+    @property
+    def metaval(self) -> tuple[str | None, int]:
+        """(task, every): where and how often the best-so-far program is meta-validated."""
+        task = self.metaval_task
+        if task == "auto":
+            larger = f"{get_task(self.task).family}-10x"
+            task = larger if larger in task_names() and larger != self.task else "none"
+        every = self.metaval_every or max(self.budget // 10, 1)
+        return (None if task == "none" else task), every
 
 
 class Member(NamedTuple):
@@ -114,6 +130,7 @@ class Observer(Protocol):
     def seeds(self, seeds: list[dict]) -> None: ...
     def update(self, stats: Stats) -> None: ...
     def new_best(self, member: Member, stats: Stats) -> None: ...
+    def metaval(self, task: str, member: Member, fitness: float) -> None: ...
 
 
 class QuietObserver:
@@ -124,6 +141,9 @@ class QuietObserver:
         pass
 
     def new_best(self, member: Member, stats: Stats) -> None:
+        pass
+
+    def metaval(self, task: str, member: Member, fitness: float) -> None:
         pass
 
 
@@ -148,6 +168,7 @@ class Search:
         self.pending: dict[int, tuple[Program, int | None, str, tuple[str, str]]] = {}
         self.best: Member | None = None
         self.pool = None
+        self.metaval_evaluator: Evaluator | None = None
         self.rng = np.random.default_rng([config.rng_seed, store.count()])
         self.trained = 0
         self.session_trained = 0
@@ -259,7 +280,23 @@ class Search:
         self.trained += 1
         self.session_trained += 1
         self.admit(Member(done.id, program, done.fitness))
+        self.maybe_metavalidate()
         self.maybe_restart()
+
+    def maybe_metavalidate(self) -> None:
+        """Every `every` trained evaluations, train the best-so-far program on the held-out
+        larger task and journal the result (kind 'metaval'), so that proxy fitness and
+        meta-validation can be plotted side by side."""
+        task, every = self.config.metaval
+        if task is None or self.best is None or self.trained % every:
+            return
+        if self.metaval_evaluator is None:
+            self.metaval_evaluator = Evaluator(get_task(task, self.config.schedule),
+                                               self.config.seeds)
+        result = self.metaval_evaluator.evaluate(self.best.program)
+        self.store.add_evaluation(self.best.id, "metaval", result.fitness, result.status, False,
+                                  task, self.config.seeds, result.seconds, "metaval")
+        self.observer.metaval(task, self.best, result.fitness)
 
     def maybe_restart(self) -> None:
         """Every `restart_every` trained evaluations, empty the population: it refills with

@@ -3,10 +3,12 @@
 Every child in a run journal records its `parent` and the `mutation` that made it, so the path
 from a seed (origin 'seed', no parent) to any program can be read back step by step:
 
-    #10  seed     adamw calibrated: lr x1                           fitness 8.984e-09
-    #17  +1 step  change_op: change op at 10: _6 = sqrt(v_hat) ...  fitness 4.468e-09  (-4.516e-09)
-         - return lr * (m_hat / (sqrt(v_hat) + 1e-8) + 0.0001 * w), m, v
-         + return lr * (m_hat / (mean(v_hat) + 1e-8) + 0.0001 * w), m, v
+    #10 seed: adamw calibrated: lr x1
+        fitness 8.984e-09
+    #17 step 1: change_op: change op at 10: _6 = sqrt(v_hat) -> _6 = mean(v_hat)
+        fitness 4.468e-09 (-4.516e-09)
+        -    return lr * (m_hat / (sqrt(v_hat) + 1e-8) + 0.0001 * w), m, v
+        +    return lr * (m_hat / (mean(v_hat) + 1e-8) + 0.0001 * w), m, v
 
 Reading only; works on the journal of a search that is still running.
 """
@@ -117,7 +119,7 @@ def format_lineage(steps: list[LineageStep], indent: str = "    ") -> str:
         lines.append(f"(program #{steps[0].id} has no parent: origin {steps[0].origin})")
     for i, s in enumerate(steps):
         label = s.origin if i == 0 else f"step {i}"
-        lines.append(f"#{s.id} [{label}] {s.mutation}")
+        lines.append(f"#{s.id} {label}: {s.mutation}")
         lines.append(f"{indent}fitness {_fmt(s.fitness)} {_fmt_delta(s.delta)}".rstrip())
         if i and not s.diff:
             lines.append(f"{indent}(program text unchanged)")

@@ -57,6 +57,10 @@ class LiveView:
             self.task = self.progress.add_task("evolve", total=stats.budget, **self._fields(stats))
         self.progress.update(self.task, completed=stats.trained, **self._fields(stats))
 
+    def metaval(self, task: str, member: Member, fitness: float) -> None:
+        self.progress.console.print(f"meta-validation of #{member.id} on {task}: "
+                                    f"{format_fitness(fitness)} (proxy {format_fitness(member.fitness)})")
+
     def new_best(self, member: Member, stats: Stats) -> None:
         self.update(stats)
         self.progress.console.print(

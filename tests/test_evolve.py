@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from lion_search.evolve import EvolveConfig, Search
+from lion_search.evolve import EvolveConfig, QuietObserver, Search
 from lion_search.store import RunStore
 from lion_search.summary import summarize
 
@@ -158,14 +158,8 @@ def test_a_killed_ray_worker_is_replaced_and_the_budget_is_met(tmp_path):
     config = EvolveConfig(task="quadratic", population=10, workers=2, budget=80, batch_size=2)
     store = RunStore.create(tmp_path / "run", config.to_json())
 
-    class KillOnce:
+    class KillOnce(QuietObserver):
         killed = False
-
-        def seeds(self, seeds):
-            pass
-
-        def new_best(self, member, stats):
-            pass
 
         def update(self, stats):
             if not self.killed and stats.trained >= 10:

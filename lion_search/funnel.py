@@ -1,0 +1,179 @@
+"""Funnel selection: re-test a run's best programs on larger tasks against fairly tuned baselines.
+
+Stages come from a JSON file (default `proxy_tasks/funnel.json`): each names its tasks, seeds
+and pass rule. The top K distinct programs of a run enter the first stage; those that pass a
+stage enter the next. In every stage each baseline (AdamW, Adam, Lion) has its learning rate
+swept over a log grid on each task, and each candidate its own lr scale times a small grid,
+so that nobody is compared at a learning rate tuned for somebody else. A candidate passes when
+it beats the best baseline (mean validation loss over the seeds) on every task of the stage
+(rule "every_task"), or on the mean over tasks of its loss relative to the best baseline's
+(rule "mean").
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Callable, NamedTuple
+
+from lion_search.compare import Comparison, sweep
+from lion_search.dedup import DedupCache
+from lion_search.errors import LionSearchError
+from lion_search.evaluate import Evaluator
+from lion_search.export import write_module
+from lion_search.language import Program, parse_program
+from lion_search.library import load_program
+from lion_search.store import RunStore
+from lion_search.tasks import get_task
+
+DEFAULT_STAGES = Path(__file__).resolve().parent.parent / "proxy_tasks" / "funnel.json"
+PASS_RULES = ("every_task", "mean")
+
+
+class Stage(NamedTuple):
+    """One funnel stage: tasks ("{proxy}" stands for the run's task), seeds and pass rule."""
+
+    name: str
+    tasks: tuple[str, ...]
+    seeds: tuple[int, ...]
+    rule: str
+
+
+class FunnelConfig(NamedTuple):
+    stages: tuple[Stage, ...]
+    baselines: tuple[str, ...]
+    baseline_grid: tuple[float, ...]
+    candidate_grid: tuple[float, ...]
+
+
+class Entry(NamedTuple):
+    """An optimizer in a stage: its results per task, and whether it passed."""
+
+    name: str
+    id: int | None
+    results: dict[str, Comparison]
+    passed: bool
+
+
+def load_stages(path: str | Path = DEFAULT_STAGES, proxy: str = "digits-mlp") -> FunnelConfig:
+    """Read a stage file; checks every task, seed list and rule, naming what is wrong."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+        stages = tuple(Stage(s["name"], tuple(t.replace("{proxy}", proxy) for t in s["tasks"]),
+                             tuple(int(x) for x in s["seeds"]), s.get("pass", "every_task"))
+                       for s in data["stages"])
+        config = FunnelConfig(stages, tuple(data["baselines"]),
+                              tuple(float(x) for x in data["baseline_grid"]),
+                              tuple(float(x) for x in data["candidate_grid"]))
+    except OSError as err:
+        raise LionSearchError(f"cannot read funnel stages {str(path)!r}: {err.strerror}") from None
+    except (ValueError, KeyError, TypeError) as err:
+        raise LionSearchError(f"bad funnel stage file {str(path)!r}: {err!r}; expected "
+                              '{"stages": [{"name", "tasks", "seeds", "pass"}], "baselines", '
+                              '"baseline_grid", "candidate_grid"}') from None
+    for stage in config.stages:
+        if stage.rule not in PASS_RULES:
+            raise LionSearchError(f"stage {stage.name}: unknown pass rule {stage.rule!r}; "
+                                  f"allowed: {', '.join(PASS_RULES)}")
+        if not stage.tasks or not stage.seeds:
+            raise LionSearchError(f"stage {stage.name}: needs at least one task and one seed")
+        for task in stage.tasks:
+            get_task(task)
+    for name in config.baselines:
+        load_program(name)
+    return config
+
+
+def candidates(store: RunStore, top: int,
+               prepare: Callable[[Program], Program] = lambda p: p) -> list[tuple[str, int, Program]]:
+    """The run's top `top` programs that stay distinct (by data-flow hash and functional
+    fingerprint, see dedup) after `prepare` (e.g. simplification)."""
+    out, seen = [], set()
+    for row, _ in store.best(10 * top):
+        program = prepare(parse_program(row.text))
+        keys = set(DedupCache().keys(program))
+        if keys & seen:
+            continue
+        seen |= keys
+        out.append((f"c{row.id}", row.id, program))
+        if len(out) == top:
+            break
+    return out
+
+
+def passes(entry_results: dict[str, Comparison], best_baseline: dict[str, float], rule: str) -> bool:
+    """The stage's pass rule applied to one candidate."""
+    ratios = [entry_results[t].fitness / best_baseline[t] for t in best_baseline]
+    if rule == "every_task":
+        return all(r < 1.0 for r in ratios)
+    return math.fsum(ratios) / len(ratios) < 1.0
+
+
+def run_stage(stage: Stage, config: FunnelConfig, entrants: list[tuple[str, int, Program]],
+              progress: Callable[[str], None] = lambda msg: None) -> tuple[list[Entry], list[Entry]]:
+    """(baselines, candidates) of one stage, each with its swept results per task."""
+    baselines = {name: load_program(name) for name in config.baselines}
+    baseline_results: dict[str, dict[str, Comparison]] = {n: {} for n in baselines}
+    candidate_results: dict[str, dict[str, Comparison]] = {n: {} for n, _, _ in entrants}
+    for task_name in stage.tasks:
+        progress(f"stage {stage.name}: {task_name}")
+        evaluator = Evaluator(get_task(task_name), stage.seeds)
+        for c in sweep(baselines, evaluator, config.baseline_grid):
+            baseline_results[c.name][task_name] = c
+        programs = {name: program for name, _, program in entrants}
+        for c in sweep(programs, evaluator, config.candidate_grid):
+            candidate_results[c.name][task_name] = c
+    best = {t: min(r[t].fitness for r in baseline_results.values()) for t in stage.tasks}
+    base_entries = [Entry(n, None, r, False) for n, r in baseline_results.items()]
+    cand_entries = [Entry(name, pid, candidate_results[name],
+                          passes(candidate_results[name], best, stage.rule))
+                    for name, pid, _ in entrants]
+    return base_entries, cand_entries
+
+
+def _result_json(c: Comparison) -> dict:
+    finite = math.isfinite(c.fitness)
+    return {"fitness": c.fitness if finite else None,
+            "spread": c.spread if finite else None, "lr": c.lr if finite else None}
+
+
+def run_funnel(store: RunStore, top: int = 5, stages_path: str | Path = DEFAULT_STAGES,
+               prepare: Callable[[Program], Program] = lambda p: p,
+               progress: Callable[[str], None] = lambda msg: None) -> dict:
+    """Run every stage on the run's top programs; writes RUN/funnel.json and RUN/winners/*.py
+    (the programs that passed at least the second stage) and returns the funnel record."""
+    config = load_stages(stages_path, store.config.get("task", "digits-mlp"))
+    entrants = candidates(store, top, prepare)
+    if not entrants:
+        raise LionSearchError(f"run {str(store.folder)!r} has no evaluated program to test")
+    programs = {name: program for name, _, program in entrants}
+    ids = {name: pid for name, pid, _ in entrants}
+    record = {"run": str(store.folder), "top": top, "stages": [], "winners": []}
+    reached: dict[str, str] = {}
+    for index, stage in enumerate(config.stages):
+        if not entrants:
+            break
+        base_entries, cand_entries = run_stage(stage, config, entrants, progress)
+        record["stages"].append({
+            "name": stage.name, "tasks": list(stage.tasks), "seeds": list(stage.seeds),
+            "rule": stage.rule,
+            "baselines": [{"name": e.name, "results": {t: _result_json(c) for t, c in
+                                                        e.results.items()}} for e in base_entries],
+            "candidates": [{"name": e.name, "id": e.id, "passed": e.passed,
+                            "results": {t: _result_json(c) for t, c in e.results.items()}}
+                           for e in cand_entries]})
+        passed = {e.name for e in cand_entries if e.passed}
+        for name in passed:
+            reached[name] = stage.name
+        entrants = [e for e in entrants if e[0] in passed]
+    names = [s.name for s in config.stages]
+    winners_dir = store.folder / "winners"
+    for name, stage_name in reached.items():
+        if len(names) > 1 and names.index(stage_name) >= 1:
+            winners_dir.mkdir(exist_ok=True)
+            path = write_module(programs[name], winners_dir / f"{name}.py")
+            record["winners"].append({"name": name, "id": ids[name], "stage": stage_name,
+                                      "path": str(path.relative_to(store.folder))})
+    (store.folder / "funnel.json").write_text(json.dumps(record, indent=2))
+    return record
