@@ -68,10 +68,16 @@ def summarize(store: RunStore, top: int = 10) -> dict[str, Any]:
             "memory": program.memory_cost, "length": len(program),
             "evaluation": _ordinal(store, evaluation.id),
             "cache_hits": hit_counts.get(program_row.hash, 0), "program": program_row.text})
+    first, last = store.db.execute("SELECT MIN(created), MAX(created) FROM evaluations WHERE "
+                                   "kind = 'search' AND cached = 0").fetchone()
+    seconds = (last - first) if first is not None and last > first else 0.0
     return {
         "run": str(store.folder), "state": store.state(), "task": config.get("task"),
-        "budget": config.get("budget"), "evaluations": trained, "cache_hits": hits,
+        "budget": config.get("budget"), "workers": config.get("workers"),
+        "evaluations": trained, "cache_hits": hits,
         "cache_hit_rate": hits / (trained + hits) if trained + hits else 0.0,
+        "search_seconds": seconds,
+        "evaluations_per_second": trained / seconds if seconds else None,
         "seeds": [{"name": s["name"], "fitness": json_number(s["fitness"]),
                    "lr_scale": s["lr_scale"], "id": s["id"]} for s in seeds],
         "best": ({"id": rows[0]["id"], "fitness": rows[0]["fitness"],
