@@ -65,20 +65,51 @@ def cmd_show(args: argparse.Namespace) -> None:
     from lion_search.summary import is_run, run_program, split_run_ref
 
     if is_run(args.target):
-        return show_run(args)
+        return show_lineage(args) if args.lineage else show_run(args)
     ref = split_run_ref(args.target)
     program = load_program(args.target)
     fitness = run_program(*ref)[1] if ref else None
+    steps = _ancestry(*ref) if ref else []
     if args.json:
+        from lion_search.lineage import lineage_json
+
         print(json.dumps({"name": program.name, "memory": program.memory_cost,
                           "length": len(program), "program": str(program),
-                          **({"fitness": fitness if math.isfinite(fitness) else None}
-                             if ref else {})}, indent=2))
+                          **({"fitness": fitness if math.isfinite(fitness) else None,
+                              "ancestry": lineage_json(steps)} if ref else {})}, indent=2))
         return
     extra = f", fitness {_fitness(fitness)}" if ref else ""
     console.print(f"# {program.name}: memory cost {program.memory_cost} slot(s), "
                   f"{len(program)} instruction(s){extra}")
     console.print(str(program), end="")
+    if steps:
+        console.print("ancestry: " + " <- ".join(
+            f"#{s.id} ({_fitness(s.fitness)})" for s in reversed(steps)))
+
+
+def _ancestry(folder: Path, ref: str) -> list:
+    from lion_search.lineage import ancestry
+    from lion_search.store import RunStore
+    from lion_search.summary import run_program
+
+    row, _ = run_program(folder, ref)
+    store = RunStore.open(folder)
+    try:
+        return ancestry(store, row.id)
+    finally:
+        store.close()
+
+
+def show_lineage(args: argparse.Namespace) -> None:
+    """The chain of mutations from the seed to a program, each step as a diff."""
+    from lion_search.lineage import format_lineage, lineage_json
+    from lion_search.store import resolve_run
+
+    steps = _ancestry(resolve_run(args.target), args.lineage)
+    if args.json:
+        print(json.dumps(lineage_json(steps), indent=2))
+    else:
+        console.print(format_lineage(steps), markup=False)
 
 
 def show_run(args: argparse.Namespace) -> None:
@@ -285,6 +316,35 @@ def _print_outcome(folder: Path, state: str) -> None:
                       f"{folder}:{best}\nexport:  lion-search export {folder}:best -o my_opt.py")
 
 
+def cmd_report(args: argparse.Namespace) -> None:
+    """Write a run's HTML report and plots."""
+    from lion_search.hall_of_fame import write_hall_of_fame
+    from lion_search.report import write_report
+    from lion_search.store import RunStore, resolve_run
+
+    store = RunStore.open(resolve_run(args.run))
+    try:
+        with console.status("plotting"):
+            write_hall_of_fame(store)
+            path = write_report(store)
+    finally:
+        store.close()
+    console.print(f"wrote {path} (open it in a browser) and its plots in {path.parent}")
+
+
+def cmd_runs(args: argparse.Namespace) -> None:
+    """List run folders."""
+    from lion_search.runs import list_runs, runs_json, runs_table
+
+    infos = list_runs(args.root)
+    if args.json:
+        print(json.dumps(runs_json(infos), indent=2))
+    elif not infos:
+        console.print(f"no runs in {args.root}")
+    else:
+        console.print(runs_table(infos))
+
+
 # ----------------------------------------------------------------------------------- funnel
 
 def cmd_funnel(args: argparse.Namespace) -> None:
@@ -380,6 +440,16 @@ def build_parser() -> argparse.ArgumentParser:
                               "or a program (seed name or file)")
     p.add_argument("target", nargs="?", default="runs/latest", help="default: runs/latest")
     p.add_argument("--top", type=int, default=10, help="programs in the table (default 10)")
+    p.add_argument("--lineage", metavar="ID|best", help="the chain of mutations from the seed "
+                                                         "to this program of the run")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = add("report", cmd_report, "write RUN/report.html with plots (fitness, meta-validation, "
+                                  "Pareto front, throughput, funnel)")
+    p.add_argument("run", nargs="?", default="runs/latest", help="run folder (default runs/latest)")
+
+    p = add("runs", cmd_runs, "list the run folders with budget, progress, best and state")
+    p.add_argument("root", nargs="?", default="runs", help="folder holding runs (default runs)")
     p.add_argument("--json", action="store_true", help="print JSON")
 
     p = add("export", cmd_export, "write a program as a standalone optax module")

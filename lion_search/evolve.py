@@ -24,6 +24,7 @@ from lion_search.calibrate import DEFAULT_GRID, calibrate
 from lion_search.dedup import DedupCache
 from lion_search.errors import LionSearchError
 from lion_search.evaluate import Evaluator, hurdle_loss
+from lion_search.hall_of_fame import write_hall_of_fame
 from lion_search.language import Program, parse_program
 from lion_search.library import load_program
 from lion_search.mutate import MutationWeights, mutate
@@ -31,6 +32,9 @@ from lion_search.store import RunStore
 from lion_search.tasks import get_task, task_names
 from lion_search.validate import Limits
 from lion_search.workers import Done, EvalSpec, InProcessPool, Job, RayPool
+
+
+HALL_OF_FAME_EVERY = 50  # trained evaluations between rewrites of RUN/hall_of_fame.csv
 
 
 @dataclass(frozen=True)
@@ -280,6 +284,8 @@ class Search:
         self.trained += 1
         self.session_trained += 1
         self.admit(Member(done.id, program, done.fitness))
+        if self.trained % HALL_OF_FAME_EVERY == 0:
+            write_hall_of_fame(self.store)
         self.maybe_metavalidate()
         self.maybe_restart()
 
@@ -340,4 +346,5 @@ class Search:
                 self.observer.update(self.stats())
         finally:
             pool.close()
+            write_hall_of_fame(self.store)
         return self.stats()

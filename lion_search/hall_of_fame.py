@@ -3,7 +3,7 @@
 A program's length is its number of IR instructions and its memory cost its number of memory
 slots; neither is stored in the journal, so each distinct program text is parsed once. The hall is
 kept per journal in this process and brought up to date incrementally: a call reads only the
-evaluations journaled since the previous call (SQL, grouped by program text so a text seen many
+evaluations journaled since the previous call (SQL, best per program text, so a text seen many
 times is parsed once), which keeps `write_hall_of_fame` cheap enough to call every few dozen
 evaluations during a search on a journal of tens of thousands of programs.
 

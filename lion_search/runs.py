@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -77,6 +78,27 @@ def list_runs(root: str | Path = "runs") -> list[RunInfo]:
                            entry.stat().st_mtime, error=str(err))
         infos.append(info._replace(latest=real == latest_target))
     return sorted(infos, key=lambda i: (i.created, str(i.path)))
+
+
+def runs_table(infos: list[RunInfo], title: str = "runs"):
+    """A rich Table of the runs for the terminal (newest last)."""
+    from rich.table import Table
+    from rich.text import Text        # plain text: a folder name may hold [brackets]
+
+    table = Table(title=title)
+    for column in ("run", "task", "progress", "best fitness", "cache hits", "state", "started"):
+        table.add_column(column, justify="left" if column in ("run", "task", "state") else "right")
+    for i in infos:
+        progress = f"{i.trained}/{i.budget}" if i.budget else str(i.trained)
+        if i.budget:
+            progress += f" ({100 * i.trained / i.budget:.0f}%)"
+        table.add_row(Text(str(i.path) + (" (latest)" if i.latest else "")), Text(i.task or ""),
+                      progress if not i.error else "",
+                      f"{i.best_fitness:.4g}" if math.isfinite(i.best_fitness) else "",
+                      str(i.cache_hits) if not i.error else "",
+                      Text(i.state if not i.error else f"unreadable: {i.error}"),
+                      time.strftime("%Y-%m-%d %H:%M", time.localtime(i.created)))
+    return table
 
 
 def _number(x: float) -> float | None:

@@ -4,6 +4,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from lion_search.evolve import EvolveConfig, Search
+from lion_search.store import JOURNAL, RunStore
+
 
 def make_params(dtype=jnp.float32):
     """A nested pytree: a matrix, a vector and a 0-d scalar inside dicts, lists and tuples."""
@@ -44,3 +47,21 @@ def max_relative_error(a, b) -> float:
 @pytest.fixture
 def params():
     return make_params()
+
+
+def small_run(tmp_path_factory):
+    """A real search (40 trained evaluations on the quadratic task), made once per session and
+    shared by the test modules that only read it (they copy it before writing to its journal)."""
+    folder = tmp_path_factory.getbasetemp() / "small-run"
+    if not (folder / JOURNAL).is_file():
+        config = EvolveConfig(task="quadratic", budget=40, population=8, workers=1,
+                              seed_programs=("adamw",))
+        store = RunStore.create(folder, config.to_json(), force=True)
+        search = Search(store, config)
+        store.set_state("running")
+        search.setup()
+        search.load()
+        search.run()
+        store.set_state("finished")
+        store.close()
+    return folder

@@ -1,4 +1,5 @@
 """The command line: programs, show, export, and one-line errors with a non-zero exit."""
+import json
 import shutil
 import subprocess
 import sys
@@ -73,3 +74,60 @@ def test_hostile_or_broken_files_are_rejected_in_one_line(tmp_path, content):
     assert len(result.stderr.strip().splitlines()) == 1
     assert str(path) in result.stderr
     assert not (tmp_path / "pwned").exists()
+
+
+# ------------------------------------------------------------------ commands on a real run
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    from tests.conftest import small_run
+    return small_run(tmp_path_factory)
+
+
+def test_show_run_table_and_json(run, capsys):
+    assert main(["show", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "best programs" in out and "best program (#" in out
+    assert main(["show", str(run), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["evaluations"] == 40 and data["best"]["program"].startswith("def ")
+    assert {"id", "fitness", "delta", "memory", "length", "evaluation", "cache_hits"} <= set(data["top"][0])
+
+
+def test_show_run_program_with_ancestry(run, capsys):
+    assert main(["show", f"{run}:best"]) == 0
+    out = capsys.readouterr().out
+    assert "fitness" in out and "ancestry: #" in out
+    assert main(["show", f"{run}:best", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["ancestry"][0]["origin"] == "seed" and data["program"].startswith("def ")
+
+
+def test_show_lineage_as_text_and_json(run, capsys):
+    assert main(["show", str(run), "--lineage", "best"]) == 0
+    assert "seed" in capsys.readouterr().out
+    assert main(["show", str(run), "--lineage", "best", "--json"]) == 0
+    steps = json.loads(capsys.readouterr().out)
+    assert steps[0]["origin"] == "seed"
+    assert all(step["diff"] for step in steps[1:])
+
+
+def test_report_and_runs_commands(run, tmp_path, capsys):
+    import shutil
+
+    folder = tmp_path / "runs" / "copy"
+    shutil.copytree(run, folder)
+    assert main(["report", str(folder)]) == 0
+    assert (folder / "report.html").is_file() and (folder / "fitness.png").is_file()
+    assert (folder / "hall_of_fame.csv").is_file()
+    capsys.readouterr()
+    assert main(["runs", str(tmp_path / "runs"), "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert listed[0]["trained"] == 40 and listed[0]["state"] == "finished"
+    assert main(["runs", str(tmp_path / "runs")]) == 0
+    assert "finished" in capsys.readouterr().out
+
+
+def test_unknown_program_id_in_a_run_is_one_line(run):
+    result = run_cli("show", f"{run}:99999")
+    assert result.returncode == 2 and "has no program 99999" in result.stderr
