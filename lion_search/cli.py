@@ -141,8 +141,14 @@ def show_run(args: argparse.Namespace) -> None:
                       str(row["cache_hits"]))
     console.print(table)
     if summary["best"]:
-        console.print(f"best program (#{summary['best']['id']}):")
-        console.print(summary["best"]["program"], end="")
+        best = summary["best"]
+        if best["simplified"]:
+            console.print(f"best program (#{best['id']}), simplified:")
+            console.print(best["simplified"], end="")
+        else:
+            console.print(f"best program (#{best['id']}; `lion-search simplify "
+                          f"{summary['run']}:{best['id']}` cleans it up):")
+            console.print(best["program"], end="")
 
 
 def cmd_export(args: argparse.Namespace) -> None:
@@ -316,6 +322,45 @@ def _print_outcome(folder: Path, state: str) -> None:
                       f"{folder}:{best}\nexport:  lion-search export {folder}:best -o my_opt.py")
 
 
+def cmd_simplify(args: argparse.Namespace) -> None:
+    """Simplify a program: dead code, rewrite rules, then ablation on the proxy."""
+    from lion_search.dedup import DedupCache
+    from lion_search.evaluate import Evaluator
+    from lion_search.library import load_program
+    from lion_search.simplify import format_report, simplify
+    from lion_search.store import RunStore
+    from lion_search.summary import run_program, split_run_ref
+
+    ref = split_run_ref(args.program)
+    program = load_program(args.program)
+    store = RunStore.open(ref[0]) if ref else None
+    try:
+        task = args.task or (store.config.get("task") if store else "digits-mlp")
+        score = None
+        if not args.no_ablation:
+            evaluator = Evaluator(task)
+            score = lambda p: evaluator.evaluate(p).fitness  # noqa: E731
+        with console.status(f"simplifying{'' if score is None else f' (ablation on {task})'}"):
+            report = simplify(program, score, args.tolerance)
+        console.print(format_report(report), markup=False)
+        if store is not None:
+            row, _ = run_program(*ref)
+            pid = store.add_program(str(report.after), DedupCache().keys(report.after), row.id,
+                                    f"simplified: {', '.join(report.rules) or 'no rule'}; "
+                                    f"{sum(s.kept for s in report.steps)} ablation step(s) kept",
+                                    "simplified")
+            if report.fitness_after is not None:
+                store.add_evaluation(pid, "simplified", report.fitness_after, "ok", False, task,
+                                     (0,), 0.0, "simplify")
+            console.print(f"saved in the run as #{pid} ({ref[0]}:{pid})")
+    finally:
+        if store is not None:
+            store.close()
+    if args.output:
+        Path(args.output).write_text(str(report.after))
+        console.print(f"wrote {args.output}")
+
+
 def cmd_report(args: argparse.Namespace) -> None:
     """Write a run's HTML report and plots."""
     from lion_search.hall_of_fame import write_hall_of_fame
@@ -443,6 +488,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lineage", metavar="ID|best", help="the chain of mutations from the seed "
                                                          "to this program of the run")
     p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = add("simplify", cmd_simplify, "simplify a program: remove dead code, apply rewrite rules, "
+                                      "then ablate instructions and constants on the proxy")
+    p.add_argument("program", help="RUN:ID, RUN:best, a program file or a seed name")
+    p.add_argument("-o", "--output", help="write the simplified program to this file")
+    p.add_argument("--task", help="proxy task for ablation (default: the run's task, or digits-mlp)")
+    p.add_argument("--tolerance", type=float, default=0.01,
+                   help="keep an ablation when fitness worsens by at most this fraction (0.01)")
+    p.add_argument("--no-ablation", action="store_true", help="only exact simplifications")
 
     p = add("report", cmd_report, "write RUN/report.html with plots (fitness, meta-validation, "
                                   "Pareto front, throughput, funnel)")

@@ -16,10 +16,13 @@ Three steps, each reported (`simplify` runs them, `format_report` prints what th
   applies the first rule that fires and removes dead code, until no rule fires. A rule may use
   values computed by earlier instructions (x / sqrt(m2) with m2 = x * x) as long as no name it
   relies on was reassigned in between. Rules are exact in real arithmetic on finite values, and
-  in float32 up to a few ulp; where they are not bit-exact it is said in the rule's doc:
+  in float32 up to a few ulp (constants are folded as the direct path, `execute`, computes
+  them); where they are not bit-exact it is said in the rule's doc:
     - sign_of_ratio and abs_of_sqrt differ only where x * x over- or underflows float32
       (|x| > 1.8e19 or |x| < 1e-19), where x / sqrt(x * x) gives 0 rather than sign(x);
-    - interp_same and interp_interp change float32 rounding (by |a| ulp of the operands);
+    - interp_same and interp_interp change float32 rounding by a few ulp of the operands, and
+      apply only to constant weights of magnitude at most MAX_WEIGHT (with larger ones the
+      runtime's (1 - a) x + a y cancels, and its result is mostly rounding error);
     - a rule that drops a value multiplied by 0 (mul_zero, sub_self, interp_zero, interp_one)
       applies only when that value is provably finite (`_finite_names`): 0 * inf is NaN, and
       + - * square interp and the reductions can overflow to inf even from finite inputs.
@@ -49,6 +52,7 @@ from lion_search.validate import Limits, check
 
 LIMITS = Limits(max_length=10**6, max_memory=10**6)  # simplification never lengthens a program
 MAX_REWRITES = 10_000   # a bound on rule applications; every rule makes a program simpler
+MAX_WEIGHT = 2.0        # the largest |a| for which interp rules merge or drop interp(x, y, a)
 
 # Ops whose result is finite when their arguments are (the runtime clips div, pow, exp, expm1
 # and cosh, floors log); + - * square interp and the reductions can overflow.
@@ -56,6 +60,7 @@ _FINITE_OPS = frozenset({"div", "pow", "mod", "neg", "abs", "sign", "sqrt", "rsq
                          "expm1", "log", "log1p", "max", "min", "clip", "where", "tanh",
                          "arcsin", "arctan", "cosh", "copy"})
 _COMPARISONS = frozenset({"lt", "le", "gt", "ge", "eq", "ne"})  # 0 or 1, even of NaN
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 Node = int | tuple[str, int]  # an instruction's index, or ("out", k) for output k
 
@@ -178,13 +183,16 @@ def _is_finite(program: Program, at: int, a: Arg) -> bool:
 
 
 def _is_constant(a: Arg, value: float) -> bool:
+    """Whether argument `a` is the constant `value`."""
     return not isinstance(a, str) and a == value
 
 
-def _float32_constant(x: object) -> float:
-    """x in float32, the precision programs run in, as the shortest decimal that rounds back to
-    it (so that 0.899 * 1.109 prints as 0.996991)."""
-    return float(str(np.float32(np.asarray(x))))
+def _short_constant(x: object) -> float:
+    """x as the shortest decimal within 1e-10 of it, relatively: 0.001 for the
+    0.0010000000000000009 of 1 - 0.999, 1.4142135382 for the float32 sqrt(2)."""
+    x = float(np.asarray(x))
+    return next(d for d in (round_significant(x, k) for k in range(1, 18))
+                if abs(d - x) <= 1e-10 * abs(x))
 
 
 def _accept(program: Program, candidate: Program) -> Program | None:
@@ -195,7 +203,7 @@ def _accept(program: Program, candidate: Program) -> Program | None:
         candidate = normalize(candidate)
     except ProgramError:
         return None
-    return candidate if candidate != program and check(candidate, LIMITS) is None else None
+    return candidate if candidate != program else None
 
 
 def _with_instr(program: Program, index: int, ins: Instr) -> Program:
@@ -249,10 +257,11 @@ def _local(matcher: Matcher) -> Callable[[Program], Program | None]:
 def _fold_constants(p: Program, i: int) -> Instr | None:
     ins = p.body[i]
     op = OPS[ins.op]
-    if ins.op == "copy" or op.kind is not Kind.ELEMENTWISE or any(isinstance(a, str) for a in ins.args):
+    if ins.op == "copy" or op.kind is not Kind.ELEMENTWISE \
+            or any(isinstance(a, str) for a in ins.args):
         return None
-    value = _float32_constant(op.fn(*(np.float32(a) for a in ins.args)))
-    return _copy(ins, value) if math.isfinite(value) else None
+    value = float(np.asarray(op.fn(*ins.args)))  # what execute.run_program computes
+    return _copy(ins, _short_constant(value)) if abs(value) <= _FLOAT32_MAX else None
 
 
 def _copy_propagate(program: Program) -> Program | None:
@@ -372,9 +381,16 @@ def _sign_sign(p: Program, i: int) -> Instr | None:
     return None
 
 
+def _small_weight(a: Arg) -> bool:
+    """Whether `a` is a constant interp weight with |a| <= MAX_WEIGHT."""
+    return not isinstance(a, str) and abs(a) <= MAX_WEIGHT
+
+
 def _interp_same(p: Program, i: int) -> Instr | None:
     ins = p.body[i]
-    return _copy(ins, ins.args[0]) if ins.op == "interp" and ins.args[0] == ins.args[1] else None
+    if ins.op == "interp" and ins.args[0] == ins.args[1] and _small_weight(ins.args[2]):
+        return _copy(ins, ins.args[0])
+    return None
 
 
 def _interp_zero(p: Program, i: int) -> Instr | None:
@@ -393,7 +409,7 @@ def _interp_one(p: Program, i: int) -> Instr | None:
 
 def _interp_interp(p: Program, i: int) -> Instr | None:
     ins = p.body[i]
-    if ins.op != "interp" or isinstance(ins.args[2], str):
+    if ins.op != "interp" or not _small_weight(ins.args[2]):
         return None
     x, y, b = ins.args
     found = _producer(p, i, y, {"interp"})
@@ -401,21 +417,21 @@ def _interp_interp(p: Program, i: int) -> Instr | None:
         return None
     j, inner = found
     x2, z, a = inner.args
-    if x2 != x or isinstance(a, str) or not (_same_value(p, x, j, i) and _same_value(p, z, j, i)):
+    if x2 != x or not _small_weight(a) or not (_same_value(p, x, j, i) and _same_value(p, z, j, i)):
         return None
-    return Instr(ins.dst, "interp", (x, z, _float32_constant(np.float32(a) * np.float32(b))))
+    return Instr(ins.dst, "interp", (x, z, _short_constant(a * b)))
 
 
 def _zero_slot(program: Program) -> Program | None:
-    """Apply of zero_slot."""
+    """Apply of zero_slot: a slot that no instruction writes and that returns itself."""
     end = len(program.body)
     for k, slot in enumerate(program.memory):
         if program.outputs[1 + k] != slot or _definition(program, end, slot) is not None:
             continue
-        body = tuple(replace(ins, args=tuple(0.0 if a == slot and _definition(program, j, slot) is None
-                                             else a for a in ins.args))
-                     for j, ins in enumerate(program.body))
-        outputs = tuple(0.0 if a == slot and n != 1 + k else a for n, a in enumerate(program.outputs))
+        body = tuple(replace(ins, args=tuple(0.0 if a == slot else a for a in ins.args))
+                     for ins in program.body)
+        outputs = tuple(0.0 if a == slot and n != 1 + k else a
+                        for n, a in enumerate(program.outputs))
         result = _accept(program, replace(program, body=body, outputs=outputs))
         if result is not None:
             return result
@@ -423,8 +439,10 @@ def _zero_slot(program: Program) -> Program | None:
 
 
 RULES: tuple[Rule, ...] = (
-    Rule("fold_constants", "op(c1, ..., cn) -> c, computed by the runtime op in float32 "
-         "(elementwise ops; a reduction's value depends on the tensor's size)",
+    Rule("fold_constants", "op(c1, ..., cn) -> c for elementwise ops (a reduction's value "
+         "depends on the tensor's size), computed as the direct path (execute, to_optax) "
+         "computes it (arithmetic on Python floats, jnp ops in float32) and written short "
+         "(to 1e-10); not where |c| would exceed the float32 range",
          _local(_fold_constants)),
     Rule("copy_propagate", "y = x; ... f(y) -> f(x) where x still holds the same value; "
          "x = x is dropped", _copy_propagate),
@@ -445,12 +463,14 @@ RULES: tuple[Rule, ...] = (
     Rule("abs_of_sqrt", "sqrt(x * x), sqrt(square(x)) -> abs(x) (differs only where x * x "
          "over- or underflows)", _local(_abs_of_sqrt)),
     Rule("sign_sign", "sign(sign(x)) -> sign(x)", _local(_sign_sign)),
-    Rule("interp_same", "interp(x, x, a) -> x ((1 - a) x + a x = x; rounding differs by |a| ulp)",
+    Rule("interp_same", "interp(x, x, a) -> x for a constant |a| <= MAX_WEIGHT "
+         "((1 - a) x + a x = x, up to rounding)",
          _local(_interp_same)),
     Rule("interp_zero", "interp(x, y, 0) -> x, when y is provably finite", _local(_interp_zero)),
     Rule("interp_one", "interp(x, y, 1) -> y, when x is provably finite", _local(_interp_one)),
     Rule("interp_interp", "interp(x, interp(x, y, a), b) -> interp(x, y, a * b) for constants "
-         "a, b: an EMA of an EMA of the same input (a * b in float32)", _local(_interp_interp)),
+         "|a|, |b| <= MAX_WEIGHT: an EMA of an EMA of the same input",
+         _local(_interp_interp)),
 )
 
 
@@ -496,9 +516,9 @@ def round_values(x: float) -> list[float]:
     values = []
     for digits in (1, 2):
         if 0.5 <= magnitude <= 1.5:
-            rounded = 1.0 - round_significant(1.0 - magnitude, digits) if magnitude != 1.0 else 1.0
+            rounded = 1.0 - round_significant(1.0 - magnitude, digits)
         else:
-            rounded = round_significant(magnitude, digits) if magnitude else 0.0
+            rounded = round_significant(magnitude, digits)
         rounded = math.copysign(round_significant(rounded, 12), x)
         if rounded != x and rounded not in values:
             values.append(rounded)
@@ -634,12 +654,17 @@ def _heading(label: str, program: Program, fitness: float | None) -> str:
 
 
 def format_report(report: SimplifyReport) -> str:
-    """The report as plain text: each program with its size, memory cost and fitness, the rules
-    applied (repeats counted) and each ablation step with its fitness and outcome."""
+    """The report as plain text: each program with its size, memory cost and fitness, the dead
+    code of the program before, the rules applied (repeats counted) and each ablation step
+    with its fitness and outcome."""
+    before = report.before
+    dead = "; ".join(describe(before.body[i]) for i in sorted(dead_instructions(before)))
+    slots = ", ".join(sorted(dead_slots(before)))
     rules = ", ".join(name if n == 1 else f"{name} x{n}"
                       for name, n in ((k, len(list(g))) for k, g in groupby(report.rules)))
-    lines = [_heading("before", report.before, report.fitness_before), print_program(report.before),
+    lines = [_heading("before", before, report.fitness_before), print_program(before),
              _heading("after", report.after, report.fitness_after), print_program(report.after),
+             f"dead code: {dead or 'none'}" + (f" (and memory slots {slots})" if slots else ""),
              f"rules applied: {rules or 'none'}"]
     if report.steps:
         lines.append("ablation:")

@@ -81,9 +81,17 @@ def summarize(store: RunStore, top: int = 10) -> dict[str, Any]:
         "seeds": [{"name": s["name"], "fitness": json_number(s["fitness"]),
                    "lr_scale": s["lr_scale"], "id": s["id"]} for s in seeds],
         "best": ({"id": rows[0]["id"], "fitness": rows[0]["fitness"],
-                  "program": rows[0]["program"]} if rows else None),
+                  "program": rows[0]["program"],
+                  "simplified": simplified_text(store, rows[0]["id"])} if rows else None),
         "top": rows,
     }
+
+
+def simplified_text(store: RunStore, program_id: int) -> str | None:
+    """The newest simplified version of a program (saved by `lion-search simplify`), if any."""
+    row = store.db.execute("SELECT text FROM programs WHERE origin = 'simplified' AND parent = ? "
+                           "ORDER BY id DESC LIMIT 1", (program_id,)).fetchone()
+    return row[0] if row else None
 
 
 def _ordinal(store: RunStore, evaluation_id: int) -> int:

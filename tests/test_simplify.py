@@ -62,13 +62,19 @@ def trajectory(p: Program, inputs: list[tuple]) -> list[dict[str, list[np.ndarra
     return out
 
 
-def assert_close(a: np.ndarray, b: np.ndarray, rtol: float = 1e-5) -> None:
-    """Equal NaN and inf entries; elsewhere ||a - b|| <= rtol * max(||a||, ||b||)."""
+def assert_close(a: np.ndarray, b: np.ndarray, rtol: float = 1e-5, atol: float = 1e-7) -> None:
+    """Equal NaN and inf entries; elsewhere ||a - b|| <= rtol * max(||a||, ||b||) + atol * sqrt(n).
+
+    atol is float32 rounding noise (eps = 6e-8) of values of order 1, as the inputs are: where
+    the original's output cancels to noise, as lr * (g - interp(g, g, 0.9)) does, the rewrite
+    gives an exact 0.
+    """
     for mask in (np.isnan, np.isposinf, np.isneginf):
         np.testing.assert_array_equal(mask(a), mask(b))
     finite = np.isfinite(a)
     a, b = a[finite], b[finite]
-    assert np.linalg.norm(a - b) <= rtol * max(np.linalg.norm(a), np.linalg.norm(b))
+    assert np.linalg.norm(a - b) <= rtol * max(np.linalg.norm(a), np.linalg.norm(b)) \
+        + atol * np.sqrt(a.size)
 
 
 def assert_same_behaviour(original: Program, simplified: Program, seed: int = 0,
@@ -211,7 +217,7 @@ PAIRS = [
     return lr * sign(sign(g))""", """
     return lr * sign(g)"""),
     ("interp_same", """
-    return lr * interp(g, g, t)""", """
+    return lr * interp(g, g, 0.3)""", """
     return lr * g"""),
     ("interp_zero", """
 , m
@@ -272,6 +278,13 @@ NEAR_MISSES = [
     a = interp(g, m, 0.9)
     g = w
     return lr * interp(g, a, 0.5), a"""),
+    ("interp_interp", """
+, m
+    a = interp(g, m, 0.9)
+    m = a
+    return lr * interp(g, a, 3), m"""),
+    ("interp_same", """
+    return lr * interp(g, g, 3)"""),
     ("zero_slot", """
 , m
     m = m + g
@@ -429,6 +442,7 @@ def test_program4_simplifies_to_lion_without_ablation():
     assert (report.steps, report.fitness_before, report.fitness_after) == ([], None, None)
     text = format_report(report)
     assert "not scored" in text and "rules applied: sign_of_ratio, interp_interp" in text
+    assert "dead code: m = cosh(update) (and memory slots m)" in text
     assert "memory cost 2" in text and "memory cost 1" in text
 
 
