@@ -539,6 +539,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: run one command; errors print as one line and exit with status 2."""
+    from lion_search.workers import SINGLE_THREAD_XLA
+
+    # One core per training process, as the Ray workers run (set before JAX starts its backend).
+    os.environ.setdefault("XLA_FLAGS", SINGLE_THREAD_XLA)
     args = build_parser().parse_args(argv)
     try:
         return args.func(args) or 0

@@ -130,21 +130,28 @@ def encode(program: Program, size: Size) -> Encoded:
 
 # ------------------------------------------------------------------------------ the ops
 
+def _row(regs: jax.Array, i: jax.Array) -> jax.Array:
+    return lax.dynamic_index_in_dim(regs, i, keepdims=False)
+
+
 def _branches(segments: jax.Array, n_segments: int) -> list[Callable]:
-    """The functions (x, y, z) -> value over flat parameter vectors, indexed by opcode.
+    """The functions (registers, a, b, c) -> value, indexed by opcode, where a, b, c are the
+    argument registers; each reads only the registers its op uses (reading inside the branch
+    lets XLA fuse the reads into the op instead of copying every argument row first).
 
     Opcodes [0, n_ops) compute on whole vectors; opcodes [n_ops, 2 n_ops) are the same ops for
     instructions whose result is one scalar for all parameters (known at encoding from the
-    shape rule): they compute on one entry and broadcast it, which saves, for example, Adam's
-    `0.999 ** t` from being evaluated once per parameter. Elementwise ops are the runtime's own
-    functions. Per-tensor reductions sum each tensor's entries with a one-hot matrix product
-    (the tensors are contiguous segments of the vector) and broadcast the result back.
+    shape rule): they read one entry of each argument and broadcast the result, which saves,
+    for example, Adam's `0.999 ** t` from being evaluated once per parameter. Elementwise ops
+    are the runtime's own functions. Per-tensor reductions sum each tensor's entries with a
+    one-hot matrix product (the tensors are contiguous segments of the vector) and broadcast
+    the result back.
     """
     onehot = jax.nn.one_hot(segments, n_segments, dtype=jnp.float32).T   # [tensors, entries]
     counts = onehot.sum(axis=1)
 
     def per_tensor(x, post):
-        return (post(onehot @ x, counts) @ onehot)
+        return post(onehot @ x, counts) @ onehot
 
     tensor = {"mean": lambda x: per_tensor(x, lambda s, n: s / n),
               "rms": lambda x: per_tensor(x * x, lambda s, n: jnp.sqrt(s / n)),
@@ -152,20 +159,23 @@ def _branches(segments: jax.Array, n_segments: int) -> list[Callable]:
     total = {"global_mean": lambda x: jnp.full_like(x, jnp.mean(x)),
              "global_rms": lambda x: jnp.full_like(x, jnp.sqrt(jnp.mean(x * x))),
              "global_norm": lambda x: jnp.full_like(x, jnp.sqrt(jnp.sum(x * x)))}
+    n = segments.shape[0]
 
     def vector(name: str) -> Callable:
         op = OPS[name]
         if op.kind is Kind.TENSOR_REDUCE:
-            return lambda x, y, z: tensor[name](x)
+            return lambda regs, a, b, c: tensor[name](_row(regs, a))
         if op.kind is Kind.GLOBAL_REDUCE:
-            return lambda x, y, z: total[name](x)
-        return lambda x, y, z: jnp.broadcast_to(op.fn(*(x, y, z)[:op.arity]), x.shape)
+            return lambda regs, a, b, c: total[name](_row(regs, a))
+        return lambda regs, a, b, c: jnp.broadcast_to(
+            op.fn(*(_row(regs, i) for i in (a, b, c)[:op.arity])), (n,))
 
     def scalar(name: str) -> Callable:
         op = OPS[name]
         if op.kind is not Kind.ELEMENTWISE:
             return vector(name)
-        return lambda x, y, z: jnp.broadcast_to(op.fn(*(x[0], y[0], z[0])[:op.arity]), x.shape)
+        return lambda regs, a, b, c: jnp.broadcast_to(
+            op.fn(*(regs[i, 0] for i in (a, b, c)[:op.arity])), (n,))
 
     return [vector(name) for name in OP_NAMES] + [scalar(name) for name in OP_NAMES]
 
@@ -174,9 +184,8 @@ def _run_instructions(program: Encoded, registers: jax.Array, branches: list[Cal
     """Execute the program's instructions once over the register file."""
 
     def step(i, regs):
-        x, y, z = (lax.dynamic_index_in_dim(regs, program.args[i, k], keepdims=False)
-                   for k in range(3))
-        value = lax.switch(program.ops[i], branches, x, y, z)
+        a, b, c = program.args[i, 0], program.args[i, 1], program.args[i, 2]
+        value = lax.switch(program.ops[i], branches, regs, a, b, c)
         return lax.dynamic_update_index_in_dim(regs, value, program.dst[i], 0)
 
     return lax.fori_loop(0, program.n, step, registers)
