@@ -15,6 +15,7 @@ import dataclasses
 import math
 import os
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
@@ -173,6 +174,8 @@ class Search:
         self.best: Member | None = None
         self.pool = None
         self.metaval_evaluator: Evaluator | None = None
+        self.metaval_thread = ThreadPoolExecutor(max_workers=1)
+        self.metaval_running: Future | None = None
         self.rng = np.random.default_rng([config.rng_seed, store.count()])
         self.trained = 0
         self.session_trained = 0
@@ -291,18 +294,29 @@ class Search:
 
     def maybe_metavalidate(self) -> None:
         """Every `every` trained evaluations, train the best-so-far program on the held-out
-        larger task and journal the result (kind 'metaval'), so that proxy fitness and
-        meta-validation can be plotted side by side."""
+        larger task (kind 'metaval'), so that proxy fitness and meta-validation can be plotted
+        side by side. It trains in a background thread, so the search does not wait for it
+        (JAX releases the GIL); a round that comes while one is running is skipped."""
         task, every = self.config.metaval
-        if task is None or self.best is None or self.trained % every:
+        if task is None or self.best is None or self.trained % every or self.metaval_running:
             return
         if self.metaval_evaluator is None:
             self.metaval_evaluator = Evaluator(get_task(task, self.config.schedule),
                                                self.config.seeds)
-        result = self.metaval_evaluator.evaluate(self.best.program)
-        self.store.add_evaluation(self.best.id, "metaval", result.fitness, result.status, False,
+        member = self.best
+        self.metaval_running = self.metaval_thread.submit(
+            lambda: (task, member, self.metaval_evaluator.evaluate(member.program)))
+
+    def collect_metaval(self, wait: bool = False) -> None:
+        """Journal a finished meta-validation (from this thread: the journal is not shared)."""
+        future = self.metaval_running
+        if future is None or not (wait or future.done()):
+            return
+        self.metaval_running = None
+        task, member, result = future.result()
+        self.store.add_evaluation(member.id, "metaval", result.fitness, result.status, False,
                                   task, self.config.seeds, result.seconds, "metaval")
-        self.observer.metaval(task, self.best, result.fitness)
+        self.observer.metaval(task, member, result.fitness)
 
     def maybe_restart(self) -> None:
         """Every `restart_every` trained evaluations, empty the population: it refills with
@@ -343,7 +357,9 @@ class Search:
                     break
                 for done in pool.wait(timeout=1.0):
                     self.record(done)
+                self.collect_metaval()
                 self.observer.update(self.stats())
+            self.collect_metaval(wait=True)
         finally:
             pool.close()
             write_hall_of_fame(self.store)

@@ -84,10 +84,20 @@ class InProcessPool:
         self.queue.clear()
 
 
+def _normal_priority() -> None:
+    """Undo the niceness Ray gives its workers (where allowed): a worker at nice 15 loses the
+    CPU to the search process on a small machine, and training is the work that matters."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, 0)
+    except OSError:
+        pass
+
+
 class _Actor:
     """The Ray actor: builds its evaluator once and trains the batches it is sent."""
 
     def __init__(self, spec: EvalSpec):
+        _normal_priority()
         self.spec = spec
         self.evaluator = _evaluator(spec)
         self.name = f"ray:{socket.gethostname()}:{os.getpid()}"
