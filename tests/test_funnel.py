@@ -1,0 +1,81 @@
+"""Funnel selection: stages, fair baselines, winners that perform in plain optax as reported."""
+import importlib.util
+import json
+import shutil
+
+import pytest
+
+from lion_search.errors import LionSearchError
+from lion_search.funnel import DEFAULT_STAGES, load_stages, run_funnel
+from lion_search.store import RunStore
+from lion_search.tasks import get_task
+from lion_search.train import train
+from tests.conftest import small_run
+
+# Stage B's baseline is SGD at a learning rate too small to learn: every candidate passes, so
+# winners exist, and the test can check them against what the funnel reported.
+STAGES = {"stages": [{"name": "A", "tasks": ["{proxy}"], "seeds": [0], "pass": "mean"},
+                     {"name": "B", "tasks": ["logreg"], "seeds": [0, 1], "pass": "every_task"}],
+          "baselines": ["sgd"], "baseline_grid": [1e-7], "candidate_grid": [0.5, 1.0]}
+
+
+@pytest.fixture(scope="module")
+def funnel_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("funnel") / "run"
+    shutil.copytree(small_run(tmp_path_factory), folder)
+    stages = folder.parent / "stages.json"
+    stages.write_text(json.dumps(STAGES))
+    store = RunStore.open(folder)
+    record = run_funnel(store, top=3, stages_path=stages)
+    store.close()
+    return folder, record
+
+
+def test_funnel_writes_its_record_and_exports_winners(funnel_run):
+    folder, record = funnel_run
+    assert json.loads((folder / "funnel.json").read_text()) == record
+    assert [s["name"] for s in record["stages"]] == ["A", "B"]
+    stage_a = record["stages"][0]
+    assert len(stage_a["candidates"]) == 3
+    assert stage_a["baselines"][0]["results"]["quadratic"]["lr"] == 1e-7
+    assert record["winners"], "the weak baseline should let candidates through stage B"
+    for winner in record["winners"]:
+        assert winner["stage"] == "B" and (folder / winner["path"]).is_file()
+
+
+def test_an_exported_winner_performs_in_plain_optax_as_the_funnel_said(funnel_run):
+    folder, record = funnel_run
+    winner = record["winners"][0]
+    spec = importlib.util.spec_from_file_location("winner", folder / winner["path"])
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    stage_b = record["stages"][1]
+    reported = next(c for c in stage_b["candidates"] if c["name"] == winner["name"])["results"]["logreg"]
+    task = get_task("logreg")
+    losses = [train(task, module.optimizer(lambda c: reported["lr"] * task.schedule(c)), seed).val_loss
+              for seed in stage_b["seeds"]]
+    assert sum(losses) / len(losses) == pytest.approx(reported["fitness"], rel=1e-4)
+
+
+def test_default_stages_are_valid_and_grow():
+    config = load_stages(DEFAULT_STAGES, proxy="digits-mlp")
+    assert [s.name for s in config.stages] == ["A", "B", "C"]
+    assert "text-lm-10x" in config.stages[2].tasks
+    assert set(config.baselines) == {"adamw", "adam", "lion"}
+    flops = [sum(get_task(t).flops_estimate for t in s.tasks) for s in config.stages]
+    assert flops[0] < flops[1] < flops[2]
+
+
+@pytest.mark.parametrize("content,message", [
+    ("{not json", "bad funnel stage file"),
+    (json.dumps({**STAGES, "stages": [{"name": "A", "tasks": ["nope"], "seeds": [0]}]}),
+     "unknown task 'nope'"),
+    (json.dumps({**STAGES, "stages": [{"name": "A", "tasks": ["logreg"], "seeds": [0],
+                                       "pass": "vibes"}]}), "unknown pass rule 'vibes'"),
+])
+def test_bad_stage_files_are_one_clear_error(tmp_path, content, message):
+    path = tmp_path / "stages.json"
+    path.write_text(content)
+    with pytest.raises(LionSearchError, match=message) as info:
+        load_stages(path)
+    assert "\n" not in str(info.value)
