@@ -90,7 +90,7 @@ def candidates(store: RunStore, top: int,
     """The run's top `top` programs that stay distinct (by data-flow hash and functional
     fingerprint, see dedup) after `prepare` (e.g. simplification)."""
     out, seen = [], set()
-    for row, _ in store.best(10 * top):
+    for row, _ in store.best(100 * top):
         program = prepare(parse_program(row.text))
         keys = set(DedupCache().keys(program))
         if keys & seen:
