@@ -229,8 +229,8 @@ def cmd_bench(args: argparse.Namespace) -> None:
 
 # ----------------------------------------------------------------------------------- evolve
 
-def _config_from_args(args: argparse.Namespace):
-    from lion_search.evolve import EvolveConfig
+def _config_from_args(args: argparse.Namespace) -> dict:
+    """The EvolveConfig fields given on the command line."""
     from lion_search.mutate import MutationWeights
 
     fields = {k: getattr(args, k) for k in (

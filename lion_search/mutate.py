@@ -81,14 +81,15 @@ def mutate(program: Program, rng: np.random.Generator, weights: MutationWeights 
         edit = MUTATIONS[kind](parent, rng)
         if edit is None:
             continue
-        child = _accept(parent, edit[0], limits)
+        child = accept(parent, edit[0], limits)
         if child is not None:
             return Mutation(child, kind, edit[1])
     raise RuntimeError(f"no valid mutation of {program.name!r} found in {max_tries} tries")
 
 
-def _accept(parent: Program, raw: Program, limits: Limits) -> Program | None:
-    """The normalized child if it is valid and differs from the parent, else None."""
+def accept(parent: Program, raw: Program, limits: Limits) -> Program | None:
+    """The normalized child if it is valid and differs from the parent, else None (also the
+    acceptance test of simplification's rewrites)."""
     raw = prune_dead_temps(raw)
     if check(raw, limits) is not None:
         return None

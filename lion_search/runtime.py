@@ -13,7 +13,7 @@ Safe numerics: from finite inputs no op returns NaN or Inf. Division by zero giv
 log act on |x|, log is floored at log(tiny), arcsin clips its input to [-1, 1], and results
 that can overflow (division, exp, expm1, cosh, pow) are clipped to the dtype's finite range.
 """
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp

@@ -43,10 +43,9 @@ from typing import Callable, NamedTuple
 import networkx as nx
 import numpy as np
 
-from lion_search.errors import ProgramError
 from lion_search.language import (INPUTS, Arg, Instr, Program, format_constant, is_temp, normalize,
                                   print_program)
-from lion_search.mutate import describe, round_significant
+from lion_search.mutate import accept, describe, round_significant
 from lion_search.ops import OPS, Kind
 from lion_search.validate import Limits, check
 
@@ -195,17 +194,6 @@ def _short_constant(x: object) -> float:
                 if abs(d - x) <= 1e-10 * abs(x))
 
 
-def _accept(program: Program, candidate: Program) -> Program | None:
-    """The normalized candidate if it is valid and differs from `program`, else None."""
-    if check(candidate, LIMITS) is not None:
-        return None
-    try:
-        candidate = normalize(candidate)
-    except ProgramError:
-        return None
-    return candidate if candidate != program else None
-
-
 def _with_instr(program: Program, index: int, ins: Instr) -> Program:
     return replace(program, body=program.body[:index] + (ins,) + program.body[index + 1:])
 
@@ -247,7 +235,7 @@ def _local(matcher: Matcher) -> Callable[[Program], Program | None]:
     def apply(program: Program) -> Program | None:
         for i in range(len(program.body)):
             new = matcher(program, i)
-            result = None if new is None else _accept(program, _replaced(program, i, new))
+            result = None if new is None else accept(program, _replaced(program, i, new), LIMITS)
             if result is not None:
                 return result
         return None
@@ -274,7 +262,7 @@ def _copy_propagate(program: Program) -> Program | None:
             candidate = replace(program, body=program.body[:i] + program.body[i + 1:])
         else:
             candidate = _redirect(program, ins.dst, i + 1, value, i)
-        result = _accept(program, candidate)
+        result = accept(program, candidate, LIMITS)
         if result is not None:
             return result
     return None
@@ -432,7 +420,7 @@ def _zero_slot(program: Program) -> Program | None:
                      for ins in program.body)
         outputs = tuple(0.0 if a == slot and n != 1 + k else a
                         for n, a in enumerate(program.outputs))
-        result = _accept(program, replace(program, body=body, outputs=outputs))
+        result = accept(program, replace(program, body=body, outputs=outputs), LIMITS)
         if result is not None:
             return result
     return None

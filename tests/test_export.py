@@ -14,7 +14,7 @@ from lion_search.execute import run_program
 from lion_search.export import write_module
 from lion_search.library import seed_names
 from lion_search.ops import CALLABLE_OPS, OPS
-from tests.conftest import gradient_sequence, make_params, max_relative_error
+from tests.conftest import gradient_sequence, max_relative_error
 from tests.test_seeds import trajectory
 
 # One program that uses every op, so that the exported module carries each implementation.

@@ -7,7 +7,7 @@ import pytest
 
 import lion_search
 from lion_search.library import seed_names
-from tests.conftest import gradient_sequence, make_params, max_relative_error
+from tests.conftest import gradient_sequence, max_relative_error
 
 STEPS = 120
 LR = 0.01
