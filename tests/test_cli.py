@@ -131,3 +131,11 @@ def test_report_and_runs_commands(run, tmp_path, capsys):
 def test_unknown_program_id_in_a_run_is_one_line(run):
     result = run_cli("show", f"{run}:99999")
     assert result.returncode == 2 and "has no program 99999" in result.stderr
+
+
+def test_export_a_run_program_by_id_and_best(run, tmp_path):
+    for ref in ("best", "1"):
+        out = tmp_path / f"opt_{ref}.py"
+        result = run_cli("export", f"{run}:{ref}", "-o", str(out))
+        assert result.returncode == 0, result.stderr
+        assert "def optimizer(learning_rate" in out.read_text()
