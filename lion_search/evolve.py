@@ -172,6 +172,9 @@ class Search:
         self.population: list[Member] = []
         self.pending: dict[int, tuple[Program, int | None, str, tuple[str, str]]] = {}
         self.best: Member | None = None
+        self.seeds: list[dict] = []
+        self.seed_members: list[Member] = []
+        self.restarted = False
         self.pool = None
         self.metaval_evaluator: Evaluator | None = None
         self.metaval_thread = ThreadPoolExecutor(max_workers=1)
@@ -229,19 +232,18 @@ class Search:
         for row in self.store.pending():
             self.pending[row.id] = (parse_program(row.text), row.parent, row.mutation,
                                     (row.hash, row.fingerprint))
+        self.seeds = self.store.value("seeds", [])
+        self.seed_members = [Member(s["id"], parse_program(self.store.program(s["id"]).text),
+                                    s["fitness"]) for s in self.seeds]
+        self.restarted = bool(after)
 
     # ------------------------------------------------------------------------ the search
 
-    @property
-    def seeds(self) -> list[dict]:
-        return self.store.value("seeds", [])
-
     def sources(self) -> list[Member]:
         """Where children come from while the population is filling up."""
-        if self.config.restart_from == "best" and self.best and self.store.value("restart_after", 0):
+        if self.config.restart_from == "best" and self.best and self.restarted:
             return [self.best]
-        return [Member(s["id"], parse_program(self.store.program(s["id"]).text), s["fitness"])
-                for s in self.seeds]
+        return self.seed_members
 
     def select_parent(self) -> Member:
         """Tournament selection, or a source while the population is not yet full."""
@@ -325,6 +327,7 @@ class Search:
         if every and self.trained % every == 0 and self.trained < self.config.budget:
             self.store.set_value("restart_after", self.store.evaluations("search", last=1)[0].id)
             self.population = []
+            self.restarted = True
 
     def stats(self) -> Stats:
         elapsed = time.perf_counter() - self.started

@@ -4,9 +4,9 @@ Compiling a training loop per candidate costs about a second on a CPU, about 100
 the training itself. So a program is not compiled: it is *encoded* as fixed-size arrays
 (opcodes, argument registers, destination registers, constants), the parameters are flattened
 into one vector, and one jitted loop interprets any program of up to `length` instructions and
-`memory` slots: a `lax.while_loop` over training steps (it ends early when a run diverges
-or is cut at the hurdle), a `lax.fori_loop` over the program's
-instructions, and `lax.switch` over the ops.
+`memory` slots: a `lax.while_loop` over training steps (it ends early when a run diverges or is
+cut at the hurdle), a `lax.fori_loop` over the program's instructions, and `lax.switch` over
+the ops.
 
 Registers hold parameter-sized vectors; the register file is laid out as
     [w, g, lr, t, memory slots..., constants..., variables...]

@@ -174,3 +174,21 @@ def test_a_killed_ray_worker_is_replaced_and_the_budget_is_met(tmp_path):
     assert search.pool.replaced >= 1
     assert stats.trained == 80 == store.count("search", cached=False)
     assert max(Counter(e.program for e in store.evaluations("search")).values()) == 1
+
+
+@pytest.mark.parametrize("source", ["best", "seeds"])
+def test_restarts_refill_the_population_from_the_best_or_the_seeds(tmp_path, source):
+    store, search, stats = run_search(tmp_path / "run", budget=45, restart_every=20,
+                                      restart_from=source, batch_size=1)
+    assert stats.trained == 45 and search.restarted
+    after = store.value("restart_after")
+    evaluations = store.evaluations("search")
+    restart_time = next(e.created for e in evaluations if e.id == after)
+    first_child = [row for row in store.programs()
+                      if row.origin == "child" and row.created > restart_time][:1]
+    if source == "seeds":
+        allowed = {s["id"] for s in search.seeds}
+    else:  # the best program when the child was proposed
+        allowed = {e.program for e in evaluations
+                   if e.fitness == min(x.fitness for x in evaluations if x.id <= after)}
+    assert first_child and first_child[0].parent in allowed
