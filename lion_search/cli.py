@@ -462,7 +462,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--address", help="join an existing Ray cluster (or set RAY_ADDRESS)")
     p.add_argument("--gpus-per-worker", type=float, help="GPUs per Ray worker; such workers train "
                                                           "their batch at once (vmapped)")
-    p.add_argument("--batch-size", type=int, help="candidates sent to a worker at once (default 4)")
+    p.add_argument("--batch-size", type=int, help="candidates sent to a worker at once (default 8)")
     p.add_argument("--max-length", type=int, help="instruction limit L (default 32)")
     p.add_argument("--max-memory", type=int, help="memory-slot limit (default 4)")
     p.add_argument("--mutation-weights", help="e.g. insert=1,delete=1,change_arg=1,change_op=1,"

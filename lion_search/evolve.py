@@ -57,7 +57,7 @@ class EvolveConfig:
     hurdle: float = 2.0
     lr_grid: tuple[float, ...] = DEFAULT_GRID
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
-    batch_size: int = 4
+    batch_size: int = 8
     address: str | None = None
     gpus_per_worker: float = 0.0
     rng_seed: int = 0
