@@ -41,15 +41,6 @@ class LineageStep(NamedTuple):
     text: str
 
 
-def _best_fitness(store: RunStore, ids: list[int]) -> dict[int, float]:
-    """Each program's best search/seed fitness (failed runs are NULL, so inf when only those)."""
-    marks = ",".join("?" * len(ids))
-    rows = store.db.execute(
-        f"SELECT program, MIN(fitness) FROM evaluations WHERE kind IN ('search', 'seed') "
-        f"AND program IN ({marks}) GROUP BY program", ids).fetchall()
-    return {pid: (math.inf if f is None else float(f)) for pid, f in rows}
-
-
 def text_diff(before: str, after: str) -> str:
     """Only the changed lines of a unified diff of two program texts, '-'/'+' prefixed."""
     lines = difflib.unified_diff(before.splitlines(), after.splitlines(), lineterm="", n=0)
@@ -72,7 +63,7 @@ def ancestry(store: RunStore, program_id: int) -> list[LineageStep]:
         rows.append(row)
         current = row.parent
     rows.reverse()
-    fitness = _best_fitness(store, [r.id for r in rows])
+    fitness = store.best_fitness([r.id for r in rows])
     steps: list[LineageStep] = []
     for i, row in enumerate(rows):
         f = fitness.get(row.id, math.inf)

@@ -262,6 +262,16 @@ class RunStore:
                 break
         return out
 
+    def best_fitness(self, ids: list[int],
+                     kinds: tuple[str, ...] = ("search", "seed")) -> dict[int, float]:
+        """Each program's best fitness among its evaluations of `kinds` (inf when it only failed;
+        programs never evaluated are left out)."""
+        marks, kind_marks = ",".join("?" * len(ids)), ",".join("?" * len(kinds))
+        rows = self.db.execute(
+            f"SELECT program, MIN(fitness) FROM evaluations WHERE kind IN ({kind_marks}) "
+            f"AND program IN ({marks}) GROUP BY program", (*kinds, *ids)).fetchall()
+        return {pid: _fitness_out(f) for pid, f in rows}
+
     def pending(self) -> list[ProgramRow]:
         """Children journaled but never evaluated (in flight when the run stopped)."""
         rows = self.db.execute(

@@ -37,10 +37,8 @@ def run_program(folder: Path, ref: str) -> tuple[ProgramRow, float]:
                 raise RunError(f"run {str(folder)!r} has no evaluated program yet")
             return top[0][0], top[0][1].fitness
         row = store.program(int(ref))
-        fitness = [e.fitness for e in store.evaluations("search") if e.program == row.id]
-        seeds = [e.fitness for kind in ("seed", "calibration")
-                 for e in store.evaluations(kind) if e.program == row.id]
-        return row, min(fitness or seeds or [math.inf])
+        fitness = store.best_fitness([row.id], ("search", "seed", "calibration"))
+        return row, fitness.get(row.id, math.inf)
     finally:
         store.close()
 

@@ -28,6 +28,24 @@ def _no_batch(key: jax.Array, step: jax.Array) -> tuple[()]:
     return ()
 
 
+def _objective_task(name: str, description: str, init_params, objective) -> Task:
+    """A full-batch task that minimizes ``objective(params)``; its validation loss is the
+    objective itself."""
+    return Task(
+        name=name,
+        family=name,
+        scale="synthetic",
+        description=description,
+        steps=STEPS,
+        batch_size=0,
+        init_params=init_params,
+        loss=lambda params, batch: objective(params),
+        get_batch=_no_batch,
+        val_loss=objective,
+        schedule=make_schedule("warmup_cosine", STEPS),
+    )
+
+
 def quadratic_task() -> Task:
     """``f(x) = 1/2 sum_i lambda_i x_i^2`` with eigenvalues ``lambda_i`` log-spaced in [1/100, 1];
     ``x_0 ~ N(0, I_32)``; the validation loss is ``f`` itself (minimum 0)."""
@@ -41,21 +59,12 @@ def quadratic_task() -> Task:
     def objective(params: nn.Params) -> jax.Array:
         return 0.5 * jnp.sum(eigenvalues * params["x"] ** 2)
 
-    return Task(
-        name="quadratic",
-        family="quadratic",
-        scale="synthetic",
-        description=(
-            f"quadratic, dim {QUADRATIC_DIM}, condition number {QUADRATIC_CONDITION:g}, "
-            f"full batch, {STEPS} steps"
-        ),
-        steps=STEPS,
-        batch_size=0,
-        init_params=init_params,
-        loss=lambda params, batch: objective(params),
-        get_batch=_no_batch,
-        val_loss=objective,
-        schedule=make_schedule("warmup_cosine", STEPS),
+    return _objective_task(
+        "quadratic",
+        f"quadratic, dim {QUADRATIC_DIM}, condition number {QUADRATIC_CONDITION:g}, "
+        f"full batch, {STEPS} steps",
+        init_params,
+        objective,
     )
 
 
@@ -70,18 +79,9 @@ def rosenbrock_task() -> Task:
         x, y = params["xy"][0], params["xy"][1]
         return (1.0 - x) ** 2 + 100.0 * (y - x**2) ** 2
 
-    return Task(
-        name="rosenbrock",
-        family="rosenbrock",
-        scale="synthetic",
-        description=f"2-D Rosenbrock from (-1.2, 1), full batch, {STEPS} steps",
-        steps=STEPS,
-        batch_size=0,
-        init_params=init_params,
-        loss=lambda params, batch: objective(params),
-        get_batch=_no_batch,
-        val_loss=objective,
-        schedule=make_schedule("warmup_cosine", STEPS),
+    return _objective_task(
+        "rosenbrock", f"2-D Rosenbrock from (-1.2, 1), full batch, {STEPS} steps",
+        init_params, objective,
     )
 
 
