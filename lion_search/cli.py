@@ -187,12 +187,12 @@ def cmd_eval(args: argparse.Namespace) -> None:
     from lion_search.tasks import get_task
 
     programs = {name: load_program(name) for name in (args.program, *args.vs)}
-    task = get_task(args.task, args.schedule)
+    task = get_task(args.task, args.schedule, args.steps)
     grid = DEFAULT_GRID if args.grid is None else tuple(float(x) for x in args.grid.split(","))
     with console.status(f"training {len(programs)} optimizers x {len(grid)} learning rates "
                         f"x {len(args.seeds)} seed(s) on {task.name}"):
         results = sweep(programs, Evaluator(task, args.seeds), grid)
-    table = Table(title=f"{task.name} ({task.description}); lr swept over "
+    table = Table(title=f"{task.name} ({task.description}, {task.steps} steps); lr swept over "
                         f"{grid[0]:g}..{grid[-1]:g}, seeds {','.join(map(str, args.seeds))}")
     for column in ("optimizer", "best lr", "val loss", "spread", "status"):
         table.add_column(column, justify="left" if column == "optimizer" else "right")
@@ -524,6 +524,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vs", type=_names, default=("adamw", "lion"), help="baselines (default adamw,lion)")
     p.add_argument("--task", default="digits-mlp", help="proxy task (default digits-mlp)")
     p.add_argument("--schedule", default="warmup_cosine", help="lr schedule shape")
+    p.add_argument("--steps", type=int, help="training steps (default: the task's own; the "
+                                             "schedule is stretched to fit)")
     p.add_argument("--seeds", type=_ints, default=(0, 1), help="training seeds (default 0,1)")
     p.add_argument("--grid", help="comma-separated lr scales (default 1e-4..1, 9 points)")
     p.add_argument("--plot", help="PNG of the loss curves (default eval-PROGRAM-TASK.png)")

@@ -35,24 +35,34 @@ def schedule_names() -> list[str]:
     return list(SCHEDULES)
 
 
-@functools.cache
-def get_task(name: str, schedule: str = DEFAULT_SCHEDULE) -> Task:
-    """The task ``name`` with the unit-peak lr schedule shape ``schedule``.
+def get_task(name: str, schedule: str = DEFAULT_SCHEDULE, steps: int | None = None) -> Task:
+    """The task ``name`` with the unit-peak lr schedule shape ``schedule``, trained for ``steps``
+    steps (default: the task's own count; the schedule is stretched to the new length).
 
-    Cached, so equal arguments return the same ``Task`` object (and compiled training loops keyed
-    on it are reused). Raises ``TaskError`` naming the bad value and the allowed ones.
+    Cached, so equal arguments, however passed, return the same ``Task`` object (and compiled
+    training loops keyed on it are reused). Raises ``TaskError`` naming the bad value and the
+    allowed ones.
     """
+    return _cached_task(name, schedule, steps)
+
+
+@functools.cache
+def _cached_task(name: str, schedule: str, steps: int | None) -> Task:
+    """``get_task`` with positional arguments only, so that its cache sees one key per task."""
     if name not in TASK_BUILDERS:
         raise TaskError(f"unknown task {name!r}; known tasks: {', '.join(task_names())}")
     if schedule not in SCHEDULES:
         raise TaskError(
             f"unknown schedule {schedule!r}; known schedules: {', '.join(schedule_names())}"
         )
+    if steps is not None and steps < 1:
+        raise TaskError(f"steps must be a positive integer, got {steps}")
     task = TASK_BUILDERS[name]()
-    if schedule == task.schedule_name:
+    steps = task.steps if steps is None else steps
+    if schedule == task.schedule_name and steps == task.steps:
         return task
     return dataclasses.replace(
-        task, schedule=make_schedule(schedule, task.steps), schedule_name=schedule
+        task, steps=steps, schedule=make_schedule(schedule, steps), schedule_name=schedule
     )
 
 

@@ -76,7 +76,7 @@ def mlp_task(scale: str) -> Task:
         name=name,
         family="digits-mlp",
         scale=scale,
-        description=f"MLP {arch} ReLU on UCI 8x8 digits, batch {BATCH_SIZE}, {size.steps} steps",
+        description=f"MLP {arch} ReLU on UCI 8x8 digits, batch {BATCH_SIZE}",
         steps=size.steps,
         batch_size=BATCH_SIZE,
         init_params=init_params,
@@ -119,8 +119,7 @@ def cnn_task(scale: str) -> Task:
         name=name,
         family="digits-cnn",
         scale=scale,
-        description=f"CNN {arch}, dense 10 on UCI 8x8 digits, batch {BATCH_SIZE}, "
-        f"{size.steps} steps",
+        description=f"CNN {arch}, dense 10 on UCI 8x8 digits, batch {BATCH_SIZE}",
         steps=size.steps,
         batch_size=BATCH_SIZE,
         init_params=init_params,

@@ -61,8 +61,7 @@ def quadratic_task() -> Task:
 
     return _objective_task(
         "quadratic",
-        f"quadratic, dim {QUADRATIC_DIM}, condition number {QUADRATIC_CONDITION:g}, "
-        f"full batch, {STEPS} steps",
+        f"quadratic, dim {QUADRATIC_DIM}, condition number {QUADRATIC_CONDITION:g}, full batch",
         init_params,
         objective,
     )
@@ -80,7 +79,7 @@ def rosenbrock_task() -> Task:
         return (1.0 - x) ** 2 + 100.0 * (y - x**2) ** 2
 
     return _objective_task(
-        "rosenbrock", f"2-D Rosenbrock from (-1.2, 1), full batch, {STEPS} steps",
+        "rosenbrock", "2-D Rosenbrock from (-1.2, 1), full batch",
         init_params, objective,
     )
 
@@ -124,7 +123,7 @@ def logreg_task() -> Task:
         scale="synthetic",
         description=(
             f"logistic regression, dim {LOGREG_DIM}, synthetic data "
-            f"{LOGREG_N_TRAIN}/{LOGREG_N_VAL}, batch {LOGREG_BATCH}, {STEPS} steps"
+            f"{LOGREG_N_TRAIN}/{LOGREG_N_VAL}, batch {LOGREG_BATCH}"
         ),
         steps=STEPS,
         batch_size=LOGREG_BATCH,

@@ -119,7 +119,7 @@ def lm_task(scale: str) -> Task:
         scale=scale,
         description=(
             f"byte transformer d{d} L{size.n_layers} H{size.n_heads} ctx {t} vocab {vocab} "
-            f"on pydoc topics text, batch {size.batch_size}, {size.steps} steps"
+            f"on pydoc topics text, batch {size.batch_size}"
         ),
         steps=size.steps,
         batch_size=size.batch_size,

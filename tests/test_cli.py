@@ -52,6 +52,7 @@ def test_export_writes_a_module(tmp_path):
     (["show", "no_such_seed"], "unknown program 'no_such_seed'"),
     (["show", "missing/file.py"], "cannot read program file"),
     (["export", "lion", "-o", "out.txt"], "must be a .py file"),
+    (["eval", "sgd", "--vs", "adam", "--steps", "-5"], "steps must be a positive integer, got -5"),
 ])
 def test_errors_are_one_line_without_traceback(args, message, tmp_path):
     result = run_cli(*args, cwd=tmp_path)

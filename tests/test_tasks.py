@@ -159,6 +159,18 @@ def test_get_task_is_cached_per_name_and_schedule():
     assert get_task("digits-mlp", "constant").init_params is get_task("digits-mlp").init_params
 
 
+def test_steps_override_stretches_the_schedule_and_keeps_the_problem():
+    base = get_task("digits-mlp")
+    longer = get_task("digits-mlp", steps=1000)
+    assert longer is get_task("digits-mlp", "warmup_cosine", 1000)
+    assert get_task("digits-mlp", steps=base.steps) is base
+    assert longer.steps == 1000 and longer.init_params is base.init_params
+    values = np.asarray(jax.vmap(longer.schedule)(jnp.arange(1000)))
+    assert int(values.argmax()) == 50 and values[-1] < 1e-3 and values[299] > 0.5
+    with pytest.raises(TaskError, match="steps must be a positive integer, got 0"):
+        get_task("digits-mlp", steps=0)
+
+
 def test_unknown_task_or_schedule_is_a_task_error_listing_the_choices():
     with pytest.raises(TaskError, match=r"unknown task 'foo'; known tasks: digits-mlp, .*logreg"):
         get_task("foo")
