@@ -116,18 +116,32 @@ class RunStore:
                                "continue it or --force to overwrite it")
             for name in (JOURNAL, f"{JOURNAL}-wal", f"{JOURNAL}-shm"):
                 (folder / name).unlink(missing_ok=True)
+        draft = folder / f"{JOURNAL}.new"
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            store = cls(folder, _connect(journal))
+            cls._write_new_journal(draft, config)
+            # Renamed into place complete, so a reader (`show` on a starting run) or a crash
+            # never meets a journal without its tables.
+            os.replace(draft, journal)
+            return cls(folder, _connect(journal))
         except (OSError, sqlite3.Error) as err:
             raise RunError(f"cannot create run folder {str(folder)!r}: {err}") from None
-        store.db.executescript(_SCHEMA)
-        with store.db:
-            store._set("format", FORMAT)
-            store._set("config", json.dumps(config, sort_keys=True))
-            store._set("created", repr(time.time()))
-            store._set("state", "running")
-        return store
+
+    @classmethod
+    def _write_new_journal(cls, path: Path, config: dict[str, Any]) -> None:
+        """Write a journal holding the schema and the meta rows of a new run at `path`, then close
+        it (closing the last connection folds the WAL back into the file)."""
+        path.unlink(missing_ok=True)
+        draft = cls(path.parent, _connect(path))
+        try:
+            draft.db.executescript(_SCHEMA)
+            with draft.db:
+                draft._set("format", FORMAT)
+                draft._set("config", json.dumps(config, sort_keys=True))
+                draft._set("created", repr(time.time()))
+                draft._set("state", "running")
+        finally:
+            draft.close()
 
     @classmethod
     def open(cls, folder: str | Path) -> "RunStore":

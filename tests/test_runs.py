@@ -14,6 +14,7 @@ from lion_search.hall_of_fame import pareto_front, read_hall_of_fame, write_hall
 from lion_search.lineage import ancestry
 from lion_search.report import write_report
 from lion_search.runs import list_runs, run_info, runs_json, runs_table
+from lion_search.errors import RunError
 from lion_search.store import RunStore
 from lion_search.summary import summarize
 from tests.conftest import small_run
@@ -188,3 +189,24 @@ def test_runs_table_has_a_row_per_run(root):
     text = console.export_text()
     assert "b-running (latest)" in text and "40/40 (100%)" in text
     assert "interrupted" in text and "unreadable" in text
+
+
+def test_a_new_journal_appears_complete_or_not_at_all(tmp_path, monkeypatch):
+    folder = tmp_path / "run"
+    seen_while_writing = []
+    write = RunStore._write_new_journal.__func__
+
+    def write_and_look(cls, path, config):
+        write(cls, path, config)
+        with pytest.raises(RunError) as err:             # a reader of the half-made run
+            RunStore.open(folder)
+        seen_while_writing.append(str(err.value))
+
+    monkeypatch.setattr(RunStore, "_write_new_journal", classmethod(write_and_look))
+    RunStore.create(folder, {"task": "quadratic"}).close()
+    assert seen_while_writing == [f"{str(folder)!r} is not a lion-search run folder "
+                                  "(no journal.sqlite)"]
+    store = RunStore.open(folder)
+    assert store.config == {"task": "quadratic"} and store.state() == "running"
+    store.close()
+    assert not (folder / "journal.sqlite.new").exists()
