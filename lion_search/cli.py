@@ -10,13 +10,16 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 from rich.console import Console
 from rich.table import Table
@@ -248,6 +251,28 @@ def _config_from_args(args: argparse.Namespace) -> dict:
     return fields
 
 
+@contextlib.contextmanager
+def _stop_on_interrupt() -> Iterator[threading.Event]:
+    """While open, the first Ctrl-C only sets the event (the search loop polls it every second)
+    and a second one raises KeyboardInterrupt.
+
+    Not raising at once matters: Python drops an exception raised inside a garbage-collector
+    callback (JAX registers one), printing its traceback, so a raised Ctrl-C could be lost.
+    """
+    requested = threading.Event()
+
+    def handler(signum: int, frame: object) -> None:
+        if requested.is_set():
+            raise KeyboardInterrupt
+        requested.set()
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield requested
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def cmd_evolve(args: argparse.Namespace) -> int:
     """Run (or resume) a search, with a live view; Ctrl-C stops it cleanly and resumably."""
     from lion_search.evolve import EvolveConfig, Search
@@ -285,15 +310,18 @@ def cmd_evolve(args: argparse.Namespace) -> int:
             with console.status(f"calibrating the learning rate of {', '.join(config.seed_programs)}"):
                 search.setup()
         search.load()
-        with view:
-            stats = search.run(args.time_limit)
-        state = "finished" if stats.trained >= config.budget else "stopped"
+        with view, _stop_on_interrupt() as interrupted:
+            stats = search.run(args.time_limit, stop=interrupted.is_set)
+        if not interrupted.is_set():
+            state = "finished" if stats.trained >= config.budget else "stopped"
     except KeyboardInterrupt:
-        console.print(f"interrupted; resume with: lion-search evolve --out {store.folder} --resume")
-        return 130
+        pass
     finally:
         store.set_state(state)
         store.close()
+    if state == "interrupted":
+        console.print(f"interrupted; resume with: lion-search evolve --out {store.folder} --resume")
+        return 130
     _print_outcome(store.folder, state)
     return 0
 

@@ -17,7 +17,7 @@ import os
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import NamedTuple, Protocol
+from typing import Callable, NamedTuple, Protocol
 
 import numpy as np
 
@@ -336,8 +336,11 @@ class Search:
                      self.session_trained / elapsed if elapsed > 0 else 0.0, self.best,
                      seed_fitness)
 
-    def run(self, time_limit: float | None = None) -> Stats:
-        """Evolve until the budget of trained evaluations is met or the time limit passes."""
+    def run(self, time_limit: float | None = None,
+            stop: Callable[[], bool] = lambda: False) -> Stats:
+        """Evolve until the budget of trained evaluations is met, or the time limit passes (work
+        in flight is finished), or ``stop()`` is true (checked at least every second; work in
+        flight is dropped, and a resumed run trains it again)."""
         hurdle = min((s["hurdle"] for s in self.seeds), default=math.inf)
         self.observer.seeds(self.seeds)
         self.pool = pool = make_pool(self.config, hurdle)
@@ -345,7 +348,7 @@ class Search:
         deadline = math.inf if time_limit is None else time.monotonic() + time_limit
         pool.submit([Job(pid, str(p)) for pid, (p, *_) in self.pending.items()])
         try:
-            while True:
+            while not (stopped := stop()):
                 open_slots = self.config.budget - self.trained - len(self.pending)
                 misses = 0
                 while open_slots > 0 and pool.in_flight < pool.capacity \
@@ -362,7 +365,8 @@ class Search:
                     self.record(done)
                 self.collect_metaval()
                 self.observer.update(self.stats())
-            self.collect_metaval(wait=True)
+            if not stopped:
+                self.collect_metaval(wait=True)
         finally:
             pool.close()
             write_hall_of_fame(self.store)

@@ -114,6 +114,20 @@ def test_ctrl_c_stops_cleanly_and_the_run_resumes(tmp_path):
     assert result.returncode == 0, result.stderr
 
 
+def test_a_stop_request_ends_the_loop_at_once_and_a_later_run_finishes_the_budget(tmp_path):
+    config = EvolveConfig(task="quadratic", population=10, workers=1, budget=60)
+    store = RunStore.create(tmp_path / "run", config.to_json())
+    search = Search(store, config)
+    search.setup()
+    search.load()
+    polls = []
+    stats = search.run(stop=lambda: polls.append(1) or len(polls) > 5)
+    assert len(polls) == 6 and 0 < stats.trained < config.budget
+    search = Search(store, config)
+    search.load()
+    assert search.run().trained == config.budget
+
+
 def test_time_limit_stops_cleanly(tmp_path):
     out = tmp_path / "run"
     start = time.time()
