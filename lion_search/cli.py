@@ -253,8 +253,8 @@ def _config_from_args(args: argparse.Namespace) -> dict:
 
 @contextlib.contextmanager
 def _stop_on_interrupt() -> Iterator[threading.Event]:
-    """While open, the first Ctrl-C only sets the event (the search loop polls it every second)
-    and a second one raises KeyboardInterrupt.
+    """While open, the first Ctrl-C only sets the event (the search loop polls it after each
+    batch of results) and a second one raises KeyboardInterrupt.
 
     Not raising at once matters: Python drops an exception raised inside a garbage-collector
     callback (JAX registers one), printing its traceback, so a raised Ctrl-C could be lost.

@@ -339,8 +339,9 @@ class Search:
     def run(self, time_limit: float | None = None,
             stop: Callable[[], bool] = lambda: False) -> Stats:
         """Evolve until the budget of trained evaluations is met, or the time limit passes (work
-        in flight is finished), or ``stop()`` is true (checked at least every second; work in
-        flight is dropped, and a resumed run trains it again)."""
+        in flight is finished), or ``stop()`` is true (checked after each collected batch,
+        at least every second with Ray workers; work in flight is dropped, and a resumed run
+        trains it again)."""
         hurdle = min((s["hurdle"] for s in self.seeds), default=math.inf)
         self.observer.seeds(self.seeds)
         self.pool = pool = make_pool(self.config, hurdle)
