@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
@@ -49,6 +50,27 @@ def _digits_arrays() -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
     return tuple(jnp.asarray(a) for a in digits())
 
 
+def _classifier_task(family: str, scale: str, model: str, steps: int,
+                     init_params: Callable[[jax.Array], nn.Params],
+                     apply: Callable[[nn.Params, jax.Array], jax.Array]) -> Task:
+    """The ``family[-scale]`` task: the classifier ``apply(params, x) -> logits`` trained with
+    cross-entropy on the digits, batch 128, for ``steps`` steps of warmup + cosine."""
+    loss, get_batch, val_loss = nn.classification_fns(apply, *_digits_arrays(), BATCH_SIZE)
+    return Task(
+        name=family if scale == "1x" else f"{family}-{scale}",
+        family=family,
+        scale=scale,
+        description=f"{model} on UCI 8x8 digits, batch {BATCH_SIZE}",
+        steps=steps,
+        batch_size=BATCH_SIZE,
+        init_params=init_params,
+        loss=loss,
+        get_batch=get_batch,
+        val_loss=val_loss,
+        schedule=make_schedule("warmup_cosine", steps),
+    )
+
+
 def mlp_task(scale: str) -> Task:
     """``digits-mlp[-scale]``: ReLU MLP 64-h1-...-10 with cross-entropy, batch 128."""
     size = MLP_SIZES[scale]
@@ -69,22 +91,8 @@ def mlp_task(scale: str) -> Task:
             x = jax.nn.relu(nn.dense(params[f"dense_{i}"], x))
         return nn.dense(params[f"dense_{n_layers - 1}"], x)
 
-    loss, get_batch, val_loss = nn.classification_fns(apply, *_digits_arrays(), BATCH_SIZE)
-    name = "digits-mlp" if scale == "1x" else f"digits-mlp-{scale}"
     arch = "-".join(map(str, widths))
-    return Task(
-        name=name,
-        family="digits-mlp",
-        scale=scale,
-        description=f"MLP {arch} ReLU on UCI 8x8 digits, batch {BATCH_SIZE}",
-        steps=size.steps,
-        batch_size=BATCH_SIZE,
-        init_params=init_params,
-        loss=loss,
-        get_batch=get_batch,
-        val_loss=val_loss,
-        schedule=make_schedule("warmup_cosine", size.steps),
-    )
+    return _classifier_task("digits-mlp", scale, f"MLP {arch} ReLU", size.steps, init_params, apply)
 
 
 def cnn_task(scale: str) -> Task:
@@ -112,19 +120,6 @@ def cnn_task(scale: str) -> Task:
             h = jax.nn.relu(nn.conv(params[f"conv_{i}"], h, stride))
         return nn.dense(params["dense"], h.reshape(h.shape[0], n_flat))
 
-    loss, get_batch, val_loss = nn.classification_fns(apply, *_digits_arrays(), BATCH_SIZE)
-    name = "digits-cnn" if scale == "1x" else f"digits-cnn-{scale}"
     arch = ", ".join(f"3x3x{c} stride {s}" for c, s in size.convs)
-    return Task(
-        name=name,
-        family="digits-cnn",
-        scale=scale,
-        description=f"CNN {arch}, dense 10 on UCI 8x8 digits, batch {BATCH_SIZE}",
-        steps=size.steps,
-        batch_size=BATCH_SIZE,
-        init_params=init_params,
-        loss=loss,
-        get_batch=get_batch,
-        val_loss=val_loss,
-        schedule=make_schedule("warmup_cosine", size.steps),
-    )
+    return _classifier_task("digits-cnn", scale, f"CNN {arch}, dense 10", size.steps, init_params,
+                            apply)

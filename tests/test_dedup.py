@@ -12,14 +12,7 @@ from lion_search.validate import Limits
 
 SEEDS = {name: load_program(name) for name in seed_names()}
 
-ADAM = """
-def adam(w, g, lr, t, m, v):
-    m = interp(g, m, 0.9)
-    v = interp(square(g), v, 0.999)
-    m_hat = m / (1 - 0.9 ** t)
-    v_hat = v / (1 - 0.999 ** t)
-    return lr * m_hat / (sqrt(v_hat) + 1e-8), m, v
-"""
+ADAM = str(SEEDS["adam"])
 EQUIVALENT_TO_ADAM = {
     "renamed": """
 def other(w, g, lr, t, mom, sq):
