@@ -14,7 +14,7 @@ from typing import NamedTuple
 import jax
 
 from lion_search.calibrate import scale_lr
-from lion_search.evaluate import Evaluator
+from lion_search.fitness import Evaluator
 from lion_search.export import to_optax
 from lion_search.language import Program
 from lion_search.library import load_program

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import NamedTuple, Sequence
 
 from lion_search.compare import DEFAULT_GRID
-from lion_search.evaluate import EvalResult, Evaluator
+from lion_search.fitness import EvalResult, Evaluator
 from lion_search.language import Instr, Program, normalize
 
 

@@ -131,27 +131,40 @@ def show_run(args: argparse.Namespace) -> None:
     console.print(f"run {summary['run']} ({summary['state']}): task {summary['task']}, "
                   f"{summary['evaluations']}/{summary['budget']} evaluations trained, "
                   f"{summary['cache_hits']} cache hits ({100 * summary['cache_hit_rate']:.0f}%)")
+    for ref in summary["references"]:
+        console.print(f"reference adamw on {ref['task']} (#{ref['id']}, lr x{ref['lr_scale']:g}): "
+                      f"val loss {_fitness(ref['fitness'])}")
+    if summary["references"]:
+        console.print("fitness: mean over tasks and seeds of log(loss / reference loss); "
+                      "0 ties tuned AdamW, below 0 beats it")
     for seed in summary["seeds"]:
         console.print(f"seed {seed['name']} (#{seed['id']}, lr x{seed['lr_scale']:g}): "
                       f"fitness {_fitness(seed['fitness'])}")
-    table = Table(title="best programs")
-    for column in ("id", "fitness", "vs seed", "memory", "length", "found at", "cache hits"):
+    promotion = summary["promotion"]
+    if promotion["tasks"]:
+        console.print(f"{promotion['promoted']} program(s) promoted to "
+                      f"{', '.join(promotion['tasks'])}; promoted score: mean over those tasks "
+                      "of log(loss / tuned AdamW's loss)")
+    table = Table(title="best programs by proxy fitness")
+    for column in ("id", "fitness", "promoted", "vs seed", "memory", "length", "found at",
+                   "cache hits"):
         table.add_column(column, justify="right")
     for row in summary["top"]:
         table.add_row(str(row["id"]), _fitness(row["fitness"]),
+                      _fitness(row["promoted"]) if row["was_promoted"] else "",
                       f"{row['delta']:+.4g}" if row["delta"] is not None else "",
                       str(row["memory"]), str(row["length"]), f"eval {row['evaluation']}",
                       str(row["cache_hits"]))
     console.print(table)
     if summary["best"]:
         best = summary["best"]
-        if best["simplified"]:
-            console.print(f"best program (#{best['id']}), simplified:")
-            console.print(best["simplified"], end="")
-        else:
-            console.print(f"best program (#{best['id']}; `lion-search simplify "
-                          f"{summary['run']}:{best['id']}` cleans it up):")
-            console.print(best["program"], end="")
+        scores = f"fitness {_fitness(best['fitness'])}" + (
+            f", promoted score {_fitness(best['promoted'])}" if best["by"] == "promoted score"
+            else "")
+        console.print(f"best program by {best['by']} (#{best['id']}; {scores})"
+                      + (", simplified:" if best["simplified"] else
+                         f"; `lion-search simplify {summary['run']}:best` cleans it up:"))
+        console.print(best["simplified"] or best["program"], end="")
 
 
 def cmd_export(args: argparse.Namespace) -> None:
@@ -179,18 +192,21 @@ def cmd_tasks(args: argparse.Namespace) -> None:
                       str(info.batch_size), f"{info.flops / 1e9:.2f}", info.description)
     console.print(table)
     console.print(f"schedules (--schedule): {', '.join(schedule_names())}")
+    from lion_search.portfolio import portfolios
+    for name, tasks in portfolios().items():
+        console.print(f"portfolio (--task {name}): {', '.join(tasks)}")
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
     """Train a program and baselines, each with its lr swept, and compare them."""
     from lion_search.compare import DEFAULT_GRID, sweep
-    from lion_search.evaluate import Evaluator
+    from lion_search.fitness import Evaluator
     from lion_search.library import load_program
     from lion_search.plots import plot_curves
     from lion_search.tasks import get_task
 
     programs = {name: load_program(name) for name in (args.program, *args.vs)}
-    task = get_task(args.task, args.schedule, args.steps)
+    task = get_task(args.task, args.schedule, args.steps, args.batch)
     grid = DEFAULT_GRID if args.grid is None else tuple(float(x) for x in args.grid.split(","))
     with console.status(f"training {len(programs)} optimizers x {len(grid)} learning rates "
                         f"x {len(args.seeds)} seed(s) on {task.name}"):
@@ -240,7 +256,10 @@ def _config_from_args(args: argparse.Namespace) -> dict:
         "task", "schedule", "seeds", "budget", "population", "tournament", "seed_programs",
         "max_length", "max_memory", "restart_every", "restart_from", "hurdle", "workers",
         "batch_size", "address", "gpus_per_worker", "rng_seed", "metaval_every",
-        "metaval_task") if getattr(args, k) is not None}
+        "metaval_task", "promote_every", "promote_top", "promote_tasks", "promoted_seed")
+        if getattr(args, k) is not None}
+    if args.allow_lr_free:
+        fields["allow_lr_free"] = True
     if args.mutation_weights:
         try:
             weights = {k: float(v) for k, v in (p.split("=") for p in args.mutation_weights.split(","))}
@@ -275,7 +294,7 @@ def _stop_on_interrupt() -> Iterator[threading.Event]:
 
 def cmd_evolve(args: argparse.Namespace) -> int:
     """Run (or resume) a search, with a live view; Ctrl-C stops it cleanly and resumably."""
-    from lion_search.evolve import EvolveConfig, Search
+    from lion_search.search import EvolveConfig, Search
     from lion_search.live import LiveView
     from lion_search.store import RunStore, link_latest, resolve_run
 
@@ -353,7 +372,7 @@ def _print_outcome(folder: Path, state: str) -> None:
 def cmd_simplify(args: argparse.Namespace) -> None:
     """Simplify a program: dead code, rewrite rules, then ablation on the proxy."""
     from lion_search.dedup import DedupCache
-    from lion_search.evaluate import Evaluator
+    from lion_search.fitness import Evaluator
     from lion_search.library import load_program
     from lion_search.simplify import format_report, simplify
     from lion_search.store import RunStore
@@ -481,7 +500,10 @@ def build_parser() -> argparse.ArgumentParser:
                                               "default 2000)")
     p.add_argument("--population", type=int, help="population size P (default 100)")
     p.add_argument("--tournament", type=int, help="tournament size T (default 2)")
-    p.add_argument("--task", help="proxy task (default digits-mlp; see `lion-search tasks`)")
+    p.add_argument("--task", help="proxy task, tasks joined by commas (digits-mlp,text-lm) or a "
+                                  "portfolio name (default mix; see `lion-search tasks`): over "
+                                  "several tasks, fitness is the mean log ratio of the loss to "
+                                  "tuned AdamW's")
     p.add_argument("--schedule", help="lr schedule shape (default warmup_cosine)")
     p.add_argument("--seeds", type=_ints, help="training seeds per evaluation, e.g. 0,1 (default 0)")
     p.add_argument("--seed-programs", type=_names, help="seed programs to start from (default adamw)")
@@ -494,7 +516,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-length", type=int, help="instruction limit L (default 32)")
     p.add_argument("--max-memory", type=int, help="memory-slot limit (default 4)")
     p.add_argument("--mutation-weights", help="e.g. insert=1,delete=1,change_arg=1,change_op=1,"
-                                              "perturb_constant=1,swap=0.5")
+                                              "perturb_constant=1,swap=0.5,add_slot=0.5,"
+                                              "remove_slot=0.25 (the defaults)")
     p.add_argument("--hurdle", type=float, help="cut candidates whose loss at 25%% of training is "
                                                 "this many times the seed's (default 2; 0 = off)")
     p.add_argument("--restart-every", type=int, help="restart the population every N evaluations")
@@ -504,6 +527,17 @@ def build_parser() -> argparse.ArgumentParser:
                                                      "evaluations (default: 10%% of the budget)")
     p.add_argument("--metaval-task", help="held-out larger task for meta-validation (default: "
                                           "the proxy family's 10x task; 'none' turns it off)")
+    p.add_argument("--allow-lr-free", action="store_true", help="keep children whose update does "
+                                                                "not grow with lr (rejected by default)")
+    p.add_argument("--promote-every", type=int, help="promote the best distinct programs to "
+                                                     "larger tasks every N evaluations (default: "
+                                                     "5%% of the budget; 0 = off)")
+    p.add_argument("--promote-top", type=int, help="programs per promotion round (default 3)")
+    p.add_argument("--promote-tasks", help="promotion tasks, joined by commas (default: the "
+                                           "funnel's stage B)")
+    p.add_argument("--promoted-seed", choices=("join", "off"),
+                   help="join (default): a program that beats every promoted program so far "
+                        "joins the population again as its youngest member; off: it does not")
     p.add_argument("--out", help="run folder (default runs/<timestamp>; runs/latest links to it)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--force", action="store_true", help="overwrite an existing run folder")
@@ -554,6 +588,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--schedule", default="warmup_cosine", help="lr schedule shape")
     p.add_argument("--steps", type=int, help="training steps (default: the task's own; the "
                                              "schedule is stretched to fit)")
+    p.add_argument("--batch", type=int, help="training batch size (default: the task's own; "
+                                             "digits and text-lm families)")
     p.add_argument("--seeds", type=_ints, default=(0, 1), help="training seeds (default 0,1)")
     p.add_argument("--grid", help="comma-separated lr scales (default 1e-4..1, 9 points)")
     p.add_argument("--plot", help="PNG of the loss curves (default eval-PROGRAM-TASK.png)")

@@ -11,7 +11,7 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
-from lion_search.evaluate import EvalResult, Evaluator
+from lion_search.fitness import EvalResult, Evaluator
 from lion_search.language import Program
 
 DEFAULT_GRID: tuple[float, ...] = tuple(float(x) for x in np.logspace(-4, 0, 9))

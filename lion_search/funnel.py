@@ -19,7 +19,7 @@ from typing import Callable, NamedTuple
 from lion_search.compare import Comparison, sweep
 from lion_search.dedup import DedupCache
 from lion_search.errors import LionSearchError
-from lion_search.evaluate import Evaluator
+from lion_search.fitness import Evaluator
 from lion_search.export import write_module
 from lion_search.language import Program, parse_program
 from lion_search.library import load_program

@@ -6,7 +6,8 @@ import math
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from lion_search.evolve import Member, Stats
+from lion_search.promotion import Promotion
+from lion_search.search import Member, Stats
 
 
 def format_fitness(value: float) -> str:
@@ -14,10 +15,13 @@ def format_fitness(value: float) -> str:
     return f"{value:.4g}" if math.isfinite(value) else "failed"
 
 
-def format_delta(best: float, seed: float) -> str:
-    """Relative change of the best fitness against the seed's (negative is better)."""
-    if not (math.isfinite(best) and math.isfinite(seed)) or seed == 0:
+def format_delta(best: float, seed: float, relative: bool = False) -> str:
+    """The best fitness against the seed's (negative is better): a percentage of a loss, or
+    for a portfolio's fitness (already a mean log ratio) the difference."""
+    if not (math.isfinite(best) and math.isfinite(seed)) or (seed == 0 and not relative):
         return ""
+    if relative:
+        return f"{best - seed:+.4f} vs seed"
     return f"{100 * (best - seed) / abs(seed):+.1f}% vs seed"
 
 
@@ -50,7 +54,8 @@ class LiveView:
         best = stats.best.fitness if stats.best else math.inf
         hit_rate = stats.cache_hits / stats.lookups if stats.lookups else 0.0
         return {"rate": stats.rate, "hits": f"{100 * hit_rate:.0f}%",
-                "best": format_fitness(best), "delta": format_delta(best, stats.seed_fitness)}
+                "best": format_fitness(best),
+                "delta": format_delta(best, stats.seed_fitness, stats.relative)}
 
     def update(self, stats: Stats) -> None:
         if self.task is None:
@@ -61,9 +66,16 @@ class LiveView:
         self.progress.console.print(f"meta-validation of #{member.id} on {task}: "
                                     f"{format_fitness(fitness)} (proxy {format_fitness(member.fitness)})")
 
+    def promoted(self, promotion: Promotion, member: Member, best: bool) -> None:
+        tasks = ", ".join(f"{t.task} {format_fitness(t.loss)}" for t in promotion.per_task)
+        self.progress.console.print(
+            f"promoted #{member.id} (proxy {format_fitness(member.fitness)}): score "
+            f"{format_fitness(promotion.score)} ({tasks})"
+            + (" - the best promoted so far" if best else ""))
+
     def new_best(self, member: Member, stats: Stats) -> None:
         self.update(stats)
         self.progress.console.print(
             f"new best #{member.id}: fitness {format_fitness(member.fitness)} "
-            f"{format_delta(member.fitness, stats.seed_fitness)}")
+            f"{format_delta(member.fitness, stats.seed_fitness, stats.relative)}")
         self.progress.console.print(str(member.program), end="", highlight=False)

@@ -18,6 +18,14 @@ The kinds:
                     named variable together with the temporaries folded into it (swapping
                     single instructions of a normalized program mostly gives back the parent
                     after normalization, or reads a temporary before it is set)
+  add_slot          a new memory slot s (m1, m2, ...; it starts at zero like every slot): one
+                    tensor-valued read that feeds the update (an argument, or the update
+                    itself) reads s instead, so that the slot matters, and s is updated at a
+                    random position before that read from a tensor x set there (g half the
+                    time): `s = interp(x, s, c)` or `s = s * c + x`, c in SLOT_DECAYS
+  remove_slot       drop one memory slot and its output; each write of it is deleted as
+                    `delete` does (later reads take one of its other arguments, or 0), and
+                    reads of its old value read 0.0 (an absent slot is zero)
 
 After an edit, temporaries that nothing reads any more are dropped (they are the orphaned parts
 of an expression; named variables stay, dead or not, and later mutations may read them again).
@@ -32,8 +40,9 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from lion_search.errors import ProgramError
-from lion_search.language import INPUTS, Arg, Instr, Program, format_constant, is_temp, normalize
-from lion_search.ops import OPS
+from lion_search.language import (INPUT_SHAPES, INPUTS, Arg, Instr, Program, format_constant, is_temp,
+                                  normalize)
+from lion_search.ops import OPS, Shape
 from lion_search.validate import Limits, check
 
 # Constants an inserted or changed argument draws from (else log-uniform, see `random_constant`).
@@ -41,12 +50,21 @@ USEFUL_CONSTANTS: tuple[float, ...] = (0.0, 0.5, 0.9, 0.99, 0.999, 1.0, 2.0, -1.
 P_CONSTANT_ARG = 0.2    # probability that a drawn argument is a constant rather than a name
 P_USEFUL_CONSTANT = 0.75  # probability that a drawn constant comes from USEFUL_CONSTANTS
 P_FRESH_DST = 0.5       # probability that an inserted instruction writes a fresh name
+SLOT_DECAYS: tuple[float, ...] = (0.9, 0.99, 0.999, 0.5)  # the c of a new slot's update
+P_SLOT_READS_G = 0.5    # probability that a new slot accumulates g (else any tensor set there)
+P_SLOT_INTERP = 0.5     # probability of s = interp(x, s, c) (an EMA) rather than s = s * c + x
 OP_NAMES: tuple[str, ...] = tuple(OPS)
 
 
 @dataclass(frozen=True)
 class MutationWeights:
-    """Relative frequency of each mutation kind (a weight of 0 disables a kind)."""
+    """Relative frequency of each mutation kind (a weight of 0 disables a kind).
+
+    The slot mutations are rarer than the local edits: each is a large step (a new state, or
+    a lost one), and most removals break the update (e.g. it no longer depends on g), so a
+    higher weight would mostly spend draws; add_slot is twice remove_slot so that a search
+    from a memoryless seed finds state at a useful rate.
+    """
 
     insert: float = 1.0
     delete: float = 1.0
@@ -54,6 +72,8 @@ class MutationWeights:
     change_op: float = 1.0
     perturb_constant: float = 1.0
     swap: float = 0.5
+    add_slot: float = 0.5
+    remove_slot: float = 0.25
 
 
 class Mutation(NamedTuple):
@@ -154,13 +174,36 @@ def random_arg(names: list[str], rng: np.random.Generator) -> Arg:
     return names[rng.integers(len(names))]
 
 
-def fresh_name(program: Program) -> str:
-    """The first of v1, v2, ... that the program does not use."""
+def fresh_name(program: Program, prefix: str = "v") -> str:
+    """The first of v1, v2, ... (or prefix1, prefix2, ...) that the program does not use."""
     taken = set(INPUTS) | set(program.memory) | {ins.dst for ins in program.body}
     k = 1
-    while f"v{k}" in taken:
+    while f"{prefix}{k}" in taken:
         k += 1
-    return f"v{k}"
+    return f"{prefix}{k}"
+
+
+def shapes_before(program: Program, index: int) -> dict[str, Shape]:
+    """The shape of each name set before instruction `index`, in order of first set."""
+    shapes = dict(INPUT_SHAPES) | dict.fromkeys(program.memory, Shape.TENSOR)
+    for ins in program.body[:index]:
+        shapes[ins.dst] = OPS[ins.op].shape([shapes[a] if isinstance(a, str) else Shape.SCALAR
+                                             for a in ins.args])
+    return shapes
+
+
+def feeds_update(program: Program) -> list[bool]:
+    """For each instruction: whether the value it writes reaches the update within the step
+    (backward liveness from outputs[0])."""
+    live = {program.outputs[0]} if isinstance(program.outputs[0], str) else set()
+    feeds = [False] * len(program.body)
+    for i in reversed(range(len(program.body))):
+        ins = program.body[i]
+        if ins.dst in live:
+            feeds[i] = True
+            live.discard(ins.dst)
+            live.update(a for a in ins.args if isinstance(a, str))
+    return feeds
 
 
 def describe(ins: Instr) -> str:
@@ -277,11 +320,76 @@ def swap(program: Program, rng: np.random.Generator) -> Edit | None:
             f"swap statements {describe(program.body[a1 - 1])} and {describe(program.body[b1 - 1])}")
 
 
+def add_slot(program: Program, rng: np.random.Generator) -> Edit | None:
+    """A new memory slot s whose new value one tensor-valued read that feeds the update (an
+    argument of an instruction, or the update itself) reads instead; s is updated at a random
+    position i before that read, from a tensor x set at i: `s = interp(x, s, c)` or
+    `s = s * c + x`."""
+    readers = [(len(program.body), 0)] if isinstance(program.outputs[0], str) else []
+    for i, feeds in enumerate(feeds_update(program)):
+        if feeds:
+            at = shapes_before(program, i)
+            readers += [(i, j) for j, a in enumerate(program.body[i].args)
+                        if isinstance(a, str) and at[a] is Shape.TENSOR]
+    if not readers:
+        return None
+    i, j = readers[rng.integers(len(readers))]
+    index = int(rng.integers(i + 1))
+    tensors = [name for name, shape in shapes_before(program, index).items() if shape is Shape.TENSOR]
+    if not tensors:  # only in a program whose update is not a tensor
+        return None
+    slot = fresh_name(program, "m")
+    x = "g" if "g" in tensors and rng.random() < P_SLOT_READS_G else tensors[rng.integers(len(tensors))]
+    c = SLOT_DECAYS[rng.integers(len(SLOT_DECAYS))]
+    if rng.random() < P_SLOT_INTERP:
+        update: tuple[Instr, ...] = (Instr(slot, "interp", (x, slot, c)),)
+        text = f"{slot} = interp({x}, {slot}, {format_constant(c)})"
+    else:  # through a temporary, which normalization folds into one statement
+        temp = fresh_name(program, "_")
+        update = (Instr(temp, "mul", (slot, c)), Instr(slot, "add", (temp, x)))
+        text = f"{slot} = {slot} * {format_constant(c)} + {x}"
+    body, outputs = list(program.body), program.outputs
+    if i == len(body):
+        outputs, reader = (slot,) + outputs[1:], "the update"
+    else:
+        body[i] = replace(body[i], args=body[i].args[:j] + (slot,) + body[i].args[j + 1:])
+        reader = describe(body[i])
+    body[index:index] = update
+    child = replace(program, memory=program.memory + (slot,), body=tuple(body),
+                    outputs=outputs + (slot,))
+    return child, f"add slot {text} at {index}, read by {reader}"
+
+
+def remove_slot(program: Program, rng: np.random.Generator) -> Edit | None:
+    """Drop one memory slot and its output: reads of its old value read 0.0, and each write of
+    it is deleted, later reads taking one of the write's other arguments (0.0 if none)."""
+    if not program.memory:
+        return None
+    k = int(rng.integers(len(program.memory)))
+    slot = program.memory[k]
+    value: Arg = 0.0  # what a read of the slot means at this point
+    body, bypassed = [], []
+    for ins in program.body:
+        args = tuple(value if a == slot else a for a in ins.args)
+        if ins.dst != slot:
+            body.append(replace(ins, args=args))
+            continue
+        others = [a for a in ins.args if a != slot]
+        value = others[rng.integers(len(others))] if others else 0.0
+        bypassed.append(f"{describe(ins)} -> {_text(value)}")
+    outputs = tuple(value if a == slot else a
+                    for n, a in enumerate(program.outputs) if n != 1 + k)
+    memory = program.memory[:k] + program.memory[k + 1:]
+    detail = f"remove slot {slot}" + "".join(f", {b}" for b in bypassed)
+    return replace(program, memory=memory, body=tuple(body), outputs=outputs), detail
+
+
 def _replace_instr(program: Program, index: int, ins: Instr) -> Program:
     return replace(program, body=program.body[:index] + (ins,) + program.body[index + 1:])
 
 
 MUTATIONS: dict[str, Callable[[Program, np.random.Generator], Edit | None]] = {
     "insert": insert, "delete": delete, "change_arg": change_arg, "change_op": change_op,
-    "perturb_constant": perturb_constant, "swap": swap,
+    "perturb_constant": perturb_constant, "swap": swap, "add_slot": add_slot,
+    "remove_slot": remove_slot,
 }

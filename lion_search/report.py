@@ -5,6 +5,9 @@
     metaval.png     the proxy best-so-far and the meta-validation fitness (the best-so-far
                     re-evaluated on a larger held-out task) against search evaluations
                     (only when the run has meta-validation evaluations)
+    promotion.png   the proxy best-so-far, and the promoted score of each promoted program
+                    with the best promoted score so far, against search evaluations (only
+                    when the run has promoted programs)
     pareto.png      the hall of fame: fitness against memory cost and against length, the
                     Pareto front highlighted
     throughput.png  trained evaluations per second and the cache hit rate over wall time
@@ -44,7 +47,7 @@ from lion_search.summary import summarize  # noqa: E402
 
 REPORT = "report.html"
 FUNNEL = "funnel.json"
-PLOTS = ("fitness", "metaval", "pareto", "throughput")
+PLOTS = ("fitness", "metaval", "promotion", "pareto", "throughput")
 _DPI = 110
 
 
@@ -90,6 +93,17 @@ def rolling_median(fitness: np.ndarray, window: int) -> np.ndarray:
 def rolling_failed(fitness: np.ndarray, window: int) -> np.ndarray:
     """The share of failed (infinite-fitness) members among the last `window` evaluations."""
     return _rolling((~np.isfinite(fitness)).astype(float), window, np.mean)
+
+
+def _scores(store: RunStore, search_ids: np.ndarray, kind: str
+            ) -> tuple[np.ndarray, np.ndarray, str] | None:
+    """(search evaluation index, fitness, task) of the evaluations of `kind` (None if none)."""
+    rows = store.db.execute("SELECT id, fitness, task FROM evaluations WHERE kind = ? "
+                            "ORDER BY id", (kind,)).fetchall()
+    if not rows:
+        return None
+    x = np.searchsorted(search_ids, [r[0] for r in rows]).astype(float)
+    return x, np.array([math.inf if r[1] is None else r[1] for r in rows], float), rows[-1][2]
 
 
 def _seed_fitness(store: RunStore) -> float:
@@ -171,9 +185,10 @@ def plot_fitness(fitness: np.ndarray, population: int, seed: float, title: str) 
     return _png(fig)
 
 
-def plot_metaval(best: np.ndarray, meta_x: np.ndarray, meta_fitness: np.ndarray,
-                 meta_task: str, title: str) -> bytes:
-    """Proxy best-so-far (left axis) and meta-validation fitness (right axis)."""
+def plot_beside_proxy(best: np.ndarray, other_x: np.ndarray, other: np.ndarray, label: str,
+                      ylabel: str, title: str, running_best: bool = False) -> bytes:
+    """Proxy best-so-far (left axis) and another score measured during the search, such as
+    meta-validation or promotion (right axis; with its own best so far if `running_best`)."""
     fig, ax = plt.subplots(figsize=(7.5, 4.2), dpi=_DPI)
     x = np.arange(1, len(best) + 1)
     shown = np.isfinite(best)
@@ -184,11 +199,15 @@ def plot_metaval(best: np.ndarray, meta_x: np.ndarray, meta_fitness: np.ndarray,
     if _use_log(best):
         ax.set_yscale("log")
     right = ax.twinx()
-    ok = np.isfinite(meta_fitness)
-    right.plot(meta_x[ok], meta_fitness[ok], "o-", color="tab:red", linewidth=1.4, markersize=4,
-               label=f"meta-validation ({meta_task})")
-    right.set_ylabel("meta-validation fitness", color="tab:red")
-    if _use_log(meta_fitness):
+    ok = np.isfinite(other)
+    right.plot(other_x[ok], other[ok], "o" if running_best else "o-", color="tab:red",
+               linewidth=1.4, markersize=4, label=label)
+    if running_best and ok.any():
+        order = np.argsort(other_x, kind="stable")
+        right.step(other_x[order], best_so_far(other[order]), where="post", color="tab:red",
+                   linewidth=1.8, alpha=0.6, label="best promoted so far")
+    right.set_ylabel(ylabel, color="tab:red")
+    if _use_log(other):
         right.set_yscale("log")
     lines = ax.get_legend_handles_labels()
     more = right.get_legend_handles_labels()
@@ -451,20 +470,24 @@ def write_report(store: RunStore, top: int = 10) -> Path:
     pngs: dict[str, bytes] = {}
     pngs["fitness"] = plot_fitness(search["fitness"], population, seed,
                                    f"{name}: fitness on {config.get('task')}")
-    meta = store.db.execute("SELECT id, fitness, task FROM evaluations WHERE kind = 'metaval' "
-                            "ORDER BY id").fetchall()
+    meta = _scores(store, search["id"], "metaval")
     if meta:
-        meta_x = np.searchsorted(search["id"], [m[0] for m in meta]).astype(float)
-        meta_f = np.array([math.inf if m[1] is None else m[1] for m in meta], dtype=float)
-        pngs["metaval"] = plot_metaval(best_so_far(search["fitness"]), meta_x, meta_f,
-                                       meta[-1][2], f"{name}: meta-validation")
+        pngs["metaval"] = plot_beside_proxy(
+            best_so_far(search["fitness"]), meta[0], meta[1], f"meta-validation ({meta[2]})",
+            "meta-validation fitness", f"{name}: meta-validation")
+    promoted = _scores(store, search["id"], "promoted")
+    if promoted:
+        pngs["promotion"] = plot_beside_proxy(
+            best_so_far(search["fitness"]), promoted[0], promoted[1],
+            f"promoted score ({promoted[2]})", "promoted score (mean log loss ratio to AdamW)",
+            f"{name}: promotion", running_best=True)
     pngs["pareto"] = plot_pareto(entries, seed, f"{name}: best program per (length, memory)")
     pngs["throughput"] = plot_throughput(search["created"], search["cached"],
                                          f"{name}: throughput")
     for key, png in pngs.items():
         _write_atomic(folder / f"{key}.png", png)
 
-    report = _html(store, summary, config, entries, pngs, name, len(meta))
+    report = _html(store, summary, config, entries, pngs, name, len(meta[0]) if meta else 0)
     path = folder / REPORT
     _write_atomic(path, report.encode("utf-8"))
     return path
@@ -498,23 +521,31 @@ def _html(store: RunStore, summary: dict, config: dict, entries: list[HallEntry]
                     "re-evaluated on a larger held-out task.</p>")
     else:
         body.append("<p>No meta-validation evaluations in this run.</p>")
+    if "promotion" in pngs:
+        body.append(_img("promotion", pngs["promotion"], "promoted scores against evaluations"))
+        body.append("<p>Promotion: the best distinct programs, re-trained during the search on "
+                    "larger tasks; the run's best is the best by promoted score.</p>")
     body.append(_img("pareto", pngs["pareto"], "Pareto front of fitness, memory and length"))
     body.append(_img("throughput", pngs["throughput"], "evaluations/s and cache hit rate"))
     body.append("</div>")
 
     if best:
-        body.append(f"<h2>Best program (#{best['id']}, fitness {_num(best['fitness'])})</h2>")
+        promoted = f", promoted score {_num(best['promoted'])}" if best["by"] == "promoted score" \
+            else ""
+        body.append(f"<h2>Best program by {best['by']} (#{best['id']}, fitness "
+                    f"{_num(best['fitness'])}{promoted})</h2>")
         body.append(f"<pre>{_e(best['program'])}</pre>")
         body.append("<details><summary>its lineage from the seed</summary>"
                     f"{_lineage_html(store, best['id'])}</details>")
 
     body.append(f"<h2>Top {len(summary['top'])} programs</h2>")
     body.append(_table(
-        ["id", "fitness", "vs seed", "memory", "length", "found at eval", "cache hits", "program"],
-        [[f"#{r['id']}", _num(r["fitness"]),
+        ["id", "fitness", "promoted", "vs seed", "memory", "length", "found at eval",
+         "cache hits", "program"],
+        [[f"#{r['id']}", _num(r["fitness"]), _num(r["promoted"]) if r["was_promoted"] else "",
           "" if r["delta"] is None else f"{r['delta']:+.4g}", str(r["memory"]),
           str(r["length"]), str(r["evaluation"]), str(r["cache_hits"]),
-          f"<pre>{_e(r['program'])}</pre>"] for r in summary["top"]], {7}))
+          f"<pre>{_e(r['program'])}</pre>"] for r in summary["top"]], {8}))
 
     front = [e for e in entries if e.on_front]
     body.append(f"<h2>Pareto front ({len(front)} of {len(entries)} (length, memory) "

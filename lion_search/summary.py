@@ -27,16 +27,20 @@ def is_run(text: str) -> bool:
     return (resolve_run(text) / JOURNAL).is_file()
 
 
+def run_best(store: RunStore) -> ProgramRow | None:
+    """The run's best program: the best by promoted score where one was promoted, else the
+    best by proxy fitness (None before any evaluation)."""
+    top = store.best(1, "promoted") or store.best(1)
+    return top[0][0] if top else None
+
+
 def run_program(folder: Path, ref: str) -> tuple[ProgramRow, float]:
-    """A program of a run by id, or its best ('best'), with its best search fitness."""
+    """A program of a run by id, or its best ('best'), with its best proxy fitness."""
     store = RunStore.open(folder)
     try:
-        if ref == "best":
-            top = store.best(1)
-            if not top:
-                raise RunError(f"run {str(folder)!r} has no evaluated program yet")
-            return top[0][0], top[0][1].fitness
-        row = store.program(int(ref))
+        row = run_best(store) if ref == "best" else store.program(int(ref))
+        if row is None:
+            raise RunError(f"run {str(folder)!r} has no evaluated program yet")
         fitness = store.best_fitness([row.id], ("search", "seed", "calibration"))
         return row, fitness.get(row.id, math.inf)
     finally:
@@ -56,12 +60,15 @@ def summarize(store: RunStore, top: int = 10) -> dict[str, Any]:
     trained = store.count("search", cached=False)
     hits = store.count("search", cached=True)
     best = store.best(top)
+    promoted = store.best_fitness([row.id for row, _ in best], ("promoted",))
     hit_counts = _cache_hits_by_hash(store)
     rows = []
     for program_row, evaluation in best:
         program = parse_program(program_row.text)
         rows.append({
             "id": program_row.id, "fitness": json_number(evaluation.fitness),
+            "was_promoted": program_row.id in promoted,
+            "promoted": json_number(promoted.get(program_row.id, math.inf)),
             "delta": json_number(evaluation.fitness - seed_fitness),
             "memory": program.memory_cost, "length": len(program),
             "evaluation": _ordinal(store, evaluation.id),
@@ -78,11 +85,31 @@ def summarize(store: RunStore, top: int = 10) -> dict[str, Any]:
         "evaluations_per_second": trained / seconds if seconds else None,
         "seeds": [{"name": s["name"], "fitness": json_number(s["fitness"]),
                    "lr_scale": s["lr_scale"], "id": s["id"]} for s in seeds],
-        "best": ({"id": rows[0]["id"], "fitness": rows[0]["fitness"],
-                  "program": rows[0]["program"],
-                  "simplified": simplified_text(store, rows[0]["id"])} if rows else None),
+        "references": store.value("references", []),
+        "promotion": {"tasks": promotion_tasks(store),
+                      "references": store.value("promotion_references", []),
+                      "promoted": store.count("promoted")},
+        "best": _best_json(store),
         "top": rows,
     }
+
+
+def promotion_tasks(store: RunStore) -> list[str]:
+    """The tasks programs of this run were promoted to (empty before the first promotion)."""
+    return [r["task"] for r in store.value("promotion_references", [])]
+
+
+def _best_json(store: RunStore) -> dict[str, Any] | None:
+    """The run's best (see run_best) with its proxy fitness and promoted score."""
+    row = run_best(store)
+    if row is None:
+        return None
+    fitness = store.best_fitness([row.id], ("search", "seed")).get(row.id, math.inf)
+    promoted = store.best_fitness([row.id], ("promoted",)).get(row.id)
+    return {"id": row.id, "fitness": json_number(fitness),
+            "promoted": None if promoted is None else json_number(promoted),
+            "by": "promoted score" if promoted is not None else "proxy fitness",
+            "program": row.text, "simplified": simplified_text(store, row.id)}
 
 
 def simplified_text(store: RunStore, program_id: int) -> str | None:

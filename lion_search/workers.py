@@ -38,25 +38,28 @@ class Done(NamedTuple):
 
 @dataclass(frozen=True)
 class EvalSpec:
-    """What every worker needs to build its evaluator."""
+    """What every worker needs to build its evaluator: the tasks (one, or a portfolio), the
+    reference loss of each task of a portfolio, and each task's hurdle."""
 
-    task: str
+    tasks: tuple[str, ...]
     schedule: str
     seeds: tuple[int, ...]
-    hurdle: float = math.inf
+    hurdles: tuple[float, ...] = (math.inf,)
+    references: tuple[float, ...] | None = None
     batched: bool = False
 
 
-def train_jobs(evaluator, jobs: Sequence[Job], hurdle: float, worker: str) -> list[Done]:
-    """Train a batch of jobs with `evaluator` (an evaluate.Evaluator)."""
-    results = evaluator.evaluate_many([parse_program(job.text) for job in jobs], hurdle)
+def train_jobs(evaluator, jobs: Sequence[Job], hurdles: Sequence[float], worker: str) -> list[Done]:
+    """Train a batch of jobs with `evaluator` (a portfolio.PortfolioEvaluator)."""
+    results = evaluator.evaluate_many([parse_program(job.text) for job in jobs], hurdles)
     return [Done(job.id, r.fitness, r.status, r.seconds, worker) for job, r in zip(jobs, results)]
 
 
 def _evaluator(spec: EvalSpec):
-    from lion_search.evaluate import Evaluator
-    from lion_search.tasks import get_task
-    return Evaluator(get_task(spec.task, spec.schedule), spec.seeds, batched=spec.batched)
+    """Every task of the spec, compiled once per worker on first use."""
+    from lion_search.portfolio import PortfolioEvaluator
+    return PortfolioEvaluator(spec.tasks, spec.schedule, spec.seeds, spec.references,
+                              batched=spec.batched)
 
 
 class InProcessPool:
@@ -78,7 +81,7 @@ class InProcessPool:
 
     def wait(self, timeout: float | None = None) -> list[Done]:
         batch = [self.queue.popleft() for _ in range(min(self.batch_size, len(self.queue)))]
-        return train_jobs(self.evaluator, batch, self.spec.hurdle, f"local:{os.getpid()}")
+        return train_jobs(self.evaluator, batch, self.spec.hurdles, f"local:{os.getpid()}")
 
     def close(self) -> None:
         self.queue.clear()
@@ -106,7 +109,7 @@ class _Actor:
         return os.getpid()
 
     def train(self, jobs: list[Job]) -> list[Done]:
-        return train_jobs(self.evaluator, jobs, self.spec.hurdle, self.name)
+        return train_jobs(self.evaluator, jobs, self.spec.hurdles, self.name)
 
 
 def check_address(address: str, timeout: float = 3.0) -> None:

@@ -1,7 +1,10 @@
 """Proxy tasks: small JAX training problems on which candidate optimizers are scored.
 
-``TASK_BUILDERS`` maps each task name to a zero-argument builder; a task is built on first use
-(loading its data once) and cached, so repeated lookups return the same ``Task`` object.
+``TASK_BUILDERS`` maps each task name to a builder ``build(batch_size=None) -> Task``: with no
+argument it builds the task as named; ``batch_size`` builds a variant that trains on batches of
+that size (the neural-network families only; the synthetic tasks raise ValueError, as does a
+batch size a task cannot take). A task is built on first use (loading its data once) and
+cached, so repeated lookups with equal arguments return the same ``Task`` object.
 """
 
 from __future__ import annotations
@@ -15,9 +18,11 @@ from proxy_tasks.schedules import SCHEDULES, make_schedule
 
 SCALES = ("1x", "10x", "100x")
 
+Builder = Callable[..., Task]
 
-def _family_builders(family: str, build: Callable[[str], Task]) -> dict[str, Callable[[], Task]]:
-    """Cached builders ``family``, ``family-10x``, ``family-100x``."""
+
+def _family_builders(family: str, build: Callable[..., Task]) -> dict[str, Builder]:
+    """Cached builders ``family``, ``family-10x``, ``family-100x``, each ``(batch_size=None)``."""
     return {
         family if scale == "1x" else f"{family}-{scale}": functools.cache(
             functools.partial(build, scale)
@@ -26,13 +31,28 @@ def _family_builders(family: str, build: Callable[[str], Task]) -> dict[str, Cal
     }
 
 
-TASK_BUILDERS: dict[str, Callable[[], Task]] = {
+def _fixed_batch(build: Callable[[], Task]) -> Builder:
+    """A cached builder of a task whose batch cannot be changed (a synthetic objective)."""
+    cached = functools.cache(build)
+
+    def builder(batch_size: int | None = None) -> Task:
+        if batch_size is not None:
+            fixed = cached().batch_size
+            kind = "it is full-batch" if fixed == 0 else f"its batch is fixed at {fixed}"
+            raise ValueError(f"{kind}; a batch size can be set for the digits-mlp, digits-cnn "
+                             "and text-lm families only")
+        return cached()
+
+    return builder
+
+
+TASK_BUILDERS: dict[str, Builder] = {
     **_family_builders("digits-mlp", digits.mlp_task),
     **_family_builders("digits-cnn", digits.cnn_task),
     **_family_builders("text-lm", text_lm.lm_task),
-    "quadratic": functools.cache(synthetic.quadratic_task),
-    "rosenbrock": functools.cache(synthetic.rosenbrock_task),
-    "logreg": functools.cache(synthetic.logreg_task),
+    "quadratic": _fixed_batch(synthetic.quadratic_task),
+    "rosenbrock": _fixed_batch(synthetic.rosenbrock_task),
+    "logreg": _fixed_batch(synthetic.logreg_task),
 }
 
 __all__ = ["SCHEDULES", "TASK_BUILDERS", "Task", "make_schedule"]

@@ -52,17 +52,26 @@ def _digits_arrays() -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
 
 def _classifier_task(family: str, scale: str, model: str, steps: int,
                      init_params: Callable[[jax.Array], nn.Params],
-                     apply: Callable[[nn.Params, jax.Array], jax.Array]) -> Task:
-    """The ``family[-scale]`` task: the classifier ``apply(params, x) -> logits`` trained with
-    cross-entropy on the digits, batch 128, for ``steps`` steps of warmup + cosine."""
-    loss, get_batch, val_loss = nn.classification_fns(apply, *_digits_arrays(), BATCH_SIZE)
+                     apply: Callable[[nn.Params, jax.Array], jax.Array],
+                     batch_size: int | None, name: str | None) -> Task:
+    """The ``family[-scale]`` task (or ``name``): the classifier ``apply(params, x) -> logits``
+    trained with cross-entropy on the digits, ``batch_size`` examples a step (default 128), for
+    ``steps`` steps of warmup + cosine. Raises ValueError for a batch larger than the 1,437
+    training examples (an epoch would repeat examples within one batch)."""
+    arrays = _digits_arrays()
+    batch_size = BATCH_SIZE if batch_size is None else batch_size
+    n_train = arrays[0].shape[0]
+    if not 1 <= batch_size <= n_train:
+        raise ValueError(f"batch size must be between 1 and the {n_train} training examples of "
+                         f"the digits, got {batch_size}")
+    loss, get_batch, val_loss = nn.classification_fns(apply, *arrays, batch_size)
     return Task(
-        name=family if scale == "1x" else f"{family}-{scale}",
+        name=name or (family if scale == "1x" else f"{family}-{scale}"),
         family=family,
         scale=scale,
-        description=f"{model} on UCI 8x8 digits, batch {BATCH_SIZE}",
+        description=f"{model} on UCI 8x8 digits, batch {batch_size}",
         steps=steps,
-        batch_size=BATCH_SIZE,
+        batch_size=batch_size,
         init_params=init_params,
         loss=loss,
         get_batch=get_batch,
@@ -71,8 +80,9 @@ def _classifier_task(family: str, scale: str, model: str, steps: int,
     )
 
 
-def mlp_task(scale: str) -> Task:
-    """``digits-mlp[-scale]``: ReLU MLP 64-h1-...-10 with cross-entropy, batch 128."""
+def mlp_task(scale: str, batch_size: int | None = None, name: str | None = None) -> Task:
+    """``digits-mlp[-scale]``: ReLU MLP 64-h1-...-10 with cross-entropy, batch ``batch_size``
+    (default 128); ``name`` overrides the task's name (for named variants)."""
     size = MLP_SIZES[scale]
     widths = (N_PIXELS, *size.hidden, N_CLASSES)
     n_layers = len(widths) - 1
@@ -92,12 +102,14 @@ def mlp_task(scale: str) -> Task:
         return nn.dense(params[f"dense_{n_layers - 1}"], x)
 
     arch = "-".join(map(str, widths))
-    return _classifier_task("digits-mlp", scale, f"MLP {arch} ReLU", size.steps, init_params, apply)
+    return _classifier_task("digits-mlp", scale, f"MLP {arch} ReLU", size.steps, init_params, apply,
+                            batch_size, name)
 
 
-def cnn_task(scale: str) -> Task:
+def cnn_task(scale: str, batch_size: int | None = None, name: str | None = None) -> Task:
     """``digits-cnn[-scale]``: 3x3 SAME convs with ReLU on the 8x8x1 image, flattened into a
-    dense 10-way classifier, cross-entropy, batch 128."""
+    dense 10-way classifier, cross-entropy, batch ``batch_size`` (default 128); ``name``
+    overrides the task's name."""
     size = CNN_SIZES[scale]
     channels = (1, *(c for c, _ in size.convs))
     side = 8
@@ -122,4 +134,4 @@ def cnn_task(scale: str) -> Task:
 
     arch = ", ".join(f"3x3x{c} stride {s}" for c, s in size.convs)
     return _classifier_task("digits-cnn", scale, f"CNN {arch}, dense 10", size.steps, init_params,
-                            apply)
+                            apply, batch_size, name)

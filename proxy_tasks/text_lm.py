@@ -71,10 +71,16 @@ def _block(p: nn.Params, x: jax.Array, n_heads: int) -> jax.Array:
     return x + nn.dense(p["proj"], jax.nn.gelu(nn.dense(p["fc"], nn.layer_norm(p["ln_2"], x))))
 
 
-def lm_task(scale: str) -> Task:
+def lm_task(scale: str, batch_size: int | None = None, name: str | None = None) -> Task:
     """``text-lm[-scale]``: next-byte prediction on random ``context``-byte windows of the training
-    text; validation on all non-overlapping windows of the held-out last 10%."""
+    text, ``batch_size`` windows a step (default: the size's own, 16); validation on all
+    non-overlapping windows of the held-out last 10%. ``name`` overrides the task's name (for
+    named variants). Raises ValueError for a batch size below 1."""
     size = LM_SIZES[scale]
+    if batch_size is not None:
+        if batch_size < 1:
+            raise ValueError(f"batch size must be a positive integer, got {batch_size}")
+        size = size._replace(batch_size=batch_size)
     corpus = text_corpus()
     vocab, d, t = len(corpus.vocab), size.d_model, size.context
     train_ids = jnp.asarray(corpus.train)
@@ -112,7 +118,7 @@ def lm_task(scale: str) -> Task:
     def val_loss(params: nn.Params) -> jax.Array:
         return loss(params, (val_x, val_y))
 
-    name = "text-lm" if scale == "1x" else f"text-lm-{scale}"
+    name = name or ("text-lm" if scale == "1x" else f"text-lm-{scale}")
     return Task(
         name=name,
         family="text-lm",

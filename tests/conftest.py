@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lion_search.evolve import EvolveConfig, Search
+from lion_search.search import EvolveConfig, Search
 from lion_search.store import JOURNAL, RunStore
 
 
@@ -55,7 +55,7 @@ def small_run(tmp_path_factory):
     folder = tmp_path_factory.getbasetemp() / "small-run"
     if not (folder / JOURNAL).is_file():
         config = EvolveConfig(task="quadratic", budget=40, population=8, workers=1,
-                              seed_programs=("adamw",))
+                              promote_every=0, seed_programs=("adamw",))
         store = RunStore.create(folder, config.to_json(), force=True)
         search = Search(store, config)
         store.set_state("running")

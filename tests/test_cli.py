@@ -88,7 +88,7 @@ def run(tmp_path_factory):
 def test_show_run_table_and_json(run, capsys):
     assert main(["show", str(run)]) == 0
     out = capsys.readouterr().out
-    assert "best programs" in out and "best program (#" in out
+    assert "best programs" in out and "best program by proxy fitness (#" in out
     assert main(["show", str(run), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["evaluations"] == 40 and data["best"]["program"].startswith("def ")

@@ -177,7 +177,7 @@ def test_equal_hashes_mean_equal_fingerprints(name, seed):
     rng = np.random.default_rng(seed)
     parent = mutate(SEEDS[name], rng, limits=Limits(max_length=40)).program
     try:
-        child = mutate(parent, rng, weights=MutationWeights(*[0] * 5, swap=1),
+        child = mutate(parent, rng, weights=MutationWeights(*[0] * 5, swap=1, add_slot=0, remove_slot=0),
                        limits=Limits(max_length=40)).program
     except RuntimeError:  # no valid swap: too few statements, or every swap breaks data flow
         reject()

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import lion_search
-from lion_search.evaluate import WORST_FITNESS, Evaluator, evaluate, hurdle_loss
+from lion_search.fitness import WORST_FITNESS, Evaluator, evaluate, hurdle_loss
 from lion_search.export import to_optax
 from lion_search.interpret import Size, encode, size_for
 from lion_search.tasks import get_task

@@ -1,13 +1,13 @@
 """Mutations: every child is valid, canonical and new; each kind works; draws are reproducible."""
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from lion_search.language import Instr, Program, normalize, parse_program, print_program
 from lion_search.library import load_program, seed_names
-from lion_search.mutate import (MUTATIONS, Mutation, MutationWeights, delete, mutate, prune_dead_temps,
-                                 statements, swap)
+from lion_search.mutate import (MUTATIONS, Mutation, MutationWeights, accept, add_slot, delete, mutate,
+                                 prune_dead_temps, remove_slot, statements, swap)
 from lion_search.validate import Limits, check
 
 SEEDS = {name: load_program(name) for name in seed_names()}
@@ -30,8 +30,10 @@ def assert_good_child(parent, mutation: Mutation, limits: Limits = LIMITS) -> No
 
 
 def test_weights_name_every_mutation():
-    assert KINDS == ("insert", "delete", "change_arg", "change_op", "perturb_constant", "swap")
-    assert MutationWeights().swap == 0.5
+    assert KINDS == ("insert", "delete", "change_arg", "change_op", "perturb_constant", "swap",
+                     "add_slot", "remove_slot")
+    weights = MutationWeights()
+    assert (weights.swap, weights.add_slot, weights.remove_slot) == (0.5, 0.5, 0.25)
 
 
 @settings(max_examples=60, deadline=None)
@@ -59,7 +61,8 @@ def test_details_describe_the_edit():
     rng = np.random.default_rng(1)
     details = {k: mutate(SEEDS["adam"], rng, weights=only(k), limits=LIMITS).detail for k in KINDS}
     for word, kind in [("insert", "insert"), ("delete", "delete"), ("change", "change_arg"),
-                       ("change op", "change_op"), ("perturb", "perturb_constant"), ("swap", "swap")]:
+                       ("change op", "change_op"), ("perturb", "perturb_constant"), ("swap", "swap"),
+                       ("add slot", "add_slot"), ("remove slot", "remove_slot")]:
         assert details[kind].startswith(word), details
 
 
@@ -77,7 +80,7 @@ def test_impossible_mutations_raise():
     with pytest.raises(RuntimeError):
         mutate(SEEDS["sgd"], np.random.default_rng(0), weights=only("swap"), max_tries=10)
     with pytest.raises(ValueError):
-        mutate(SEEDS["sgd"], np.random.default_rng(0), weights=MutationWeights(0, 0, 0, 0, 0, 0))
+        mutate(SEEDS["sgd"], np.random.default_rng(0), weights=MutationWeights(*[0] * len(KINDS)))
 
 
 def test_children_drop_the_parents_docstring():
@@ -112,6 +115,94 @@ def test_swap_moves_whole_statements():
 def test_orphaned_temporaries_are_dropped():
     dead = Program("p", (), (Instr("_1", "sign", ("g",)), Instr("_2", "mul", ("lr", "g"))), ("_2",))
     assert prune_dead_temps(dead).body == dead.body[1:]
+
+
+def random_program(rng: np.random.Generator, name: str, steps: int) -> Program:
+    """A seed after `steps` random mutations: the programs a search meets."""
+    program = SEEDS[name]
+    for _ in range(steps):
+        program = mutate(program, rng, limits=LIMITS).program
+    return program
+
+
+def update_reads(program: Program, name: str) -> bool:
+    """Whether the update depends on the value `name` holds on entry (forward taint)."""
+    tainted = {name}
+    for ins in program.body:
+        if any(a in tainted for a in ins.args if isinstance(a, str)):
+            tainted.add(ins.dst)
+        else:
+            tainted.discard(ins.dst)
+    return program.outputs[0] in tainted
+
+
+@settings(max_examples=60, deadline=None)
+@given(name=st.sampled_from(sorted(SEEDS)), seed=st.integers(0, 2**32 - 1), steps=st.integers(0, 3))
+def test_add_slot_children_have_one_more_slot_that_the_update_reads(name, seed, steps):
+    rng = np.random.default_rng(seed)
+    parent = random_program(rng, name, steps)
+    edit = add_slot(parent, rng)
+    assert edit is not None  # the update itself can always read the new slot
+    child = accept(parent, edit[0], LIMITS)
+    assume(child is not None)  # over a limit, or the update lost its dependence on g
+    assert check(child, LIMITS) is None
+    assert parse_program(print_program(child)) == child
+    assert child.memory_cost == parent.memory_cost + 1
+    assert child.memory[:-1] == parent.memory and child.outputs[-1] == child.memory[-1]
+    assert update_reads(child, child.memory[-1]), edit[1]
+
+
+@settings(max_examples=60, deadline=None)
+@given(name=st.sampled_from(sorted(SEEDS)), seed=st.integers(0, 2**32 - 1), steps=st.integers(0, 3))
+def test_remove_slot_children_have_one_slot_less(name, seed, steps):
+    rng = np.random.default_rng(seed)
+    parent = random_program(rng, name, steps)
+    edit = remove_slot(parent, rng)
+    if not parent.memory:
+        assert edit is None
+        return
+    child = accept(parent, edit[0], LIMITS)
+    assume(child is not None)  # e.g. the removed slot carried the update's only path from g
+    assert check(child, LIMITS) is None
+    assert parse_program(print_program(child)) == child
+    assert child.memory_cost == parent.memory_cost - 1
+
+
+def test_add_slot_finds_momentum_from_sgd():
+    rng = np.random.default_rng(0)
+    children = [mutate(SEEDS["sgd"], rng, weights=only("add_slot"), limits=LIMITS).program
+                for _ in range(200)]
+    assert all(c.memory == ("m1",) and update_reads(c, "m1") for c in children)
+    texts = {str(c) for c in children}
+    assert "def sgd(w, g, lr, t, m1):\n    m1 = m1 * 0.9 + g\n    return lr * m1, m1\n" in texts
+    assert "def sgd(w, g, lr, t, m1):\n    m1 = interp(g, m1, 0.9)\n    return lr * m1, m1\n" in texts
+
+
+def test_remove_slot_turns_momentum_into_sgd():
+    rng = np.random.default_rng(0)
+    children = [mutate(SEEDS["momentum"], rng, weights=only("remove_slot"), limits=LIMITS).program
+                for _ in range(20)]
+    assert all(c.memory_cost == 0 for c in children)
+    assert {str(c) for c in children} == {"def momentum(w, g, lr, t):\n    return lr * g\n"}
+
+
+def test_remove_slot_reads_zero_for_the_old_value():
+    child, detail = remove_slot(SEEDS["lion"], FixedIndex(0))  # the slot m; its write reads g instead
+    assert detail == "remove slot m, m = interp(g, m, 0.99) -> g"
+    assert str(normalize(child)) == ("def lion(w, g, lr, t):\n    c = interp(g, 0, 0.9)\n"
+                                     "    return lr * (sign(c) + 0.001 * w)\n")
+
+
+def test_no_slot_beyond_max_memory():
+    rng = np.random.default_rng(0)
+    limits = Limits(max_length=LIMITS.max_length, max_memory=0)
+    program, kinds = SEEDS["sgd"], set()
+    for _ in range(300):
+        mutation = mutate(program, rng, limits=limits)
+        assert mutation.program.memory_cost == 0
+        kinds.add(mutation.kind)
+        program = mutation.program
+    assert "add_slot" not in kinds
 
 
 class FixedIndex:

@@ -158,7 +158,8 @@ def test_commands_read_a_live_search(tmp_path):
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     search = subprocess.Popen(
         [sys.executable, "-m", "lion_search.cli", "evolve", "--task", "quadratic", "--budget",
-         "3000", "--population", "20", "--workers", "1", "--out", str(out)],
+         "3000", "--population", "20", "--workers", "1", "--promote-every", "0", "--out",
+         str(out)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     try:
         counts = []

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lion_search.calibrate import scale_lr
-from lion_search.evaluate import Evaluator
+from lion_search.fitness import Evaluator
 from lion_search.execute import run_program
 from lion_search.language import Instr, Program, normalize, parse_program, print_program
 from lion_search.library import load_program, read_program_file, seed_names

@@ -197,3 +197,74 @@ def test_task_table_sizes_scale_by_ten():
             small.steps <= ten.steps <= hundred.steps
             and small.n_params < ten.n_params < hundred.n_params
         )
+
+
+@pytest.mark.parametrize("name,batch", [("digits-mlp", 16), ("digits-cnn", 1024), ("text-lm", 64)])
+def test_batch_override_takes_batches_of_that_size(name, batch):
+    base = get_task(name)
+    variant = get_task(name, batch_size=batch)
+    assert variant is get_task(name, "warmup_cosine", None, batch)
+    assert variant.name == name and variant.family == base.family
+    assert variant.batch_size == batch and variant.steps == base.steps
+    assert variant.description.endswith(f"batch {batch}")
+    assert base.description.endswith(f"batch {base.batch_size}")
+    assert variant.n_params == base.n_params
+    params = variant.init_params(KEY)
+    batch_leaves = jax.tree.leaves(jax.jit(variant.get_batch)(KEY, jnp.int32(2)))
+    assert all(leaf.shape[0] == batch for leaf in batch_leaves)
+    assert all(leaf.shape[0] == batch for leaf in jax.tree.leaves(variant.batch_shapes()))
+    loss, grads = jax.jit(jax.value_and_grad(variant.loss))(params, variant.get_batch(KEY, 2))
+    assert finite((loss, grads))
+
+
+def test_a_variant_trains_with_the_requested_batch(capsys, tmp_path):
+    """`eval --batch` trains the variant: its loop sees batches of that shape."""
+    from lion_search.cli import main
+
+    task = get_task("digits-mlp", steps=20, batch_size=16)
+    seen = []
+    get_batch = task.get_batch
+    object.__setattr__(task, "get_batch", lambda key, step: seen.append(
+        jax.tree.map(lambda a: a.shape, get_batch(key, step))) or get_batch(key, step))
+    try:
+        assert main(["eval", "adamw", "--vs", "sgd", "--task", "digits-mlp", "--steps", "20",
+                     "--batch", "16", "--seeds", "0", "--grid", "0.01",
+                     "--plot", str(tmp_path / "p.png")]) == 0
+    finally:
+        object.__setattr__(task, "get_batch", get_batch)
+    assert seen and all(shapes == ((16, 64), (16,)) for shapes in seen)
+    assert "batch 16" in capsys.readouterr().out
+
+
+def test_batch_override_equal_to_the_tasks_own_is_the_task_itself():
+    base = get_task("digits-mlp")
+    assert get_task("digits-mlp", batch_size=base.batch_size) is base
+    assert get_task("digits-mlp", steps=1000, batch_size=128) is get_task("digits-mlp", steps=1000)
+    assert get_task("digits-mlp", steps=1000, batch_size=16) is not get_task("digits-mlp",
+                                                                             batch_size=16)
+
+
+@pytest.mark.parametrize(
+    "name,batch,message",
+    [
+        ("digits-mlp", 0, "batch size must be a positive integer, got 0"),
+        ("digits-mlp", -3, "batch size must be a positive integer, got -3"),
+        ("digits-mlp", 2.5, "batch size must be a positive integer, got 2.5"),
+        ("digits-mlp", 5000, "task 'digits-mlp': batch size must be between 1 and the 1437 "
+                             "training examples of the digits, got 5000"),
+        ("quadratic", 8, "task 'quadratic': it is full-batch; a batch size can be set for"),
+        ("logreg", 8, "task 'logreg': its batch is fixed at 64;"),
+    ],
+)
+def test_bad_batch_size_is_a_one_line_task_error(name, batch, message):
+    with pytest.raises(TaskError) as info:
+        get_task(name, batch_size=batch)
+    assert str(info.value).startswith(message) and "\n" not in str(info.value)
+
+
+def test_eval_cli_rejects_a_bad_batch_in_one_line(capsys):
+    from lion_search.cli import main
+
+    assert main(["eval", "adamw", "--task", "quadratic", "--batch", "16"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "it is full-batch" in err and "\n" not in err

@@ -6,8 +6,13 @@ population and the oldest member leaves. The search is steady-state and asynchro
 are proposed whenever a worker has room, and results are taken in completion order.
 
 A child equivalent to an evaluated program (same data-flow hash or functional fingerprint)
-reuses that fitness without training. Until the population is full (at the start, and after a
-restart) children are mutants of the sources: the calibrated seeds, or the best program.
+reuses that fitness without training; a child whose update does not grow with `lr` is rejected
+before training (lr_check). Until the population is full (at the start, and after a restart)
+children are mutants of the sources: the calibrated seeds, or the best program.
+
+Fitness is the proxy task's validation loss, or over a portfolio of tasks the mean log ratio to
+tuned AdamW (portfolio). Every `promote_every` evaluations the best distinct programs are
+re-trained on larger tasks (promotion); the run's best is the best by promoted score.
 """
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ import os
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, NamedTuple, Protocol
 
 import numpy as np
@@ -24,25 +30,31 @@ import numpy as np
 from lion_search.calibrate import DEFAULT_GRID, calibrate
 from lion_search.dedup import DedupCache
 from lion_search.errors import LionSearchError
-from lion_search.evaluate import Evaluator, hurdle_loss
+from lion_search.fitness import Evaluator, hurdle_loss
 from lion_search.hall_of_fame import write_hall_of_fame
 from lion_search.language import Program, parse_program
 from lion_search.library import load_program
+from lion_search.lr_check import grows_with_lr
 from lion_search.mutate import MutationWeights, mutate
-from lion_search.store import RunStore
+from lion_search.portfolio import PortfolioEvaluator, resolve_tasks, tune_references
+from lion_search.promotion import PROMOTION_GRID, Promotion, promote, stage_b_tasks
+from lion_search.simplify import rewrite
+from lion_search.store import RunStore, link_latest
 from lion_search.tasks import get_task, task_names
 from lion_search.validate import Limits
 from lion_search.workers import Done, EvalSpec, InProcessPool, Job, RayPool
 
 
 HALL_OF_FAME_EVERY = 50  # trained evaluations between rewrites of RUN/hall_of_fame.csv
+DEFAULT_TASK = "mix"     # the portfolio a search is scored on (proxy_tasks/portfolios.json)
+PROMOTED_SEED = ("join", "off")  # what a promoted program that beats all promoted so far does
 
 
 @dataclass(frozen=True)
 class EvolveConfig:
     """Every setting of a search; stored in the run journal, so a resumed run is the same run."""
 
-    task: str = "digits-mlp"
+    task: str = DEFAULT_TASK        # a task, tasks joined by commas, or a portfolio name
     schedule: str = "warmup_cosine"
     seeds: tuple[int, ...] = (0,)
     budget: int = 2000
@@ -63,6 +75,12 @@ class EvolveConfig:
     rng_seed: int = 0
     metaval_every: int = 0          # 0: every 10% of the budget
     metaval_task: str = "auto"      # auto: the proxy family's 10x task, if any; "none": off
+    allow_lr_free: bool = False     # keep children whose update does not grow with lr
+    promote_every: int | None = None  # None: every 5% of the budget; 0: off
+    promote_top: int = 3
+    promote_tasks: str = "auto"     # auto: the funnel's stage B tasks; or tasks joined by commas
+    promote_grid: tuple[float, ...] = PROMOTION_GRID
+    promoted_seed: str = "join"     # join: a new promoted best joins the population; off
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
@@ -72,7 +90,7 @@ class EvolveConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         data = {k: v for k, v in data.items() if k in known}
         data["mutation_weights"] = MutationWeights(**data.get("mutation_weights", {}))
-        for key in ("seeds", "seed_programs", "lr_grid"):
+        for key in ("seeds", "seed_programs", "lr_grid", "promote_grid"):
             if key in data:
                 data[key] = tuple(data[key])
         return cls(**data)
@@ -90,23 +108,47 @@ class EvolveConfig:
             raise LionSearchError(f"--workers must be at least 1, got {self.workers}")
         if self.restart_from not in ("best", "seeds"):
             raise LionSearchError(f"--restart-from must be 'best' or 'seeds', got {self.restart_from!r}")
-        get_task(self.task, self.schedule)
+        for task in self.tasks:
+            get_task(task, self.schedule)
         for name in self.seed_programs:
             load_program(name)
         if self.metaval_every < 0:
             raise LionSearchError(f"--metaval-every must be >= 0, got {self.metaval_every}")
         if self.metaval_task not in ("auto", "none"):
             get_task(self.metaval_task, self.schedule)
+        if self.promote_every is not None and self.promote_every < 0:
+            raise LionSearchError(f"--promote-every must be >= 0 (0 turns promotion off), got "
+                                  f"{self.promote_every}")
+        if self.promote_top < 1:
+            raise LionSearchError(f"--promote-top must be at least 1, got {self.promote_top}")
+        if self.promoted_seed not in PROMOTED_SEED:
+            raise LionSearchError(f"--promoted-seed must be one of {', '.join(PROMOTED_SEED)}, "
+                                  f"got {self.promoted_seed!r}")
+        for task in self.promotion[0]:
+            get_task(task, self.schedule)
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        """The tasks a candidate is trained on (one, or a portfolio's)."""
+        return resolve_tasks(self.task)
 
     @property
     def metaval(self) -> tuple[str | None, int]:
         """(task, every): where and how often the best-so-far program is meta-validated."""
         task = self.metaval_task
         if task == "auto":
-            larger = f"{get_task(self.task).family}-10x"
-            task = larger if larger in task_names() and larger != self.task else "none"
+            larger = f"{get_task(self.tasks[0]).family}-10x"
+            task = larger if larger in task_names() and larger not in self.tasks else "none"
         every = self.metaval_every or max(self.budget // 10, 1)
         return (None if task == "none" else task), every
+
+    @property
+    def promotion(self) -> tuple[tuple[str, ...], int]:
+        """(tasks, every): where and how often the best programs are promoted (every 0: off)."""
+        every = max(self.budget // 20, 1) if self.promote_every is None else self.promote_every
+        tasks = stage_b_tasks(self.tasks[0]) if self.promote_tasks == "auto" \
+            else resolve_tasks(self.promote_tasks)
+        return tasks, every
 
 
 class Member(NamedTuple):
@@ -127,6 +169,7 @@ class Stats(NamedTuple):
     rate: float               # trained evaluations per second in this session
     best: Member | None
     seed_fitness: float
+    relative: bool = False    # fitness is a portfolio's mean log ratio (compare by difference)
 
 
 class Observer(Protocol):
@@ -136,6 +179,7 @@ class Observer(Protocol):
     def update(self, stats: Stats) -> None: ...
     def new_best(self, member: Member, stats: Stats) -> None: ...
     def metaval(self, task: str, member: Member, fitness: float) -> None: ...
+    def promoted(self, promotion: Promotion, member: Member, best: bool) -> None: ...
 
 
 class QuietObserver:
@@ -151,10 +195,14 @@ class QuietObserver:
     def metaval(self, task: str, member: Member, fitness: float) -> None:
         pass
 
+    def promoted(self, promotion: Promotion, member: Member, best: bool) -> None:
+        pass
 
-def make_pool(config: EvolveConfig, hurdle: float):
+
+def make_pool(config: EvolveConfig, hurdles: tuple[float, ...],
+              references: tuple[float, ...] | None):
     """In-process with one worker, Ray actors otherwise."""
-    spec = EvalSpec(config.task, config.schedule, config.seeds, hurdle)
+    spec = EvalSpec(config.tasks, config.schedule, config.seeds, hurdles, references)
     if config.workers == 1 and not config.address and not config.gpus_per_worker:
         return InProcessPool(spec, config.batch_size)
     return RayPool(spec, config.workers, config.batch_size, config.address, config.gpus_per_worker)
@@ -179,6 +227,12 @@ class Search:
         self.metaval_evaluator: Evaluator | None = None
         self.metaval_thread = ThreadPoolExecutor(max_workers=1)
         self.metaval_running: Future | None = None
+        self.references: tuple[float, ...] | None = None   # a portfolio's reference losses
+        self.promoted_best: Member | None = None   # the best by promoted score
+        self.promoted_keys: set[str] = set()       # hashes and fingerprints promoted so far
+        self.promotion_references: tuple[float, ...] | None = None
+        self.promotion_running: Future | None = None
+        self.rewritten: dict[int, Program] = {}    # program id -> its exact rewrite
         self.rng = np.random.default_rng([config.rng_seed, store.count()])
         self.trained = 0
         self.session_trained = 0
@@ -187,8 +241,17 @@ class Search:
     # --------------------------------------------------------------------------- set up
 
     def setup(self) -> None:
-        """Calibrate each seed's lr on the task and journal the calibrated seeds (fresh runs)."""
-        evaluator = Evaluator(get_task(self.config.task, self.config.schedule), self.config.seeds)
+        """Sweep the reference's lr on each task of a portfolio, calibrate each seed's lr on the
+        task(s) and journal the calibrated seeds (fresh runs)."""
+        tasks = self.config.tasks
+        if len(tasks) > 1:
+            references = tune_references(tasks, self.config.schedule, self.config.seeds,
+                                         self.config.lr_grid)
+            self.store.set_value("references", self.journal_references(tasks, references,
+                                                                       "reference"))
+            self.references = tuple(c.result.fitness for c in references)
+        evaluator = PortfolioEvaluator(tasks, self.config.schedule, self.config.seeds,
+                                       self.references)
         seeds = []
         for name in self.config.seed_programs:
             program = load_program(name)
@@ -207,10 +270,27 @@ class Search:
                                       self.config.seeds, calibration.result.seconds, "calibration")
             seeds.append({"name": name, "id": pid, "lr_scale": calibration.scale,
                           "fitness": calibration.result.fitness,
-                          "hurdle": hurdle_loss(calibration.result.curve, self.config.hurdle)
-                          if self.config.hurdle > 0 else math.inf})
+                          "hurdle": [hurdle_loss(r.curve, self.config.hurdle)
+                                     if self.config.hurdle > 0 and r.status == "ok" else math.inf
+                                     for r in calibration.result.per_task]})
         self.store.set_value("seeds", seeds)
         self.store.set_value("restart_after", 0)
+
+    def journal_references(self, tasks: tuple[str, ...], references: list, kind: str
+                           ) -> list[dict]:
+        """Journal AdamW's lr sweep on each task (evaluations of `kind`); the JSON record."""
+        out = []
+        for task, calibration in zip(tasks, references):
+            pid = self.store.add_program(str(calibration.program),
+                                         self.cache.keys(calibration.program), None,
+                                         f"reference on {task}: lr x{calibration.scale:g}",
+                                         "reference")
+            result = calibration.result
+            self.store.add_evaluation(pid, kind, result.fitness, result.status, False, task,
+                                      self.config.seeds, result.seconds, "calibration")
+            out.append({"task": task, "id": pid, "lr_scale": calibration.scale,
+                        "fitness": result.fitness})
+        return out
 
     def load(self) -> None:
         """Rebuild the cache, population, best and pending children from the journal."""
@@ -233,6 +313,18 @@ class Search:
             self.pending[row.id] = (parse_program(row.text), row.parent, row.mutation,
                                     (row.hash, row.fingerprint))
         self.seeds = self.store.value("seeds", [])
+        references = self.store.value("references")
+        self.references = tuple(r["fitness"] for r in references) if references else None
+        references = self.store.value("promotion_references")
+        self.promotion_references = tuple(r["fitness"] for r in references) if references \
+            else None
+        for e in self.store.evaluations("promoted"):
+            self.promoted_keys.update(self.cache.keys(self.rewrite(e.program)))
+        top = self.store.best(1, "promoted")
+        if top:
+            row, evaluation = top[0]
+            self.promoted_best = Member(row.id, parse_program(row.text),
+                                        self.proxy_fitness(row.id))
         self.seed_members = [Member(s["id"], parse_program(self.store.program(s["id"]).text),
                                     s["fitness"]) for s in self.seeds]
         self.restarted = bool(after)
@@ -241,9 +333,22 @@ class Search:
 
     def sources(self) -> list[Member]:
         """Where children come from while the population is filling up."""
-        if self.config.restart_from == "best" and self.best and self.restarted:
-            return [self.best]
+        best = self.promoted_best or self.best
+        if self.config.restart_from == "best" and best and self.restarted:
+            return [best]
         return self.seed_members
+
+    def proxy_fitness(self, program_id: int) -> float:
+        """A journaled program's best proxy fitness."""
+        return self.store.best_fitness([program_id], ("search", "seed")).get(program_id,
+                                                                              math.inf)
+
+    def rewrite(self, program_id: int) -> Program:
+        """A journaled program after exact rewriting (cached by id)."""
+        if program_id not in self.rewritten:
+            program = parse_program(self.store.program(program_id).text)
+            self.rewritten[program_id] = rewrite(program)[0]
+        return self.rewritten[program_id]
 
     def select_parent(self) -> Member:
         """Tournament selection, or a source while the population is not yet full."""
@@ -257,6 +362,8 @@ class Search:
         """Journal one new child; a cache hit joins the population at once (returns None)."""
         parent = self.select_parent()
         child = mutate(parent.program, self.rng, self.config.mutation_weights, self.limits)
+        if not self.config.allow_lr_free and not grows_with_lr(child.program):
+            return None
         keys = self.cache.keys(child.program)
         if any(keys == k for _, _, _, k in self.pending.values()):
             return None
@@ -292,6 +399,7 @@ class Search:
         if self.trained % HALL_OF_FAME_EVERY == 0:
             write_hall_of_fame(self.store)
         self.maybe_metavalidate()
+        self.maybe_promote()
         self.maybe_restart()
 
     def maybe_metavalidate(self) -> None:
@@ -320,6 +428,77 @@ class Search:
                                   task, self.config.seeds, result.seconds, "metaval")
         self.observer.metaval(task, member, result.fitness)
 
+    def maybe_promote(self) -> None:
+        """Every `every` trained evaluations, promote the top `promote_top` distinct programs
+        not promoted yet (see promotion): trained in the background thread, like
+        meta-validation; the first round also sweeps AdamW on the promotion tasks."""
+        tasks, every = self.config.promotion
+        if not every or self.trained % every or self.promotion_running:
+            return
+        picks = self.promotion_candidates()
+        if not picks:
+            return
+        references = self.promotion_references
+        config = self.config
+
+        def work() -> tuple[list | None, list[Promotion]]:
+            tuned = None
+            refs = references
+            if refs is None:
+                tuned = tune_references(tasks, config.schedule, config.seeds, config.lr_grid)
+                refs = tuple(c.result.fitness for c in tuned)
+            return tuned, promote(picks, tasks, config.schedule, config.seeds, refs,
+                                  config.promote_grid)
+
+        self.promotion_running = self.metaval_thread.submit(work)
+
+    def promotion_candidates(self) -> list[tuple[int, Program]]:
+        """The best programs by proxy fitness whose rewrite is not equivalent to one promoted
+        (or picked) before, up to `promote_top` of them."""
+        picks: list[tuple[int, Program]] = []
+        for row, _ in self.store.best(20 * self.config.promote_top):
+            program = self.rewrite(row.id)
+            keys = self.cache.keys(program)
+            if self.promoted_keys & set(keys):
+                continue
+            self.promoted_keys.update(keys)
+            picks.append((row.id, program))
+            if len(picks) == self.config.promote_top:
+                break
+        return picks
+
+    def collect_promotion(self, wait: bool = False) -> None:
+        """Journal a finished promotion round; a new promoted best may join the population."""
+        future = self.promotion_running
+        if future is None or not (wait or future.done()):
+            return
+        self.promotion_running = None
+        tuned, promotions = future.result()
+        tasks, _ = self.config.promotion
+        if tuned is not None:
+            self.store.set_value("promotion_references", self.journal_references(
+                tasks, tuned, "promotion-reference"))
+            self.promotion_references = tuple(c.result.fitness for c in tuned)
+        best_score = self.store.best(1, "promoted")
+        best_score = best_score[0][1].fitness if best_score else math.inf
+        for p in promotions:
+            for t in p.per_task:
+                self.store.add_evaluation(p.program_id, "promotion", t.loss,
+                                          "ok" if math.isfinite(t.loss) else "failed", False,
+                                          t.task, self.config.seeds, 0.0, f"lr x{t.lr_factor:g}")
+            self.store.add_evaluation(p.program_id, "promoted", p.score,
+                                      "ok" if math.isfinite(p.score) else "failed", False,
+                                      ",".join(tasks), self.config.seeds, p.seconds, "promotion")
+            member = Member(p.program_id, self.rewrite(p.program_id),
+                            self.proxy_fitness(p.program_id))
+            new_best = p.score < best_score
+            if new_best:
+                best_score = p.score
+                self.promoted_best = member
+                if self.config.promoted_seed == "join":
+                    self.admit(member)
+            self.observer.promoted(p, member, new_best)
+
     def maybe_restart(self) -> None:
         """Every `restart_every` trained evaluations, empty the population: it refills with
         mutants of the best program or of the seeds."""
@@ -334,7 +513,14 @@ class Search:
         seed_fitness = min((s["fitness"] for s in self.seeds), default=math.inf)
         return Stats(self.trained, self.config.budget, self.cache.hits, self.cache.lookups,
                      self.session_trained / elapsed if elapsed > 0 else 0.0, self.best,
-                     seed_fitness)
+                     seed_fitness, self.references is not None)
+
+    def hurdles(self) -> tuple[float, ...]:
+        """Each task's hurdle: the lowest of the seeds' (a run journaled before portfolios
+        stored one number)."""
+        per_seed = [h if isinstance(h, list) else [h] for h in (s["hurdle"] for s in self.seeds)]
+        n = len(self.config.tasks)
+        return tuple(min((h[i] for h in per_seed), default=math.inf) for i in range(n))
 
     def run(self, time_limit: float | None = None,
             stop: Callable[[], bool] = lambda: False) -> Stats:
@@ -342,9 +528,8 @@ class Search:
         in flight is finished), or ``stop()`` is true (checked after each collected batch,
         at least every second with Ray workers; work in flight is dropped, and a resumed run
         trains it again)."""
-        hurdle = min((s["hurdle"] for s in self.seeds), default=math.inf)
         self.observer.seeds(self.seeds)
-        self.pool = pool = make_pool(self.config, hurdle)
+        self.pool = pool = make_pool(self.config, self.hurdles(), self.references)
         self.started = time.perf_counter()
         deadline = math.inf if time_limit is None else time.monotonic() + time_limit
         pool.submit([Job(pid, str(p)) for pid, (p, *_) in self.pending.items()])
@@ -365,10 +550,42 @@ class Search:
                 for done in pool.wait(timeout=1.0):
                     self.record(done)
                 self.collect_metaval()
+                self.collect_promotion()
                 self.observer.update(self.stats())
             if not stopped:
                 self.collect_metaval(wait=True)
+                self.collect_promotion(wait=True)
         finally:
             pool.close()
             write_hall_of_fame(self.store)
         return self.stats()
+
+
+def evolve(out: str | Path | None = None, time_limit: float | None = None,
+           **settings) -> Path:
+    """Run a search to its budget (or `time_limit` seconds) and return its run folder: the
+    notebook form of `lion-search evolve`. `settings` are EvolveConfig fields, for example
+    ``evolve(budget=500, task="digits-mlp", seed_programs=("sgd",), workers=1)``; `out` is the
+    run folder (default runs/<timestamp>, linked from runs/latest)."""
+    known = {f.name for f in dataclasses.fields(EvolveConfig)}
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise LionSearchError(f"unknown search setting(s) {', '.join(unknown)}; allowed: "
+                              f"{', '.join(sorted(known))}")
+    config = EvolveConfig(**settings)
+    config.check()
+    folder = Path(out or f"runs/{time.strftime('%Y-%m-%d_%H-%M-%S')}")
+    store = RunStore.create(folder, config.to_json())
+    link_latest(folder)
+    state = "interrupted"
+    try:
+        store.set_state("running")
+        search = Search(store, config)
+        search.setup()
+        search.load()
+        stats = search.run(time_limit)
+        state = "finished" if stats.trained >= config.budget else "stopped"
+    finally:
+        store.set_state(state)
+        store.close()
+    return folder

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from lion_search.evolve import EvolveConfig, QuietObserver, Search
+from lion_search.search import EvolveConfig, QuietObserver, Search
 from lion_search.store import RunStore
 from lion_search.summary import summarize
 
 CLI = [str(Path(sys.executable).parent / "lion-search")]
-QUICK = ["--task", "quadratic", "--population", "10", "--workers", "1"]
+QUICK = ["--task", "quadratic", "--population", "10", "--workers", "1", "--promote-every", "0"]
 
 
 def cli(*args, cwd=None, timeout=300):
@@ -34,7 +34,8 @@ def search_evaluations(folder):
 
 
 def run_search(folder, **settings):
-    config = EvolveConfig(**{"task": "quadratic", "population": 10, "workers": 1, **settings})
+    config = EvolveConfig(**{"task": "quadratic", "population": 10, "workers": 1,
+                              "promote_every": 0, **settings})
     store = RunStore.create(folder, config.to_json())
     search = Search(store, config)
     search.setup()
@@ -115,7 +116,7 @@ def test_ctrl_c_stops_cleanly_and_the_run_resumes(tmp_path):
 
 
 def test_a_stop_request_ends_the_loop_at_once_and_a_later_run_finishes_the_budget(tmp_path):
-    config = EvolveConfig(task="quadratic", population=10, workers=1, budget=60)
+    config = EvolveConfig(task="quadratic", population=10, workers=1, budget=60, promote_every=0)
     store = RunStore.create(tmp_path / "run", config.to_json())
     search = Search(store, config)
     search.setup()
@@ -146,7 +147,8 @@ def test_time_limit_stops_cleanly(tmp_path):
     (["--resume", "--out", "no_such_run"], "no run folder"),
 ])
 def test_bad_evolve_input_is_one_line_and_non_zero(args, message, tmp_path):
-    result = cli("evolve", "--task", "quadratic", *args, cwd=tmp_path, timeout=120)
+    result = cli("evolve", "--task", "quadratic", "--promote-every", "0", *args, cwd=tmp_path,
+                 timeout=120)
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], result.stderr
@@ -169,7 +171,8 @@ def test_existing_and_foreign_run_folders_are_protected(tmp_path):
 
 
 def test_a_killed_ray_worker_is_replaced_and_the_budget_is_met(tmp_path):
-    config = EvolveConfig(task="quadratic", population=10, workers=2, budget=80, batch_size=2)
+    config = EvolveConfig(task="quadratic", population=10, workers=2, budget=80, batch_size=2,
+                          promote_every=0)
     store = RunStore.create(tmp_path / "run", config.to_json())
 
     class KillOnce(QuietObserver):

@@ -32,6 +32,7 @@ class EvalResult(NamedTuple):
     status: str          # "ok", "diverged" (NaN/Inf) or "hurdle" (cut as hopeless)
     seconds: float       # wall time spent training it (its share of a batch)
     per_seed: tuple[float, ...] = ()  # validation loss of each seed's run (inf if it failed)
+    per_task: tuple["EvalResult", ...] = ()  # a portfolio's result on each of its tasks
 
 
 def hurdle_loss(curve: np.ndarray, factor: float) -> float:

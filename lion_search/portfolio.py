@@ -1,0 +1,125 @@
+"""Portfolio fitness: a program scored on several tasks at once, each against a tuned reference.
+
+A search scored on one small proxy finds programs that win there and lose elsewhere. Scored on a
+portfolio of tasks T_1 .. T_n (an MLP, a CNN, a language model, ...), a candidate's fitness is
+
+    fitness = mean over tasks i and training seeds s of  log(L_{i,s} / r_i)
+
+where L_{i,s} is its validation loss on task i with seed s and r_i the mean validation loss of
+the task's reference optimizer (AdamW, its learning rate swept once at the start of the run).
+Fitness 0 is "as good as tuned AdamW on every task"; -0.1 is about 10% lower loss on geometric
+average; no task's loss scale dominates. With a single task the fitness stays that task's mean
+validation loss (no reference is needed to rank programs on one task).
+
+A candidate that diverges, or is cut at a task's hurdle, on any task gets the worst fitness and
+is not trained on the tasks after it, so the tasks run in the given order, cheapest first.
+Named portfolios live in `proxy_tasks/portfolios.json`.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from lion_search.calibrate import Calibration, calibrate
+from lion_search.errors import TaskError
+from lion_search.fitness import WORST_FITNESS, EvalResult, Evaluator
+from lion_search.language import Program
+from lion_search.library import load_program
+from lion_search.tasks import get_task, task_names
+
+PORTFOLIOS_FILE = Path(__file__).resolve().parent.parent / "proxy_tasks" / "portfolios.json"
+REFERENCE_PROGRAM = "adamw"
+
+
+def portfolios() -> dict[str, tuple[str, ...]]:
+    """The named portfolios: name -> its tasks, in training order."""
+    data = json.loads(PORTFOLIOS_FILE.read_text())
+    return {name: tuple(entry["tasks"]) for name, entry in data["portfolios"].items()}
+
+
+def resolve_tasks(spec: str) -> tuple[str, ...]:
+    """The tasks of `spec`: a portfolio name (`mix`), or task names joined by commas
+    (`digits-mlp,text-lm`), or one task name. Raises TaskError naming what is wrong."""
+    named = portfolios()
+    if spec in named:
+        return named[spec]
+    tasks = tuple(t.strip() for t in spec.split(","))
+    known = set(task_names())
+    for task in tasks:
+        if task not in known:
+            raise TaskError(f"unknown task {task!r} in --task {spec!r}; known tasks: "
+                            f"{', '.join(task_names())}; portfolios: {', '.join(named)}")
+    if len(set(tasks)) != len(tasks):
+        raise TaskError(f"--task {spec!r} names a task twice")
+    return tasks
+
+
+def log_ratio_fitness(per_task: Sequence[EvalResult], references: Sequence[float]
+                      ) -> tuple[float, tuple[float, ...]]:
+    """(fitness, per-seed fitness): the mean over tasks and seeds of log(loss / reference),
+    and for each seed the mean over tasks; the worst fitness if any run failed."""
+    if any(r.status != "ok" for r in per_task):
+        return WORST_FITNESS, ()
+    logs = np.array([[math.log(v / ref) for v in r.per_seed]
+                     for r, ref in zip(per_task, references)])   # [tasks, seeds]
+    return float(logs.mean()), tuple(float(x) for x in logs.mean(axis=0))
+
+
+class PortfolioEvaluator:
+    """Scores programs on one or several tasks (the Evaluator interface: `evaluate_many`).
+
+    `references[i]` is the reference loss r_i of task i (required with more than one task).
+    `hurdles[i]` cuts a run on task i whose training loss at a quarter of training is above it.
+    """
+
+    def __init__(self, tasks: Sequence[str], schedule: str, seeds: Sequence[int],
+                 references: Sequence[float] | None = None, batched: bool = False):
+        if len(tasks) > 1 and (references is None or len(references) != len(tasks)):
+            raise ValueError("a portfolio of several tasks needs one reference loss per task")
+        self.tasks = tuple(tasks)
+        self.references = tuple(references) if references is not None else None
+        self.evaluators = [Evaluator(get_task(t, schedule), seeds, batched=batched)
+                           for t in tasks]
+
+    @property
+    def relative(self) -> bool:
+        """Whether fitness is the mean log ratio to the references (several tasks)."""
+        return len(self.tasks) > 1
+
+    def evaluate(self, program: Program, hurdles: Sequence[float] | None = None) -> EvalResult:
+        return self.evaluate_many([program], hurdles)[0]
+
+    def evaluate_many(self, programs: Iterable[Program], hurdles: Sequence[float] | None = None,
+                      lr_scale: float | None = None) -> list[EvalResult]:
+        """One EvalResult per program; `per_task` holds each task's result (tasks after a
+        failure are not trained), `curve` is the first task's training curve."""
+        programs = list(programs)
+        hurdles = tuple(hurdles) if hurdles is not None else (math.inf,) * len(self.tasks)
+        per_task: list[list[EvalResult]] = [[] for _ in programs]
+        alive = list(range(len(programs)))
+        for evaluator, hurdle in zip(self.evaluators, hurdles):
+            results = evaluator.evaluate_many([programs[i] for i in alive], hurdle, lr_scale)
+            for i, result in zip(alive, results):
+                per_task[i].append(result)
+            alive = [i for i, r in zip(alive, results) if r.status == "ok"]
+        return [self._combine(tuple(results)) for results in per_task]
+
+    def _combine(self, per_task: tuple[EvalResult, ...]) -> EvalResult:
+        first = per_task[0]
+        seconds = math.fsum(r.seconds for r in per_task)
+        status = next((r.status for r in per_task if r.status != "ok"), "ok")
+        if not self.relative:
+            return first._replace(per_task=per_task)
+        fitness, per_seed = log_ratio_fitness(per_task, self.references)
+        return EvalResult(fitness, first.curve, status, seconds, per_seed, per_task)
+
+
+def tune_references(tasks: Sequence[str], schedule: str, seeds: Sequence[int],
+                    grid: Sequence[float]) -> list[Calibration]:
+    """The reference optimizer (AdamW) with its lr swept over `grid` on each task."""
+    reference = load_program(REFERENCE_PROGRAM)
+    return [calibrate(reference, Evaluator(get_task(t, schedule), seeds), grid) for t in tasks]

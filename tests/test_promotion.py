@@ -1,0 +1,109 @@
+"""Promotion inside the search: scores journaled, equivalents promoted once, RUN:best by it."""
+import math
+import sqlite3
+
+import pytest
+
+from lion_search.language import parse_program
+from lion_search.lr_check import grows_with_lr
+from lion_search.promotion import TaskScore, promoted_score, stage_b_tasks
+from lion_search.search import EvolveConfig, Search
+from lion_search.store import RunStore
+from lion_search.summary import run_program, summarize
+
+
+def test_the_promoted_score_is_the_mean_log_ratio_to_the_references():
+    scores = [TaskScore("a", 1.0, 1.0), TaskScore("b", 3.0, 4.0)]
+    assert promoted_score(scores, [2.0, 2.0]) == pytest.approx((math.log(0.5) + math.log(2)) / 2)
+    assert promoted_score([TaskScore("a", 1.0, math.inf)], [1.0]) == math.inf
+
+
+def test_default_promotion_tasks_are_the_funnels_stage_b():
+    assert stage_b_tasks("digits-mlp") == ("digits-mlp-10x", "digits-cnn")
+    assert EvolveConfig(task="quadratic", budget=2000).promotion == (
+        ("digits-mlp-10x", "digits-cnn"), 100)
+    assert EvolveConfig(promote_every=0).promotion[1] == 0
+
+
+@pytest.fixture(scope="module")
+def promoted_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("promoted") / "run"
+    config = EvolveConfig(task="quadratic", budget=60, population=8, workers=1,
+                          promote_every=20, promote_top=2, promote_tasks="rosenbrock",
+                          seed_programs=("adamw", "sgd"))
+    store = RunStore.create(folder, config.to_json())
+    search = Search(store, config)
+    search.setup()
+    search.load()
+    search.run()
+    store.close()
+    return folder, config
+
+
+def test_promotions_are_journaled_with_their_references(promoted_run):
+    folder, config = promoted_run
+    store = RunStore.open(folder)
+    promoted = store.evaluations("promoted")
+    assert 2 <= len(promoted) <= 6                       # 3 rounds of at most 2
+    assert store.count("promotion-reference") == 1        # AdamW swept once, on rosenbrock
+    assert all(e.task == "rosenbrock" for e in promoted)
+    assert store.count("promotion") == len(promoted)      # one row per task per program
+    summary = summarize(store)
+    assert summary["promotion"]["tasks"] == ["rosenbrock"]
+    assert summary["promotion"]["promoted"] == len(promoted)
+    store.close()
+
+
+def test_equivalent_programs_are_promoted_once(promoted_run):
+    folder, _ = promoted_run
+    store = RunStore.open(folder)
+    search = Search(store, EvolveConfig.from_json(store.config))
+    search.load()
+    rewritten = [search.rewrite(e.program) for e in store.evaluations("promoted")]
+    keys = [search.cache.keys(p) for p in rewritten]
+    assert len({k[0] for k in keys}) == len(keys) and len({k[1] for k in keys}) == len(keys)
+    # after a resume, the promoted programs are known and not picked again
+    assert not {p for p, _ in search.promotion_candidates()} & \
+        {e.program for e in store.evaluations("promoted")}
+    store.close()
+
+
+def test_run_best_is_the_best_by_promoted_score(promoted_run):
+    folder, _ = promoted_run
+    store = RunStore.open(folder)
+    best_promoted = min(store.evaluations("promoted"), key=lambda e: e.fitness)
+    row, _ = run_program(folder, "best")
+    assert row.id == best_promoted.program
+    summary = summarize(store)
+    assert summary["best"]["id"] == row.id and summary["best"]["by"] == "promoted score"
+    assert summary["best"]["promoted"] == pytest.approx(best_promoted.fitness)
+    scores = {e.program: e.fitness for e in store.evaluations("promoted")}
+    for r in summary["top"]:
+        assert r["was_promoted"] == (r["id"] in scores)
+        if r["was_promoted"] and math.isfinite(scores[r["id"]]):
+            assert r["promoted"] == pytest.approx(scores[r["id"]])
+    store.close()
+
+
+def test_no_child_of_a_search_ignores_lr(promoted_run):
+    folder, _ = promoted_run
+    db = sqlite3.connect(folder / "journal.sqlite")
+    texts = [t for (t,) in db.execute("SELECT text FROM programs WHERE origin = 'child'")]
+    db.close()
+    assert len(texts) > 60
+    assert all(grows_with_lr(parse_program(t)) for t in texts)
+
+
+
+def test_the_report_plots_the_promoted_scores_beside_the_proxy(promoted_run, tmp_path):
+    import shutil
+
+    from lion_search.report import write_report
+
+    folder = tmp_path / "copy"
+    shutil.copytree(promoted_run[0], folder)
+    store = RunStore.open(folder)
+    page = write_report(store).read_text()
+    store.close()
+    assert (folder / "promotion.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "Best program by promoted score" in page and "<th>promoted</th>" in page
