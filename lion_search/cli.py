@@ -294,8 +294,9 @@ def _stop_on_interrupt() -> Iterator[threading.Event]:
 
 def cmd_evolve(args: argparse.Namespace) -> int:
     """Run (or resume) a search, with a live view; Ctrl-C stops it cleanly and resumably."""
-    from lion_search.search import EvolveConfig, Search
+    from lion_search.config import EvolveConfig
     from lion_search.live import LiveView
+    from lion_search.search import Search
     from lion_search.store import RunStore, link_latest, resolve_run
 
     if args.time_limit is not None and args.time_limit <= 0:

@@ -4,7 +4,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lion_search.search import EvolveConfig, Search
+from lion_search.config import EvolveConfig
+from lion_search.search import Search
 from lion_search.store import JOURNAL, RunStore
 
 

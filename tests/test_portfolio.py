@@ -7,12 +7,17 @@ import pytest
 
 import lion_search
 from lion_search.calibrate import scale_lr
+from lion_search.config import EvolveConfig
 from lion_search.errors import LionSearchError, TaskError
 from lion_search.fitness import EvalResult
 from lion_search.library import load_program
-from lion_search.portfolio import (PortfolioEvaluator, log_ratio_fitness, portfolios,
-                                   resolve_tasks, tune_references)
-from lion_search.search import EvolveConfig
+from lion_search.portfolio import (
+    PortfolioEvaluator,
+    log_ratio_fitness,
+    portfolios,
+    resolve_tasks,
+    tune_references,
+)
 from lion_search.store import RunStore
 from lion_search.summary import summarize
 

@@ -4,10 +4,11 @@ import sqlite3
 
 import pytest
 
+from lion_search.config import EvolveConfig
 from lion_search.language import parse_program
 from lion_search.lr_check import grows_with_lr
 from lion_search.promotion import TaskScore, promoted_score, stage_b_tasks
-from lion_search.search import EvolveConfig, Search
+from lion_search.search import Search
 from lion_search.store import RunStore
 from lion_search.summary import run_program, summarize
 

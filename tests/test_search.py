@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from lion_search.search import EvolveConfig, QuietObserver, Search
+from lion_search.config import EvolveConfig
+from lion_search.search import QuietObserver, Search
 from lion_search.store import RunStore
 from lion_search.summary import summarize
 

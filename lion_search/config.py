@@ -1,0 +1,120 @@
+"""The settings of a search, in one record: stored in the run journal, so a resumed run is the
+same run, and checked before anything starts (each bad value is one line naming what is allowed).
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+
+from lion_search.calibrate import DEFAULT_GRID
+from lion_search.errors import LionSearchError
+from lion_search.library import load_program
+from lion_search.mutate import MutationWeights
+from lion_search.portfolio import resolve_tasks
+from lion_search.promotion import PROMOTION_GRID, stage_b_tasks
+from lion_search.tasks import get_task, task_names
+
+DEFAULT_TASK = "mix"     # the portfolio a search is scored on (proxy_tasks/portfolios.json)
+PROMOTED_SEED = ("join", "off")  # what a promoted program that beats all promoted so far does
+
+
+@dataclass(frozen=True)
+class EvolveConfig:
+    """Every setting of a search; stored in the run journal, so a resumed run is the same run."""
+
+    task: str = DEFAULT_TASK        # a task, tasks joined by commas, or a portfolio name
+    schedule: str = "warmup_cosine"
+    seeds: tuple[int, ...] = (0,)
+    budget: int = 2000
+    population: int = 100
+    tournament: int = 2
+    seed_programs: tuple[str, ...] = ("adamw",)
+    max_length: int = 32
+    max_memory: int = 4
+    mutation_weights: MutationWeights = field(default_factory=MutationWeights)
+    restart_every: int = 0
+    restart_from: str = "best"
+    hurdle: float = 2.0
+    lr_grid: tuple[float, ...] = DEFAULT_GRID
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    batch_size: int = 8
+    address: str | None = None
+    gpus_per_worker: float = 0.0
+    rng_seed: int = 0
+    metaval_every: int = 0          # 0: every 10% of the budget
+    metaval_task: str = "auto"      # auto: the proxy family's 10x task, if any; "none": off
+    allow_lr_free: bool = False     # keep children whose update does not grow with lr
+    promote_every: int | None = None  # None: every 5% of the budget; 0: off
+    promote_top: int = 3
+    promote_tasks: str = "auto"     # auto: the funnel's stage B tasks; or tasks joined by commas
+    promote_grid: tuple[float, ...] = PROMOTION_GRID
+    promoted_seed: str = "join"     # join: a new promoted best joins the population; off
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> "EvolveConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        data = {k: v for k, v in data.items() if k in known}
+        data["mutation_weights"] = MutationWeights(**data.get("mutation_weights", {}))
+        for key in ("seeds", "seed_programs", "lr_grid", "promote_grid"):
+            if key in data:
+                data[key] = tuple(data[key])
+        return cls(**data)
+
+    def check(self) -> None:
+        """Raise LionSearchError (one line) on settings that cannot run."""
+        if self.budget <= 0:
+            raise LionSearchError(f"--budget must be a positive number of evaluations, got {self.budget}")
+        if self.population < 2:
+            raise LionSearchError(f"--population must be at least 2, got {self.population}")
+        if not 1 <= self.tournament <= self.population:
+            raise LionSearchError(f"--tournament must be between 1 and the population "
+                                  f"({self.population}), got {self.tournament}")
+        if self.workers < 1:
+            raise LionSearchError(f"--workers must be at least 1, got {self.workers}")
+        if self.restart_from not in ("best", "seeds"):
+            raise LionSearchError(f"--restart-from must be 'best' or 'seeds', got {self.restart_from!r}")
+        for task in self.tasks:
+            get_task(task, self.schedule)
+        for name in self.seed_programs:
+            load_program(name)
+        if self.metaval_every < 0:
+            raise LionSearchError(f"--metaval-every must be >= 0, got {self.metaval_every}")
+        if self.metaval_task not in ("auto", "none"):
+            get_task(self.metaval_task, self.schedule)
+        if self.promote_every is not None and self.promote_every < 0:
+            raise LionSearchError(f"--promote-every must be >= 0 (0 turns promotion off), got "
+                                  f"{self.promote_every}")
+        if self.promote_top < 1:
+            raise LionSearchError(f"--promote-top must be at least 1, got {self.promote_top}")
+        if self.promoted_seed not in PROMOTED_SEED:
+            raise LionSearchError(f"--promoted-seed must be one of {', '.join(PROMOTED_SEED)}, "
+                                  f"got {self.promoted_seed!r}")
+        for task in self.promotion[0]:
+            get_task(task, self.schedule)
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        """The tasks a candidate is trained on (one, or a portfolio's)."""
+        return resolve_tasks(self.task)
+
+    @property
+    def metaval(self) -> tuple[str | None, int]:
+        """(task, every): where and how often the best-so-far program is meta-validated."""
+        task = self.metaval_task
+        if task == "auto":
+            larger = f"{get_task(self.tasks[0]).family}-10x"
+            task = larger if larger in task_names() and larger not in self.tasks else "none"
+        every = self.metaval_every or max(self.budget // 10, 1)
+        return (None if task == "none" else task), every
+
+    @property
+    def promotion(self) -> tuple[tuple[str, ...], int]:
+        """(tasks, every): where and how often the best programs are promoted (every 0: off)."""
+        every = max(self.budget // 20, 1) if self.promote_every is None else self.promote_every
+        tasks = stage_b_tasks(self.tasks[0]) if self.promote_tasks == "auto" \
+            else resolve_tasks(self.promote_tasks)
+        return tasks, every
