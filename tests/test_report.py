@@ -94,7 +94,7 @@ def test_report_tables_show_the_run(run):
     trained = store.count("search", cached=False)
     store.close()
     page = (run / "report.html").read_text()
-    for text in (f"Best program (#{best.id}", "Top ", "Pareto front", "Seeds", "Run config",
+    for text in (f"Best program by proxy fitness (#{best.id}", "Top ", "Pareto front", "Seeds", "Run config",
                  f"trained <b>{trained}</b>", f"#{seed['id']}", "its lineage from the seed",
                  "population"):
         assert text in page, text
