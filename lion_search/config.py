@@ -15,7 +15,10 @@ from lion_search.portfolio import resolve_tasks
 from lion_search.promotion import PROMOTION_GRID, stage_b_tasks
 from lion_search.tasks import get_task, task_names
 
-DEFAULT_TASK = "mix"     # the portfolio a search is scored on (proxy_tasks/portfolios.json)
+DEFAULT_TASK = "digits"  # the portfolio a search is scored on (proxy_tasks/portfolios.json)
+# Promotion and meta-validation rounds come every 5% / 10% of the budget, but at least every
+# EVERY_AT_MOST evaluations, so that a run with a huge budget and a time limit has rounds too.
+EVERY_AT_MOST = 1000
 PROMOTED_SEED = ("join", "off")  # what a promoted program that beats all promoted so far does
 
 
@@ -42,10 +45,10 @@ class EvolveConfig:
     address: str | None = None
     gpus_per_worker: float = 0.0
     rng_seed: int = 0
-    metaval_every: int = 0          # 0: every 10% of the budget
+    metaval_every: int = 0          # 0: every 10% of the budget, at most 1000
     metaval_task: str = "auto"      # auto: the proxy family's 10x task, if any; "none": off
     allow_lr_free: bool = False     # keep children whose update does not grow with lr
-    promote_every: int | None = None  # None: every 5% of the budget; 0: off
+    promote_every: int | None = None  # None: 5% of the budget, at most 1000; 0: off
     promote_top: int = 3
     promote_tasks: str = "auto"     # auto: the funnel's stage B tasks; or tasks joined by commas
     promote_grid: tuple[float, ...] = PROMOTION_GRID
@@ -108,13 +111,14 @@ class EvolveConfig:
         if task == "auto":
             larger = f"{get_task(self.tasks[0]).family}-10x"
             task = larger if larger in task_names() and larger not in self.tasks else "none"
-        every = self.metaval_every or max(self.budget // 10, 1)
+        every = self.metaval_every or min(max(self.budget // 10, 1), EVERY_AT_MOST)
         return (None if task == "none" else task), every
 
     @property
     def promotion(self) -> tuple[tuple[str, ...], int]:
         """(tasks, every): where and how often the best programs are promoted (every 0: off)."""
-        every = max(self.budget // 20, 1) if self.promote_every is None else self.promote_every
+        every = min(max(self.budget // 20, 1), EVERY_AT_MOST) \
+            if self.promote_every is None else self.promote_every
         tasks = stage_b_tasks(self.tasks[0]) if self.promote_tasks == "auto" \
             else resolve_tasks(self.promote_tasks)
         return tasks, every

@@ -50,6 +50,8 @@ TASK_BUILDERS: dict[str, Builder] = {
     **_family_builders("digits-mlp", digits.mlp_task),
     **_family_builders("digits-cnn", digits.cnn_task),
     **_family_builders("text-lm", text_lm.lm_task),
+    "digits-cnn-mini": functools.cache(functools.partial(digits.cnn_task, "mini")),
+    "text-lm-mini": functools.cache(functools.partial(text_lm.lm_task, "mini")),
     "quadratic": _fixed_batch(synthetic.quadratic_task),
     "rosenbrock": _fixed_batch(synthetic.rosenbrock_task),
     "logreg": _fixed_batch(synthetic.logreg_task),

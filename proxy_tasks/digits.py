@@ -42,6 +42,8 @@ CNN_SIZES: dict[str, CNNSize] = {
     "1x": CNNSize(convs=((8, 2), (16, 2)), steps=300),
     "10x": CNNSize(convs=((16, 2), (32, 2)), steps=900),
     "100x": CNNSize(convs=((16, 1), (32, 2), (64, 2)), steps=1200),
+    # The portfolio member: about the cost of digits-mlp per run.
+    "mini": CNNSize(convs=((4, 2), (8, 2)), steps=200),
 }
 
 

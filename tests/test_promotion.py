@@ -20,9 +20,12 @@ def test_the_promoted_score_is_the_mean_log_ratio_to_the_references():
 
 
 def test_default_promotion_tasks_are_the_funnels_stage_b():
-    assert stage_b_tasks("digits-mlp") == ("digits-mlp-10x", "digits-cnn")
-    assert EvolveConfig(task="quadratic", budget=2000).promotion == (
-        ("digits-mlp-10x", "digits-cnn"), 100)
+    stage_b = ("digits-mlp-10x", "digits-cnn", "text-lm-mini")
+    assert stage_b_tasks("digits-mlp") == stage_b
+    assert EvolveConfig(task="quadratic", budget=2000).promotion == (stage_b, 100)
+    # a long run (a huge budget stopped by a time limit) still has promotion rounds
+    assert EvolveConfig(budget=1_000_000).promotion == (stage_b, 1000)
+    assert EvolveConfig(budget=1_000_000).metaval[1] == 1000
     assert EvolveConfig(promote_every=0).promotion[1] == 0
 
 
