@@ -112,3 +112,23 @@ def test_a_portfolio_config_round_trips_through_the_journal():
     config = EvolveConfig(task="mix", promote_grid=(0.5, 1.0))
     again = EvolveConfig.from_json(json.loads(json.dumps(config.to_json())))
     assert again == config and again.tasks == portfolios()["mix"]
+
+
+def test_a_stopped_portfolio_search_resumes_with_its_references(tmp_path):
+    from lion_search.search import Search
+
+    config = EvolveConfig(task=",".join(TASKS), budget=40, population=8, workers=1,
+                          promote_every=0)
+    store = RunStore.create(tmp_path / "run", config.to_json())
+    search = Search(store, config)
+    search.setup()
+    search.load()
+    polls = []
+    assert search.run(stop=lambda: polls.append(1) or len(polls) > 2).trained < config.budget
+    references = search.references
+    resumed = Search(store, EvolveConfig.from_json(store.config))
+    resumed.load()
+    assert resumed.references == references and len(resumed.hurdles()) == 2
+    assert resumed.run().trained == config.budget
+    assert store.count("reference") == 2          # swept once, not again on resume
+    store.close()
