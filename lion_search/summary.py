@@ -41,7 +41,7 @@ def run_program(folder: Path, ref: str) -> tuple[ProgramRow, float]:
         row = run_best(store) if ref == "best" else store.program(int(ref))
         if row is None:
             raise RunError(f"run {str(folder)!r} has no evaluated program yet")
-        fitness = store.best_fitness([row.id], ("search", "seed", "calibration"))
+        fitness = store.best_fitness([row.id], ("search", "seed", "calibration", "simplified"))
         return row, fitness.get(row.id, math.inf)
     finally:
         store.close()
