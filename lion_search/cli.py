@@ -502,7 +502,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--population", type=int, help="population size P (default 100)")
     p.add_argument("--tournament", type=int, help="tournament size T (default 2)")
     p.add_argument("--task", help="proxy task, tasks joined by commas (digits-mlp,text-lm) or a "
-                                  "portfolio name (default mix; see `lion-search tasks`): over "
+                                  "portfolio name (default digits; see `lion-search tasks`): over "
                                   "several tasks, fitness is the mean log ratio of the loss to "
                                   "tuned AdamW's")
     p.add_argument("--schedule", help="lr schedule shape (default warmup_cosine)")
