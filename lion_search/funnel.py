@@ -88,9 +88,10 @@ def load_stages(path: str | Path = DEFAULT_STAGES, proxy: str = "digits-mlp") ->
 def candidates(store: RunStore, top: int,
                prepare: Callable[[Program], Program] = lambda p: p) -> list[tuple[str, int, Program]]:
     """The run's top `top` programs that stay distinct (by data-flow hash and functional
-    fingerprint, see dedup) after `prepare` (e.g. simplification)."""
+    fingerprint, see dedup) after `prepare` (e.g. simplification): the promoted ones by promoted
+    score first (so the run's best enters), then the rest by proxy fitness."""
     out, seen = [], set()
-    for row, _ in store.best(100 * top):
+    for row, _ in store.best(100 * top, "promoted") + store.best(100 * top):
         program = prepare(parse_program(row.text))
         keys = set(DedupCache().keys(program))
         if keys & seen:

@@ -111,3 +111,14 @@ def test_the_report_plots_the_promoted_scores_beside_the_proxy(promoted_run, tmp
     store.close()
     assert (folder / "promotion.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "Best program by promoted score" in page and "<th>promoted</th>" in page
+
+
+def test_the_funnel_takes_the_best_promoted_program_first(promoted_run):
+    from lion_search.funnel import candidates
+    from lion_search.summary import run_best
+
+    store = RunStore.open(promoted_run[0])
+    entrants = candidates(store, 3)
+    assert entrants[0][1] == run_best(store).id
+    assert len({pid for _, pid, _ in entrants}) == len(entrants)
+    store.close()
