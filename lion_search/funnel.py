@@ -23,6 +23,7 @@ from lion_search.fitness import Evaluator
 from lion_search.export import write_module
 from lion_search.language import Program, parse_program
 from lion_search.library import load_program
+from lion_search.portfolio import resolve_tasks
 from lion_search.store import RunStore
 from lion_search.tasks import get_task
 
@@ -31,7 +32,8 @@ PASS_RULES = ("every_task", "mean")
 
 
 class Stage(NamedTuple):
-    """One funnel stage: tasks ("{proxy}" stands for the run's task), seeds and pass rule."""
+    """One funnel stage: tasks ("{proxy}" stands for the run's task or tasks), seeds and pass
+    rule."""
 
     name: str
     tasks: tuple[str, ...]
@@ -60,7 +62,7 @@ def load_stages(path: str | Path = DEFAULT_STAGES, proxy: str = "digits-mlp") ->
     path = Path(path)
     try:
         data = json.loads(path.read_text())
-        stages = tuple(Stage(s["name"], tuple(t.replace("{proxy}", proxy) for t in s["tasks"]),
+        stages = tuple(Stage(s["name"], _expand(s["tasks"], proxy),
                              tuple(int(x) for x in s["seeds"]), s.get("pass", "every_task"))
                        for s in data["stages"])
         config = FunnelConfig(stages, tuple(data["baselines"]),
@@ -83,6 +85,12 @@ def load_stages(path: str | Path = DEFAULT_STAGES, proxy: str = "digits-mlp") ->
     for name in config.baselines:
         load_program(name)
     return config
+
+
+def _expand(tasks: list[str], proxy: str) -> tuple[str, ...]:
+    """A stage's tasks with "{proxy}" standing for the run's task(s): one task, or each task of
+    a portfolio or comma-separated list."""
+    return tuple(x for t in tasks for x in (resolve_tasks(proxy) if t == "{proxy}" else (t,)))
 
 
 def candidates(store: RunStore, top: int,

@@ -66,6 +66,15 @@ def test_default_stages_are_valid_and_grow():
     assert flops[0] < flops[1] < flops[2]
 
 
+def test_the_proxy_stage_of_a_portfolio_run_has_each_of_its_tasks():
+    from lion_search.portfolio import resolve_tasks
+
+    for proxy in ("digits", "digits-mlp,text-lm-mini"):
+        assert load_stages(DEFAULT_STAGES, proxy=proxy).stages[0].tasks == resolve_tasks(proxy)
+    final = load_stages(DEFAULT_STAGES.parent / "funnel-final.json", proxy="digits")
+    assert [s.name for s in final.stages] == ["C"]
+
+
 @pytest.mark.parametrize("content,message", [
     ("{not json", "bad funnel stage file"),
     (json.dumps({**STAGES, "stages": [{"name": "A", "tasks": ["nope"], "seeds": [0]}]}),
