@@ -180,7 +180,8 @@ def cmd_export(args: argparse.Namespace) -> None:
 # ------------------------------------------------------------------------ tasks, eval, bench
 
 def cmd_tasks(args: argparse.Namespace) -> None:
-    """List the proxy tasks with their size and cost."""
+    """List the proxy tasks with their size and cost, and the named portfolios."""
+    from lion_search.portfolio import portfolios
     from lion_search.tasks import schedule_names, task_table
 
     table = Table(title="Proxy tasks")
@@ -192,7 +193,6 @@ def cmd_tasks(args: argparse.Namespace) -> None:
                       str(info.batch_size), f"{info.flops / 1e9:.2f}", info.description)
     console.print(table)
     console.print(f"schedules (--schedule): {', '.join(schedule_names())}")
-    from lion_search.portfolio import portfolios
     for name, tasks in portfolios().items():
         console.print(f"portfolio (--task {name}): {', '.join(tasks)}")
 
@@ -525,14 +525,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--restart-from", choices=("best", "seeds"), help="what a restart starts from")
     p.add_argument("--rng-seed", type=int, help="random seed of the search (default 0)")
     p.add_argument("--metaval-every", type=int, help="meta-validate the best program every N "
-                                                     "evaluations (default: 10%% of the budget)")
+                                                     "evaluations (default: 10%% of the budget, "
+                                                     "at most 1000)")
     p.add_argument("--metaval-task", help="held-out larger task for meta-validation (default: "
                                           "the proxy family's 10x task; 'none' turns it off)")
     p.add_argument("--allow-lr-free", action="store_true", help="keep children whose update does "
                                                                 "not grow with lr (rejected by default)")
     p.add_argument("--promote-every", type=int, help="promote the best distinct programs to "
                                                      "larger tasks every N evaluations (default: "
-                                                     "5%% of the budget; 0 = off)")
+                                                     "5%% of the budget, at most 1000; 0 = off)")
     p.add_argument("--promote-top", type=int, help="programs per promotion round (default 3)")
     p.add_argument("--promote-tasks", help="promotion tasks, joined by commas (default: the "
                                            "funnel's stage B)")
