@@ -4,6 +4,7 @@ same run, and checked before anything starts (each bad value is one line naming 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from dataclasses import dataclass, field
 
@@ -24,7 +25,10 @@ PROMOTED_SEED = ("join", "off")  # what a promoted program that beats all promot
 
 @dataclass(frozen=True)
 class EvolveConfig:
-    """Every setting of a search; stored in the run journal, so a resumed run is the same run."""
+    """Every setting of a search; stored in the run journal, so a resumed run is the same run.
+
+    The derived settings (tasks, metaval, promotion) read the portfolio and stage files once:
+    the search asks for them after every result."""
 
     task: str = DEFAULT_TASK        # a task, tasks joined by commas, or a portfolio name
     schedule: str = "warmup_cosine"
@@ -99,12 +103,12 @@ class EvolveConfig:
         for task in self.promotion[0]:
             get_task(task, self.schedule)
 
-    @property
+    @functools.cached_property
     def tasks(self) -> tuple[str, ...]:
         """The tasks a candidate is trained on (one, or a portfolio's)."""
         return resolve_tasks(self.task)
 
-    @property
+    @functools.cached_property
     def metaval(self) -> tuple[str | None, int]:
         """(task, every): where and how often the best-so-far program is meta-validated."""
         task = self.metaval_task
@@ -114,7 +118,7 @@ class EvolveConfig:
         every = self.metaval_every or min(max(self.budget // 10, 1), EVERY_AT_MOST)
         return (None if task == "none" else task), every
 
-    @property
+    @functools.cached_property
     def promotion(self) -> tuple[tuple[str, ...], int]:
         """(tasks, every): where and how often the best programs are promoted (every 0: off)."""
         every = min(max(self.budget // 20, 1), EVERY_AT_MOST) \

@@ -174,6 +174,10 @@ class DedupCache:
             self.hits += 1
         return found
 
+    def contains(self, keys: Keys) -> bool:
+        """Whether a program with these keys was evaluated (not counted as a lookup)."""
+        return keys[0] in self.by_hash or keys[1] in self.by_fingerprint
+
     def add_keys(self, keys: Keys, fitness: float) -> None:
         """Store `fitness` under both keys."""
         self.by_hash[keys[0]] = fitness

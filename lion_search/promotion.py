@@ -73,4 +73,3 @@ def promoted_score(scores: Sequence[TaskScore], references: Sequence[float]) -> 
         return WORST_FITNESS
     return math.fsum(math.log(s.loss / r)
                      for s, r in zip(scores, references)) / len(scores)
-

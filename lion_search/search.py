@@ -44,6 +44,8 @@ from lion_search.validate import Limits
 from lion_search.workers import Done, EvalSpec, InProcessPool, Job, RayPool
 
 HALL_OF_FAME_EVERY = 50  # trained evaluations between rewrites of RUN/hall_of_fame.csv
+
+
 class Member(NamedTuple):
     """A member of the population."""
 
@@ -255,10 +257,12 @@ class Search:
         """Journal one new child; a cache hit joins the population at once (returns None)."""
         parent = self.select_parent()
         child = mutate(parent.program, self.rng, self.config.mutation_weights, self.limits)
-        if not self.config.allow_lr_free and not grows_with_lr(child.program):
-            return None
         keys = self.cache.keys(child.program)
         if any(keys == k for _, _, _, k in self.pending.values()):
+            return None
+        # A program equivalent to an evaluated one passed the lr check then: check only the new.
+        if not self.config.allow_lr_free and not self.cache.contains(keys) \
+                and not grows_with_lr(child.program):
             return None
         known = self.cache.lookup_keys(keys)
         pid = self.store.add_program(str(child.program), keys, parent.id,

@@ -31,13 +31,15 @@ CREATE TABLE IF NOT EXISTS programs (
     fingerprint TEXT NOT NULL,     -- functional fingerprint (see dedup)
     parent INTEGER REFERENCES programs(id),
     mutation TEXT NOT NULL,
-    origin TEXT NOT NULL,          -- seed | calibration | child
+    origin TEXT NOT NULL,          -- seed | calibration | child | reference | simplified
     created REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS evaluations (
     id INTEGER PRIMARY KEY,
     program INTEGER NOT NULL REFERENCES programs(id),
-    kind TEXT NOT NULL,            -- search | calibration | metaval
+    kind TEXT NOT NULL,            -- search | seed | calibration | metaval | simplified |
+                                   -- reference | promotion-reference | promotion (one task;
+                                   -- worker holds the best lr factor) | promoted (the score)
     fitness REAL,                  -- NULL stands for the worst fitness (+inf)
     status TEXT NOT NULL,          -- ok | diverged | hurdle
     cached INTEGER NOT NULL,       -- 1: fitness reused from an equivalent program, not trained
