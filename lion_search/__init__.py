@@ -5,13 +5,17 @@
     tx = lion_search.to_optax(prog, learning_rate=3e-4)  # an optax.GradientTransformation
     results = lion_search.evaluate(prog, task="digits-mlp", seeds=(0, 1))  # .fitness, .curve
     run = lion_search.evolve(budget=500, task="digits-mlp")  # a search; returns its run folder
+
+A user's own task is a function returning a ``lion_search.Task`` (``proxy_tasks.base.Task``),
+named ``MODULE:FUNCTION`` or ``path/to/file.py:FUNCTION`` wherever a task name goes.
 """
 from lion_search.errors import LionSearchError, ProgramError
-from lion_search.export import to_optax
+from lion_search.export import eval_params, to_optax
 from lion_search.fitness import evaluate
 from lion_search.language import Program, parse_program
 from lion_search.library import load_program
 from lion_search.search import evolve
+from proxy_tasks import Task, make_schedule
 
-__all__ = ["LionSearchError", "Program", "ProgramError", "evaluate", "evolve", "load_program",
-           "parse_program", "to_optax"]
+__all__ = ["LionSearchError", "Program", "ProgramError", "Task", "eval_params", "evaluate", "evolve",
+           "load_program", "make_schedule", "parse_program", "to_optax"]

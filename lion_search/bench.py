@@ -1,14 +1,26 @@
-"""The speed benchmark: candidates trained per second by each evaluation path, side by side.
+"""The speed benchmarks.
 
-All three paths train the same distinct programs on the same task in one process, so their
-ratios are measured under the same load:
+Candidates trained per second by each evaluation path, side by side. All three paths train the
+same distinct programs on the same task in one process, so their ratios are measured under the
+same load:
   interpreter   the compile-once loop (one compile for the task, then any program)
   batched       the same loop vmapped over a batch of programs (meant for accelerators)
   per-program   a training loop jitted for each program (to_optax + optax), compile included
+
+Start-up and workers (`startup_benchmark`): whole `lion-search evolve` commands, one after the
+other: the time from the command's start to the first trained evaluation (with the default
+workers, from a warm and from an empty compilation cache), the default against `--workers 1`
+at budget 1,000 (whole command), and two workers against one at budget 2,000 (evaluations per
+wall-clock second of the whole command).
 """
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import NamedTuple
 
 import jax
@@ -18,6 +30,7 @@ from lion_search.fitness import Evaluator
 from lion_search.export import to_optax
 from lion_search.language import Program
 from lion_search.library import load_program
+from lion_search.store import RunStore
 from lion_search.tasks import get_task
 from lion_search.train import train
 
@@ -69,3 +82,81 @@ def benchmark(task_name: str = "digits-mlp", n_interpreted: int = 60, n_jitted: 
             _timed("batched interpreter", batched.evaluate_many,
                    programs[1:1 + 2 * batch_size], programs[0]),
             per]
+
+
+class CommandRun(NamedTuple):
+    """One `lion-search evolve` command, timed from outside, with what its journal says."""
+
+    label: str
+    args: tuple[str, ...]
+    seconds: float            # wall clock of the whole command
+    trained: int
+    first_evaluation: float   # journaled: from the command's start to its first trained child
+    load: float               # the 1-minute load average when it ended
+
+    @property
+    def rate(self) -> float:
+        """Trained evaluations per wall-clock second of the whole command."""
+        return self.trained / self.seconds
+
+
+class StartupReport(NamedTuple):
+    """The start-up benchmark's commands, and the ratios it is judged by."""
+
+    cold: CommandRun          # default workers, a short run, empty compilation cache
+    default_small: CommandRun  # default workers, budget 1,000
+    one_small: CommandRun     # --workers 1, budget 1,000
+    two_large: CommandRun     # --workers 2, budget 2,000
+    one_large: CommandRun     # --workers 1, budget 2,000
+
+    @property
+    def default_vs_one(self) -> float:
+        """Whole-command time of `--workers 1` over the default's at the smaller budget (>= 1:
+        the default is at least as fast)."""
+        return self.one_small.seconds / self.default_small.seconds
+
+    @property
+    def two_vs_one(self) -> float:
+        """Evaluations per wall-clock second of two workers over one's at the larger budget."""
+        return self.two_large.rate / self.one_large.rate
+
+
+def lion_search_command() -> list[str]:
+    """How to run `lion-search` in a new process, as a user does (the console script beside
+    this Python, else the module)."""
+    script = Path(sys.executable).parent / "lion-search"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "lion_search.cli"]
+
+
+def time_evolve(label: str, args: tuple[str, ...], folder: Path,
+                env: dict[str, str] | None = None) -> CommandRun:
+    """Run `lion-search evolve ARGS --out FOLDER` to its end and time it."""
+    start = time.perf_counter()
+    subprocess.run([*lion_search_command(), "evolve", *args, "--out", str(folder), "--force"],
+                   check=True, capture_output=True, env=env)
+    seconds = time.perf_counter() - start
+    store = RunStore.open(folder)
+    try:
+        trained = store.count("search", cached=False)
+        first = store.value("startup")["first_evaluation_s"]
+    finally:
+        store.close()
+    return CommandRun(label, args, seconds, trained, first, os.getloadavg()[0])
+
+
+def startup_benchmark(folder: Path, budgets: tuple[int, int] = (1000, 2000)) -> StartupReport:
+    """Run the start-up benchmark's commands in `folder` (see the module's docstring): first a
+    short run that fills the compilation cache, then a short run with an empty cache of its
+    own (cold), then the timed commands, with the default settings but for those named."""
+    small, large = (str(b) for b in budgets)
+    folder.mkdir(parents=True, exist_ok=True)
+    time_evolve("fill the compilation cache", ("--budget", "20"), folder / "warm-up")
+    with tempfile.TemporaryDirectory() as cache:
+        cold = time_evolve("default, empty compilation cache", ("--budget", "20"),
+                           folder / "cold", {**os.environ, "JAX_COMPILATION_CACHE_DIR": cache})
+    plan = [("default", ("--budget", small)),
+            ("--workers 1", ("--budget", small, "--workers", "1")),
+            ("--workers 2", ("--budget", large, "--workers", "2")),
+            ("--workers 1", ("--budget", large, "--workers", "1"))]
+    return StartupReport(cold, *(time_evolve(label, args, folder / f"run-{i}")
+                                 for i, (label, args) in enumerate(plan)))

@@ -14,6 +14,7 @@ import contextlib
 import json
 import math
 import os
+import re
 import signal
 import sys
 import threading
@@ -27,6 +28,7 @@ from rich.table import Table
 from lion_search.errors import LionSearchError
 
 console = Console(highlight=False, soft_wrap=True)
+EVAL_PLOTS = Path("runs") / "eval"   # where `eval` writes its plots unless told
 
 
 def _fitness(x: float | None) -> str:
@@ -49,6 +51,7 @@ def _names(text: str) -> tuple[str, ...]:
 def cmd_programs(args: argparse.Namespace) -> None:
     """List the seed programs with their memory cost and length."""
     from lion_search.library import SEEDS_DIR, load_program, seed_names
+    from lion_search.shapes import format_cost, memory_cost
 
     table = Table(title=f"Seed programs ({SEEDS_DIR})")
     table.add_column("name", no_wrap=True)
@@ -58,13 +61,16 @@ def cmd_programs(args: argparse.Namespace) -> None:
     for name in seed_names():
         program = load_program(name)
         first = (SEEDS_DIR / f"{name}.py").read_text().splitlines()[0].lstrip("# ")
-        table.add_row(name, str(program.memory_cost), str(len(program)), first.split("),")[0] + ")")
+        table.add_row(name, format_cost(memory_cost(program)), str(len(program)),
+                      first.split("),")[0] + ")")
     console.print(table)
 
 
 def cmd_show(args: argparse.Namespace) -> None:
     """Print a run's summary, or one program and its memory cost."""
     from lion_search.library import load_program
+    from lion_search.lr_check import lr_warning
+    from lion_search.shapes import format_cost, memory_cost
     from lion_search.summary import is_run, run_program, split_run_ref
 
     if is_run(args.target):
@@ -73,21 +79,32 @@ def cmd_show(args: argparse.Namespace) -> None:
     program = load_program(args.target)
     fitness = run_program(*ref)[1] if ref else None
     steps = _ancestry(*ref) if ref else []
+    warning = lr_warning(program)
     if args.json:
         from lion_search.lineage import lineage_json
 
-        print(json.dumps({"name": program.name, "memory": program.memory_cost,
+        print(json.dumps({"name": program.name, "memory": memory_cost(program),
+                          "slots": program.slots,
                           "length": len(program), "program": str(program),
+                          "lr_warning": warning,
                           **({"fitness": fitness if math.isfinite(fitness) else None,
                               "ancestry": lineage_json(steps)} if ref else {})}, indent=2))
         return
     extra = f", fitness {_fitness(fitness)}" if ref else ""
-    console.print(f"# {program.name}: memory cost {program.memory_cost} slot(s), "
+    console.print(f"# {program.name}: memory cost {format_cost(memory_cost(program))} "
+                  f"(parameter-sized copies, {program.slots} slot(s)), "
                   f"{len(program)} instruction(s){extra}")
     console.print(str(program), end="")
+    _warn(warning)
     if steps:
         console.print("ancestry: " + " <- ".join(
             f"#{s.id} ({_fitness(s.fitness)})" for s in reversed(steps)))
+
+
+def _warn(warning: str | None) -> None:
+    """Print the lr check's warning about a program shown or exported, if it has one."""
+    if warning:
+        console.print(f"[bold yellow]warning:[/] {warning}")
 
 
 def _ancestry(folder: Path, ref: str) -> list:
@@ -117,6 +134,7 @@ def show_lineage(args: argparse.Namespace) -> None:
 
 def show_run(args: argparse.Namespace) -> None:
     """The summary of a run folder: counts, seeds, top programs and the best program."""
+    from lion_search.shapes import format_cost
     from lion_search.store import RunStore, resolve_run
     from lion_search.summary import summarize
 
@@ -131,6 +149,10 @@ def show_run(args: argparse.Namespace) -> None:
     console.print(f"run {summary['run']} ({summary['state']}): task {summary['task']}, "
                   f"{summary['evaluations']}/{summary['budget']} evaluations trained, "
                   f"{summary['cache_hits']} cache hits ({100 * summary['cache_hit_rate']:.0f}%)")
+    if summary["startup"]:
+        from lion_search.live import format_startup
+
+        console.print(f"start-up: {format_startup(summary['startup'])}")
     for ref in summary["references"]:
         console.print(f"reference adamw on {ref['task']} (#{ref['id']}, lr x{ref['lr_scale']:g}): "
                       f"val loss {_fitness(ref['fitness'])}")
@@ -152,8 +174,8 @@ def show_run(args: argparse.Namespace) -> None:
     for row in summary["top"]:
         table.add_row(str(row["id"]), _fitness(row["fitness"]),
                       _fitness(row["promoted"]) if row["was_promoted"] else "",
-                      f"{row['delta']:+.4g}" if row["delta"] is not None else "",
-                      str(row["memory"]), str(row["length"]), f"eval {row['evaluation']}",
+                      row["vs_seed"].removesuffix(" vs seed"),
+                      format_cost(row["memory"]), str(row["length"]), f"eval {row['evaluation']}",
                       str(row["cache_hits"]))
     console.print(table)
     if summary["best"]:
@@ -165,16 +187,28 @@ def show_run(args: argparse.Namespace) -> None:
                       + (", simplified:" if best["simplified"] else
                          f"; `lion-search simplify {summary['run']}:best` cleans it up:"))
         console.print(best["simplified"] or best["program"], end="")
+        _warn(best["lr_warning"])
 
 
 def cmd_export(args: argparse.Namespace) -> None:
-    """Write a program as a standalone optax module."""
-    from lion_search.export import write_module
+    """Write a program as a standalone optax module: a run's program in its simplified form
+    (`--raw`: as journaled), named after the run, with the learning rate the search used."""
+    from lion_search.export import DEFAULT_LR_ADVICE, write_module
     from lion_search.library import load_program
+    from lion_search.lr_check import lr_warning
+    from lion_search.summary import export_form, split_run_ref
 
-    path = write_module(load_program(args.program), args.output)
+    ref = split_run_ref(args.program)
+    if ref:
+        form = export_form(*ref, raw=args.raw)
+        program, advice = form.program, (form.learning_rate, form.why)
+        console.print(f"exporting {form.form}, as {program.name}")
+    else:
+        program, advice = load_program(args.program), DEFAULT_LR_ADVICE
+    path = write_module(program, args.output, advice)
     console.print(f"wrote {path}: `from {path.stem} import optimizer; "
-                  f"tx = optimizer(learning_rate=1e-3)`")
+                  f"tx = optimizer(learning_rate={advice[0]:.3g})` ({advice[1]})")
+    _warn(lr_warning(program))
 
 
 # ------------------------------------------------------------------------ tasks, eval, bench
@@ -202,7 +236,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
     from lion_search.compare import DEFAULT_GRID, sweep
     from lion_search.fitness import Evaluator
     from lion_search.library import load_program
-    from lion_search.plots import plot_curves
+    from lion_search.plots import plot_curves, plot_lr_sensitivity
     from lion_search.tasks import get_task
 
     programs = {name: load_program(name) for name in (args.program, *args.vs)}
@@ -223,16 +257,26 @@ def cmd_eval(args: argparse.Namespace) -> None:
         print("| optimizer | best lr | val loss | spread |\n|---|---|---|---|")
         for c in results:
             print(f"| {c.name} | {c.lr:.3g} | {_fitness(c.fitness)} | {c.spread:.2g} |")
-    plot = Path(args.plot or f"eval-{Path(args.program).stem}-{task.name}.png")
+    stem = f"{re.sub(r'[^0-9A-Za-z_.-]+', '_', Path(args.program).stem)}-{task.name}"
+    plot = Path(args.plot or EVAL_PLOTS / f"{stem}.png")
+    lr_plot = Path(args.lr_plot or EVAL_PLOTS / f"{stem}-lr.png")
+    for path in (plot, lr_plot):
+        path.parent.mkdir(parents=True, exist_ok=True)
     plot_curves({c.name: c.result.curve for c in results}, plot,
                 f"training loss on {task.name} (best lr of each)")
-    console.print(f"wrote {plot}")
+    plot_lr_sensitivity({c.name: c.sweep for c in results}, lr_plot,
+                        f"learning-rate sensitivity on {task.name}")
+    console.print(f"wrote {plot} (training loss at each optimizer's best lr) and {lr_plot} "
+                  "(final validation loss against lr)")
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
-    """Candidates/s of the interpreter, the batched interpreter and per-program jit."""
+    """Candidates/s of the interpreter, the batched interpreter and per-program jit; or with
+    --startup, the start-up and workers benchmark."""
     from lion_search.bench import benchmark
 
+    if args.startup:
+        return bench_startup(Path(args.out))
     with console.status(f"benchmarking on {args.task}"):
         speeds = benchmark(args.task, args.candidates, args.jitted, args.batch_size)
     table = Table(title=f"candidates/s on {args.task} (one process, measured side by side)")
@@ -244,6 +288,30 @@ def cmd_bench(args: argparse.Namespace) -> None:
         table.add_row(s.path, str(s.candidates), f"{s.seconds:.2f}", f"{s.rate:.1f}",
                       f"{s.warmup:.2f}", f"{s.rate / reference:.1f}x")
     console.print(table)
+
+
+def bench_startup(folder: Path) -> None:
+    """Time whole `evolve` commands (bench.startup_benchmark) and print them with the ratios."""
+    from lion_search.bench import startup_benchmark
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    with console.status(f"timing evolve commands in {folder} (several minutes)"):
+        report = startup_benchmark(folder)
+    table = Table(title=f"lion-search evolve on {cores} cores, one command after the other")
+    for column in ("workers", "arguments", "seconds", "trained", "eval/s (whole command)",
+                   "first trained evaluation (s)", "load after"):
+        table.add_column(column, justify="right")
+    for run in report:
+        table.add_row(run.label, " ".join(run.args), f"{run.seconds:.1f}", str(run.trained),
+                      f"{run.rate:.1f}", f"{run.first_evaluation:.2f}", f"{run.load:.2f}")
+    console.print(table)
+    console.print(f"first trained evaluation, default workers: "
+                  f"{report.default_small.first_evaluation:.2f} s (compilation cache warm), "
+                  f"{report.cold.first_evaluation:.2f} s (empty)\n"
+                  f"budget {report.default_small.args[1]}: --workers 1 takes "
+                  f"{report.default_vs_one:.2f}x the default's time (whole command)\n"
+                  f"budget {report.two_large.args[1]}: two workers train "
+                  f"{report.two_vs_one:.2f}x the evaluations per second of one (whole command)")
 
 
 # ----------------------------------------------------------------------------------- evolve
@@ -296,7 +364,7 @@ def cmd_evolve(args: argparse.Namespace) -> int:
     """Run (or resume) a search, with a live view; Ctrl-C stops it cleanly and resumably."""
     from lion_search.config import EvolveConfig
     from lion_search.live import LiveView
-    from lion_search.search import Search
+    from lion_search.search import Search, process_started, start_pool
     from lion_search.store import RunStore, link_latest, resolve_run
 
     if args.time_limit is not None and args.time_limit <= 0:
@@ -311,6 +379,12 @@ def cmd_evolve(args: argparse.Namespace) -> int:
                                                                "batch_size", "gpus_per_worker")}
         config = EvolveConfig.from_json({**stored, **overrides})
         config.check()
+        trained = store.count("search", cached=False)
+        if trained >= config.budget:
+            store.close()
+            console.print(f"run {args.out} is finished: {trained}/{config.budget} evaluations "
+                          "trained; raise --budget to continue it")
+            return 0
         store.set_config(config.to_json())
     else:
         config = EvolveConfig(**fields)
@@ -318,25 +392,27 @@ def cmd_evolve(args: argparse.Namespace) -> int:
         out = Path(args.out or f"runs/{time.strftime('%Y-%m-%d_%H-%M-%S')}")
         store = RunStore.create(out, config.to_json(), force=args.force)
         link_latest(out)
+    pool = start_pool(config)   # the workers start while the search sets up
     console.print(f"run folder {store.folder}: task {config.task}, budget {config.budget}, "
                   f"population {config.population}, tournament {config.tournament}, "
                   f"{config.workers} worker(s)")
     view = LiveView(console)
-    search = Search(store, config, view)
+    search = Search(store, config, view, pool, started=process_started())
     state = "interrupted"
     try:
         store.set_state("running")
-        if store.value("seeds") is None:
-            with console.status(f"calibrating the learning rate of {', '.join(config.seed_programs)}"):
+        with view:
+            if store.value("seeds") is None:
                 search.setup()
-        search.load()
-        with view, _stop_on_interrupt() as interrupted:
-            stats = search.run(args.time_limit, stop=interrupted.is_set)
+            search.load()
+            with _stop_on_interrupt() as interrupted:
+                stats = search.run(args.time_limit, stop=interrupted.is_set)
         if not interrupted.is_set():
             state = "finished" if stats.trained >= config.budget else "stopped"
     except KeyboardInterrupt:
         pass
     finally:
+        search.close()
         store.set_state(state)
         store.close()
     if state == "interrupted":
@@ -347,13 +423,13 @@ def cmd_evolve(args: argparse.Namespace) -> int:
 
 
 def _print_outcome(folder: Path, state: str) -> None:
+    from lion_search.shapes import format_cost
     from lion_search.store import RunStore
     from lion_search.summary import summarize
 
     store = RunStore.open(folder)
     summary = summarize(store, 5)
     store.close()
-    seed = min((s["fitness"] or math.inf for s in summary["seeds"]), default=math.inf)
     console.print(f"{state}: {summary['evaluations']} evaluations trained, "
                   f"{summary['cache_hits']} cache hits ({100 * summary['cache_hit_rate']:.0f}%)")
     table = Table(title="best programs")
@@ -361,8 +437,8 @@ def _print_outcome(folder: Path, state: str) -> None:
         table.add_column(column, justify="right")
     for row in summary["top"]:
         table.add_row(str(row["id"]), _fitness(row["fitness"]),
-                      f"{row['fitness'] - seed:+.4g}" if row["fitness"] is not None
-                      and math.isfinite(seed) else "", str(row["memory"]), str(row["length"]))
+                      row["vs_seed"].removesuffix(" vs seed"), format_cost(row["memory"]),
+                      str(row["length"]))
     console.print(table)
     if summary["top"]:
         best = summary["top"][0]["id"]
@@ -371,39 +447,37 @@ def _print_outcome(folder: Path, state: str) -> None:
 
 
 def cmd_simplify(args: argparse.Namespace) -> None:
-    """Simplify a program: dead code, rewrite rules, then ablation on the proxy."""
-    from lion_search.dedup import DedupCache
+    """Simplify a program: dead code, rewrite rules, then ablation on the proxy. A run's
+    program is scored as the run scores it, and the result is saved in the run."""
     from lion_search.fitness import Evaluator
     from lion_search.library import load_program
-    from lion_search.simplify import format_report, simplify
+    from lion_search.lr_check import lr_warning
+    from lion_search.simplify import format_report, simplify, simplify_in_run
     from lion_search.store import RunStore
     from lion_search.summary import run_program, split_run_ref
 
     ref = split_run_ref(args.program)
-    program = load_program(args.program)
-    store = RunStore.open(ref[0]) if ref else None
-    try:
-        task = args.task or (store.config.get("task") if store else "digits-mlp")
-        score = None
-        if not args.no_ablation:
-            evaluator = Evaluator(task)
-            score = lambda p: evaluator.evaluate(p).fitness  # noqa: E731
-        with console.status(f"simplifying{'' if score is None else f' (ablation on {task})'}"):
-            report = simplify(program, score, args.tolerance)
-        console.print(format_report(report), markup=False)
-        if store is not None:
-            row, _ = run_program(*ref)
-            pid = store.add_program(str(report.after), DedupCache().keys(report.after), row.id,
-                                    f"simplified: {', '.join(report.rules) or 'no rule'}; "
-                                    f"{sum(s.kept for s in report.steps)} ablation step(s) kept",
-                                    "simplified")
-            if report.fitness_after is not None:
-                store.add_evaluation(pid, "simplified", report.fitness_after, "ok", False, task,
-                                     (0,), 0.0, "simplify")
-            console.print(f"saved in the run as #{pid} ({ref[0]}:{pid})")
-    finally:
-        if store is not None:
+    if ref:
+        row, _ = run_program(*ref)
+        store = RunStore.open(ref[0])
+        try:
+            with console.status(f"simplifying #{row.id}" + ("" if args.no_ablation else
+                                f" (ablation on {store.config.get('task')})")):
+                report, pid = simplify_in_run(store, row.id, args.tolerance, not args.no_ablation)
+        finally:
             store.close()
+    else:
+        program = load_program(args.program)
+        evaluator = Evaluator(args.task or "digits-mlp")
+        score = None if args.no_ablation else (lambda p: evaluator.evaluate(p).fitness)
+        with console.status("simplifying" + ("" if score is None else
+                                             f" (ablation on {evaluator.task.name})")):
+            report = simplify(program, score, args.tolerance)
+    console.print(format_report(report), markup=False)
+    _warn(lr_warning(report.after))
+    if ref:
+        console.print(f"saved in the run as #{pid} ({ref[0]}:{pid}); `lion-search export "
+                      f"{args.program} -o FILE.py` exports it")
     if args.output:
         Path(args.output).write_text(str(report.after))
         console.print(f"wrote {args.output}")
@@ -453,6 +527,10 @@ def cmd_funnel(args: argparse.Namespace) -> None:
                                 prepare=lambda p: rewrite(p)[0], progress=status.update)
     finally:
         store.close()
+    for candidate in record["candidates"]:
+        console.print(f"{candidate['name']} (#{candidate['id']}):")
+        console.print(candidate["program"], end="", markup=False)
+        _warn(candidate["lr_warning"])
     for stage in record["stages"]:
         console.print(funnel_table(stage))
     for winner in record["winners"]:
@@ -557,9 +635,12 @@ def build_parser() -> argparse.ArgumentParser:
                                       "then ablate instructions and constants on the proxy")
     p.add_argument("program", help="RUN:ID, RUN:best, a program file or a seed name")
     p.add_argument("-o", "--output", help="write the simplified program to this file")
-    p.add_argument("--task", help="proxy task for ablation (default: the run's task, or digits-mlp)")
+    p.add_argument("--task", help="proxy task for ablating a program that is not a run's "
+                                  "(default digits-mlp; a run's program is scored as its run "
+                                  "scores, on the run's tasks and seeds)")
     p.add_argument("--tolerance", type=float, default=0.01,
-                   help="keep an ablation when fitness worsens by at most this fraction (0.01)")
+                   help="keep an ablation when fitness worsens by at most this fraction of it, "
+                        "or by this much for a portfolio's log-ratio fitness (0.01)")
     p.add_argument("--no-ablation", action="store_true", help="only exact simplifications")
 
     p = add("report", cmd_report, "write RUN/report.html with plots (fitness, meta-validation, "
@@ -573,6 +654,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("export", cmd_export, "write a program as a standalone optax module")
     p.add_argument("program", help="a seed name, a program file, or RUN:ID / RUN:best")
     p.add_argument("-o", "--output", required=True, help="the module to write, a .py file")
+    p.add_argument("--raw", action="store_true", help="a run's program as the search journaled "
+                                                      "it (default: its simplified form)")
 
     p = add("funnel", cmd_funnel, "re-test a run's best programs on 10x and 100x larger tasks "
                                   "against tuned baselines; export the winners")
@@ -594,7 +677,10 @@ def build_parser() -> argparse.ArgumentParser:
                                              "digits and text-lm families)")
     p.add_argument("--seeds", type=_ints, default=(0, 1), help="training seeds (default 0,1)")
     p.add_argument("--grid", help="comma-separated lr scales (default 1e-4..1, 9 points)")
-    p.add_argument("--plot", help="PNG of the loss curves (default eval-PROGRAM-TASK.png)")
+    p.add_argument("--plot", help=f"PNG of the loss curves (default "
+                                  f"{EVAL_PLOTS}/PROGRAM-TASK.png)")
+    p.add_argument("--lr-plot", help=f"PNG of the final validation loss against the lr, one "
+                                     f"line per optimizer (default {EVAL_PLOTS}/PROGRAM-TASK-lr.png)")
     p.add_argument("--markdown", action="store_true", help="also print a markdown table")
 
     p = add("bench", cmd_bench, "candidates/s of the interpreter, batched interpreter and per-program jit")
@@ -602,6 +688,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--candidates", type=int, default=60, help="programs for the interpreter")
     p.add_argument("--jitted", type=int, default=6, help="programs for per-program jit")
     p.add_argument("--batch-size", type=int, default=8, help="batch of the batched interpreter")
+    p.add_argument("--startup", action="store_true", help="instead, time whole evolve commands: "
+                   "seconds to the first trained evaluation, the default workers against one "
+                   "at budget 1000, two against one at budget 2000 (several minutes)")
+    p.add_argument("--out", default="runs/bench-startup", help="where --startup writes its runs "
+                                                               "(default runs/bench-startup)")
     return parser
 
 

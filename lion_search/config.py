@@ -23,6 +23,15 @@ EVERY_AT_MOST = 1000
 PROMOTED_SEED = ("join", "off")  # what a promoted program that beats all promoted so far does
 
 
+def default_workers() -> int:
+    """One worker per core that this process may run on: the workers are threads of the
+    search process, and one per core makes the default run fastest (BENCHMARKS.md, "Start-up
+    and workers")."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 @dataclass(frozen=True)
 class EvolveConfig:
     """Every setting of a search; stored in the run journal, so a resumed run is the same run.
@@ -44,7 +53,7 @@ class EvolveConfig:
     restart_from: str = "best"
     hurdle: float = 2.0
     lr_grid: tuple[float, ...] = DEFAULT_GRID
-    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    workers: int = field(default_factory=default_workers)
     batch_size: int = 8
     address: str | None = None
     gpus_per_worker: float = 0.0

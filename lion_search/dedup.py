@@ -31,7 +31,7 @@ from typing import NamedTuple
 import numpy as np
 
 from lion_search.interpret import compiled_probe, encode, size_for
-from lion_search.language import INPUTS, Arg, Program
+from lion_search.language import ALL_INPUTS, Arg, Program
 
 COMMUTATIVE_OPS = frozenset({"add", "mul", "max", "min", "eq", "ne"})
 FINGERPRINT_T: tuple[float, ...] = (1.0, 4.0, 15.0, 6.0, 35.0, 24.0, 60.0, 420.0)
@@ -59,7 +59,7 @@ def _digest(text: str) -> str:
 
 def dataflow_hash(program: Program) -> str:
     """A hex key of the outputs' expression DAG, invariant to names, dead code and operand order."""
-    env: dict[str, str] = {name: _digest(f"input {name}") for name in INPUTS}
+    env: dict[str, str] = {name: _digest(f"input {name}") for name in ALL_INPUTS}
     env.update((slot, _digest(f"memory {k}")) for k, slot in enumerate(program.memory))
 
     def key(a: Arg) -> str:
@@ -73,7 +73,10 @@ def dataflow_hash(program: Program) -> str:
         if ins.op in COMMUTATIVE_OPS:
             args.sort()
         env[ins.dst] = _digest(f"{ins.op}({','.join(args)})")
-    return _digest("return " + ",".join(key(a) for a in program.outputs))
+    returned = [key(a) for a in program.outputs]
+    if program.has_eval:
+        returned[-1] = f"eval {returned[-1]}"
+    return _digest("return " + ",".join(returned))
 
 
 # ---------------------------------------------------------------------------------- fingerprint
@@ -120,9 +123,9 @@ def quantize(values: np.ndarray) -> bytes:
 def fingerprint(program: Program, steps: int = 4) -> str:
     """A hex key of the program's outputs over `steps` steps on fixed inputs, rounded.
 
-    Step k feeds (w_k, g_k, lr_k, t_k, memory_k) and gets (u_k, memory_{k+1}); then
-    w_{k+1} = w_k - u_k. Every output of every step enters the key (see `quantize`); the
-    interpreter's padding slots (beyond the program's memory) are left out.
+    Step k feeds (w_k, g_k, lr_k, t_k, memory_k) and gets (u_k, memory_{k+1}[, evaluation
+    weights]); then w_{k+1} = w_k - u_k. Every output of every step enters the key (see
+    `quantize`); the interpreter's padding slots (beyond the program's memory) are left out.
     """
     if not 1 <= steps <= len(FINGERPRINT_T):
         raise ValueError(f"steps must be in 1..{len(FINGERPRINT_T)}, got {steps}")
@@ -132,8 +135,8 @@ def fingerprint(program: Program, steps: int = 4) -> str:
     with np.errstate(all="ignore"):
         outputs = np.asarray(probe(encode(program, size), inputs.w, inputs.memory,
                                    inputs.grads, inputs.lrs, inputs.ts))
-    return hashlib.blake2b(quantize(outputs[:, :1 + program.memory_cost]),
-                           digest_size=16).hexdigest()
+    columns = list(range(1 + program.slots)) + ([-1] if program.has_eval else [])
+    return hashlib.blake2b(quantize(outputs[:, columns]), digest_size=16).hexdigest()
 
 
 # ---------------------------------------------------------------------------------------- cache

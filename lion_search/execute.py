@@ -8,17 +8,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from lion_search.language import INPUTS, Arg, Program
-from lion_search.ops import OPS, Kind
-from lion_search.runtime import each, reduce_all, reduce_each
+from lion_search.language import ALL_INPUTS, Arg, Program
+from lion_search.ops import OPS, PER_LEAF_KINDS, Kind
+from lion_search.runtime import each, each_tensor, reduce_all, shape_inputs
 
 Value = Any  # a list of leaf arrays, or a scalar shared by all leaves
 
 
-def run_program(program: Program, w: Value, g: Value, lr: Value, t: Value,
-                *memory: Value) -> tuple[Value, ...]:
-    """Evaluate `program` once: returns (update, *new memory values)."""
-    env: dict[str, Value] = dict(zip(INPUTS + program.memory, (w, g, lr, t) + memory))
+def run_program(program: Program, w: Value, g: Value, lr: Value, t: Value, *memory: Value,
+                total_steps: float | None = None) -> tuple[Value, ...]:
+    """Evaluate `program` once on lists of leaves (w's give the shape inputs; T is
+    `total_steps`, NaN when None): returns (update, *new memory values[, evaluation weights])."""
+    inputs = (w, g, lr, t) + shape_inputs(w, total_steps)
+    env: dict[str, Value] = dict(zip(ALL_INPUTS + program.memory, inputs + memory))
 
     def value(a: Arg) -> Value:
         return env[a] if isinstance(a, str) else a
@@ -29,6 +31,6 @@ def run_program(program: Program, w: Value, g: Value, lr: Value, t: Value,
         if op.kind is Kind.ELEMENTWISE:
             env[ins.dst] = each(op.fn, *args)
         else:
-            reduce = reduce_each if op.kind is Kind.TENSOR_REDUCE else reduce_all
-            env[ins.dst] = reduce(op.fn, *args, w)
+            apply = each_tensor if op.kind in PER_LEAF_KINDS else reduce_all
+            env[ins.dst] = apply(op.fn, *args, w)
     return tuple(value(a) for a in program.outputs)

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, NamedTuple
 
+from lion_search.calibrate import unscale_lr
 from lion_search.compare import Comparison, sweep
 from lion_search.dedup import DedupCache
 from lion_search.errors import LionSearchError
@@ -23,8 +25,10 @@ from lion_search.fitness import Evaluator
 from lion_search.export import write_module
 from lion_search.language import Program, parse_program
 from lion_search.library import load_program
+from lion_search.lr_check import lr_warning
 from lion_search.portfolio import resolve_tasks
 from lion_search.store import RunStore
+from lion_search.summary import program_name
 from lion_search.tasks import get_task
 
 DEFAULT_STAGES = Path(__file__).resolve().parent.parent / "proxy_tasks" / "funnel.json"
@@ -125,14 +129,17 @@ def run_stage(stage: Stage, config: FunnelConfig, entrants: list[tuple[str, int,
     baselines = {name: load_program(name) for name in config.baselines}
     baseline_results: dict[str, dict[str, Comparison]] = {n: {} for n in baselines}
     candidate_results: dict[str, dict[str, Comparison]] = {n: {} for n, _, _ in entrants}
-    for task_name in stage.tasks:
-        progress(f"stage {stage.name}: {task_name}")
+    programs = {name: program for name, _, program in entrants}
+    runs = [(name, program, config.baseline_grid, baseline_results)
+            for name, program in baselines.items()]
+    runs += [(name, program, config.candidate_grid, candidate_results)
+             for name, program in programs.items()]
+    for t, task_name in enumerate(stage.tasks, 1):
         evaluator = Evaluator(get_task(task_name), stage.seeds)
-        for c in sweep(baselines, evaluator, config.baseline_grid):
-            baseline_results[c.name][task_name] = c
-        programs = {name: program for name, _, program in entrants}
-        for c in sweep(programs, evaluator, config.candidate_grid):
-            candidate_results[c.name][task_name] = c
+        for k, (name, program, grid, results) in enumerate(runs, 1):
+            progress(f"stage {stage.name}, task {t}/{len(stage.tasks)} ({task_name}): "
+                     f"{name}, {len(grid)} learning rates ({k}/{len(runs)} optimizers)")
+            results[name][task_name] = sweep({name: program}, evaluator, grid)[0]
     best = {t: min(r[t].fitness for r in baseline_results.values()) for t in stage.tasks}
     base_entries = [Entry(n, None, r, False) for n, r in baseline_results.items()]
     cand_entries = [Entry(name, pid, candidate_results[name],
@@ -153,12 +160,17 @@ def run_funnel(store: RunStore, top: int = 5, stages_path: str | Path = DEFAULT_
     """Run every stage on the run's top programs; writes RUN/funnel.json and RUN/winners/*.py
     (the programs that passed at least the second stage) and returns the funnel record."""
     config = load_stages(stages_path, store.config.get("task", "digits-mlp"))
+    progress(f"choosing the {top} best distinct programs")
     entrants = candidates(store, top, prepare)
     if not entrants:
         raise LionSearchError(f"run {str(store.folder)!r} has no evaluated program to test")
     programs = {name: program for name, _, program in entrants}
     ids = {name: pid for name, pid, _ in entrants}
-    record = {"run": str(store.folder), "top": top, "stages": [], "winners": []}
+    progress("checking that each candidate's update grows with lr")
+    record = {"run": str(store.folder), "top": top, "stages": [], "winners": [],
+              "candidates": [{"name": name, "id": pid, "program": str(program),
+                              "lr_warning": lr_warning(program)}
+                             for name, pid, program in entrants]}
     reached: dict[str, str] = {}
     for index, stage in enumerate(config.stages):
         if not entrants:
@@ -181,7 +193,10 @@ def run_funnel(store: RunStore, top: int = 5, stages_path: str | Path = DEFAULT_
     for name, stage_name in reached.items():
         if len(names) > 1 and names.index(stage_name) >= 1:
             winners_dir.mkdir(exist_ok=True)
-            path = write_module(programs[name], winners_dir / f"{name}.py")
+            program, scale = unscale_lr(programs[name])
+            path = write_module(replace(program, name=program_name(store.folder, ids[name])),
+                                winners_dir / f"{name}.py",
+                                (scale, "the peak lr of the search's schedule"))
             record["winners"].append({"name": name, "id": ids[name], "stage": stage_name,
                                       "path": str(path.relative_to(store.folder))})
     (store.folder / "funnel.json").write_text(json.dumps(record, indent=2))

@@ -1,7 +1,8 @@
 """The hall of fame: the best program at each (length, memory cost), and the Pareto front.
 
-A program's length is its number of IR instructions and its memory cost its number of memory
-slots; neither is stored in the journal, so each distinct program text is parsed once. The hall is
+A program's length is its number of IR instructions and its memory cost what its memory slots
+store, in parameter-sized copies (`shapes.memory_cost`); neither is stored in the journal, so
+each distinct program text is parsed once. The hall is
 kept per journal in this process and brought up to date incrementally: a call reads only the
 evaluations journaled since the previous call (SQL, best per program text, so a text seen many
 times is parsed once), which keeps `write_hall_of_fame` cheap enough to call every few dozen
@@ -24,6 +25,7 @@ from typing import NamedTuple
 
 from lion_search.errors import LionSearchError
 from lion_search.language import parse_program
+from lion_search.shapes import memory_cost
 from lion_search.store import RunStore
 
 HALL_OF_FAME = "hall_of_fame.csv"
@@ -36,7 +38,7 @@ class HallEntry(NamedTuple):
 
     id: int
     fitness: float
-    memory: int
+    memory: float
     length: int
     evaluation: int
     on_front: bool
@@ -49,14 +51,14 @@ class _Hall:
 
     last_id: int = 0                                    # evaluations up to this id are counted
     searched: int = 0                                   # search evaluations with id <= last_id
-    cells: dict[tuple[int, int], tuple] = field(default_factory=dict)
-    shapes: dict[str, tuple[int, int]] = field(default_factory=dict)   # text -> (length, memory)
+    cells: dict[tuple[int, float], tuple] = field(default_factory=dict)
+    shapes: dict[str, tuple[int, float]] = field(default_factory=dict)   # text -> (length, memory)
 
 
 _HALLS: dict[tuple[str, str], _Hall] = {}
 
 
-def _shape(hall: _Hall, text: str) -> tuple[int, int] | None:
+def _shape(hall: _Hall, text: str) -> tuple[int, float] | None:
     shape = hall.shapes.get(text)
     if shape is None:
         try:
@@ -65,7 +67,7 @@ def _shape(hall: _Hall, text: str) -> tuple[int, int] | None:
             return None
         if len(hall.shapes) >= 50_000:        # old texts rarely come back; bound the memory
             hall.shapes.clear()
-        shape = hall.shapes[text] = (len(program), program.memory_cost)
+        shape = hall.shapes[text] = (len(program), round(memory_cost(program), 4))
     return shape
 
 
@@ -85,10 +87,10 @@ def _update(store: RunStore) -> _Hall:
         "         e.kind AS kind, ROW_NUMBER() OVER (PARTITION BY p.text"
         "                                           ORDER BY e.fitness, e.id) AS rank"
         "  FROM evaluations e JOIN programs p ON p.id = e.program"
-        "  WHERE e.id > ? AND e.id <= ? AND e.kind IN ('search', 'seed')"
+        "  WHERE e.id > ? AND e.id <= ? AND e.kind IN ('search', 'seed', 'simplified')"
         "    AND e.fitness IS NOT NULL)"
         " WHERE rank = 1", (hall.last_id, top)).fetchall()
-    changed: dict[tuple[int, int], tuple] = {}
+    changed: dict[tuple[int, float], tuple] = {}
     for text, fitness, eid, program, kind in rows:
         shape = _shape(hall, text)
         if shape is None:
@@ -121,7 +123,8 @@ def _dominates(a: HallEntry, b: HallEntry) -> bool:
 
 
 def pareto_front(store: RunStore) -> list[HallEntry]:
-    """The best evaluated program (search children and seeds; failed runs left out) of each
+    """The best evaluated program (search children, seeds and simplified programs; failed runs
+    left out) of each
     (length, memory) cell, sorted by length then memory, each marked whether it is on the Pareto
     front of (fitness, memory, length). Reads only the journal."""
     hall = _update(store)
@@ -163,6 +166,6 @@ def write_hall_of_fame(store: RunStore, path: str | Path | None = None) -> Path:
 def read_hall_of_fame(path: str | Path) -> list[HallEntry]:
     """Read a hall_of_fame.csv back."""
     with open(path, newline="") as f:
-        return [HallEntry(int(r["id"]), float(r["fitness"]), int(r["memory"]), int(r["length"]),
+        return [HallEntry(int(r["id"]), float(r["fitness"]), float(r["memory"]), int(r["length"]),
                           int(r["found_at"]), r["pareto"] == "1", r["program"])
                 for r in csv.DictReader(f)]

@@ -9,9 +9,15 @@ cut at the hurdle), a `lax.fori_loop` over the program's instructions, and `lax.
 the ops.
 
 Registers hold parameter-sized vectors; the register file is laid out as
-    [w, g, lr, t, memory slots..., constants..., variables...]
+    [w, g, lr, t, rank, fan_in, fan_out, T, memory slots..., constants..., variables...]
 and lives in the loop carry, so that memory slots persist between steps and nothing but the
-four inputs is rewritten at each step.
+first four inputs is rewritten at each step. Ops that act on each tensor at its shape
+(reductions, row_mean, orthogonalize) cut the vector into the tensors with static slices.
+Memory slots are held at full size here whatever their shape (`shapes.slot_shapes`): values
+are the same, only the storage differs from `to_optax`'s.
+
+A program with evaluation weights is run once more after the last step (g and lr do not reach
+them) and the validation loss is measured at them.
 """
 from __future__ import annotations
 
@@ -26,11 +32,15 @@ from jax import lax
 from jax.flatten_util import ravel_pytree
 
 from lion_search.errors import ProgramError
-from lion_search.language import INPUT_SHAPES, INPUTS, Program
-from lion_search.ops import OPS, Kind, Shape
+from lion_search.language import ALL_INPUTS, INPUTS, Program
+from lion_search.ops import OPS, PER_LEAF_KINDS, Kind, Shape
+from lion_search.shapes import instruction_shapes
 from proxy_tasks.base import Task
 
-OP_NAMES: tuple[str, ...] = tuple(OPS)
+# `interp_c` is interp(x, y, a) with a constant a, whose register is followed by one holding
+# 1 - a rounded from double precision, as the direct path computes it (in float32, 1 - 0.9999
+# is 1.7e-4 off).
+OP_NAMES: tuple[str, ...] = tuple(OPS) + ("interp_c",)
 OPCODES: dict[str, int] = {name: i for i, name in enumerate(OP_NAMES)}
 LENGTH_BUCKETS = (32, 64, 128)
 MEMORY_BUCKETS = (4, 8)
@@ -48,7 +58,7 @@ class Size(NamedTuple):
 
     @property
     def n_registers(self) -> int:
-        return len(INPUTS) + self.memory + self.n_constants + self.length
+        return len(ALL_INPUTS) + self.memory + self.n_constants + self.length
 
 
 class Encoded(NamedTuple):
@@ -59,72 +69,99 @@ class Encoded(NamedTuple):
     dst: np.ndarray        # int32[length]     destination register
     n: np.ndarray          # int32[]           instructions in use
     constants: np.ndarray  # float32[n_constants]
-    outputs: np.ndarray    # int32[1 + memory]  registers of the update and the new memory
+    outputs: np.ndarray    # int32[2 + memory]  registers of the update, the new memory and
+                           #                    the evaluation weights (w's when there are none)
+
+
+def _constant_op(ins_op: str, args: tuple) -> str:
+    """The interpreter's op for an instruction: interp with a constant weight is interp_c."""
+    return "interp_c" if ins_op == "interp" and not isinstance(args[2], str) else ins_op
+
+
+def _constant_keys(program: Program) -> dict[tuple[str, float], int]:
+    """The constant registers a program needs, in order: ("value", c) takes one register,
+    ("pair", a) two (a, then 1 - a); maps each key to its offset in the constants block."""
+    keys: dict[tuple[str, float], int] = {}
+    offset = 0
+    sites = [(_constant_op(i.op, i.args), i.args) for i in program.body] + [("", program.outputs)]
+    for op, args in sites:
+        for k, a in enumerate(args):
+            if isinstance(a, str):
+                continue
+            key = ("pair", a) if op == "interp_c" and k == 2 else ("value", a)
+            if key not in keys:
+                keys[key] = offset
+                offset += 2 if key[0] == "pair" else 1
+    return keys
+
+
+def _constant_values(keys: dict[tuple[str, float], int]) -> list[tuple[int, float]]:
+    """(offset, float32 value) of every constant register, 1 - a computed in double."""
+    values = []
+    for (kind, a), offset in keys.items():
+        values.append((offset, a))
+        if kind == "pair":
+            values.append((offset + 1, 1.0 - a))
+    return values
 
 
 def size_for(program: Program) -> Size:
     """The smallest Size that holds `program`."""
-    constants = {a for i in program.body for a in i.args if not isinstance(a, str)}
-    constants |= {a for a in program.outputs if not isinstance(a, str)}
+    keys = _constant_keys(program)
+    slots = sum(2 if kind == "pair" else 1 for kind, _ in keys)
     for length in LENGTH_BUCKETS:
-        if len(program) <= length and len(constants) <= 2 * length:
+        if len(program) <= length and slots <= Size(length, 0).n_constants:
             break
     else:
         raise ProgramError(f"program {program.name!r} has {len(program)} instructions; the "
                            f"interpreter runs at most {LENGTH_BUCKETS[-1]}")
-    memory = next((m for m in MEMORY_BUCKETS if program.memory_cost <= m), None)
+    memory = next((m for m in MEMORY_BUCKETS if program.slots <= m), None)
     if memory is None:
-        raise ProgramError(f"program {program.name!r} has {program.memory_cost} memory slots; "
+        raise ProgramError(f"program {program.name!r} has {program.slots} memory slots; "
                            f"the interpreter runs at most {MEMORY_BUCKETS[-1]}")
     return Size(length, memory)
 
 
-def instruction_shapes(program: Program) -> list[Shape]:
-    """The shape of each instruction's result, by the op table's shape rule."""
-    current = dict(INPUT_SHAPES) | {m: Shape.TENSOR for m in program.memory}
-    shapes = []
-    for ins in program.body:
-        args = [current.get(a, Shape.TENSOR) if isinstance(a, str) else Shape.SCALAR
-                for a in ins.args]
-        current[ins.dst] = OPS[ins.op].shape(args)
-        shapes.append(current[ins.dst])
-    return shapes
-
-
 def encode(program: Program, size: Size) -> Encoded:
     """Lay `program` out as arrays for the interpreter (numpy only: encoding never compiles)."""
-    registers = {name: i for i, name in enumerate(INPUTS + program.memory)}
-    constants: dict[float, int] = {}
-    first_constant = len(INPUTS) + size.memory
+    registers = {name: i for i, name in enumerate(ALL_INPUTS + program.memory)}
+    constants = _constant_keys(program)
+    first_constant = len(ALL_INPUTS) + size.memory
     next_variable = first_constant + size.n_constants
 
-    def register(a) -> int:
+    def register(a, kind: str = "value") -> int:
         nonlocal next_variable
         if not isinstance(a, str):
-            if a not in constants:
-                constants[a] = first_constant + len(constants)
-            return constants[a]
+            return first_constant + constants[(kind, a)]
         if a not in registers:
             registers[a] = next_variable
             next_variable += 1
         return registers[a]
 
-    if len(program) > size.length or program.memory_cost > size.memory:
+    if len(program) > size.length or program.slots > size.memory:
         raise ProgramError(f"program {program.name!r} does not fit interpreter size {size}")
     ops = np.zeros(size.length, np.int32)
     args = np.zeros((size.length, 3), np.int32)
     dst = np.zeros(size.length, np.int32)
     shapes = instruction_shapes(program)
     for i, ins in enumerate(program.body):
-        ops[i] = OPCODES[ins.op] + (len(OP_NAMES) if shapes[i] is Shape.SCALAR else 0)
-        args[i, :len(ins.args)] = [register(a) for a in ins.args]
+        op = _constant_op(ins.op, ins.args)
+        ops[i] = OPCODES[op] + (len(OP_NAMES) if shapes[i] is Shape.SCALAR else 0)
+        args[i, :len(ins.args)] = [register(a, "pair" if op == "interp_c" and k == 2 else "value")
+                                   for k, a in enumerate(ins.args)]
         dst[i] = register(ins.dst)
-    outputs = np.arange(len(INPUTS) - 1, len(INPUTS) + size.memory, dtype=np.int32)
-    outputs[:len(program.outputs)] = [register(a) for a in program.outputs]
-    values = np.zeros(size.n_constants, np.float32)
-    values[[r - first_constant for r in constants.values()]] = list(constants)
-    if len(constants) > size.n_constants:
+    # Padding slots keep their value (zero); without evaluation weights the model is evaluated
+    # at w (register 0).
+    outputs = np.arange(len(ALL_INPUTS) - 1, len(ALL_INPUTS) + size.memory + 1, dtype=np.int32)
+    outputs[-1] = 0
+    outputs[:1 + program.slots] = [register(a) for a in program.outputs[:1 + program.slots]]
+    if program.has_eval:
+        outputs[-1] = register(program.outputs[-1])
+    placed = _constant_values(constants)
+    if len(placed) > size.n_constants:
         raise ProgramError(f"program {program.name!r} has too many distinct constants")
+    values = np.zeros(size.n_constants, np.float32)
+    values[[offset for offset, _ in placed]] = [value for _, value in placed]
     return Encoded(ops, args, dst, np.int32(len(program)), values, outputs)
 
 
@@ -134,7 +171,43 @@ def _row(regs: jax.Array, i: jax.Array) -> jax.Array:
     return lax.dynamic_index_in_dim(regs, i, keepdims=False)
 
 
-def _branches(segments: jax.Array, n_segments: int) -> list[Callable]:
+class Leaves(NamedTuple):
+    """The parameter tensors' shapes, laid end to end in one flat vector (static)."""
+
+    shapes: tuple[tuple[int, ...], ...]
+
+    @property
+    def sizes(self) -> list[int]:
+        return [math.prod(s) for s in self.shapes]
+
+    @property
+    def n(self) -> int:
+        return sum(self.sizes)
+
+    def apply(self, fn: Callable, x: jax.Array) -> jax.Array:
+        """fn applied to each tensor of the flat vector x at its shape (static slices), each
+        result broadcast back to its tensor's shape and laid end to end again."""
+        parts, start = [], 0
+        for shape, size in zip(self.shapes, self.sizes):
+            part = fn(lax.slice_in_dim(x, start, start + size).reshape(shape))
+            parts.append(jnp.broadcast_to(part, shape).reshape(-1))
+            start += size
+        return jnp.concatenate(parts)
+
+    def shape_inputs(self, steps: float) -> np.ndarray:
+        """The rows of rank, fan_in, fan_out and T (float32[4, n]), as `runtime.shape_inputs`
+        defines them."""
+        rows = [[len(s), s[-2] if len(s) >= 2 else 1, s[-1] if s else 1] for s in self.shapes]
+        per_entry = np.repeat(np.asarray(rows, np.float32), self.sizes, axis=0).T
+        return np.concatenate([per_entry, np.full((1, self.n), steps, np.float32)])
+
+
+def leaves_of(params: object) -> Leaves:
+    """The Leaves of a pytree of arrays (or of shape structs)."""
+    return Leaves(tuple(tuple(x.shape) for x in jax.tree.leaves(params)))
+
+
+def _branches(leaves: Leaves) -> list[Callable]:
     """The functions (registers, a, b, c) -> value, indexed by opcode, where a, b, c are the
     argument registers; each reads only the registers its op uses (reading inside the branch
     lets XLA fuse the reads into the op instead of copying every argument row first).
@@ -142,35 +215,28 @@ def _branches(segments: jax.Array, n_segments: int) -> list[Callable]:
     Opcodes [0, n_ops) compute on whole vectors; opcodes [n_ops, 2 n_ops) are the same ops for
     instructions whose result is one scalar for all parameters (known at encoding from the
     shape rule): they read one entry of each argument and broadcast the result, which saves,
-    for example, Adam's `0.999 ** t` from being evaluated once per parameter. Elementwise ops
-    are the runtime's own functions. Per-tensor reductions sum each tensor's entries with a
-    one-hot matrix product (the tensors are contiguous segments of the vector) and broadcast
-    the result back.
+    for example, Adam's `0.999 ** t` from being evaluated once per parameter. Every op is the
+    runtime's own function: elementwise ones on the vector, per-tensor ones on each tensor at
+    its shape (`Leaves.apply`), global reductions on the whole vector.
     """
-    onehot = jax.nn.one_hot(segments, n_segments, dtype=jnp.float32).T   # [tensors, entries]
-    counts = onehot.sum(axis=1)
-
-    def per_tensor(x, post):
-        return post(onehot @ x, counts) @ onehot
-
-    tensor = {"mean": lambda x: per_tensor(x, lambda s, n: s / n),
-              "rms": lambda x: per_tensor(x * x, lambda s, n: jnp.sqrt(s / n)),
-              "norm": lambda x: per_tensor(x * x, lambda s, n: jnp.sqrt(s))}
-    total = {"global_mean": lambda x: jnp.full_like(x, jnp.mean(x)),
-             "global_rms": lambda x: jnp.full_like(x, jnp.sqrt(jnp.mean(x * x))),
-             "global_norm": lambda x: jnp.full_like(x, jnp.sqrt(jnp.sum(x * x)))}
-    n = segments.shape[0]
+    n = leaves.n
 
     def vector(name: str) -> Callable:
+        if name == "interp_c":
+            return lambda regs, a, b, c: _row(regs, c + 1) * _row(regs, a) \
+                + _row(regs, c) * _row(regs, b)
         op = OPS[name]
-        if op.kind is Kind.TENSOR_REDUCE:
-            return lambda regs, a, b, c: tensor[name](_row(regs, a))
+        if op.kind in PER_LEAF_KINDS:
+            return lambda regs, a, b, c: leaves.apply(op.fn, _row(regs, a))
         if op.kind is Kind.GLOBAL_REDUCE:
-            return lambda regs, a, b, c: total[name](_row(regs, a))
+            return lambda regs, a, b, c: jnp.full((n,), op.fn([_row(regs, a)]))
         return lambda regs, a, b, c: jnp.broadcast_to(
             op.fn(*(_row(regs, i) for i in (a, b, c)[:op.arity])), (n,))
 
     def scalar(name: str) -> Callable:
+        if name == "interp_c":
+            return lambda regs, a, b, c: jnp.full((n,), regs[c + 1, 0] * regs[a, 0]
+                                                  + regs[c, 0] * regs[b, 0])
         op = OPS[name]
         if op.kind is not Kind.ELEMENTWISE:
             return vector(name)
@@ -178,6 +244,21 @@ def _branches(segments: jax.Array, n_segments: int) -> list[Callable]:
             op.fn(*(regs[i, 0] for i in (a, b, c)[:op.arity])), (n,))
 
     return [vector(name) for name in OP_NAMES] + [scalar(name) for name in OP_NAMES]
+
+
+def _initial_registers(size: Size, program: Encoded, leaves: Leaves, steps: float) -> jax.Array:
+    """The register file before the first step: the shape inputs and the constants set, the
+    rest zero."""
+    first_constant = len(ALL_INPUTS) + size.memory
+    registers = jnp.zeros((size.n_registers, leaves.n), jnp.float32)
+    registers = registers.at[len(INPUTS):len(ALL_INPUTS)].set(leaves.shape_inputs(steps))
+    return registers.at[first_constant:first_constant + size.n_constants].set(
+        jnp.broadcast_to(program.constants[:, None], (size.n_constants, leaves.n)))
+
+
+def _step_inputs(w: jax.Array, g: jax.Array, lr: jax.Array, t: jax.Array) -> jax.Array:
+    """The rows of w, g, lr and t."""
+    return jnp.stack([w, g, jnp.full_like(w, lr), jnp.full_like(w, t)])
 
 
 def _run_instructions(program: Encoded, registers: jax.Array, branches: list[Callable]) -> jax.Array:
@@ -201,29 +282,35 @@ class Trained(NamedTuple):
     stopped: jax.Array    # int32[]    0 = ran to the end, 1 = diverged, 2 = cut at the hurdle
 
 
+def _program_step(program: Encoded, size: Size, branches: list[Callable], regs: jax.Array,
+                  inputs: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """One step: (the registers with the new memory, the outputs [update, memory..., eval])."""
+    regs = _run_instructions(program, lax.dynamic_update_slice(regs, inputs, (0, 0)), branches)
+    outputs = regs[program.outputs]
+    regs = lax.dynamic_update_slice(regs, outputs[1:1 + size.memory], (len(ALL_INPUTS), 0))
+    return regs, outputs
+
+
 def make_trainer(task: Task, size: Size) -> Callable[..., Trained]:
     """The jitted function train(encoded, seed, lr_scale, hurdle_loss) -> Trained for `task`.
 
     Each step: g = grad loss(w; batch), lr = lr_scale * schedule(step), the program runs with
-    t = step + 1, and w <- w - update. A non-finite loss or weight stops the run (diverged);
-    at `task.steps // 4` the run stops when the mean loss of the last 10 steps exceeds
-    `hurdle_loss` (inf disables the hurdle).
+    t = step + 1 and T = task.steps, and w <- w - update. A non-finite loss or weight stops the
+    run (diverged); at `task.steps // 4` the run stops when the mean loss of the last 10 steps
+    exceeds `hurdle_loss` (inf disables the hurdle). The validation loss is measured at the
+    program's evaluation weights, from one more run of the program after the last step.
     """
     params0 = jax.eval_shape(task.init_params, jax.random.PRNGKey(0))
     _, unravel = ravel_pytree(jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), params0))
-    leaves = jax.tree.leaves(params0)
-    segments = jnp.asarray(np.repeat(np.arange(len(leaves)), [math.prod(x.shape) for x in leaves]))
-    branches = _branches(segments, len(leaves))
-    n_inputs, hurdle_step, window = len(INPUTS), max(task.steps // 4, 1), 10
+    leaves = leaves_of(params0)
+    branches = _branches(leaves)
+    hurdle_step, window = max(task.steps // 4, 1), 10
 
     def train(program: Encoded, seed: jax.Array, lr_scale: jax.Array,
               hurdle_loss: jax.Array) -> Trained:
         init_key, data_key = jax.random.split(jax.random.PRNGKey(seed))
         w0, _ = ravel_pytree(task.init_params(init_key))
-        first_constant = n_inputs + size.memory
-        registers = jnp.zeros((size.n_registers, w0.size), jnp.float32)
-        registers = registers.at[first_constant:first_constant + size.n_constants].set(
-            jnp.broadcast_to(program.constants[:, None], (size.n_constants, w0.size)))
+        registers = _initial_registers(size, program, leaves, task.steps)
 
         def running(carry):
             return (carry[4] < task.steps) & (carry[2] == 0)
@@ -233,11 +320,8 @@ def make_trainer(task: Task, size: Size) -> Callable[..., Trained]:
             loss, grads = jax.value_and_grad(task.loss)(unravel(w), task.get_batch(data_key, step))
             g, _ = ravel_pytree(grads)
             lr = lr_scale * task.schedule(step)
-            inputs = jnp.stack([w, g, jnp.full_like(w, lr), jnp.full_like(w, step + 1.0)])
-            regs = _run_instructions(program, lax.dynamic_update_slice(regs, inputs, (0, 0)),
-                                     branches)
-            outputs = regs[program.outputs]
-            regs = lax.dynamic_update_slice(regs, outputs[1:], (n_inputs, 0))
+            regs, outputs = _program_step(program, size, branches, regs,
+                                          _step_inputs(w, g, lr, step + 1.0))
             w = w - outputs[0]
             losses = losses.at[step].set(loss)
             diverged = ~jnp.isfinite(loss) | ~jnp.all(jnp.isfinite(w))
@@ -249,8 +333,11 @@ def make_trainer(task: Task, size: Size) -> Callable[..., Trained]:
         # A while loop rather than a scan: a run that diverges or is cut stops at once.
         losses = jnp.full(task.steps, jnp.nan, jnp.float32)
         init = (registers, w0, jnp.int32(0), losses, jnp.int32(0))
-        _, w, stopped, losses, _ = lax.while_loop(running, train_step, init)
-        val = task.val_loss(unravel(w))
+        regs, w, stopped, losses, _ = lax.while_loop(running, train_step, init)
+        zeros = jnp.zeros_like(w)
+        _, outputs = _program_step(program, size, branches, regs,
+                                   _step_inputs(w, zeros, 0.0, task.steps + 1.0))
+        val = task.val_loss(unravel(outputs[-1]))
         val = jnp.where((stopped == 0) & jnp.isfinite(val), val, jnp.inf)
         stopped = jnp.where((stopped == 0) & ~jnp.isfinite(val), 1, stopped)
         return Trained(val, losses, stopped)
@@ -272,32 +359,29 @@ def compiled_batch_trainer(task: Task, size: Size) -> Callable[..., Trained]:
 
 # ------------------------------------------------------------------------------ probing
 
+PROBE_STEPS_T = 100.0  # the T a probe feeds programs (the fingerprint's t runs to 420)
+
+
 @functools.lru_cache(maxsize=None)
 def compiled_probe(size: Size, shapes: tuple[tuple[int, ...], ...]) -> Callable[..., jax.Array]:
     """A jitted probe(program, w, memory, grads, lrs, ts) -> outputs that runs a program for
     len(ts) steps on given inputs, as parameters of the given leaf `shapes` flattened into one
     vector: w[entries], memory[size.memory, entries], grads[steps, entries], lrs[steps],
-    ts[steps]. Returns the outputs (update, memory) of every step, float32[steps, 1 + memory,
-    entries]; w moves by each update. The dedup fingerprint runs on it: one compile per size.
+    ts[steps], with T = PROBE_STEPS_T. Returns the outputs (update, memory, evaluation weights)
+    of every step, float32[steps, 2 + memory, entries]; w moves by each update. The dedup
+    fingerprint runs on it: one compile per size.
     """
-    sizes = [math.prod(s) for s in shapes]
-    branches = _branches(jnp.asarray(np.repeat(np.arange(len(sizes)), sizes)), len(sizes))
-    first_constant = len(INPUTS) + size.memory
+    leaves = Leaves(shapes)
+    branches = _branches(leaves)
+    first_slot = len(ALL_INPUTS)
 
     def probe(program: Encoded, w, memory, grads, lrs, ts) -> jax.Array:
-        registers = jnp.zeros((size.n_registers, w.size), jnp.float32)
-        registers = registers.at[len(INPUTS):first_constant].set(memory)
-        registers = registers.at[first_constant:first_constant + size.n_constants].set(
-            jnp.broadcast_to(program.constants[:, None], (size.n_constants, w.size)))
+        registers = _initial_registers(size, program, leaves, PROBE_STEPS_T)
+        registers = registers.at[first_slot:first_slot + size.memory].set(memory)
 
         def step(carry, inputs):
             regs, w = carry
-            g, lr, t = inputs
-            regs = lax.dynamic_update_slice(
-                regs, jnp.stack([w, g, jnp.full_like(w, lr), jnp.full_like(w, t)]), (0, 0))
-            regs = _run_instructions(program, regs, branches)
-            outputs = regs[program.outputs]
-            regs = lax.dynamic_update_slice(regs, outputs[1:], (len(INPUTS), 0))
+            regs, outputs = _program_step(program, size, branches, regs, _step_inputs(w, *inputs))
             return (regs, w - outputs[0]), outputs
 
         return lax.scan(step, (registers, w), (grads, lrs, ts))[1]

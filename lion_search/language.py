@@ -10,7 +10,11 @@ whitelist), never run by Python:
 
 `w, g, lr, t` are the weights, the gradient, the learning rate and the step (from 1); every
 further parameter is a memory slot that starts at zero. The program returns the update (the
-optimizer then sets w <- w - update) and the new value of each memory slot, in order.
+optimizer then sets w <- w - update) and the new value of each memory slot, in order. The names
+`rank`, `fan_in`, `fan_out` (of each parameter tensor) and `T` (the total number of steps) are
+read without being declared. The return may end with `eval_at(x)`: the weights to evaluate the
+model at (Schedule-Free's average, Lookahead's slow weights), computed from the values on entry
+to a step (w, memory, t, never g or lr; `validate` checks it).
 
 The IR is a straight-line list of single-op instructions `dst = op(a, b, c)` whose arguments are
 variable names or float constants. Nested expressions are lowered into temporaries named `_1`,
@@ -30,9 +34,16 @@ from lion_search.ops import CALLABLE_OPS, OPS, Shape
 
 Arg = Union[str, float]
 INPUTS: tuple[str, ...] = ("w", "g", "lr", "t")
+# Inputs a program reads without declaring them: per-tensor shape facts and the total steps.
+SHAPE_INPUTS: tuple[str, ...] = ("rank", "fan_in", "fan_out", "T")
+ALL_INPUTS: tuple[str, ...] = INPUTS + SHAPE_INPUTS
 INPUT_SHAPES: dict[str, Shape] = {"w": Shape.TENSOR, "g": Shape.TENSOR, "lr": Shape.SCALAR,
-                                  "t": Shape.SCALAR}
-RESERVED_NAMES = frozenset({"count"})  # the step-count field of an exported optimizer's state
+                                  "t": Shape.SCALAR, "rank": Shape.PER_TENSOR,
+                                  "fan_in": Shape.PER_TENSOR, "fan_out": Shape.PER_TENSOR,
+                                  "T": Shape.SCALAR}
+EVAL_MARK = "eval_at"  # return ..., eval_at(x): the evaluation weights
+# The step count of an exported optimizer's state, the shape inputs and the evaluation mark.
+RESERVED_NAMES = frozenset({"count", EVAL_MARK}) | frozenset(SHAPE_INPUTS)
 
 
 @dataclass(frozen=True)
@@ -46,7 +57,10 @@ class Instr:
 
 @dataclass(frozen=True)
 class Program:
-    """An optimizer program: `def name(w, g, lr, t, *memory): body; return outputs`."""
+    """An optimizer program: `def name(w, g, lr, t, *memory): body; return outputs`.
+
+    `outputs` is (update, new value of each memory slot[, evaluation weights]).
+    """
 
     name: str
     memory: tuple[str, ...]
@@ -55,9 +69,18 @@ class Program:
     doc: str = field(default="", compare=False)
 
     @property
-    def memory_cost(self) -> int:
-        """The number of memory slots: how many parameter-sized buffers the optimizer keeps."""
+    def slots(self) -> int:
+        """The number of memory slots (their real memory cost is `shapes.memory_cost`)."""
         return len(self.memory)
+
+    @property
+    def has_eval(self) -> bool:
+        """Whether the program returns evaluation weights after its memory values."""
+        return len(self.outputs) == len(self.memory) + 2
+
+    def with_eval(self, outputs: tuple[Arg, ...]) -> tuple[Arg, ...]:
+        """`outputs` (update and memory values) followed by this program's evaluation weights."""
+        return outputs + self.outputs[len(self.memory) + 1:]
 
     def __len__(self) -> int:
         return len(self.body)
@@ -199,11 +222,11 @@ class _Lowerer:
 
 
 def check_name(name: str, fail) -> None:
-    """Reject names the language reserves (temporaries `_*` and `count`)."""
+    """Reject names the language reserves (temporaries `_*`, `count`, the shape inputs)."""
     if is_temp(name):
         raise fail(f"name '{name}' starts with '_', which is reserved for temporaries")
     if name in RESERVED_NAMES:
-        raise fail(f"name '{name}' is reserved (it is the step count of the optimizer state)")
+        raise fail(f"name '{name}' is reserved (reserved names: {', '.join(sorted(RESERVED_NAMES))})")
 
 
 def _function(tree: ast.Module, source: str) -> ast.FunctionDef:
@@ -275,18 +298,29 @@ def parse_program(text: str | bytes, source: str = "<program>") -> Program:
                            f"{err.msg}") from None
     fn = _function(tree, source)
     memory = tuple(arg.arg for arg in fn.args.args[4:])
-    lower = _Lowerer(source, set(INPUTS) | set(memory))
+    lower = _Lowerer(source, set(ALL_INPUTS) | set(memory))
     doc, assignments, ret = _split_body(fn, lower)
     for node in assignments:
         lower.assign(node)
     values = ret.value.elts if isinstance(ret.value, ast.Tuple) else \
         ([ret.value] if ret.value is not None else [])
-    if len(values) != 1 + len(memory):
+    marked = [v for v in values if _is_eval_mark(v)]
+    if marked and (values[-1] is not marked[0] or len(marked) > 1 or len(marked[0].args) != 1
+                   or marked[0].keywords):
+        raise lower.fail(marked[0], f"{EVAL_MARK}(x) takes one argument and comes last in the "
+                                    "return, after the memory values")
+    if len(values) - len(marked) != 1 + len(memory):
         slots = f" and the new values of {', '.join(memory)}" if memory else ""
-        raise lower.fail(ret, f"return gives {len(values)} value(s), expected {1 + len(memory)}: "
-                              f"the update{slots}")
-    outputs = tuple(lower.arg(v) for v in values)
+        raise lower.fail(ret, f"return gives {len(values) - len(marked)} value(s) besides "
+                              f"{EVAL_MARK}(...), expected {1 + len(memory)}: the update{slots}")
+    outputs = tuple(lower.arg(v.args[0] if _is_eval_mark(v) else v) for v in values)
     return Program(fn.name, memory, tuple(lower.body), outputs, doc)
+
+
+def _is_eval_mark(node: ast.expr) -> bool:
+    """Whether `node` is a call `eval_at(...)`."""
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
+        and node.func.id == EVAL_MARK
 
 
 # ---------------------------------------------------------------------------------- printing
@@ -348,7 +382,7 @@ def _foldable(program: Program) -> dict[str, int]:
 
 def _rename_unfolded(program: Program, folded: dict[str, int]) -> dict[str, str]:
     """Fresh printable names (v1, v2, ...) for temporaries that cannot be folded."""
-    taken = set(INPUTS) | set(program.memory) | {i.dst for i in program.body}
+    taken = set(ALL_INPUTS) | set(program.memory) | {i.dst for i in program.body}
     names: dict[str, str] = {}
     counter = 0
     for ins in program.body:
@@ -409,8 +443,10 @@ def print_program(program: Program) -> str:
             continue
         text, _ = printer.instruction(ins)
         lines.append(f"    {printer.names.get(ins.dst, ins.dst)} = {text}")
-    outputs = ", ".join(printer.arg(a)[0] for a in program.outputs)
-    lines.append(f"    return {outputs}")
+    outputs = [printer.arg(a)[0] for a in program.outputs]
+    if program.has_eval:
+        outputs[-1] = f"{EVAL_MARK}({outputs[-1]})"
+    lines.append(f"    return {', '.join(outputs)}")
     return "\n".join(lines) + "\n"
 
 

@@ -1,14 +1,25 @@
 """Finding programs: seed programs by name (the files in `programs/`) and program files by path."""
 from __future__ import annotations
 
+import ast
 import os
 from pathlib import Path
 
 from lion_search.errors import ProgramError
 from lion_search.language import Program, parse_program
 
-SEEDS_DIR = Path(os.environ.get("LION_SEARCH_PROGRAMS",
-                                Path(__file__).resolve().parent.parent / "programs"))
+
+def _seeds_dir() -> Path:
+    """Where the seed programs are: `$LION_SEARCH_PROGRAMS` if set; else `lion_search/seeds/`
+    where it exists (an installed wheel, built from `programs/`); else the checkout's top-level
+    `programs/` (a checkout or an editable install: the source of truth)."""
+    if "LION_SEARCH_PROGRAMS" in os.environ:
+        return Path(os.environ["LION_SEARCH_PROGRAMS"])
+    packaged = Path(__file__).resolve().parent / "seeds"
+    return packaged if packaged.is_dir() else Path(__file__).resolve().parent.parent / "programs"
+
+
+SEEDS_DIR = _seeds_dir()
 
 
 def seed_names() -> list[str]:
@@ -16,14 +27,37 @@ def seed_names() -> list[str]:
     return sorted(p.stem for p in SEEDS_DIR.glob("*.py"))
 
 
+EXPORTED_PROGRAM = "PROGRAM"  # the module-level string holding an exported module's program
+
+
+def exported_program_text(data: bytes) -> str | None:
+    """The program text of a module written by `lion-search export`: the string constant
+    assigned to PROGRAM at the module's top level, preceded by blank lines so that its line
+    numbers are the module's. None for any other file. The module is parsed with `ast`, never
+    run."""
+    try:
+        tree = ast.parse(data)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 \
+                and isinstance(node.targets[0], ast.Name) \
+                and node.targets[0].id == EXPORTED_PROGRAM \
+                and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
+            return "\n" * (node.value.lineno - 1) + node.value.value
+    return None
+
+
 def read_program_file(path: str | Path) -> Program:
-    """Parse the program in file `path` (errors name the file, line and column)."""
+    """Parse the program in file `path`: a program file, or a module written by
+    `lion-search export` (the program it holds). Errors name the file, line and column."""
     path = Path(path)
     try:
         data = path.read_bytes()
     except OSError as err:
         raise ProgramError(f"cannot read program file {str(path)!r}: {err.strerror}") from None
-    return parse_program(data, source=str(path))
+    held = exported_program_text(data)
+    return parse_program(data if held is None else held, source=str(path))
 
 
 def load_program(name_or_path: str | Path) -> Program:

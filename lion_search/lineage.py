@@ -63,7 +63,7 @@ def ancestry(store: RunStore, program_id: int) -> list[LineageStep]:
         rows.append(row)
         current = row.parent
     rows.reverse()
-    fitness = store.best_fitness([r.id for r in rows])
+    fitness = store.best_fitness([r.id for r in rows], ("search", "seed", "simplified"))
     steps: list[LineageStep] = []
     for i, row in enumerate(rows):
         f = fitness.get(row.id, math.inf)

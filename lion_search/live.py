@@ -1,4 +1,9 @@
-"""The live view of a search: a rich progress bar, and the best program printed when it changes."""
+"""The live view of a search: a rich progress bar, and the best program printed when it changes.
+
+During start-up the bar's label says what the run waits for (starting workers, compiling,
+calibrating, training the first children); at the first trained evaluation one line tells how
+long start-up took, phase by phase.
+"""
 from __future__ import annotations
 
 import math
@@ -14,6 +19,7 @@ from rich.progress import (
 
 from lion_search.promotion import Promotion
 from lion_search.search import Member, Stats
+from lion_search.summary import format_delta
 
 
 def format_fitness(value: float) -> str:
@@ -21,14 +27,18 @@ def format_fitness(value: float) -> str:
     return f"{value:.4g}" if math.isfinite(value) else "failed"
 
 
-def format_delta(best: float, seed: float, relative: bool = False) -> str:
-    """The best fitness against the seed's (negative is better): a percentage of a loss, or
-    for a portfolio's fitness (already a mean log ratio) the difference."""
-    if not (math.isfinite(best) and math.isfinite(seed)) or (seed == 0 and not relative):
-        return ""
-    if relative:
-        return f"{best - seed:+.4f} vs seed"
-    return f"{100 * (best - seed) / abs(seed):+.1f}% vs seed"
+def format_startup(startup: dict) -> str:
+    """One line from a journaled `startup` record: the seconds from the command's start to the
+    first trained evaluation, and each phase's share (the first share, before any phase, is
+    the program's own start: Python, imports, checking the settings, opening the journal)."""
+    phases = startup["phases"]
+    first = startup["first_evaluation_s"]
+    ends = [began for _, began in phases[1:]] + [first]
+    parts = [f"set-up {phases[0][1]:.1f} s"] if phases else []
+    parts += [f"{name} {end - began:.1f} s" for (name, began), end in zip(phases, ends)]
+    return (f"first trained evaluation {first:.1f} s after the command started "
+            f"({', '.join(parts)}; {startup['workers']} {startup['pool']} worker(s)"
+            f"{', resumed' if startup['resumed'] else ''})")
 
 
 class LiveView:
@@ -37,7 +47,7 @@ class LiveView:
     def __init__(self, console: Console | None = None):
         self.console = console or Console()
         self.progress = Progress(
-            TextColumn("[bold]evolve"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[rate]:.1f} eval/s"),
             TextColumn("cache hits {task.fields[hits]}"),
             TextColumn("best {task.fields[best]} {task.fields[delta]}"),
@@ -60,13 +70,24 @@ class LiveView:
         best = stats.best.fitness if stats.best else math.inf
         hit_rate = stats.cache_hits / stats.lookups if stats.lookups else 0.0
         return {"rate": stats.rate, "hits": f"{100 * hit_rate:.0f}%",
-                "best": format_fitness(best),
+                "best": format_fitness(best) if stats.best else "-",
                 "delta": format_delta(best, stats.seed_fitness, stats.relative)}
 
     def update(self, stats: Stats) -> None:
         if self.task is None:
             self.task = self.progress.add_task("evolve", total=stats.budget, **self._fields(stats))
         self.progress.update(self.task, completed=stats.trained, **self._fields(stats))
+
+    def starting(self, phase: str, stats: Stats) -> None:
+        """Label the bar with what start-up waits for."""
+        self.update(stats)
+        self.progress.update(self.task, description=f"{phase}...")
+
+    def started(self, startup: dict) -> None:
+        """Say how long start-up took; the bar is the search's from now on."""
+        self.progress.console.print(format_startup(startup))
+        if self.task is not None:
+            self.progress.update(self.task, description="evolve")
 
     def metaval(self, task: str, member: Member, fitness: float) -> None:
         self.progress.console.print(f"meta-validation of #{member.id} on {task}: "
@@ -80,7 +101,10 @@ class LiveView:
             + (" - the best promoted so far" if best else ""))
 
     def new_best(self, member: Member, stats: Stats) -> None:
+        """Print the best program so far, unless it only ties (or trails) the seeds."""
         self.update(stats)
+        if not member.fitness < stats.seed_fitness:
+            return
         self.progress.console.print(
             f"new best #{member.id}: fitness {format_fitness(member.fitness)} "
             f"{format_delta(member.fitness, stats.seed_fitness, stats.relative)}")

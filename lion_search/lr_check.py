@@ -73,3 +73,14 @@ def lr_growth(program: Program) -> float:
 def grows_with_lr(program: Program) -> bool:
     """Whether the update grows by LR_GROWTH or more when lr doubles, at every level."""
     return lr_growth(program) >= LR_GROWTH
+
+
+def lr_warning(program: Program) -> str | None:
+    """One sentence for people where the program fails the check (None where it passes)."""
+    growth = lr_growth(program)
+    if growth >= LR_GROWTH:
+        return None
+    measured = (f"it grows x{growth:.2g} when lr doubles" if math.isfinite(growth)
+                else "it is zero or not finite at a small lr")
+    return (f"this program's update does not grow with lr ({measured}; x{LR_GROWTH:g} or more "
+            "expected): the learning rate you pass and its schedule barely change what it does")

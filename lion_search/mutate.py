@@ -40,9 +40,10 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from lion_search.errors import ProgramError
-from lion_search.language import (INPUT_SHAPES, INPUTS, Arg, Instr, Program, format_constant, is_temp,
+from lion_search.language import (ALL_INPUTS, Arg, Instr, Program, format_constant, is_temp,
                                   normalize)
 from lion_search.ops import OPS, Shape
+from lion_search.shapes import value_shapes
 from lion_search.validate import Limits, check
 
 # Constants an inserted or changed argument draws from (else log-uniform, see `random_constant`).
@@ -150,7 +151,7 @@ def statements(program: Program) -> list[tuple[int, int]]:
 
 def defined_before(program: Program, index: int) -> list[str]:
     """Names set before instruction `index` (len(body) for the outputs), in order of first set."""
-    names = dict.fromkeys(INPUTS + program.memory)
+    names = dict.fromkeys(ALL_INPUTS + program.memory)
     names.update(dict.fromkeys(ins.dst for ins in program.body[:index]))
     return list(names)
 
@@ -176,7 +177,7 @@ def random_arg(names: list[str], rng: np.random.Generator) -> Arg:
 
 def fresh_name(program: Program, prefix: str = "v") -> str:
     """The first of v1, v2, ... (or prefix1, prefix2, ...) that the program does not use."""
-    taken = set(INPUTS) | set(program.memory) | {ins.dst for ins in program.body}
+    taken = set(ALL_INPUTS) | set(program.memory) | {ins.dst for ins in program.body}
     k = 1
     while f"{prefix}{k}" in taken:
         k += 1
@@ -185,11 +186,7 @@ def fresh_name(program: Program, prefix: str = "v") -> str:
 
 def shapes_before(program: Program, index: int) -> dict[str, Shape]:
     """The shape of each name set before instruction `index`, in order of first set."""
-    shapes = dict(INPUT_SHAPES) | dict.fromkeys(program.memory, Shape.TENSOR)
-    for ins in program.body[:index]:
-        shapes[ins.dst] = OPS[ins.op].shape([shapes[a] if isinstance(a, str) else Shape.SCALAR
-                                             for a in ins.args])
-    return shapes
+    return value_shapes(program, index)
 
 
 def feeds_update(program: Program) -> list[bool]:
@@ -355,8 +352,9 @@ def add_slot(program: Program, rng: np.random.Generator) -> Edit | None:
         body[i] = replace(body[i], args=body[i].args[:j] + (slot,) + body[i].args[j + 1:])
         reader = describe(body[i])
     body[index:index] = update
+    memory_end = 1 + program.slots  # the evaluation weights, if any, stay last
     child = replace(program, memory=program.memory + (slot,), body=tuple(body),
-                    outputs=outputs + (slot,))
+                    outputs=outputs[:memory_end] + (slot,) + outputs[memory_end:])
     return child, f"add slot {text} at {index}, read by {reader}"
 
 

@@ -1,9 +1,14 @@
 """The op table: every operation a program may use, with its arity, jnp implementation and shape rule.
 
-Shapes form a small lattice: a value is a SCALAR (one number for all parameters: lr, t,
+Shapes form a small lattice: a value is a SCALAR (one number for all parameters: lr, t, T,
 constants, global reductions), PER_TENSOR (one number per parameter tensor: per-tensor
-reductions) or TENSOR (one number per parameter entry). Elementwise ops broadcast to the
-widest shape of their arguments; reductions narrow it.
+reductions, rank, fan_in, fan_out), ROW (one number per row of each matrix: row_mean), COL (one
+number per column: col_mean) or TENSOR (one number per parameter entry):
+
+    SCALAR < PER_TENSOR < ROW, COL < TENSOR,  with ROW v COL = TENSOR.
+
+Elementwise ops broadcast to the join (least upper bound) of their arguments' shapes;
+reductions narrow it. For tensors of rank < 2 a ROW or COL value is as large as the tensor.
 """
 from __future__ import annotations
 
@@ -15,11 +20,21 @@ from lion_search import runtime
 
 
 class Shape(IntEnum):
-    """What a value varies over; ordered so that broadcasting is `max`."""
+    """What a value varies over (see the module docstring for the lattice)."""
 
     SCALAR = 0
     PER_TENSOR = 1
-    TENSOR = 2
+    ROW = 2
+    COL = 3
+    TENSOR = 4
+
+
+def join(*shapes: Shape) -> Shape:
+    """The least upper bound: the shape a value broadcast from all of `shapes` has."""
+    top = max(shapes, default=Shape.SCALAR)
+    if top is Shape.COL and Shape.ROW in shapes:
+        return Shape.TENSOR
+    return top
 
 
 class Kind(Enum):
@@ -27,7 +42,13 @@ class Kind(Enum):
 
     ELEMENTWISE = "elementwise"      # fn(*arrays), leaf by leaf
     TENSOR_REDUCE = "tensor_reduce"  # fn(array) -> 0-d, leaf by leaf
+    AXIS_REDUCE = "axis_reduce"      # fn(array) -> array reduced along one axis, leaf by leaf
+    MATRIX = "matrix"                # fn(array) -> array of its shape, leaf by leaf
     GLOBAL_REDUCE = "global_reduce"  # fn(list of arrays) -> 0-d, over all leaves
+
+
+# The ops that see each leaf at its shape (the argument broadcast to the parameter's shape).
+PER_LEAF_KINDS = frozenset({Kind.TENSOR_REDUCE, Kind.AXIS_REDUCE, Kind.MATRIX})
 
 
 @dataclass(frozen=True)
@@ -51,14 +72,19 @@ class Op:
             return Shape.PER_TENSOR  # even of a scalar: norm(lr) = |lr| sqrt(n) grows with n
         if self.kind is Kind.GLOBAL_REDUCE:
             return Shape.SCALAR
-        return max(args, default=Shape.SCALAR)
+        if self.kind is Kind.AXIS_REDUCE:  # the mean of a value constant along the axis is itself
+            return args[0] if args[0] <= Shape.PER_TENSOR else _AXIS_SHAPES[self.name]
+        if self.kind is Kind.MATRIX:
+            return Shape.TENSOR
+        return join(*args)
 
 
 def _op(name: str, arity: int, kind: Kind = Kind.ELEMENTWISE, symbol: str | None = None) -> Op:
     return Op(name, arity, getattr(runtime, f"op_{name}"), kind, symbol)
 
 
-_E, _T, _G = Kind.ELEMENTWISE, Kind.TENSOR_REDUCE, Kind.GLOBAL_REDUCE
+_AXIS_SHAPES = {"row_mean": Shape.ROW, "col_mean": Shape.COL}
+_T, _A, _M, _G = Kind.TENSOR_REDUCE, Kind.AXIS_REDUCE, Kind.MATRIX, Kind.GLOBAL_REDUCE
 
 OPS: dict[str, Op] = {op.name: op for op in [
     _op("add", 2, symbol="+"), _op("sub", 2, symbol="-"), _op("mul", 2, symbol="*"),
@@ -70,8 +96,10 @@ OPS: dict[str, Op] = {op.name: op for op in [
     _op("exp", 1), _op("expm1", 1), _op("log", 1), _op("log1p", 1),
     _op("max", 2), _op("min", 2), _op("interp", 3), _op("clip", 2), _op("where", 3),
     _op("tanh", 1), _op("arcsin", 1), _op("arctan", 1), _op("cosh", 1),
+    _op("cos", 1), _op("sin", 1),
     _op("copy", 1),
     _op("mean", 1, _T), _op("rms", 1, _T), _op("norm", 1, _T),
+    _op("row_mean", 1, _A), _op("col_mean", 1, _A), _op("orthogonalize", 1, _M),
     _op("global_mean", 1, _G), _op("global_rms", 1, _G), _op("global_norm", 1, _G),
 ]}
 

@@ -26,3 +26,26 @@ def plot_curves(curves: dict[str, np.ndarray], path: str | Path, title: str) -> 
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def plot_lr_sensitivity(sweeps: dict[str, list[tuple[float, float]]], path: str | Path,
+                        title: str) -> Path:
+    """Final validation loss against the peak learning rate, one line per optimizer (log-log);
+    a failed run (inf) is left out of its line."""
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
+    for name, points in sweeps.items():
+        finite = [(lr, loss) for lr, loss in points if np.isfinite(loss)]
+        if finite:
+            ax.plot(*zip(*finite), marker="o", markersize=3, label=name, linewidth=1.2)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("peak learning rate")
+    ax.set_ylabel("final validation loss")
+    ax.set_title(title)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend()
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path)
+    plt.close(fig)
+    return path

@@ -29,7 +29,7 @@ from lion_search.errors import TaskError
 from lion_search.fitness import WORST_FITNESS, EvalResult, Evaluator
 from lion_search.language import Program
 from lion_search.library import load_program
-from lion_search.tasks import get_task, task_names
+from lion_search.tasks import USER_TASK_FORMS, get_task, is_user_task, task_names
 
 PORTFOLIOS_FILE = Path(__file__).resolve().parent.parent / "proxy_tasks" / "portfolios.json"
 REFERENCE_PROGRAM = "adamw"
@@ -43,16 +43,19 @@ def portfolios() -> dict[str, tuple[str, ...]]:
 
 def resolve_tasks(spec: str) -> tuple[str, ...]:
     """The tasks of `spec`: a portfolio name (`mix`), or task names joined by commas
-    (`digits-mlp,text-lm`), or one task name. Raises TaskError naming what is wrong."""
+    (`digits-mlp,text-lm`, `digits-mlp,my_tasks:make_task`), or one task name; a user's task
+    (MODULE:FUNCTION, path/to/file.py:FUNCTION) is checked when it is built (`get_task`).
+    Raises TaskError naming what is wrong."""
     named = portfolios()
     if spec in named:
         return named[spec]
     tasks = tuple(t.strip() for t in spec.split(","))
     known = set(task_names())
     for task in tasks:
-        if task not in known:
+        if task not in known and not is_user_task(task):
             raise TaskError(f"unknown task {task!r} in --task {spec!r}; known tasks: "
-                            f"{', '.join(task_names())}; portfolios: {', '.join(named)}")
+                            f"{', '.join(task_names())}; portfolios: {', '.join(named)}; "
+                            f"or your own: {USER_TASK_FORMS}")
     if len(set(tasks)) != len(tasks):
         raise TaskError(f"--task {spec!r} names a task twice")
     return tasks
@@ -106,16 +109,21 @@ class PortfolioEvaluator:
             for i, result in zip(alive, results):
                 per_task[i].append(result)
             alive = [i for i, r in zip(alive, results) if r.status == "ok"]
-        return [self._combine(tuple(results)) for results in per_task]
+        references = self.references if self.relative else None
+        return [combine(tuple(results), references) for results in per_task]
 
-    def _combine(self, per_task: tuple[EvalResult, ...]) -> EvalResult:
-        first = per_task[0]
-        seconds = math.fsum(r.seconds for r in per_task)
-        status = next((r.status for r in per_task if r.status != "ok"), "ok")
-        if not self.relative:
-            return first._replace(per_task=per_task)
-        fitness, per_seed = log_ratio_fitness(per_task, self.references)
-        return EvalResult(fitness, first.curve, status, seconds, per_seed, per_task)
+
+def combine(per_task: tuple[EvalResult, ...], references: Sequence[float] | None) -> EvalResult:
+    """A program's result over tasks from its result on each (`per_task`, in order): with
+    references (several tasks), fitness is the mean log ratio to them; without, it is the one
+    task's. `per_task` holds the results, `curve` is the first task's training curve."""
+    first = per_task[0]
+    if references is None:
+        return first._replace(per_task=per_task)
+    seconds = math.fsum(r.seconds for r in per_task)
+    status = next((r.status for r in per_task if r.status != "ok"), "ok")
+    fitness, per_seed = log_ratio_fitness(per_task, references)
+    return EvalResult(fitness, first.curve, status, seconds, per_seed, per_task)
 
 
 def tune_references(tasks: Sequence[str], schedule: str, seeds: Sequence[int],

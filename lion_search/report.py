@@ -43,7 +43,7 @@ import numpy as np  # noqa: E402
 from lion_search.hall_of_fame import HallEntry, pareto_front  # noqa: E402
 from lion_search.lineage import ancestry  # noqa: E402
 from lion_search.store import RunStore  # noqa: E402
-from lion_search.summary import summarize  # noqa: E402
+from lion_search.summary import format_delta, is_relative, summarize  # noqa: E402
 
 REPORT = "report.html"
 FUNNEL = "funnel.json"
@@ -153,8 +153,8 @@ def plot_fitness(fitness: np.ndarray, population: int, seed: float, title: str) 
         ax.scatter(x[ok], fitness[ok], s=6, color="0.7", alpha=0.5, linewidths=0,
                    label="each evaluation", zorder=1)
         shown = np.isfinite(median)
-        ax.plot(x[shown], median[shown], color="tab:orange", linewidth=1.4,
-                label=f"population median (last {population}, successful)", zorder=2)
+        ax.plot(x[shown], median[shown], color="tab:orange", linewidth=1.4, linestyle="--",
+                label=f"population median (last {population}, successful)", zorder=4)
         shown = np.isfinite(best)
         ax.step(x[shown], best[shown], where="post", color="tab:blue", linewidth=1.8,
                 label="best so far", zorder=3)
@@ -196,8 +196,6 @@ def plot_beside_proxy(best: np.ndarray, other_x: np.ndarray, other: np.ndarray, 
             label="proxy: best so far")
     ax.set_xlabel("search evaluation")
     ax.set_ylabel("proxy fitness", color="tab:blue")
-    if _use_log(best):
-        ax.set_yscale("log")
     right = ax.twinx()
     ok = np.isfinite(other)
     right.plot(other_x[ok], other[ok], "o" if running_best else "o-", color="tab:red",
@@ -207,11 +205,14 @@ def plot_beside_proxy(best: np.ndarray, other_x: np.ndarray, other: np.ndarray, 
         right.step(other_x[order], best_so_far(other[order]), where="post", color="tab:red",
                    linewidth=1.8, alpha=0.6, label="best promoted so far")
     right.set_ylabel(ylabel, color="tab:red")
-    if _use_log(other):
+    # One kind of axis for both, so that equal heights are comparable: log only where both are.
+    if _use_log(best) and _use_log(other):
+        ax.set_yscale("log")
         right.set_yscale("log")
     lines = ax.get_legend_handles_labels()
     more = right.get_legend_handles_labels()
-    ax.legend(lines[0] + more[0], lines[1] + more[1], fontsize=8, loc="upper right")
+    ax.legend(lines[0] + more[0], lines[1] + more[1], fontsize=8, loc="upper center", ncol=3,
+              frameon=False, bbox_to_anchor=(0.5, -0.16))
     ax.set_title(title)
     ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -389,6 +390,14 @@ def funnel_html(funnel: dict) -> str:
             classes.append("win" if passed else "")
         parts.append(_table(["optimizer", "kind", *(_e(t) for t in tasks), "verdict"], rows,
                             {0, 1}, classes))
+    entrants = funnel.get("candidates", [])
+    if entrants:
+        parts.append("<h3>Candidates</h3>")
+        parts.append(_table(["name", "id", "program"],
+                            [[_e(c.get("name", "")), _e(c.get("id", "")),
+                              f"<pre>{_e(c.get('program', ''))}</pre>"
+                              + (f'<p class="fail">Warning: {_e(c["lr_warning"])}.</p>'
+                                 if c.get("lr_warning") else "")] for c in entrants], {0, 2}))
     winners = funnel.get("winners", [])
     if winners:
         parts.append("<h3>Winners</h3>")
@@ -506,8 +515,9 @@ def _html(store: RunStore, summary: dict, config: dict, entries: list[HallEntry]
              f"seed fitness <b>{_num(seed)}</b>",
              f"best <b>{_num(best['fitness']) if best else 'none yet'}</b>"
              + (f" (#{best['id']})" if best else "")]
-    if best and seed and best["fitness"] is not None:
-        facts.append(f"vs seed <b>{100 * (best['fitness'] - seed) / abs(seed):+.1f}%</b>")
+    if best and seed is not None and best["fitness"] is not None:
+        delta = format_delta(best["fitness"], seed, is_relative(store)).removesuffix(" vs seed")
+        facts.append(f"vs seed <b>{_e(delta)}</b>")
     body = [f"<h1>lion-search run {_e(name)}</h1>",
             f'<p class="sub">{_e(summary["run"])} &middot; report written '
             f'{time.strftime("%Y-%m-%d %H:%M:%S")}</p>',
@@ -534,7 +544,12 @@ def _html(store: RunStore, summary: dict, config: dict, entries: list[HallEntry]
             else ""
         body.append(f"<h2>Best program by {best['by']} (#{best['id']}, fitness "
                     f"{_num(best['fitness'])}{promoted})</h2>")
+        if best["simplified"]:
+            body.append("<p>Simplified (<code>lion-search simplify</code>):</p>"
+                        f"<pre>{_e(best['simplified'])}</pre><p>As the search found it:</p>")
         body.append(f"<pre>{_e(best['program'])}</pre>")
+        if best["lr_warning"]:
+            body.append(f'<p class="fail">Warning: {_e(best["lr_warning"])}.</p>')
         body.append("<details><summary>its lineage from the seed</summary>"
                     f"{_lineage_html(store, best['id'])}</details>")
 
@@ -543,7 +558,7 @@ def _html(store: RunStore, summary: dict, config: dict, entries: list[HallEntry]
         ["id", "fitness", "promoted", "vs seed", "memory", "length", "found at eval",
          "cache hits", "program"],
         [[f"#{r['id']}", _num(r["fitness"]), _num(r["promoted"]) if r["was_promoted"] else "",
-          "" if r["delta"] is None else f"{r['delta']:+.4g}", str(r["memory"]),
+          _e(r["vs_seed"].removesuffix(" vs seed")), str(r["memory"]),
           str(r["length"]), str(r["evaluation"]), str(r["cache_hits"]),
           f"<pre>{_e(r['program'])}</pre>"] for r in summary["top"]], {8}))
 
@@ -553,7 +568,7 @@ def _html(store: RunStore, summary: dict, config: dict, entries: list[HallEntry]
                 "length at once. All cells: <code>hall_of_fame.csv</code>.</p>")
     body.append(_table(["id", "fitness", "memory", "length", "found at eval", "program"],
                        [[f"#{e.id}", _num(e.fitness), str(e.memory), str(e.length),
-                         str(e.evaluation) if e.evaluation else "seed",
+                         str(e.evaluation) if e.evaluation else store.program(e.id).origin,
                          f"<pre>{_e(e.program)}</pre>"] for e in front], {5}))
 
     body.append("<h2>Seeds</h2>")

@@ -6,7 +6,8 @@ the functions a program needs from here into a standalone module, so an exported
 
 Values inside a program are either a *list of leaves* (one array per parameter tensor) or a
 *scalar* shared by all leaves (lr, t, constants, global reductions). Ops are written on arrays;
-`each` applies them leaf by leaf, `reduce_each` and `reduce_all` apply reductions per tensor and
+`each` applies them leaf by leaf, `each_tensor` applies per-tensor ops (reductions, row_mean,
+orthogonalize) to each leaf at its shape and `reduce_all` applies reductions
 over all tensors. Every value means the parameter-shaped array it broadcasts to.
 
 Safe numerics: from finite inputs no op returns NaN or Inf. Division by zero gives 0, sqrt and
@@ -155,6 +156,16 @@ def op_cosh(x):
     return finite(jnp.cosh(x))
 
 
+def op_cos(x):
+    """cos(x)."""
+    return jnp.cos(x)
+
+
+def op_sin(x):
+    """sin(x)."""
+    return jnp.sin(x)
+
+
 def op_where(c, a, b):
     """a where c != 0, else b."""
     return jnp.where(c != 0, a, b)
@@ -210,6 +221,34 @@ def op_norm(x):
     return jnp.sqrt(jnp.sum(jnp.square(x)))
 
 
+def op_row_mean(x):
+    """Mean over the last axis, kept as an axis of size 1 (one value per row of a matrix; the
+    leading axes of a tensor of rank > 2 are batch axes); x itself for rank < 2."""
+    return jnp.mean(x, axis=-1, keepdims=True) if jnp.ndim(x) >= 2 else x
+
+
+def op_col_mean(x):
+    """Mean over the second-to-last axis, kept as an axis of size 1 (one value per column of a
+    matrix); x itself for rank < 2."""
+    return jnp.mean(x, axis=-2, keepdims=True) if jnp.ndim(x) >= 2 else x
+
+
+def op_orthogonalize(x):
+    """For a matrix, Muon's quintic Newton-Schulz iteration towards the orthogonal factor U V^T
+    of x = U S V^T: X = x / (||x||_F + 1e-8) (transposed when it has more rows than columns),
+    then 5 times X <- a X + (b A + c A A) X with A = X X^T and (a, b, c) = (3.4445, -4.7750,
+    2.0315). Tensors of any other rank are returned unchanged."""
+    if jnp.ndim(x) != 2:
+        return x
+    tall = x.shape[0] > x.shape[1]
+    y = x.T if tall else x
+    y = y / (jnp.sqrt(jnp.sum(jnp.square(y))) + 1e-8)
+    for _ in range(5):
+        a = y @ y.T
+        y = 3.4445 * y + (-4.7750 * a + 2.0315 * (a @ a)) @ y
+    return y.T if tall else y
+
+
 def op_global_mean(xs):
     """Mean over all entries of all tensors."""
     return sum(jnp.sum(x) for x in xs) / sum(jnp.size(x) for x in xs)
@@ -233,9 +272,10 @@ def each(fn, *args):
     return [fn(*(a[i] if isinstance(a, list) else a for a in args)) for i in range(len(lists[0]))]
 
 
-def reduce_each(fn, x, like):
-    """A per-tensor reduction of x broadcast to the shapes of the leaves of `like` (the params):
-    every value is parameter-shaped, so norm(lr) is |lr| * sqrt(n) for a tensor of n entries."""
+def each_tensor(fn, x, like):
+    """A per-tensor op (a reduction, row_mean, orthogonalize) of x broadcast to the shapes of the
+    leaves of `like` (the params): every value is parameter-shaped, so norm(lr) is
+    |lr| * sqrt(n) for a tensor of n entries."""
     values = x if isinstance(x, list) else [x] * len(like)
     return [fn(jnp.broadcast_to(v, jnp.shape(p))) for v, p in zip(values, like)]
 
@@ -246,42 +286,92 @@ def reduce_all(fn, x, like):
     return fn([jnp.broadcast_to(v, jnp.shape(p)) for v, p in zip(values, like)])
 
 
+def stored_shape(kind: str, shape: tuple) -> tuple:
+    """The shape at which a memory slot of shape `kind` ("scalar", "per_tensor", "row", "col" or
+    "tensor") is stored for a parameter of `shape`: () for scalars, shape[:-1] + (1,) for a row
+    value and shape[:-2] + (1, shape[-1]) for a column value of rank >= 2, else `shape`."""
+    if kind in ("scalar", "per_tensor"):
+        return ()
+    if len(shape) >= 2 and kind == "row":
+        return tuple(shape[:-1]) + (1,)
+    if len(shape) >= 2 and kind == "col":
+        return tuple(shape[:-2]) + (1, shape[-1])
+    return tuple(shape)
+
+
+def shape_inputs(leaves: list, total_steps: Any) -> tuple:
+    """(rank, fan_in, fan_out, T): per leaf, its rank, shape[-2] (1 below rank 2) and shape[-1]
+    (1 for rank 0), and the total number of steps (NaN when unknown)."""
+    shapes = [jnp.shape(x) for x in leaves]
+    rank = [jnp.float32(len(s)) for s in shapes]
+    fan_in = [jnp.float32(s[-2] if len(s) >= 2 else 1) for s in shapes]
+    fan_out = [jnp.float32(s[-1] if s else 1) for s in shapes]
+    steps = jnp.float32(jnp.nan if total_steps is None else total_steps)
+    return rank, fan_in, fan_out, steps
+
+
 def gradient_transformation(
-    program: Callable[..., tuple], state_type: Any, learning_rate: Any
+    program: Callable[..., tuple], state_type: Any, learning_rate: Any,
+    slot_kinds: tuple = (), total_steps: Any = None,
 ) -> optax.GradientTransformation:
-    """Run `program(w, g, lr, t, *memory) -> (update, *memory)` as an optax transformation.
+    """Run `program(w, g, lr, t, *memory, total_steps=) -> (update, *memory, ...)` as an optax
+    transformation.
 
     The state is `state_type(count, *memory)`: the step count (int32) and one pytree per memory
-    slot, zero at init and stored in the params' dtype. Each step feeds the program t = count + 1
-    and lr = learning_rate(count) (or the float), computing in at least float32, and returns
-    -update, so that optax.apply_updates gives w - update.
+    slot, zero at init, stored at `stored_shape(slot_kinds[k], leaf shape)` in the params' dtype.
+    Each step feeds the program t = count + 1 and lr = learning_rate(count) (or the float),
+    computing in at least float32, and returns -update, so that optax.apply_updates gives
+    w - update. Outputs after the memory values (evaluation weights) are not used here.
     """
     n_memory = len(state_type._fields) - 1
+    kinds = tuple(slot_kinds) or ("tensor",) * n_memory
 
     def init_fn(params):
-        zeros = [jax.tree.map(jnp.zeros_like, params) for _ in range(n_memory)]
+        zeros = [jax.tree.map(lambda p, k=k: jnp.zeros(stored_shape(k, jnp.shape(p)), p.dtype),
+                              params) for k in kinds]
         return state_type(jnp.zeros([], jnp.int32), *zeros)
 
     def update_fn(updates, state, params=None):
         if params is None:
             raise ValueError("this optimizer reads the weights w: pass params to update()")
-        treedef = jax.tree.structure(params)
-        p_leaves = treedef.flatten_up_to(params)
-
-        def widen(tree):
-            return [jnp.asarray(x, jnp.promote_types(p.dtype, jnp.float32))
-                    for x, p in zip(treedef.flatten_up_to(tree), p_leaves)]
-
-        def narrow(value):
-            leaves = value if isinstance(value, list) else [value] * len(p_leaves)
-            return [jnp.broadcast_to(v, p.shape).astype(p.dtype) for v, p in zip(leaves, p_leaves)]
-
         lr = learning_rate(state.count) if callable(learning_rate) else learning_rate
-        count = state.count + 1
-        outputs = program(widen(params), widen(updates), jnp.asarray(lr, jnp.float32),
-                          count.astype(jnp.float32), *[widen(m) for m in state[1:]])
-        new_updates = treedef.unflatten([-u for u in narrow(outputs[0])])
-        memory = [treedef.unflatten(narrow(m)) for m in outputs[1:]]
-        return new_updates, state_type(count, *memory)
+        p_leaves, outputs = run_step(program, params, updates, state, lr, total_steps)
+        treedef = jax.tree.structure(params)
+        new_updates = treedef.unflatten([-u for u in narrow(outputs[0], p_leaves)])
+        memory = [treedef.unflatten(narrow(m, p_leaves, k))
+                  for m, k in zip(outputs[1:1 + n_memory], kinds)]
+        return new_updates, state_type(state.count + 1, *memory)
 
     return optax.GradientTransformation(init_fn, update_fn)
+
+
+def run_step(program, params, updates, state, lr, total_steps) -> tuple:
+    """(the params' leaves, the program's outputs for one step from `state`), computing on
+    leaves widened to at least float32."""
+    treedef = jax.tree.structure(params)
+    p_leaves = treedef.flatten_up_to(params)
+
+    def widen(tree):
+        return [jnp.asarray(x, jnp.promote_types(p.dtype, jnp.float32))
+                for x, p in zip(treedef.flatten_up_to(tree), p_leaves)]
+
+    t = (state.count + 1).astype(jnp.float32)
+    return p_leaves, program(widen(params), widen(updates), jnp.asarray(lr, jnp.float32), t,
+                             *[widen(m) for m in state[1:]], total_steps=total_steps)
+
+
+def narrow(value, p_leaves, kind="tensor"):
+    """A program value as leaves of the params' dtype, at the stored shape of `kind`."""
+    leaves = value if isinstance(value, list) else [value] * len(p_leaves)
+    return [jnp.broadcast_to(v, stored_shape(kind, p.shape)).astype(p.dtype)
+            for v, p in zip(leaves, p_leaves)]
+
+
+def evaluation_params(program: Callable[..., tuple], state: Any, params: Any,
+                      total_steps: Any = None) -> Any:
+    """The weights to evaluate at, given the optimizer `state` and the current `params`: the
+    program's last output (its evaluation weights, computed from the values on entry to a step,
+    so g = 0 and lr = 0 change nothing) broadcast to the params' shapes and dtypes."""
+    zeros = jax.tree.map(jnp.zeros_like, params)
+    p_leaves, outputs = run_step(program, params, zeros, state, 0.0, total_steps)
+    return jax.tree.structure(params).unflatten(narrow(outputs[-1], p_leaves))

@@ -13,37 +13,44 @@ children are mutants of the sources: the calibrated seeds, or the best program.
 Fitness is the proxy task's validation loss, or over a portfolio of tasks the mean log ratio to
 tuned AdamW (portfolio). Every `promote_every` evaluations the best distinct programs are
 re-trained on larger tasks (promotion); the run's best is the best by promoted score.
+
+The search process never trains: the seeds' calibration and meta-validation are jobs for the
+workers like the children. The workers start (`start_pool`) while the search opens its journal,
+and compile while the calibration jobs queue; the observer hears what start-up waits for, and
+the time from the command's start to the first trained child is journaled (`startup`).
 """
 from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable, NamedTuple, Protocol
+from typing import Callable, NamedTuple, Protocol, Sequence
 
 import numpy as np
 
-from lion_search.calibrate import calibrate
+from lion_search.calibrate import best_scale, lr_sweep
 from lion_search.config import EvolveConfig
 from lion_search.dedup import DedupCache
 from lion_search.errors import LionSearchError
-from lion_search.fitness import Evaluator, hurdle_loss
+from lion_search.fitness import hurdle_loss
 from lion_search.hall_of_fame import write_hall_of_fame
 from lion_search.language import Program, parse_program
 from lion_search.library import load_program
 from lion_search.lr_check import grows_with_lr
 from lion_search.mutate import mutate
-from lion_search.portfolio import PortfolioEvaluator, tune_references
+from lion_search.portfolio import REFERENCE_PROGRAM, combine, tune_references
 from lion_search.promotion import Promotion, promote
 from lion_search.simplify import rewrite
 from lion_search.store import RunStore, link_latest
-from lion_search.tasks import get_task
-from lion_search.validate import Limits
-from lion_search.workers import Done, EvalSpec, InProcessPool, Job, RayPool
+from lion_search.validate import Limits, fitting
+from lion_search.workers import (STARTING, Done, EvalSpec, InProcessPool, Job, RayPool,
+                                 Scoring, use_compilation_cache)
 
 HALL_OF_FAME_EVERY = 50  # trained evaluations between rewrites of RUN/hall_of_fame.csv
+CALIBRATING, TRAINING = "calibrating", "training"   # start-up phases after the pool's own
 
 
 class Member(NamedTuple):
@@ -70,6 +77,8 @@ class Stats(NamedTuple):
 class Observer(Protocol):
     """Receives the search's progress (the CLI's live view implements it)."""
 
+    def starting(self, phase: str, stats: Stats) -> None: ...
+    def started(self, startup: dict) -> None: ...
     def seeds(self, seeds: list[dict]) -> None: ...
     def update(self, stats: Stats) -> None: ...
     def new_best(self, member: Member, stats: Stats) -> None: ...
@@ -78,6 +87,12 @@ class Observer(Protocol):
 
 
 class QuietObserver:
+    def starting(self, phase: str, stats: Stats) -> None:
+        pass
+
+    def started(self, startup: dict) -> None:
+        pass
+
     def seeds(self, seeds: list[dict]) -> None:
         pass
 
@@ -94,23 +109,70 @@ class QuietObserver:
         pass
 
 
-def make_pool(config: EvolveConfig, hurdles: tuple[float, ...],
-              references: tuple[float, ...] | None):
-    """In-process with one worker, Ray actors otherwise."""
-    spec = EvalSpec(config.tasks, config.schedule, config.seeds, hurdles, references)
-    if config.workers == 1 and not config.address and not config.gpus_per_worker:
-        return InProcessPool(spec, config.batch_size)
-    return RayPool(spec, config.workers, config.batch_size, config.address, config.gpus_per_worker)
+def process_started() -> float:
+    """When this process started, on the time.time() scale (from /proc on Linux, to 10 ms;
+    elsewhere: now)."""
+    try:
+        ticks = int(Path("/proc/self/stat").read_text().rpartition(")")[2].split()[19])
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return time.time()
+    return time.time() - (uptime - ticks / os.sysconf("SC_CLK_TCK"))
+
+
+def warm_programs(config: EvolveConfig) -> list[str]:
+    """The programs whose sizes the workers compile for at start: the first program of each
+    seed's calibration."""
+    return [str(lr_sweep(load_program(name), config.lr_grid[:1])[0])
+            for name in config.seed_programs]
+
+
+def make_pool(config: EvolveConfig):
+    """The workers, which start compiling at once: threads of this process, or Ray actors
+    with a Ray address (`--address`, or RAY_ADDRESS; "local" starts Ray on this machine) or
+    GPUs."""
+    spec = EvalSpec(config.tasks, config.schedule, config.seeds)
+    warm = warm_programs(config)
+    if config.address or os.environ.get("RAY_ADDRESS") or config.gpus_per_worker:
+        return RayPool(spec, config.workers, config.batch_size, config.address,
+                       config.gpus_per_worker, warm)
+    return InProcessPool(spec, config.workers, config.batch_size, warm)
+
+
+def start_pool(config: EvolveConfig) -> Future:
+    """`make_pool` in a background thread (starting Ray takes seconds), so that the caller
+    opens its journal meanwhile; the future holds the pool."""
+    use_compilation_cache()
+    starter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lion-search-start")
+    future = starter.submit(make_pool, config)
+    starter.shutdown(wait=False)
+    return future
+
+
+def stop_pool(future: Future) -> None:
+    """Close the pool that `future` holds once it has started (at once if it has; nothing if
+    it failed to start)."""
+    future.add_done_callback(lambda done: done.exception() or done.result().close())
 
 
 class Search:
-    """One search over a run journal: set up (calibrate the seeds) or resume, then evolve."""
+    """One search over a run journal: set up (calibrate the seeds) or resume, then evolve.
 
-    def __init__(self, store: RunStore, config: EvolveConfig, observer: Observer | None = None):
+    `pool` is the future of a pool started for it (`start_pool`; by default the search starts
+    one when it first needs it), and `started` the time.time() at which the command started
+    (default: now), from which start-up is timed."""
+
+    def __init__(self, store: RunStore, config: EvolveConfig, observer: Observer | None = None,
+                 pool: Future | None = None, started: float | None = None):
         self.store = store
         self.config = config
         self.observer = observer or QuietObserver()
-        self.limits = Limits(config.max_length, config.max_memory)
+        self.pool_future = pool
+        self.command_started = time.time() if started is None else started
+        self.phases: list[tuple[str, float]] = []   # start-up: each phase and when it began
+        # Room for the seeds and the instruction calibration adds (lr = c * lr).
+        self.limits = fitting(Limits(config.max_length, config.max_memory),
+                              [load_program(name) for name in config.seed_programs], 1)
         self.cache = DedupCache()
         self.population: list[Member] = []
         self.pending: dict[int, tuple[Program, int | None, str, tuple[str, str]]] = {}
@@ -119,9 +181,9 @@ class Search:
         self.seed_members: list[Member] = []
         self.restarted = False
         self.pool = None
-        self.metaval_evaluator: Evaluator | None = None
-        self.metaval_thread = ThreadPoolExecutor(max_workers=1)
-        self.metaval_running: Future | None = None
+        self.scoring: Scoring | None = None        # how children are scored (set by `run`)
+        self.metaval_job: tuple[Member, str] | None = None   # in flight: (member, task)
+        self.promotion_thread = ThreadPoolExecutor(max_workers=1)
         self.references: tuple[float, ...] | None = None   # a portfolio's reference losses
         self.promoted_best: Member | None = None   # the best by promoted score
         self.promoted_keys: set[str] = set()       # hashes and fingerprints promoted so far
@@ -133,24 +195,82 @@ class Search:
         self.session_trained = 0
         self.started = time.perf_counter()
 
+    # --------------------------------------------------------------------------- start-up
+
+    def workers(self):
+        """The pool: the one started for this search, or one started now; the observer hears
+        that start-up waits for the workers while Ray starts."""
+        if self.pool is None:
+            self.pool_future = self.pool_future or start_pool(self.config)
+            while not self.pool_future.done():
+                self.waiting(STARTING)
+                time.sleep(0.05)
+            self.pool = self.pool_future.result()
+        return self.pool
+
+    def waiting(self, phase: str) -> None:
+        """Note what start-up waits for now (a phase lasts until the next begins) and tell the
+        observer."""
+        seconds = time.time() - self.command_started
+        if not self.phases or self.phases[-1][0] != phase:
+            self.phases.append((phase, seconds))
+        self.observer.starting(phase, self.stats())
+
+    def collect(self, jobs: Sequence[Job]) -> dict[int, Done]:
+        """The results of submitted jobs, by job id, once all are in (start-up calibrates)."""
+        done: dict[int, Done] = {}
+        while len(done) < len(jobs):
+            self.waiting(self.pool.starting() or CALIBRATING)
+            done.update((d.id, d) for d in self.pool.wait(timeout=0.1))
+        return done
+
+    def journal_startup(self) -> None:
+        """Journal (`startup`) and announce how long this session took from the command's
+        start to its first trained evaluation, and when each start-up phase began."""
+        startup = {"first_evaluation_s": round(time.time() - self.command_started, 3),
+                   "phases": [[phase, round(began, 3)] for phase, began in self.phases],
+                   "workers": self.config.workers,
+                   "pool": "ray" if isinstance(self.pool, RayPool) else "in-process",
+                   "resumed": self.trained > 1}
+        self.store.set_value("startup", startup)
+        self.observer.started(startup)
+
+    def close(self) -> None:
+        """Stop the workers (a pool still starting stops once it has started)."""
+        if self.pool is not None:
+            self.pool.close()
+        elif self.pool_future is not None:
+            stop_pool(self.pool_future)
+        self.promotion_thread.shutdown(wait=False, cancel_futures=True)
+
     # --------------------------------------------------------------------------- set up
 
     def setup(self) -> None:
-        """Sweep the reference's lr on each task of a portfolio, calibrate each seed's lr on the
-        task(s) and journal the calibrated seeds (fresh runs)."""
-        tasks = self.config.tasks
-        if len(tasks) > 1:
-            references = tune_references(tasks, self.config.schedule, self.config.seeds,
-                                         self.config.lr_grid)
+        """Calibrate on the workers, then journal: sweep the reference's lr on each task of a
+        portfolio and each seed's lr on the task(s). A job trains one program on one task, so
+        a program in several sweeps (AdamW as reference and seed) is trained once."""
+        tasks, grid = self.config.tasks, self.config.lr_grid
+        reference = lr_sweep(load_program(REFERENCE_PROGRAM), grid) if len(tasks) > 1 else []
+        sweeps = {name: lr_sweep(load_program(name), grid) for name in self.config.seed_programs}
+        programs = {str(p): p for p in reference + [p for s in sweeps.values() for p in s]}
+        pairs = [(text, task) for text in programs for task in tasks]
+        jobs = [Job(i, text, Scoring((task,), (math.inf,))) for i, (text, task) in enumerate(pairs)]
+        self.workers().submit(jobs)
+        self.waiting(self.pool.starting() or CALIBRATING)
+        self.cache.keys(next(iter(programs.values())))   # compiles the dedup probe meanwhile
+        done = self.collect(jobs)
+        trained = {(job.text, job.scoring.tasks[0]): done[job.id].per_task[0] for job in jobs}
+        if reference:
+            references = [best_scale(grid, reference, [trained[str(p), task] for p in reference])
+                          for task in tasks]
             self.store.set_value("references", self.journal_references(tasks, references,
                                                                        "reference"))
             self.references = tuple(c.result.fitness for c in references)
-        evaluator = PortfolioEvaluator(tasks, self.config.schedule, self.config.seeds,
-                                       self.references)
         seeds = []
-        for name in self.config.seed_programs:
-            program = load_program(name)
-            calibration = calibrate(program, evaluator, self.config.lr_grid)
+        for name, sweep in sweeps.items():
+            calibration = best_scale(grid, sweep, [
+                combine(tuple(trained[str(p), task] for task in tasks), self.references)
+                for p in sweep])
             for scale, scaled, result in calibration.sweep:
                 pid = self.store.add_program(str(scaled), self.cache.keys(scaled), None,
                                              f"{name} lr sweep: lr x{scale:g}", "calibration")
@@ -274,7 +394,7 @@ class Search:
             self.admit(Member(pid, child.program, known))
             return None
         self.pending[pid] = (child.program, parent.id, child.kind, keys)
-        return Job(pid, str(child.program))
+        return Job(pid, str(child.program), self.scoring)
 
     def admit(self, member: Member) -> None:
         """Add an evaluated child to the population; the oldest member leaves."""
@@ -285,6 +405,13 @@ class Search:
             self.best = member
             self.observer.new_best(member, self.stats())
 
+    def take(self, done: Done) -> None:
+        """Journal a finished job: a child's evaluation, or a meta-validation."""
+        if done.id in self.pending:
+            self.record(done)
+        elif self.metaval_job is not None and done.id == self.metaval_job[0].id:
+            self.record_metaval(done)
+
     def record(self, done: Done) -> None:
         program, _, _, keys = self.pending.pop(done.id)
         self.store.add_evaluation(done.id, "search", done.fitness, done.status, False,
@@ -292,6 +419,8 @@ class Search:
         self.cache.add_keys(keys, done.fitness)
         self.trained += 1
         self.session_trained += 1
+        if self.session_trained == 1:
+            self.journal_startup()
         self.admit(Member(done.id, program, done.fitness))
         if self.trained % HALL_OF_FAME_EVERY == 0:
             write_hall_of_fame(self.store)
@@ -302,28 +431,21 @@ class Search:
     def maybe_metavalidate(self) -> None:
         """Every `every` trained evaluations, train the best-so-far program on the held-out
         larger task (kind 'metaval'), so that proxy fitness and meta-validation can be plotted
-        side by side. It trains in a background thread, so the search does not wait for it
-        (JAX releases the GIL); a round that comes while one is running is skipped."""
+        side by side. It is a job for the workers like a child (the search goes on meanwhile);
+        a round that comes while one is in flight is skipped."""
         task, every = self.config.metaval
-        if task is None or self.best is None or self.trained % every or self.metaval_running:
+        if task is None or self.best is None or self.trained % every or self.metaval_job:
             return
-        if self.metaval_evaluator is None:
-            self.metaval_evaluator = Evaluator(get_task(task, self.config.schedule),
-                                               self.config.seeds)
-        member = self.best
-        self.metaval_running = self.metaval_thread.submit(
-            lambda: (task, member, self.metaval_evaluator.evaluate(member.program)))
+        self.metaval_job = (self.best, task)
+        self.pool.submit([Job(self.best.id, str(self.best.program),
+                              Scoring((task,), (math.inf,)))])
 
-    def collect_metaval(self, wait: bool = False) -> None:
-        """Journal a finished meta-validation (from this thread: the journal is not shared)."""
-        future = self.metaval_running
-        if future is None or not (wait or future.done()):
-            return
-        self.metaval_running = None
-        task, member, result = future.result()
-        self.store.add_evaluation(member.id, "metaval", result.fitness, result.status, False,
-                                  task, self.config.seeds, result.seconds, "metaval")
-        self.observer.metaval(task, member, result.fitness)
+    def record_metaval(self, done: Done) -> None:
+        """Journal a finished meta-validation."""
+        (member, task), self.metaval_job = self.metaval_job, None
+        self.store.add_evaluation(member.id, "metaval", done.fitness, done.status, False,
+                                  task, self.config.seeds, done.seconds, done.worker)
+        self.observer.metaval(task, member, done.fitness)
 
     def maybe_promote(self) -> None:
         """Every `every` trained evaluations, promote the top `promote_top` distinct programs
@@ -347,7 +469,7 @@ class Search:
             return tuned, promote(picks, tasks, config.schedule, config.seeds, refs,
                                   config.promote_grid)
 
-        self.promotion_running = self.metaval_thread.submit(work)
+        self.promotion_running = self.promotion_thread.submit(work)
 
     def promotion_candidates(self) -> list[tuple[int, Program]]:
         """The best programs by proxy fitness whose rewrite is not equivalent to one promoted
@@ -423,14 +545,15 @@ class Search:
             stop: Callable[[], bool] = lambda: False) -> Stats:
         """Evolve until the budget of trained evaluations is met, or the time limit passes (work
         in flight is finished), or ``stop()`` is true (checked after each collected batch,
-        at least every second with Ray workers; work in flight is dropped, and a resumed run
-        trains it again)."""
+        at least every second; work in flight is dropped, and a resumed run trains it again).
+        The workers are stopped at the end."""
         self.observer.seeds(self.seeds)
-        self.pool = pool = make_pool(self.config, self.hurdles(), self.references)
-        self.started = time.perf_counter()
-        deadline = math.inf if time_limit is None else time.monotonic() + time_limit
-        pool.submit([Job(pid, str(p)) for pid, (p, *_) in self.pending.items()])
+        self.scoring = Scoring(self.config.tasks, self.hurdles(), self.references)
         try:
+            pool = self.workers()
+            self.started = time.perf_counter()
+            deadline = math.inf if time_limit is None else time.monotonic() + time_limit
+            pool.submit([Job(pid, str(p), self.scoring) for pid, (p, *_) in self.pending.items()])
             while not (stopped := stop()):
                 open_slots = self.config.budget - self.trained - len(self.pending)
                 misses = 0
@@ -442,18 +565,18 @@ class Search:
                         continue
                     pool.submit([job])
                     open_slots -= 1
-                if not self.pending:
+                if not self.pending and self.metaval_job is None:
                     break
-                for done in pool.wait(timeout=1.0):
-                    self.record(done)
-                self.collect_metaval()
+                if not self.session_trained:
+                    self.waiting(pool.starting() or TRAINING)
+                for done in pool.wait(timeout=1.0 if self.session_trained else 0.1):
+                    self.take(done)
                 self.collect_promotion()
                 self.observer.update(self.stats())
             if not stopped:
-                self.collect_metaval(wait=True)
                 self.collect_promotion(wait=True)
         finally:
-            pool.close()
+            self.close()
             write_hall_of_fame(self.store)
         return self.stats()
 
@@ -473,16 +596,17 @@ def evolve(out: str | Path | None = None, time_limit: float | None = None,
     config.check()
     folder = Path(out or f"runs/{time.strftime('%Y-%m-%d_%H-%M-%S')}")
     store = RunStore.create(folder, config.to_json())
+    search = Search(store, config, pool=start_pool(config))
     link_latest(folder)
     state = "interrupted"
     try:
         store.set_state("running")
-        search = Search(store, config)
         search.setup()
         search.load()
         stats = search.run(time_limit)
         state = "finished" if stats.trained >= config.budget else "stopped"
     finally:
+        search.close()
         store.set_state(state)
         store.close()
     return folder

@@ -38,16 +38,20 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 from itertools import groupby
-from typing import Callable, NamedTuple
+from typing import TYPE_CHECKING, Callable, NamedTuple
 
 import networkx as nx
 import numpy as np
 
-from lion_search.language import (INPUTS, Arg, Instr, Program, format_constant, is_temp, normalize,
-                                  print_program)
+from lion_search.language import (ALL_INPUTS, INPUTS, Arg, Instr, Program, format_constant, is_temp,
+                                  normalize, print_program)
 from lion_search.mutate import accept, describe, round_significant
 from lion_search.ops import OPS, Kind
+from lion_search.shapes import format_cost, memory_cost
 from lion_search.validate import Limits, check
+
+if TYPE_CHECKING:
+    from lion_search.store import RunStore
 
 LIMITS = Limits(max_length=10**6, max_memory=10**6)  # simplification never lengthens a program
 MAX_REWRITES = 10_000   # a bound on rule applications; every rule makes a program simpler
@@ -88,8 +92,11 @@ def dataflow_graph(program: Program) -> nx.DiGraph:
 
 
 def _live(program: Program) -> set[Node]:
-    """The nodes from which the update is reachable, across steps (the update included)."""
-    return nx.ancestors(dataflow_graph(program), output_node(0)) | {output_node(0)}
+    """The nodes from which the update or the evaluation weights are reachable, across steps
+    (those outputs included)."""
+    graph = dataflow_graph(program)
+    ends = [output_node(0)] + ([output_node(len(program.outputs) - 1)] if program.has_eval else [])
+    return set(ends).union(*(nx.ancestors(graph, end) for end in ends))
 
 
 def dead_instructions(program: Program) -> set[int]:
@@ -110,7 +117,8 @@ def remove_dead(program: Program) -> Program:
     return normalize(Program(
         program.name, tuple(program.memory[k] for k in kept),
         tuple(ins for i, ins in enumerate(program.body) if i in live),
-        (program.outputs[0],) + tuple(program.outputs[1 + k] for k in kept), program.doc))
+        program.with_eval((program.outputs[0],) + tuple(program.outputs[1 + k] for k in kept)),
+        program.doc))
 
 
 # ------------------------------------------------------------------------------ data-flow helpers
@@ -166,7 +174,7 @@ def _redirect(program: Program, name: str, start: int, value: Arg, at: int) -> P
 def _finite_names(program: Program, at: int) -> set[str]:
     """Names whose value at `at` is finite whenever the inputs and memory are: those computed
     by a comparison, or by an op of _FINITE_OPS from finite arguments."""
-    finite = set(INPUTS) | set(program.memory)
+    finite = set(ALL_INPUTS) | set(program.memory)
     for ins in program.body[:at]:
         if ins.op in _COMPARISONS or (ins.op in _FINITE_OPS and all(
                 not isinstance(a, str) or a in finite for a in ins.args)):
@@ -561,19 +569,21 @@ def drop_candidates(program: Program) -> list[tuple[str, Program]]:
     return [d for d in drops if d is not None]
 
 
-def _within(fitness: float, base: float, tolerance: float) -> bool:
-    """fitness <= base * (1 + tolerance), for a positive base (base + tolerance * |base|)."""
-    return math.isfinite(fitness) and fitness <= base + tolerance * abs(base)
+def within(fitness: float, base: float, tolerance: float, absolute: bool = False) -> bool:
+    """Whether fitness is within `tolerance` of base (lower is better): at most
+    base + tolerance * |base|, or with `absolute` (a fitness that is a log ratio, where
+    +0.01 is about 1% more loss) at most base + tolerance."""
+    slack = tolerance if absolute else tolerance * abs(base)
+    return math.isfinite(fitness) and fitness <= base + slack
 
 
-def ablate(program: Program, score: Callable[[Program], float], tolerance: float = 0.01
-           ) -> tuple[Program, list[AblationStep]]:
+def ablate(program: Program, score: Callable[[Program], float], tolerance: float = 0.01,
+           absolute: bool = False) -> tuple[Program, list[AblationStep]]:
     """Drop instructions, then round constants, while the score stays within `tolerance` of the
-    program's own (lower is better). With base = score(program), the first candidate (of
-    `drop_candidates`, then of `rounding_candidates`) not tried yet (by description) is
-    rewritten and scored, and kept (it becomes the program) when
-    score <= base * (1 + tolerance). A program whose own score is not finite is returned as it
-    is."""
+    program's own (lower is better; see `within`). With base = score(program), the first
+    candidate (of `drop_candidates`, then of `rounding_candidates`) not tried yet (by
+    description) is rewritten and scored, and kept (it becomes the program) when its score is
+    within tolerance of base. A program whose own score is not finite is returned as it is."""
     base = score(program)
     steps: list[AblationStep] = []
     if not math.isfinite(base):
@@ -590,7 +600,7 @@ def ablate(program: Program, score: Callable[[Program], float], tolerance: float
             if candidate == current:
                 continue
             fitness = score(candidate)
-            kept = _within(fitness, base, tolerance)
+            kept = within(fitness, base, tolerance, absolute)
             steps.append(AblationStep(description, fitness, kept))
             if kept:
                 current = candidate
@@ -623,22 +633,58 @@ def _memoized(score: Callable[[Program], float]) -> Callable[[Program], float]:
 
 
 def simplify(program: Program, score: Callable[[Program], float] | None = None,
-             tolerance: float = 0.01) -> SimplifyReport:
+             tolerance: float = 0.01, absolute: bool = False) -> SimplifyReport:
     """Dead-code removal and rewriting to a fixed point; then, given a score (fitness, lower is
-    better), ablation within `tolerance` and another rewrite."""
+    better), ablation within `tolerance` (see `within`) and another rewrite. With a score, the
+    result's fitness is within tolerance of the program's own: where the rewritten program's
+    is not (rewrites are exact up to float rounding, which training can amplify), the result
+    is the first of (ablated, rewritten only, the program itself) that is."""
     after, rules = rewrite(program)
     if score is None:
         return SimplifyReport(program, after, rules, [], None, None)
     score = _memoized(score)
     fitness_before = score(program)
-    after, steps = ablate(after, score, tolerance)
-    after, more = rewrite(after)
-    return SimplifyReport(program, after, rules + more, steps, fitness_before, score(after))
+    ablated, steps = ablate(after, score, tolerance, absolute)
+    ablated, more = rewrite(ablated)
+    for result, applied in ((ablated, rules + more), (after, rules), (program, [])):
+        if result == program or within(score(result), fitness_before, tolerance, absolute):
+            break
+    return SimplifyReport(program, result, applied, steps, fitness_before, score(result))
+
+
+def simplify_in_run(store: RunStore, program_id: int, tolerance: float = 0.01,
+                    ablation: bool = True) -> tuple[SimplifyReport, int]:
+    """Simplify program `program_id` of a run, scored as the run scores: on its tasks, schedule
+    and training seeds, against its reference losses (a portfolio's fitness is a log ratio, so
+    the tolerance is then absolute; see `within`). The result is journaled as a program of
+    origin 'simplified' (parent: `program_id`) with its fitness as an evaluation of kind
+    'simplified'; returns the report and the new program's id."""
+    from lion_search.config import EvolveConfig
+    from lion_search.dedup import DedupCache
+    from lion_search.language import parse_program
+    from lion_search.portfolio import PortfolioEvaluator
+
+    config = EvolveConfig.from_json(store.config)
+    references = store.value("references")
+    evaluator = PortfolioEvaluator(config.tasks, config.schedule, config.seeds,
+                                   [r["fitness"] for r in references] if references else None)
+    score = None if not ablation else (lambda p: evaluator.evaluate(p).fitness)
+    report = simplify(parse_program(store.program(program_id).text), score, tolerance,
+                      absolute=evaluator.relative)
+    kept = sum(s.kept for s in report.steps)
+    pid = store.add_program(str(report.after), DedupCache().keys(report.after), program_id,
+                            f"simplified: {', '.join(dict.fromkeys(report.rules)) or 'no rule'};"
+                            f" {kept} ablation step(s) kept", "simplified")
+    if report.fitness_after is not None:
+        store.add_evaluation(pid, "simplified", report.fitness_after,
+                             "ok" if math.isfinite(report.fitness_after) else "diverged", False,
+                             config.task, config.seeds, 0.0, "simplify")
+    return report, pid
 
 
 def _heading(label: str, program: Program, fitness: float | None) -> str:
     scored = "not scored" if fitness is None else f"fitness {fitness:.6g}"
-    return (f"{label}: {len(program)} instructions, memory cost {program.memory_cost}, {scored}")
+    return (f"{label}: {len(program)} instructions, memory cost {format_cost(memory_cost(program))}, {scored}")
 
 
 def format_report(report: SimplifyReport) -> str:

@@ -77,14 +77,19 @@ class _FromSchedule:
         return self.make_tx(lambda t: lr * self.schedule(t))
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1))
+EvalParams = Callable[[optax.OptState, optax.Params], optax.Params]
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1, 4))
 def _run(
     task: Task,
     tx_at: Callable[[jax.Array], optax.GradientTransformation],
     lr: jax.Array,
     seed: jax.Array,
+    eval_params: EvalParams | None = None,
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """Train ``task`` with ``tx_at(lr)`` from ``seed``: (val loss, per-step losses, diverged)."""
+    """Train ``task`` with ``tx_at(lr)`` from ``seed``: (val loss, per-step losses, diverged);
+    the validation loss is measured at ``eval_params(state, params)`` if given."""
     tx = tx_at(lr)
     init_key, data_key = jax.random.split(jax.random.PRNGKey(seed))
     params = task.init_params(init_key)
@@ -105,34 +110,38 @@ def _run(
         return (params, opt_state, diverged | ~jnp.isfinite(loss)), loss
 
     carry = (params, tx.init(params), jnp.array(False))
-    (params, _, diverged), curve = jax.lax.scan(
+    (params, opt_state, diverged), curve = jax.lax.scan(
         body, carry, jnp.arange(task.steps, dtype=jnp.int32)
     )
-    val = task.val_loss(params)
+    val = task.val_loss(params if eval_params is None else eval_params(opt_state, params))
     return val, curve, diverged | ~jnp.isfinite(val)
 
 
 def _train(
-    task: Task, tx_at: Callable[[jax.Array], optax.GradientTransformation], lr: float, seed: int
+    task: Task, tx_at: Callable[[jax.Array], optax.GradientTransformation], lr: float, seed: int,
+    eval_params: EvalParams | None = None,
 ) -> TrainResult:
     """Run the compiled loop and convert to a ``TrainResult`` (``val_loss = inf`` when diverged)."""
-    val, curve, diverged = _run(task, tx_at, jnp.float32(lr), jnp.int32(seed))
+    val, curve, diverged = _run(task, tx_at, jnp.float32(lr), jnp.int32(seed), eval_params)
     diverged = bool(diverged)
     return TrainResult(float("inf") if diverged else float(val), np.asarray(curve), diverged)
 
 
 def train(
-    task: Task, tx: optax.GradientTransformation, seed: int = 0, lr_scale: float | None = None
+    task: Task, tx: optax.GradientTransformation, seed: int = 0, lr_scale: float | None = None,
+    eval_params: EvalParams | None = None,
 ) -> TrainResult:
     """Train ``task`` with the optimizer ``tx`` from ``PRNGKey(seed)``.
 
     With ``lr_scale=None``, ``tx`` is a complete optax optimizer (its updates are added to the
     parameters). With ``lr_scale=eta``, ``tx`` is a unit-learning-rate direction in optax's
     ``scale_by_*`` convention and the applied update is ``-eta * task.schedule(t) * tx_update``.
+    ``eval_params(state, params)``, if given, are the weights the validation loss is measured at
+    (Schedule-Free's average).
     """
     if lr_scale is None:
-        return _train(task, _AsIs(tx), 1.0, seed)
-    return _train(task, _TimesSchedule(tx, task.schedule), lr_scale, seed)
+        return _train(task, _AsIs(tx), 1.0, seed, eval_params)
+    return _train(task, _TimesSchedule(tx, task.schedule), lr_scale, seed, eval_params)
 
 
 def sweep_lr(

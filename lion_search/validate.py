@@ -1,14 +1,15 @@
 """Abstract execution: decide, without running it, whether a program is a usable optimizer.
 
 A program passes `check` when
-  * it is within the limits: len(body) <= max_length and memory_cost <= max_memory;
+  * it is within the limits: len(body) <= max_length and slots <= max_memory;
   * it is well formed: memory slots are distinct plain names, every instruction writes a plain
     name with a known op of the right arity, every constant is a finite float, and it returns
-    1 + memory_cost values;
-  * every name is assigned before it is read (the inputs w, g, lr, t and the memory slots are
-    assigned on entry);
-  * the update has shape TENSOR under the ops' shape rules (Shape.SCALAR < PER_TENSOR < TENSOR,
-    elementwise ops broadcast with max, reductions narrow);
+    1 + slots values, or 2 + slots with evaluation weights;
+  * every name is assigned before it is read (the inputs w, g, lr, t, the shape inputs and the
+    memory slots are assigned on entry);
+  * the update has shape TENSOR under the ops' shape rules (`shapes`);
+  * the evaluation weights, if any, do not depend on g or lr within the step (they are a
+    function of the values on entry: the weights, the memory and t);
   * the update depends on the gradient g: there is a data-flow path from g to the update, either
     within one step or across steps through memory (a slot depends on g when its new value
     does, so `u = lr * m; m = interp(g, m, 0.9); return u, m` passes).
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 
 from lion_search.language import INPUT_SHAPES, INPUTS, RESERVED_NAMES, Arg, Program
 from lion_search.ops import OPS, Shape
+from lion_search.shapes import slot_shapes
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,13 @@ class Limits:
 
     max_length: int = 32
     max_memory: int = 4
+
+
+def fitting(limits: Limits, programs: list[Program], extra_length: int = 0) -> Limits:
+    """`limits` grown to hold each of `programs` with `extra_length` more instructions (a search
+    widens its limits to its seeds', so that a long seed such as Prodigy can be mutated)."""
+    return Limits(max([limits.max_length] + [len(p) + extra_length for p in programs]),
+                  max([limits.max_memory] + [p.slots for p in programs]))
 
 
 def is_valid(program: Program, limits: Limits = Limits()) -> bool:
@@ -48,8 +57,8 @@ def check(program: Program, limits: Limits = Limits()) -> str | None:
 def _check_limits(program: Program, limits: Limits) -> str | None:
     if len(program.body) > limits.max_length:
         return f"too long: {len(program.body)} instructions > {limits.max_length}"
-    if program.memory_cost > limits.max_memory:
-        return f"too much memory: {program.memory_cost} slots > {limits.max_memory}"
+    if program.slots > limits.max_memory:
+        return f"too much memory: {program.slots} slots > {limits.max_memory}"
     return None
 
 
@@ -67,8 +76,9 @@ def _check_form(program: Program) -> str | None:
     for slot in memory:
         if not _is_plain_name(slot):
             return f"bad memory slot name {slot!r}"
-    if len(program.outputs) != 1 + len(memory):
-        return f"returns {len(program.outputs)} values, expected {1 + len(memory)}"
+    if len(program.outputs) not in (1 + len(memory), 2 + len(memory)):
+        return f"returns {len(program.outputs)} values, expected {1 + len(memory)} " \
+               f"(or {2 + len(memory)} with evaluation weights)"
     for index, ins in enumerate(program.body):
         if not _is_plain_name(ins.dst):
             return f"instruction {index} writes the bad name {ins.dst!r}"
@@ -89,9 +99,10 @@ def _all_args(program: Program) -> list[Arg]:
 
 
 def _check_flow(program: Program) -> str | None:
-    """Names set before use, and the update's shape (forward over the body)."""
+    """Names set before use, the update's shape (forward over the body), and what the
+    evaluation weights read."""
     shapes: dict[str, Shape] = dict(INPUT_SHAPES)
-    shapes.update((slot, Shape.TENSOR) for slot in program.memory)
+    shapes.update(zip(program.memory, slot_shapes(program)))
 
     def shape(a: Arg) -> Shape:
         return shapes[a] if isinstance(a, str) else Shape.SCALAR
@@ -106,14 +117,15 @@ def _check_flow(program: Program) -> str | None:
         return f"returns {unset[0]!r}, which is never set"
     if shape(program.outputs[0]) is not Shape.TENSOR:
         return f"the update has shape {shape(program.outputs[0]).name}, not TENSOR"
+    if program.has_eval and depends_on(program, frozenset({"g", "lr"}))[-1]:
+        return "the evaluation weights depend on g or lr (they must come from w, memory and t)"
     return None
 
 
-def gradient_dependence(program: Program, tainted_memory: frozenset[str] = frozenset()
-                        ) -> tuple[bool, ...]:
-    """For each output: whether it depends on g within one step, given that the memory slots in
-    `tainted_memory` hold values that depend on g (a read refers to the latest earlier write)."""
-    tainted = {"g"} | set(tainted_memory)
+def depends_on(program: Program, sources: frozenset[str]) -> tuple[bool, ...]:
+    """For each output: whether it depends on the values of the names in `sources` on entry,
+    within one step (a read refers to the latest earlier write)."""
+    tainted = set(sources)
     for ins in program.body:
         if any(isinstance(a, str) and a in tainted for a in ins.args):
             tainted.add(ins.dst)
@@ -123,10 +135,11 @@ def gradient_dependence(program: Program, tainted_memory: frozenset[str] = froze
 
 
 def _check_gradient_dependence(program: Program) -> str | None:
-    """The update depends on g, within a step or through memory (a fixed point over slots)."""
+    """The update depends on g, within a step or through memory (a fixed point over slots:
+    the slots in `tainted` hold values that depend on g)."""
     tainted: frozenset[str] = frozenset()
     while True:
-        depends = gradient_dependence(program, tainted)
+        depends = depends_on(program, frozenset({"g"}) | tainted)
         if depends[0]:
             return None
         grown = frozenset(s for s, d in zip(program.memory, depends[1:]) if d)

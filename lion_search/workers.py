@@ -1,16 +1,25 @@
-"""Workers that train candidates: in-process, or Ray actors that keep their compiled loops warm.
+"""Workers that train candidates: threads of this process, or Ray actors; both keep their
+compiled loops warm.
 
-Both pools take jobs (a journal id and the program text) and hand back results in completion
-order. A Ray actor that dies is replaced and its jobs are queued again, so nothing is lost.
+Both pools take jobs (an id, the program text and how to score it) and hand back results in
+completion order. They start at once: the workers compile the training loops (`warm_up`) while
+the first jobs queue, and `starting()` says what the pool is still waiting for. A Ray actor
+that dies is replaced and its jobs are queued again, so nothing is lost.
 """
 from __future__ import annotations
 
 import collections
+import itertools
+import logging
 import math
 import os
 import socket
+import warnings
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass
-from typing import NamedTuple, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple, Sequence
 
 from lion_search.errors import LionSearchError
 from lion_search.language import parse_program
@@ -19,72 +28,157 @@ from lion_search.language import parse_program
 SINGLE_THREAD_XLA = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 
 
+COMPILATION_CACHE = Path.home() / ".cache" / "lion-search" / "jax"
+STARTING, COMPILING = "starting workers", "compiling"   # what a pool can be waiting for
+
+
+class Scoring(NamedTuple):
+    """How a job is trained and scored: its tasks, in order (a candidate that diverges or is
+    cut on one is not trained on the next), each task's hurdle loss (inf: none), and with
+    several tasks each one's reference loss (fitness is then the mean log ratio to them)."""
+
+    tasks: tuple[str, ...]
+    hurdles: tuple[float, ...]
+    references: tuple[float, ...] | None = None
+
+
 class Job(NamedTuple):
-    """A program to train: its journal id and its text."""
+    """A program to train: an id chosen by the sender (the search's is the journal id), the
+    program's text, and how to score it."""
 
     id: int
     text: str
+    scoring: Scoring
 
 
 class Done(NamedTuple):
-    """A finished job."""
+    """A finished job, with its result on each task trained (fitness.EvalResult)."""
 
     id: int
     fitness: float
     status: str
     seconds: float
     worker: str
+    per_task: tuple = ()
 
 
 @dataclass(frozen=True)
 class EvalSpec:
-    """What every worker needs to build its evaluator: the tasks (one, or a portfolio), the
-    reference loss of each task of a portfolio, and each task's hurdle."""
+    """What every worker shares: the tasks it compiles for at start (a job may name others),
+    the lr schedule, the training seeds, and whether it trains batches at once (vmapped)."""
 
     tasks: tuple[str, ...]
     schedule: str
     seeds: tuple[int, ...]
-    hurdles: tuple[float, ...] = (math.inf,)
-    references: tuple[float, ...] | None = None
     batched: bool = False
 
 
-def train_jobs(evaluator, jobs: Sequence[Job], hurdles: Sequence[float], worker: str) -> list[Done]:
-    """Train a batch of jobs with `evaluator` (a portfolio.PortfolioEvaluator)."""
-    results = evaluator.evaluate_many([parse_program(job.text) for job in jobs], hurdles)
-    return [Done(job.id, r.fitness, r.status, r.seconds, worker) for job, r in zip(jobs, results)]
+def use_compilation_cache(folder: Path = COMPILATION_CACHE) -> None:
+    """Keep this process's compiled programs in JAX's persistent cache under `folder` (unless
+    the user chose a cache), so that a later run loads its training loops instead of
+    compiling them again."""
+    import jax
+
+    if jax.config.jax_compilation_cache_dir is None:
+        jax.config.update("jax_compilation_cache_dir", str(folder))
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
 
-def _evaluator(spec: EvalSpec):
-    """Every task of the spec, compiled once per worker on first use."""
+def train_jobs(jobs: Sequence[Job], spec: EvalSpec, worker: str) -> list[Done]:
+    """Train jobs in order, each as its scoring says (the compiled loops are shared by every
+    call in the process)."""
     from lion_search.portfolio import PortfolioEvaluator
-    return PortfolioEvaluator(spec.tasks, spec.schedule, spec.seeds, spec.references,
-                              batched=spec.batched)
+
+    done: list[Done] = []
+    for scoring, group in itertools.groupby(jobs, key=lambda job: job.scoring):
+        group = list(group)
+        evaluator = PortfolioEvaluator(scoring.tasks, spec.schedule, spec.seeds,
+                                       scoring.references, batched=spec.batched)
+        results = evaluator.evaluate_many([parse_program(job.text) for job in group],
+                                          scoring.hurdles)
+        done += [Done(job.id, r.fitness, r.status, r.seconds, worker, r.per_task)
+                 for job, r in zip(group, results)]
+    return done
+
+
+def warm_up(spec: EvalSpec, texts: Sequence[str], tasks: Sequence[str]) -> None:
+    """Compile the training loops that the programs' sizes need on each of `tasks`: each
+    program is trained up to the first hurdle check (a quarter of training), at a hurdle that
+    every run fails."""
+    from lion_search.interpret import size_for
+
+    by_size = {size_for(parse_program(text)): text for text in texts}
+    train_jobs([Job(-1, text, Scoring((task,), (-math.inf,))) for task in tasks
+                for text in by_size.values()], spec, "warm-up")
 
 
 class InProcessPool:
-    """Trains jobs in this process, one batch per `wait`."""
+    """Trains jobs on `threads` threads of this process, which share one compiled loop per
+    task and size (JAX lets go of the GIL while it trains); results in completion order.
+    At start the threads compile the spec's tasks for the `warm` programs, the tasks split
+    among them; a job waits until its tasks are compiled."""
 
-    def __init__(self, spec: EvalSpec, batch_size: int = 4):
+    def __init__(self, spec: EvalSpec, threads: int = 1, batch_size: int = 4,
+                 warm: Sequence[str] = ()):
+        use_compilation_cache()
         self.spec = spec
-        self.evaluator = _evaluator(spec)
+        self.threads = threads
         self.batch_size = batch_size
-        self.capacity = batch_size
+        self.capacity = 2 * batch_size * threads
+        self.executor = ThreadPoolExecutor(threads, thread_name_prefix="lion-search-worker")
+        self.warming: dict[str, Future] = {}
+        if warm:
+            for i in range(min(threads, len(spec.tasks))):
+                tasks = spec.tasks[i::threads]
+                future = self.executor.submit(warm_up, spec, warm, tasks)
+                self.warming.update({task: future for task in tasks})
         self.queue: collections.deque[Job] = collections.deque()
+        self.running: dict[Future, list[Job]] = {}
+        self.worker = f"local:{os.getpid()}"
 
     @property
     def in_flight(self) -> int:
-        return len(self.queue)
+        return len(self.queue) + sum(len(jobs) for jobs in self.running.values())
+
+    def starting(self) -> str | None:
+        """COMPILING while a thread compiles at start; None once all have."""
+        return COMPILING if any(not f.done() for f in self.warming.values()) else None
+
+    def _compiled(self, job: Job) -> bool:
+        return all(self.warming[t].done() for t in job.scoring.tasks if t in self.warming)
 
     def submit(self, jobs: Sequence[Job]) -> None:
         self.queue.extend(jobs)
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        """Hand out batches of compiled jobs, at most two per thread."""
+        while len(self.running) < 2 * self.threads:
+            ready = [job for job in self.queue if self._compiled(job)][:self.batch_size]
+            if not ready:
+                return
+            for job in ready:
+                self.queue.remove(job)
+            self.running[self.executor.submit(train_jobs, ready, self.spec, self.worker)] = ready
 
     def wait(self, timeout: float | None = None) -> list[Done]:
-        batch = [self.queue.popleft() for _ in range(min(self.batch_size, len(self.queue)))]
-        return train_jobs(self.evaluator, batch, self.spec.hurdles, f"local:{os.getpid()}")
+        """Results of the batches that finish first (blocks up to `timeout` seconds)."""
+        self._dispatch()
+        pending = list(self.running) or [f for f in self.warming.values() if not f.done()]
+        if not pending:
+            return []
+        finished, _ = wait_futures(pending, timeout, FIRST_COMPLETED)
+        done: list[Done] = []
+        for future in finished:
+            if self.running.pop(future, None) is not None:
+                done.extend(future.result())
+        self._dispatch()
+        return done
 
     def close(self) -> None:
         self.queue.clear()
+        self.running.clear()
+        self.executor.shutdown(wait=False, cancel_futures=True)
 
 
 def _normal_priority() -> None:
@@ -97,24 +191,29 @@ def _normal_priority() -> None:
 
 
 class _Actor:
-    """The Ray actor: builds its evaluator once and trains the batches it is sent."""
+    """The Ray actor: compiles its training loops once (`warm`) and trains the batches it is
+    sent."""
 
     def __init__(self, spec: EvalSpec):
         _normal_priority()
+        use_compilation_cache()
         self.spec = spec
-        self.evaluator = _evaluator(spec)
         self.name = f"ray:{socket.gethostname()}:{os.getpid()}"
 
     def pid(self) -> int:
         return os.getpid()
 
+    def warm(self, texts: list[str]) -> None:
+        warm_up(self.spec, texts, self.spec.tasks)
+
     def train(self, jobs: list[Job]) -> list[Done]:
-        return train_jobs(self.evaluator, jobs, self.spec.hurdles, self.name)
+        return train_jobs(jobs, self.spec, self.name)
 
 
 def check_address(address: str, timeout: float = 3.0) -> None:
-    """Fail fast, in one line, when a Ray cluster address cannot be reached."""
-    if address == "auto":
+    """Fail fast, in one line, when a Ray cluster address cannot be reached ("auto" finds a
+    cluster on this machine, "local" starts a new one)."""
+    if address in ("auto", "local"):
         return
     host, _, port = address.removeprefix("ray://").rpartition(":")
     try:
@@ -125,13 +224,40 @@ def check_address(address: str, timeout: float = 3.0) -> None:
                               "with `ray start --head` or drop --address to run locally") from None
 
 
+def start_ray(ray: Any, **init: Any) -> None:
+    """`ray.init(**init)` without three messages that every user saw and none needs to: Ray's
+    notice that a local cluster uses token authentication (its default, which stays), its
+    notice that it sets no SIGTERM handler when started from a thread other than the main one
+    (the search starts it in the background; their loggers are quieted during start-up), and
+    the RuntimeWarning Python gives when Ray forks its processes after JAX started threads
+    (Ray's fork is followed at once by exec, so it cannot deadlock)."""
+    loggers = [logging.getLogger(name) for name in ("ray._private.authentication",
+                                                    "ray._private.worker")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called",
+                                    category=RuntimeWarning)
+            ray.init(**init)
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
+
+
 class RayPool:
     """One Ray actor per worker, each with up to two batches in flight; results come back in
-    completion order (`ray.wait`). A dead actor is replaced and its batches are queued again."""
+    completion order (`ray.wait`). Each actor first compiles the spec's tasks for the `warm`
+    programs, while the first batches queue behind it. A dead actor is replaced and its
+    batches are queued again."""
 
     def __init__(self, spec: EvalSpec, workers: int, batch_size: int = 4,
-                 address: str | None = None, gpus_per_worker: float = 0.0):
+                 address: str | None = None, gpus_per_worker: float = 0.0,
+                 warm: Sequence[str] = ()):
         import ray
+
+        from lion_search.tasks import task_code_paths
 
         self.ray = ray
         address = address or os.environ.get("RAY_ADDRESS")
@@ -140,17 +266,42 @@ class RayPool:
         if not ray.is_initialized():
             env = {"XLA_FLAGS": SINGLE_THREAD_XLA}
             env.update({k: os.environ[k] for k in ("JAX_PLATFORMS",) if k in os.environ})
-            ray.init(address=address, include_dashboard=False, log_to_driver=False,
-                     logging_level="ERROR", configure_logging=False,
-                     runtime_env=None if address else {"env_vars": env})
+            runtime_env: dict = {"env_vars": env} if address in (None, "local") else {}
+            # The code of the user's own tasks (MODULE:FUNCTION, file.py:FUNCTION) goes to
+            # every worker with Ray's runtime environment, so that nodes need not have it.
+            code = task_code_paths(spec.tasks)
+            if code:
+                runtime_env["py_modules"] = code
+            start_ray(ray, address=address, include_dashboard=False, log_to_driver=False,
+                      logging_level="ERROR", configure_logging=False,
+                      runtime_env=runtime_env or None)
         self.spec = spec if not gpus_per_worker else EvalSpec(**{**spec.__dict__, "batched": True})
         self.batch_size = batch_size
         self.capacity = 2 * batch_size * workers
         self.remote = ray.remote(num_cpus=1, num_gpus=gpus_per_worker, max_restarts=0)(_Actor)
-        self.actors = [self.remote.remote(self.spec) for _ in range(workers)]
+        self.warm = list(warm)
+        self.started: list = []    # each new actor's pid, then its warm-up (object refs)
+        self.actors = [self._start_actor() for _ in range(workers)]
         self.queue: collections.deque[Job] = collections.deque()
         self.running: dict = {}  # object ref -> (actor index, jobs)
         self.replaced = 0
+
+    def _start_actor(self):
+        """A new actor, asked for its pid (the answer comes once it runs) and to compile."""
+        actor = self.remote.remote(self.spec)
+        self.started.append((actor.pid.remote(), actor.warm.remote(self.warm) if self.warm
+                             else None))
+        return actor
+
+    def starting(self) -> str | None:
+        """What the newest actors are doing before they can train: STARTING until each runs,
+        then COMPILING until each has compiled; None once all are ready."""
+        for phase, refs in ((STARTING, [p for p, _ in self.started]),
+                            (COMPILING, [w for _, w in self.started if w is not None])):
+            if refs and len(self.ray.wait(refs, num_returns=len(refs), timeout=0)[0]) < len(refs):
+                return phase
+        self.started = []
+        return None
 
     @property
     def in_flight(self) -> int:
@@ -192,7 +343,7 @@ class RayPool:
             if i == index:
                 del self.running[ref]
                 self.queue.extendleft(reversed(jobs))
-        self.actors[index] = self.remote.remote(self.spec)
+        self.actors[index] = self._start_actor()
         self.replaced += 1
 
     def pids(self) -> list[int]:

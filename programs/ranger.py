@@ -1,7 +1,9 @@
 # Ranger (Wright, 2019, github.com/lessw2020/Ranger-Deep-Learning-Optimizer): Lookahead
 # (Zhang et al., 2019) with k = 6, alpha = 0.5 over RAdam (Liu et al., 2020), as
-# optax.lookahead(optax.radam(lr), sync_period=6, slow_step_size=0.5).
+# optax.lookahead(optax.radam(lr), sync_period=6, slow_step_size=0.5). The model is evaluated
+# at the slow weights (optax's LookaheadParams.slow), those on entry to a step.
 def ranger(w, g, lr, t, m, v, s):
+    slow = where(t == 1, w, s)
     m = interp(g, m, 0.9)
     v = interp(square(g), v, 0.999)
     b2t = 0.999 ** t
@@ -10,7 +12,6 @@ def ranger(w, g, lr, t, m, v, s):
     m_hat = m / (1 - 0.9 ** t)
     v_hat = v / (1 - b2t)
     fast = w - lr * where(rho >= 5, r * m_hat / (sqrt(v_hat) + 1e-8), m_hat)
-    s = where(t == 1, w, s)
     sync = mod(t, 6) == 0
-    s = where(sync, interp(s, fast, 0.5), s)
-    return w - where(sync, s, fast), m, v, s
+    s = where(sync, interp(slow, fast, 0.5), slow)
+    return w - where(sync, s, fast), m, v, s, eval_at(slow)

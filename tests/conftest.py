@@ -20,6 +20,21 @@ def make_params(dtype=jnp.float32):
     }
 
 
+def make_big_params(dtype=jnp.float32):
+    """A nested pytree whose matrices are large enough for optax to factor (Adafactor) and
+    orthogonalize (Muon): a wide and a tall matrix (both dims >= 128), a 3-D tensor whose last
+    two axes are its largest, vectors and a 0-d scalar."""
+    rng = np.random.default_rng(0)
+    return {
+        "attention": {"kernel": jnp.asarray(rng.normal(size=(130, 131)), dtype),
+                      "bias": jnp.asarray(rng.normal(size=(131,)), dtype)},
+        "blocks": [jnp.asarray(rng.normal(size=(140, 130)) / 10, dtype),
+                   (jnp.asarray(rng.normal(size=(2, 130, 131)), dtype),
+                    jnp.asarray(rng.normal(size=(7,)), dtype),
+                    jnp.asarray(rng.normal(), dtype))],
+    }
+
+
 def gradient_sequence(params, steps: int, seed: int = 1):
     """`steps` random gradient pytrees; about 20% of entries are exactly zero, every tenth step
     is zero everywhere, and leaves differ in scale (1e-5 to 1e2) so that eps terms matter."""
@@ -48,6 +63,11 @@ def max_relative_error(a, b) -> float:
 @pytest.fixture
 def params():
     return make_params()
+
+
+@pytest.fixture(scope="session")
+def big_params():
+    return make_big_params()
 
 
 def small_run(tmp_path_factory):

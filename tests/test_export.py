@@ -17,11 +17,13 @@ from lion_search.ops import CALLABLE_OPS, OPS
 from tests.conftest import gradient_sequence, max_relative_error
 from tests.test_seeds import trajectory
 
-# One program that uses every op, so that the exported module carries each implementation.
+# One program that uses every op and input, so that the exported module carries each
+# implementation.
 EVERY_OP = "def every_op(w, g, lr, t, m, v):\n" + "".join(
     f"    x{i} = {name}({', '.join(['g', 'm', 'w'][:OPS[name].arity])})\n"
     for i, name in enumerate(CALLABLE_OPS)) + (
-    "    total = " + " + ".join(f"x{i}" for i in range(len(CALLABLE_OPS))) + "\n"
+    "    total = " + " + ".join(f"x{i}" for i in range(len(CALLABLE_OPS)))
+    + " + (rank + fan_in + fan_out) / T\n"
     "    m = interp(g, m, 0.9)\n"
     "    v = 0.001 * tanh(total)\n"
     "    return lr * (sign(m) + v), m, v\n")
@@ -40,8 +42,8 @@ def test_exported_module_matches_to_optax(name, tmp_path, params):
                else lion_search.load_program(name))
     module = import_module(write_module(program, tmp_path / f"{name}_opt.py"))
     grads = gradient_sequence(params, 30)
-    ours = trajectory(lion_search.to_optax(program, 0.01), params, grads)
-    theirs = trajectory(module.optimizer(0.01), params, grads)
+    ours = trajectory(lion_search.to_optax(program, 0.01, total_steps=30), params, grads)
+    theirs = trajectory(module.optimizer(0.01, total_steps=30), params, grads)
     for a, b in zip(ours, theirs):
         assert max_relative_error(b, a) <= 1e-6
     assert program.name in module.__doc__ and str(program).splitlines()[1].strip() in module.__doc__

@@ -1,14 +1,18 @@
 """The compile-once interpreter: agreement with the direct path, no recompilation, robustness."""
+import functools
 import math
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import lion_search
 from lion_search.fitness import WORST_FITNESS, Evaluator, evaluate, hurdle_loss
 from lion_search.export import to_optax
-from lion_search.interpret import Size, encode, size_for
+from lion_search.execute import run_program
+from lion_search.interpret import PROBE_STEPS_T, Size, compiled_probe, encode, size_for
+from lion_search.library import seed_names
 from lion_search.tasks import get_task
 from lion_search.train import train
 
@@ -20,19 +24,75 @@ def calibrated(name: str, lr: float) -> lion_search.Program:
 
 
 def direct_losses(program, task, seed=0):
-    """Train with to_optax (the direct path), lr = the task's unit-peak schedule."""
-    return train(task, to_optax(program, task.schedule), seed)
+    """Train with to_optax (the direct path), lr = the task's unit-peak schedule, measuring the
+    validation loss at the program's evaluation weights."""
+    evaluate_at = functools.partial(lion_search.eval_params, program, total_steps=task.steps)
+    return train(task, to_optax(program, task.schedule, total_steps=task.steps), seed,
+                 eval_params=evaluate_at)
 
 
-@pytest.mark.parametrize("name,lr", [("adamw", 0.01), ("lion", 0.001), ("sgd", 0.1),
-                                     ("radam", 0.01), ("lookahead", 0.01)])
-def test_interpreter_matches_direct_path(name, lr):
+# The learning-rate scale of each seed on digits-mlp (near its swept best).
+SEED_LRS = {"sgd": 0.1, "momentum": 0.1, "nesterov": 0.1, "adagrad": 0.01, "lion": 0.001,
+            "lars": 0.1, "muon": 0.01, "prodigy": 1.0, "schedule_free_adamw": 0.01,
+            "adafactor": 0.01, "powersign": 0.01, "addsign": 0.01}
+
+
+# Float32 rounding differs between the two compiled loops (XLA fuses the direct path's ops),
+# and some seeds amplify it. Lazy Adam and cautious AdamW jump with the sign of a product
+# (g != 0, u * g > 0): one entry rounded differently flips the mask and the runs part
+# chaotically (validation losses 7.5e-4 apart on digits-mlp). Schedule-Free's update is a
+# difference of nearly equal weights, w - y (1.1e-4 apart). Each step agrees (test below).
+LOOSER = {"lazy_adam": 1e-3, "cautious_adamw": 1e-3, "schedule_free_adamw": 2e-4}
+
+
+@pytest.mark.parametrize("name", seed_names())
+def test_interpreter_matches_direct_path(name):
+    lr = SEED_LRS.get(name, 0.01)
     task = get_task("digits-mlp")
     program = calibrated(name, lr)
     ours = evaluate(program, task="digits-mlp", seeds=(0,))[0]
     reference = direct_losses(program, task)
-    np.testing.assert_allclose(ours.curve, reference.train_curve, rtol=1e-4, atol=1e-6)
-    assert ours.fitness == pytest.approx(reference.val_loss, rel=1e-4)
+    assert ours.fitness == pytest.approx(reference.val_loss, rel=LOOSER.get(name, 1e-4))
+    if name not in LOOSER:
+        # Float32 rounding differs between the two compiled loops and grows over 300 steps.
+        np.testing.assert_allclose(ours.curve, reference.train_curve, rtol=1e-3, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", seed_names())
+def test_each_step_matches_direct_path(name):
+    """The interpreter's probe and run_program give the same outputs, step by step, from the
+    same inputs (a matrix, a 3-D tensor and a vector; memory from zero)."""
+    shapes = ((6, 9), (2, 3, 4), (5,))
+    program = lion_search.load_program(name)
+    size = size_for(program)
+    rng = np.random.default_rng(0)
+    n = sum(math.prod(s) for s in shapes)
+    w = rng.normal(size=n).astype(np.float32)
+    grads = (rng.normal(size=(12, n)) * (rng.random((12, n)) > 0.2)).astype(np.float32)
+    lrs, ts = np.full(12, 0.01, np.float32), np.arange(1, 13, dtype=np.float32)
+    probe = compiled_probe(size, shapes)
+    ours = np.asarray(probe(encode(program, size), w, np.zeros((size.memory, n), np.float32),
+                            grads, lrs, ts))
+
+    def leaves(flat):
+        cuts = np.cumsum([math.prod(s) for s in shapes])[:-1]
+        return [jnp.asarray(x.reshape(s)) for x, s in zip(np.split(flat, cuts), shapes)]
+
+    def flat(value):
+        return np.concatenate([np.broadcast_to(np.asarray(v), s).ravel()
+                               for v, s in zip(value if isinstance(value, list) else
+                                               [value] * len(shapes), shapes)])
+
+    memory = [[jnp.zeros(s) for s in shapes] for _ in program.memory]
+    for k in range(12):
+        outputs = run_program(program, leaves(w), leaves(grads[k]), lrs[k], ts[k], *memory,
+                              total_steps=PROBE_STEPS_T)
+        np.testing.assert_allclose(ours[k, 0], flat(outputs[0]), rtol=1e-5, atol=1e-6)  # w - w_slow
+        for j in range(program.slots):
+            np.testing.assert_allclose(ours[k, 1 + j], flat(outputs[1 + j]), rtol=1e-5, atol=1e-6)
+        memory = [[jnp.broadcast_to(v, s) for v, s in zip(
+            m if isinstance(m, list) else [m] * len(shapes), shapes)] for m in outputs[1:1 + program.slots]]
+        w = w - flat(outputs[0])
 
 
 REDUCTIONS = """def reductions(w, g, lr, t, m):

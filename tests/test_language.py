@@ -107,7 +107,7 @@ def test_parser_lowers_to_single_op_instructions():
         Instr("_2", "mul", ("lr", "_1")), Instr("_3", "mul", (0.001, "w")),
         Instr("_4", "add", ("_2", "_3")))
     assert program.outputs == ("_4", "m")
-    assert program.memory_cost == 1
+    assert program.slots == 1
 
 
 @pytest.mark.parametrize("text,expected", [

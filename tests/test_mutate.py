@@ -11,7 +11,8 @@ from lion_search.mutate import (MUTATIONS, Mutation, MutationWeights, accept, ad
 from lion_search.validate import Limits, check
 
 SEEDS = {name: load_program(name) for name in seed_names()}
-LIMITS = Limits(max_length=max(len(p) for p in SEEDS.values()) + 4, max_memory=4)
+LIMITS = Limits(max_length=max(len(p) for p in SEEDS.values()) + 4,
+                max_memory=max(p.slots for p in SEEDS.values()) + 1)
 KINDS = tuple(MUTATIONS)
 
 
@@ -147,8 +148,8 @@ def test_add_slot_children_have_one_more_slot_that_the_update_reads(name, seed, 
     assume(child is not None)  # over a limit, or the update lost its dependence on g
     assert check(child, LIMITS) is None
     assert parse_program(print_program(child)) == child
-    assert child.memory_cost == parent.memory_cost + 1
-    assert child.memory[:-1] == parent.memory and child.outputs[-1] == child.memory[-1]
+    assert child.slots == parent.slots + 1
+    assert child.memory[:-1] == parent.memory and child.outputs[child.slots] == child.memory[-1]
     assert update_reads(child, child.memory[-1]), edit[1]
 
 
@@ -165,7 +166,7 @@ def test_remove_slot_children_have_one_slot_less(name, seed, steps):
     assume(child is not None)  # e.g. the removed slot carried the update's only path from g
     assert check(child, LIMITS) is None
     assert parse_program(print_program(child)) == child
-    assert child.memory_cost == parent.memory_cost - 1
+    assert child.slots == parent.slots - 1
 
 
 def test_add_slot_finds_momentum_from_sgd():
@@ -182,7 +183,7 @@ def test_remove_slot_turns_momentum_into_sgd():
     rng = np.random.default_rng(0)
     children = [mutate(SEEDS["momentum"], rng, weights=only("remove_slot"), limits=LIMITS).program
                 for _ in range(20)]
-    assert all(c.memory_cost == 0 for c in children)
+    assert all(c.slots == 0 for c in children)
     assert {str(c) for c in children} == {"def momentum(w, g, lr, t):\n    return lr * g\n"}
 
 
@@ -199,7 +200,7 @@ def test_no_slot_beyond_max_memory():
     program, kinds = SEEDS["sgd"], set()
     for _ in range(300):
         mutation = mutate(program, rng, limits=limits)
-        assert mutation.program.memory_cost == 0
+        assert mutation.program.slots == 0
         kinds.add(mutation.kind)
         program = mutation.program
     assert "add_slot" not in kinds

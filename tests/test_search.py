@@ -173,7 +173,7 @@ def test_existing_and_foreign_run_folders_are_protected(tmp_path):
 
 def test_a_killed_ray_worker_is_replaced_and_the_budget_is_met(tmp_path):
     config = EvolveConfig(task="quadratic", population=10, workers=2, budget=80, batch_size=2,
-                          promote_every=0)
+                          promote_every=0, address="local")
     store = RunStore.create(tmp_path / "run", config.to_json())
 
     class KillOnce(QuietObserver):

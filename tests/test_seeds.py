@@ -52,8 +52,10 @@ def assert_same_trajectory(ours, reference, tol=1e-4):
 
 
 def test_every_seed_has_a_reference():
+    from tests.test_seeds_modern import MODERN_REFERENCES
+
     assert set(seed_names()) == set(OPTAX_COUNTERPARTS) | set(LOOKAHEAD_COUNTERPARTS) | {
-        "adax", "lazy_adam"}
+        "adax", "lazy_adam"} | MODERN_REFERENCES
 
 
 @pytest.mark.parametrize("name", sorted(OPTAX_COUNTERPARTS))

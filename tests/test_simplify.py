@@ -139,7 +139,7 @@ def test_remove_dead_undoes_added_dead_code(name):
         + seed.body[1:] + (Instr("junk", "add", ("junk", "lr")),)
     padded = Program(seed.name, seed.memory + ("unused",),
                      body + (Instr("unused", "interp", ("g", "unused", 0.9)),),
-                     seed.outputs + ("unused",))
+                     seed.with_eval(seed.outputs[:1 + seed.slots] + ("unused",)))
     assert check(padded, LIMITS) is None
     assert dead_instructions(padded) == {0, 2, len(body) - 1, len(body)}
     assert dead_slots(padded) == {"unused"}
@@ -309,13 +309,13 @@ def test_rule_does_not_apply(name, text):
 def test_rewrite_keeps_outputs_of_random_programs(name, seed, mutations):
     rng = np.random.default_rng(seed)
     p = SEEDS[name]
-    limits = Limits(max_length=len(p) + 8, max_memory=4)
+    limits = Limits(max_length=len(p) + 8, max_memory=max(p.slots, 4))
     for _ in range(mutations):
         p = mutate(p, rng, limits=limits).program
     result, _ = rewrite(p)
     assert check(result, LIMITS) is None
     assert parse_program(print_program(result)) == result
-    assert len(result) <= len(p) and result.memory_cost <= p.memory_cost
+    assert len(result) <= len(p) and result.slots <= p.slots
     assert dead_instructions(result) == set() and dead_slots(result) == set()
     assert rewrite(result) == (result, [])
     assert_same_behaviour(p, result, seed=seed % 1000, steps=3)
@@ -425,7 +425,7 @@ def lion_program4(w, g, lr, t, v):
 
 def test_program4_simplifies_to_lion_without_ablation():
     raw = read_program_file(PROGRAM4)
-    assert len(raw) == 12 and raw.memory_cost == 2
+    assert len(raw) == 12 and raw.slots == 2
     # m is overwritten before it is read: its new value cosh(update) never reaches an update
     assert dead_slots(raw) == {"m"} and dead_instructions(raw) == {10}
     report = simplify(raw)
@@ -433,7 +433,7 @@ def test_program4_simplifies_to_lion_without_ablation():
     assert after == parse_program(PROGRAM4_REWRITTEN)
     assert report.rules == ["sign_of_ratio", "interp_interp"]  # m / sqrt(m * m) = sign(m)
     ops = [ins.op for ins in after.body]
-    assert "sign" in ops and "cosh" not in ops and after.memory_cost == 1
+    assert "sign" in ops and "cosh" not in ops and after.slots == 1
     # clip and arcsin are neither dead nor rewritable: only ablation can tell they do nothing
     assert "clip" in ops and "arcsin" in ops
     assert dead_instructions(after) == set() and dead_slots(after) == set()
@@ -454,7 +454,7 @@ def test_program4_ablation_on_the_proxy_loses_clip_arcsin_and_cosh():
     report = simplify(raw, lambda p: evaluator.evaluate(p).fitness, tolerance=0.01)
     ops = [ins.op for ins in report.after.body]
     assert not {"clip", "arcsin", "cosh"} & set(ops)
-    assert "sign" in ops and ops.count("interp") == 2 and report.after.memory_cost == 1
+    assert "sign" in ops and ops.count("interp") == 2 and report.after.slots == 1
     assert report.after.body[0] == Instr("lr", "mul", (10.0, "lr"))
     kept = [s.description for s in report.steps if s.kept]
     assert kept[:2] == ["drop g = clip(g, lr) (read g instead)",

@@ -5,9 +5,9 @@ import pytest
 
 from lion_search.language import Instr, Program, parse_program
 from lion_search.library import load_program, seed_names
-from lion_search.validate import Limits, check, gradient_dependence, is_valid
+from lion_search.validate import Limits, check, depends_on, is_valid
 
-ROOMY = Limits(max_length=64, max_memory=4)
+ROOMY = Limits(max_length=64, max_memory=8)
 
 
 def program(text: str) -> Program:
@@ -91,7 +91,7 @@ def p(w, g, lr, t, a, b):
     return u, a, b
 """)
     assert check(lagged) is None
-    assert gradient_dependence(lagged) == (False, False, True)
+    assert depends_on(lagged, frozenset({"g"})) == (False, False, True)
     no_path = program("""
 def p(w, g, lr, t, m):
     u = lr * m
