@@ -36,9 +36,10 @@ def test_show_prints_the_program_and_memory_cost(capsys):
 
 def test_show_reads_a_file(tmp_path, capsys):
     path = tmp_path / "mine.py"
-    path.write_text("def mine(w, g, lr, t, a, b):\n    return lr * g, a, b\n")
+    path.write_text("def mine(w, g, lr, t, a, b):\n    a = interp(g, a, 0.9)\n"
+                    "    b = b + rms(g)\n    return lr * a / b, a, b\n")
     assert main(["show", str(path)]) == 0
-    assert "memory cost 2" in capsys.readouterr().out
+    assert "memory cost 1 (parameter-sized copies, 2 slot(s))" in capsys.readouterr().out
 
 
 def test_export_writes_a_module(tmp_path):

@@ -116,3 +116,25 @@ def test_safe_numerics_stay_finite(expression):
     g = [jnp.array([-2.0, -1.0, 0.0, 0.5, 1.0, 2.0])]
     (update,) = run_program(program, g, g, jnp.float32(1.0), jnp.float32(1.0))
     assert np.all(np.isfinite(np.asarray(update[0])))
+
+
+@pytest.mark.parametrize("name", ["schedule_free_adamw", "lookahead"])
+def test_exported_module_gives_the_evaluation_weights(name, tmp_path, params):
+    program = lion_search.load_program(name)
+    module = import_module(write_module(program, tmp_path / f"{name}_opt.py"))
+    tx, exported = lion_search.to_optax(program, 0.01), module.optimizer(0.01)
+    state, theirs = tx.init(params), exported.init(params)
+    for g in gradient_sequence(params, 12):
+        updates, state = tx.update(g, state, params)
+        _, theirs = exported.update(g, theirs, params)
+        params = optax.apply_updates(params, updates)
+    ours = lion_search.eval_params(program, state, params)
+    assert max_relative_error(module.eval_params(theirs, params), ours) <= 1e-6
+    assert max_relative_error(ours, params) > 1e-4   # not the weights it steps
+
+
+def test_exported_state_is_stored_at_the_slots_shapes(tmp_path):
+    module = import_module(write_module(lion_search.load_program("adafactor"),
+                                        tmp_path / "adafactor_opt.py"))
+    state = module.optimizer(1e-3).init({"w": jnp.ones((6, 4)), "b": jnp.ones(4)})
+    assert (state.r["w"].shape, state.c["w"].shape, state.r["b"].shape) == ((6, 1), (1, 4), (4,))

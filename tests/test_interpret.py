@@ -125,7 +125,25 @@ def structurally_different_programs(n):
     return programs
 
 
-def test_training_new_programs_compiles_nothing():
+def programs_with_new_ops(n):
+    """n distinct programs over the shape-aware ops and inputs, some with evaluation weights."""
+    terms = ["orthogonalize(m)", "m * rsqrt(row_mean(v) * col_mean(v) / (mean(v) + 1e-12))",
+             "sin(m) + cos(t / T) * m", "m * sqrt(fan_out / fan_in) * (rank == 2)",
+             "m / (sqrt(v) + 1e-8)"]
+    programs = []
+    for i in range(n):
+        u = " + ".join(terms[(i + k) % len(terms)] for k in range(1 + i % 3))
+        evaluated = ", eval_at(s)" if i % 2 else ""
+        programs.append(lion_search.parse_program(
+            f"def q{i}(w, g, lr, t, m, v, s):\n    s = where(t == 1, w, s)\n"
+            f"    m = interp(g, m, 0.{80 + i})\n    v = interp(square(g), v, 0.99)\n"
+            f"    u = {u}\n    s = interp(w, s, 0.9)\n"
+            f"    return lr * {i + 1}e-3 * u, m, v, s{evaluated}\n"))
+    return programs
+
+
+@pytest.mark.parametrize("make", [structurally_different_programs, programs_with_new_ops])
+def test_training_new_programs_compiles_nothing(make):
     compiles = []
 
     def listener(event, duration, **kwargs):
@@ -133,8 +151,8 @@ def test_training_new_programs_compiles_nothing():
             compiles.append(event)
 
     evaluator = Evaluator("digits-mlp")
-    programs = structurally_different_programs(21)
-    assert len({p.body for p in programs}) == 21
+    programs = make(21)
+    assert len({p.body for p in programs}) == 21 and len({size_for(p) for p in programs}) == 1
     evaluator.evaluate(programs[0])
     jax.monitoring.register_event_duration_secs_listener(listener)
     try:

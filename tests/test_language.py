@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from lion_search import ProgramError, parse_program
 from lion_search.execute import run_program
-from lion_search.language import Instr, Program, normalize, print_program
+from lion_search.language import SHAPE_INPUTS, Instr, Program, normalize, print_program
 from lion_search.ops import CALLABLE_OPS, OPS, Kind
 
 # ------------------------------------------------------------------------------ generated text
@@ -39,13 +39,15 @@ def expressions(draw, names, depth=3):
 def program_texts(draw):
     """Random program text: memory slots, assignments (some reassigning names), a return."""
     memory = draw(st.lists(st.sampled_from(["m", "v", "s"]), unique=True, max_size=3))
-    defined = ["w", "g", "lr", "t", *memory]
+    defined = ["w", "g", "lr", "t", *SHAPE_INPUTS, *memory]
     lines = [f"def prog({', '.join(['w', 'g', 'lr', 't', *memory])}):"]
     for _ in range(draw(st.integers(0, 6))):
         target = draw(st.sampled_from(NAMES + memory))
         lines.append(f"    {target} = {draw(expressions(defined))}")
         defined = sorted(set(defined) | {target})
     outputs = [draw(expressions(defined)) for _ in range(1 + len(memory))]
+    if draw(st.booleans()):
+        outputs.append(f"eval_at({draw(expressions(defined))})")
     lines.append(f"    return {', '.join(outputs)}")
     return "\n".join(lines) + "\n"
 
@@ -65,7 +67,7 @@ def test_parse_print_parse_is_identity(text):
 def raw_programs(draw):
     """Random IR, not from the parser: temporaries used twice, reassigned names, dead code."""
     memory = ("m",)
-    defined = ["w", "g", "lr", "t", "m"]
+    defined = ["w", "g", "lr", "t", "m", *SHAPE_INPUTS]
     body = []
     for _ in range(draw(st.integers(1, 10))):
         op = draw(st.sampled_from(sorted(OPS)))
@@ -73,7 +75,7 @@ def raw_programs(draw):
         dst = draw(st.sampled_from(["_1", "_2", "_3", "x", "m", "g"]))
         body.append(Instr(dst, op, args))
         defined = sorted(set(defined) | {dst})
-    outputs = tuple(draw(st.sampled_from(defined)) for _ in range(2))
+    outputs = tuple(draw(st.sampled_from(defined)) for _ in range(draw(st.sampled_from([2, 3]))))
     return Program("raw", memory, tuple(body), outputs)
 
 
@@ -82,7 +84,7 @@ def evaluate(program):
     rng = np.random.default_rng(0)
     w, g, m = ([rng.normal(size=(3,)).astype(np.float32), rng.normal(size=(2, 2)).astype(np.float32)]
                for _ in range(3))
-    outputs = run_program(program, w, g, np.float32(0.1), np.float32(3.0), m)
+    outputs = run_program(program, w, g, np.float32(0.1), np.float32(3.0), m, total_steps=50)
     return [np.hstack([np.ravel(x) for x in v]) if isinstance(v, list) else np.ravel(v)
             for v in outputs]
 
@@ -193,3 +195,39 @@ def test_every_op_is_in_the_table_with_a_shape_rule():
                 "arcsin", "arctan", "lt", "le", "gt", "ge", "eq", "ne", "where", "mod"}
     assert required <= set(OPS)
     assert {op.kind for op in OPS.values()} == set(Kind)
+
+
+# ------------------------------------------------------------- shape inputs and evaluation weights
+
+def test_shape_inputs_are_read_without_declaring_them():
+    program = parse_program("def p(w, g, lr, t):\n    return lr * g * sqrt(fan_out / fan_in) "
+                            "* (rank == 2) * (1 - t / T)\n")
+    assert {a for ins in program.body for a in ins.args} >= {"fan_out", "fan_in", "rank", "T"}
+
+
+@pytest.mark.parametrize("name", ["rank", "fan_in", "fan_out", "T", "eval_at", "count"])
+def test_reserved_names_cannot_be_assigned_or_be_slots(name):
+    for text in (f"def p(w, g, lr, t):\n    {name} = g\n    return lr * g\n",
+                 f"def p(w, g, lr, t, {name}):\n    return lr * g, g\n"):
+        with pytest.raises(ProgramError, match=f"'{name}' is reserved"):
+            parse_program(text)
+
+
+def test_evaluation_weights_parse_print_and_count():
+    text = ("def sf(w, g, lr, t, z):\n    z = where(t == 1, w, z)\n    x = (w - 0.1 * z) / 0.9\n"
+            "    z = z - lr * g\n    return w - interp(z, x, 0.9), z, eval_at(x)\n")
+    program = parse_program(text)
+    assert program.has_eval and program.slots == 1 and program.outputs[-1] == "x"
+    assert print_program(program).splitlines()[-1] == "    return w - interp(z, x, 0.9), z, eval_at(x)"
+    assert not parse_program("def p(w, g, lr, t, m):\n    return lr * g, m\n").has_eval
+
+
+@pytest.mark.parametrize("ret,message", [
+    ("eval_at(w), lr * g, m", "comes last"),
+    ("lr * g, m, eval_at(w, g)", "takes one argument"),
+    ("lr * g, eval_at(w)", "expected 2: the update and the new values of m"),
+    ("lr * g, m, eval_at(w), eval_at(w)", "comes last"),
+])
+def test_misplaced_evaluation_weights_are_one_clear_error(ret, message):
+    with pytest.raises(ProgramError, match=message):
+        parse_program(f"def p(w, g, lr, t, m):\n    return {ret}\n")

@@ -214,3 +214,17 @@ class FixedIndex:
 
     def integers(self, n: int) -> int:
         return self.values.pop(0) if self.values else 0
+
+
+def test_mutations_reach_the_shape_aware_ops_and_inputs():
+    """Inserted instructions and changed arguments draw from every op and input, the
+    shape-aware ones (row_mean, col_mean, orthogonalize, cos, sin; rank, fan_in, fan_out, T)
+    included, so a search can reach Adafactor- and Muon-like programs."""
+    rng = np.random.default_rng(0)
+    seen = set()
+    for _ in range(300):
+        child = mutate(SEEDS["adamw"], rng, weights=only("insert"), limits=LIMITS).program
+        seen |= {ins.op for ins in child.body} | {a for ins in child.body for a in ins.args
+                                                  if isinstance(a, str)}
+    assert {"row_mean", "col_mean", "orthogonalize", "cos", "sin"} <= seen
+    assert {"rank", "fan_in", "fan_out", "T"} <= seen

@@ -1,0 +1,113 @@
+"""Shapes: the lattice, slot shapes, stored state, memory costs and the shape-aware ops."""
+import itertools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from optax.contrib._muon import orthogonalize_via_newton_schulz
+
+import lion_search
+from lion_search import runtime
+from lion_search.library import load_program
+from lion_search.ops import Shape, join
+from lion_search.shapes import memory_cost, slot_kinds, slot_shapes
+from lion_search.validate import check
+
+S, P, R, C, T = Shape.SCALAR, Shape.PER_TENSOR, Shape.ROW, Shape.COL, Shape.TENSOR
+
+
+def test_join_is_the_least_upper_bound_of_the_lattice():
+    below = {S: {S}, P: {S, P}, R: {S, P, R}, C: {S, P, C}, T: {S, P, R, C, T}}
+    for a, b in itertools.product(Shape, repeat=2):
+        upper = [u for u in Shape if a in below[u] and b in below[u]]
+        assert join(a, b) in upper and all(join(a, b) in below[u] for u in upper)
+    assert join(R, C) is T and join(R, P) is R and join() is S
+
+
+def program(text):
+    return lion_search.parse_program(text)
+
+
+def test_slots_take_the_shape_of_what_is_written_to_them():
+    p = program("def p(w, g, lr, t, a, r, c, s, m):\n"
+                "    a = a + lr ** 2\n"            # scalar
+                "    r = interp(row_mean(g * g), r, 0.9)\n"
+                "    c = interp(col_mean(g * g), c, 0.9)\n"
+                "    s = max(s, rms(g))\n"         # per tensor
+                "    m = interp(g, m, 0.9)\n"
+                "    return lr * m * rsqrt(r * c) / (1 + a + s), a, r, c, s, m\n")
+    assert slot_shapes(p) == (S, R, C, P, T)
+    assert slot_kinds(p) == ("scalar", "row", "col", "per_tensor", "tensor")
+
+
+def test_a_slot_fed_back_from_a_wider_value_widens():
+    # b reads a (row-shaped) and g: a fixed point, not one pass, gives b TENSOR
+    p = program("def p(w, g, lr, t, a, b):\n    a = row_mean(b)\n    b = a + g\n"
+                "    return lr * b, a, b\n")
+    assert slot_shapes(p) == (R, T)
+
+
+@pytest.mark.parametrize("name,low,high", [("adam", 2, 2), ("sgd", 0, 0), ("lion", 1, 1),
+                                           ("adafactor", 0.0, 0.01),
+                                           ("schedule_free_adamw", 2, 2.001),
+                                           ("prodigy", 4, 4.001)])
+def test_memory_cost_is_the_fraction_of_full_copies_stored(name, low, high):
+    assert low <= memory_cost(load_program(name)) <= high
+
+
+def test_adafactor_state_is_stored_factored():
+    params = {"w": jnp.ones((140, 130)), "b": jnp.ones(7), "k": jnp.ones((2, 3, 4))}
+    tx = lion_search.to_optax(load_program("adafactor"), 1e-3)
+    state = tx.init(params)
+    shapes = jax.tree.map(jnp.shape, (state.r, state.c))
+    assert shapes == ({"w": (140, 1), "b": (7,), "k": (2, 3, 1)},
+                      {"w": (1, 130), "b": (7,), "k": (2, 1, 4)})
+    updates, state = tx.update(params, state, params)
+    assert jax.tree.map(jnp.shape, state.r) == shapes[0]
+
+
+def test_evaluation_weights_must_not_depend_on_g_or_lr():
+    base = "def p(w, g, lr, t, s):\n    s = interp(w, s, 0.9)\n"
+    assert check(program(base + "    return lr * g, s, eval_at(s * t)\n")) is None
+    for bad in ("g", "lr * w", "s + g"):
+        assert "evaluation weights depend" in check(program(base + f"    return lr * g, s, "
+                                                             f"eval_at({bad})\n"))
+
+
+def test_row_and_col_mean_average_the_last_two_axes():
+    x = np.arange(24.0, dtype=np.float32).reshape(2, 3, 4)
+    np.testing.assert_allclose(runtime.op_row_mean(x), x.mean(axis=-1, keepdims=True))
+    np.testing.assert_allclose(runtime.op_col_mean(x), x.mean(axis=-2, keepdims=True))
+    v = np.arange(5.0, dtype=np.float32)
+    assert runtime.op_row_mean(v) is v and runtime.op_col_mean(v) is v
+
+
+@pytest.mark.parametrize("shape", [(8, 20), (20, 8), (16, 16)])
+def test_orthogonalize_is_muons_newton_schulz(shape):
+    x = jax.random.normal(jax.random.PRNGKey(0), shape)
+    ours = runtime.op_orthogonalize(x)
+    theirs = orthogonalize_via_newton_schulz(x, jnp.asarray((3.4445, -4.7750, 2.0315)))
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
+    singular = np.linalg.svd(np.asarray(ours), compute_uv=False)
+    assert singular.min() > 0.5 and singular.max() < 1.5   # near-orthogonal, as Muon's is
+
+
+def test_orthogonalize_leaves_other_ranks_unchanged():
+    for shape in [(), (5,), (2, 3, 4)]:
+        x = jnp.ones(shape)
+        assert runtime.op_orthogonalize(x) is x
+
+
+def test_shape_inputs_follow_the_documented_convention():
+    rank, fan_in, fan_out, steps = runtime.shape_inputs(
+        [jnp.ones(()), jnp.ones(7), jnp.ones((3, 5)), jnp.ones((2, 3, 4))], 100)
+    assert [float(x) for x in rank] == [0, 1, 2, 3]
+    assert [float(x) for x in fan_in] == [1, 1, 3, 3]
+    assert [float(x) for x in fan_out] == [1, 7, 5, 4]
+    assert float(steps) == 100
+
+
+def test_a_program_that_reads_t_needs_total_steps():
+    with pytest.raises(lion_search.LionSearchError, match="total_steps"):
+        lion_search.to_optax(load_program("powersign"), 1e-3)
