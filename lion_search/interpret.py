@@ -71,6 +71,7 @@ class Encoded(NamedTuple):
     constants: np.ndarray  # float32[n_constants]
     outputs: np.ndarray    # int32[2 + memory]  registers of the update, the new memory and
                            #                    the evaluation weights (w's when there are none)
+    evaluates: np.ndarray  # bool[]             whether the program has evaluation weights
 
 
 def _constant_op(ins_op: str, args: tuple) -> str:
@@ -162,7 +163,8 @@ def encode(program: Program, size: Size) -> Encoded:
         raise ProgramError(f"program {program.name!r} has too many distinct constants")
     values = np.zeros(size.n_constants, np.float32)
     values[[offset for offset, _ in placed]] = [value for _, value in placed]
-    return Encoded(ops, args, dst, np.int32(len(program)), values, outputs)
+    return Encoded(ops, args, dst, np.int32(len(program)), values, outputs,
+                   np.bool_(program.has_eval))
 
 
 # ------------------------------------------------------------------------------ the ops
@@ -334,10 +336,10 @@ def make_trainer(task: Task, size: Size) -> Callable[..., Trained]:
         losses = jnp.full(task.steps, jnp.nan, jnp.float32)
         init = (registers, w0, jnp.int32(0), losses, jnp.int32(0))
         regs, w, stopped, losses, _ = lax.while_loop(running, train_step, init)
-        zeros = jnp.zeros_like(w)
+        # A program may reassign w, so w's register is not the weights after the run.
         _, outputs = _program_step(program, size, branches, regs,
-                                   _step_inputs(w, zeros, 0.0, task.steps + 1.0))
-        val = task.val_loss(unravel(outputs[-1]))
+                                   _step_inputs(w, jnp.zeros_like(w), 0.0, task.steps + 1.0))
+        val = task.val_loss(unravel(jnp.where(program.evaluates, outputs[-1], w)))
         val = jnp.where((stopped == 0) & jnp.isfinite(val), val, jnp.inf)
         stopped = jnp.where((stopped == 0) & ~jnp.isfinite(val), 1, stopped)
         return Trained(val, losses, stopped)

@@ -61,13 +61,19 @@ def resolve_tasks(spec: str) -> tuple[str, ...]:
     return tasks
 
 
+# The smallest loss ratio a task counts: a loss of 0 (a synthetic task solved exactly) would
+# otherwise be log 0, and one task's million-fold gain outweighs any loss elsewhere anyway.
+MIN_RATIO = 1e-6
+
+
 def log_ratio_fitness(per_task: Sequence[EvalResult], references: Sequence[float]
                       ) -> tuple[float, tuple[float, ...]]:
-    """(fitness, per-seed fitness): the mean over tasks and seeds of log(loss / reference),
-    and for each seed the mean over tasks; the worst fitness if any run failed."""
+    """(fitness, per-seed fitness): the mean over tasks and seeds of
+    log(max(loss / reference, MIN_RATIO)), and for each seed the mean over tasks; the worst
+    fitness if any run failed."""
     if any(r.status != "ok" for r in per_task):
         return WORST_FITNESS, ()
-    logs = np.array([[math.log(v / ref) for v in r.per_seed]
+    logs = np.array([[math.log(max(v / ref, MIN_RATIO)) for v in r.per_seed]
                      for r, ref in zip(per_task, references)])   # [tasks, seeds]
     return float(logs.mean()), tuple(float(x) for x in logs.mean(axis=0))
 

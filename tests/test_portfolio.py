@@ -12,6 +12,7 @@ from lion_search.errors import LionSearchError, TaskError
 from lion_search.fitness import EvalResult
 from lion_search.library import load_program
 from lion_search.portfolio import (
+    MIN_RATIO,
     PortfolioEvaluator,
     log_ratio_fitness,
     portfolios,
@@ -132,3 +133,10 @@ def test_a_stopped_portfolio_search_resumes_with_its_references(tmp_path):
     assert resumed.run().trained == config.budget
     assert store.count("reference") == 2          # swept once, not again on resume
     store.close()
+
+
+def test_a_loss_of_zero_counts_as_the_largest_gain_not_an_error():
+    solved = EvalResult(0.0, np.zeros(3), "ok", 0.0, (0.0, 2e-9))
+    fitness, per_seed = log_ratio_fitness((solved,), (1e-8,))
+    assert per_seed == pytest.approx((math.log(MIN_RATIO), math.log(0.2)))
+    assert fitness == pytest.approx(np.mean(per_seed))
