@@ -7,11 +7,14 @@ same load:
   batched       the same loop vmapped over a batch of programs (meant for accelerators)
   per-program   a training loop jitted for each program (to_optax + optax), compile included
 
+Population (`population_benchmark`): the batched interpreter against the population trainer
+(`population`), P programs a call, at several P, on the device JAX runs on.
+
 Start-up and workers (`startup_benchmark`): whole `lion-search evolve` commands, one after the
 other: the time from the command's start to the first trained evaluation (with the default
 workers, from a warm and from an empty compilation cache), the default against `--workers 1`
 at budget 1,000 (whole command), and two workers against one at budget 2,000 (evaluations per
-wall-clock second of the whole command).
+wall-clock second of the whole command), and two Ray actors against one worker there too.
 """
 from __future__ import annotations
 
@@ -84,6 +87,82 @@ def benchmark(task_name: str = "digits-mlp", n_interpreted: int = 60, n_jitted: 
             per]
 
 
+class PopulationSpeed(NamedTuple):
+    """One path's throughput at population size P (`population_benchmark`)."""
+
+    path: str
+    P: int
+    candidates: int
+    seconds: float
+    compile: float       # compiling the call for this P (ahead of time), not in `seconds`
+    buffers: int         # bytes of XLA's buffers for one call: arguments, outputs, temporaries
+
+    @property
+    def rate(self) -> float:
+        return self.candidates / self.seconds
+
+
+def population_benchmark(task_name: str = "digits-mlp", populations: tuple[int, ...] = (16, 64),
+                         batches: int = 1) -> tuple[str, int | None, list[PopulationSpeed]]:
+    """Candidates/s of the batched interpreter (the single-program loop vmapped over P
+    programs) and of the population trainer (`population`), side by side at each P, on the
+    device JAX runs on: `batches` batches of P distinct programs each (seed 0, no hurdle),
+    encoding included, compilation timed apart. Returns (the device, its peak bytes in use
+    from `memory_stats` where the device reports it, else the process's peak resident set in
+    bytes, the speeds)."""
+    import resource
+
+    import numpy as np
+
+    from lion_search.interpret import Encoded, compiled_batch_trainer, encode, size_for
+    from lion_search.population import (compiled_population_trainer, encode_population,
+                                        population_size)
+
+    task = get_task(task_name)
+    seed, inf = np.int32(0), np.float32(np.inf)
+    speeds = []
+
+    def buffers(compiled) -> int:
+        m = compiled.memory_analysis()
+        return int(m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes)
+
+    for P in populations:
+        chunks = [distinct_programs(P * batches)[i * P:(i + 1) * P] for i in range(batches)]
+        # the batched interpreter: one Size for all (these programs share it)
+        size = size_for(chunks[0][0])
+
+        def stacked(chunk, size=size):
+            return Encoded(*(np.stack(f) for f in zip(*(encode(p, size) for p in chunk))))
+
+        start = time.perf_counter()
+        compiled = compiled_batch_trainer(task, size).lower(
+            stacked(chunks[0]), seed, np.float32(1), inf).compile()
+        warm = time.perf_counter() - start
+        start = time.perf_counter()
+        for chunk in chunks:
+            jax.block_until_ready(compiled(stacked(chunk), seed, np.float32(1), inf))
+        speeds.append(PopulationSpeed("batched interpreter (vmap)", P, P * batches,
+                                      time.perf_counter() - start, warm, buffers(compiled)))
+        # the population trainer
+        size = population_size([p for chunk in chunks for p in chunk])
+        lrs, hurdles = np.ones(P, np.float32), np.full(P, np.inf, np.float32)
+        start = time.perf_counter()
+        compiled = compiled_population_trainer(task, size, P).lower(
+            encode_population(chunks[0], size), seed, lrs, hurdles).compile()
+        warm = time.perf_counter() - start
+        start = time.perf_counter()
+        for chunk in chunks:
+            jax.block_until_ready(compiled(encode_population(chunk, size), seed, lrs, hurdles))
+        speeds.append(PopulationSpeed("population trainer", P, P * batches,
+                                      time.perf_counter() - start, warm, buffers(compiled)))
+    device = jax.devices()[0]
+    stats = device.memory_stats() or {}
+    peak = stats.get("peak_bytes_in_use")
+    if peak is None:  # ru_maxrss is in KiB on Linux
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return f"{device.platform}: {device.device_kind}", int(peak), speeds
+
+
 class CommandRun(NamedTuple):
     """One `lion-search evolve` command, timed from outside, with what its journal says."""
 
@@ -108,6 +187,7 @@ class StartupReport(NamedTuple):
     one_small: CommandRun     # --workers 1, budget 1,000
     two_large: CommandRun     # --workers 2, budget 2,000
     one_large: CommandRun     # --workers 1, budget 2,000
+    ray_large: CommandRun     # --workers 2 as Ray actors on this machine, budget 2,000
 
     @property
     def default_vs_one(self) -> float:
@@ -119,6 +199,11 @@ class StartupReport(NamedTuple):
     def two_vs_one(self) -> float:
         """Evaluations per wall-clock second of two workers over one's at the larger budget."""
         return self.two_large.rate / self.one_large.rate
+
+    @property
+    def ray_vs_one(self) -> float:
+        """The same for two Ray actors (`--address local`) over one worker."""
+        return self.ray_large.rate / self.one_large.rate
 
 
 def lion_search_command() -> list[str]:
@@ -146,17 +231,21 @@ def time_evolve(label: str, args: tuple[str, ...], folder: Path,
 
 def startup_benchmark(folder: Path, budgets: tuple[int, int] = (1000, 2000)) -> StartupReport:
     """Run the start-up benchmark's commands in `folder` (see the module's docstring): first a
-    short run that fills the compilation cache, then a short run with an empty cache of its
-    own (cold), then the timed commands, with the default settings but for those named."""
+    short run with one promotion round, which fills the compilation cache, then a short run
+    with an empty cache of its own (cold; no promotion or meta-validation, which come after the
+    first evaluation), then the timed commands, with the default settings but for those named."""
     small, large = (str(b) for b in budgets)
     folder.mkdir(parents=True, exist_ok=True)
-    time_evolve("fill the compilation cache", ("--budget", "20"), folder / "warm-up")
+    time_evolve("fill the compilation cache", ("--budget", "40", "--promote-every", "20"),
+                folder / "warm-up")
     with tempfile.TemporaryDirectory() as cache:
-        cold = time_evolve("default, empty compilation cache", ("--budget", "20"),
+        cold = time_evolve("default, empty compilation cache",
+                           ("--budget", "20", "--promote-every", "0", "--metaval-task", "none"),
                            folder / "cold", {**os.environ, "JAX_COMPILATION_CACHE_DIR": cache})
     plan = [("default", ("--budget", small)),
             ("--workers 1", ("--budget", small, "--workers", "1")),
             ("--workers 2", ("--budget", large, "--workers", "2")),
-            ("--workers 1", ("--budget", large, "--workers", "1"))]
+            ("--workers 1", ("--budget", large, "--workers", "1")),
+            ("--workers 2, Ray", ("--budget", large, "--workers", "2", "--address", "local"))]
     return StartupReport(cold, *(time_evolve(label, args, folder / f"run-{i}")
                                  for i, (label, args) in enumerate(plan)))

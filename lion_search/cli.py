@@ -191,8 +191,9 @@ def show_run(args: argparse.Namespace) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> None:
-    """Write a program as a standalone optax module: a run's program in its simplified form
-    (`--raw`: as journaled), named after the run, with the learning rate the search used."""
+    """Write a program as a standalone optax module (`--framework torch`: a torch optimizer): a
+    run's program in its simplified form (`--raw`: as journaled), named after the run, with the
+    learning rate the search used."""
     from lion_search.export import DEFAULT_LR_ADVICE, write_module
     from lion_search.library import load_program
     from lion_search.lr_check import lr_warning
@@ -205,9 +206,16 @@ def cmd_export(args: argparse.Namespace) -> None:
         console.print(f"exporting {form.form}, as {program.name}")
     else:
         program, advice = load_program(args.program), DEFAULT_LR_ADVICE
+    if args.framework == "torch":
+        from lion_search.export_torch import optimizer_class, write_module
     path = write_module(program, args.output, advice)
-    console.print(f"wrote {path}: `from {path.stem} import optimizer; "
-                  f"tx = optimizer(learning_rate={advice[0]:.3g})` ({advice[1]})")
+    if args.framework == "torch":
+        cls = optimizer_class(program)
+        console.print(f"wrote {path}: `from {path.stem} import {cls}; optimizer = {cls}("
+                      f"model.parameters(), lr={advice[0]:.3g})` ({advice[1]})")
+    else:
+        console.print(f"wrote {path}: `from {path.stem} import optimizer; "
+                      f"tx = optimizer(learning_rate={advice[0]:.3g})` ({advice[1]})")
     _warn(lr_warning(program))
 
 
@@ -277,6 +285,8 @@ def cmd_bench(args: argparse.Namespace) -> None:
 
     if args.startup:
         return bench_startup(Path(args.out))
+    if args.population:
+        return bench_population(args.task, args.population)
     with console.status(f"benchmarking on {args.task}"):
         speeds = benchmark(args.task, args.candidates, args.jitted, args.batch_size)
     table = Table(title=f"candidates/s on {args.task} (one process, measured side by side)")
@@ -288,6 +298,26 @@ def cmd_bench(args: argparse.Namespace) -> None:
         table.add_row(s.path, str(s.candidates), f"{s.seconds:.2f}", f"{s.rate:.1f}",
                       f"{s.warmup:.2f}", f"{s.rate / reference:.1f}x")
     console.print(table)
+
+
+def bench_population(task: str, populations: str) -> None:
+    """Candidates/s of the batched interpreter and the population trainer at each population
+    size P (bench.population_benchmark), with the memory they use."""
+    from lion_search.bench import population_benchmark
+
+    sizes = tuple(int(x) for x in populations.split(","))
+    with console.status(f"benchmarking populations of {populations} on {task}"):
+        device, peak, speeds = population_benchmark(task, sizes)
+    table = Table(title=f"candidates/s on {task}, {device} (one process, side by side)")
+    for column in ("path", "P", "candidates", "seconds", "candidates/s", "compile (s)",
+                   "XLA buffers (MiB)"):
+        table.add_column(column, justify="right")
+    for s in speeds:
+        table.add_row(s.path, str(s.P), str(s.candidates), f"{s.seconds:.1f}", f"{s.rate:.2f}",
+                      f"{s.compile:.1f}", f"{s.buffers / 2**20:.0f}")
+    console.print(table)
+    console.print(f"peak memory: {peak / 2**20:.0f} MiB (the device's peak bytes in use where "
+                  "it reports them, else the process's peak resident set)")
 
 
 def bench_startup(folder: Path) -> None:
@@ -311,7 +341,8 @@ def bench_startup(folder: Path) -> None:
                   f"budget {report.default_small.args[1]}: --workers 1 takes "
                   f"{report.default_vs_one:.2f}x the default's time (whole command)\n"
                   f"budget {report.two_large.args[1]}: two workers train "
-                  f"{report.two_vs_one:.2f}x the evaluations per second of one (whole command)")
+                  f"{report.two_vs_one:.2f}x the evaluations per second of one (whole command); "
+                  f"two Ray actors {report.ray_vs_one:.2f}x")
 
 
 # ----------------------------------------------------------------------------------- evolve
@@ -373,7 +404,7 @@ def cmd_evolve(args: argparse.Namespace) -> int:
     if args.resume:
         if not args.out:
             raise LionSearchError("--resume needs --out RUN_FOLDER (the run to continue)")
-        store = RunStore.open(resolve_run(args.out))
+        store = RunStore.open(resolve_run(args.out), verify=True)   # whole, before appending
         stored = store.config
         overrides = {k: v for k, v in fields.items() if k in ("budget", "workers", "address",
                                                                "batch_size", "gpus_per_worker")}
@@ -512,6 +543,14 @@ def cmd_runs(args: argparse.Namespace) -> None:
         console.print(runs_table(infos))
 
 
+def cmd_salvage(args: argparse.Namespace) -> None:
+    """Recover what is readable of a damaged journal (lion_search/salvage.py)."""
+    from lion_search.salvage import salvage
+    from lion_search.store import resolve_run
+
+    console.print(salvage(resolve_run(args.run), args.out, args.force).summary(), markup=False)
+
+
 # ----------------------------------------------------------------------------------- funnel
 
 def cmd_funnel(args: argparse.Namespace) -> None:
@@ -586,9 +625,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--schedule", help="lr schedule shape (default warmup_cosine)")
     p.add_argument("--seeds", type=_ints, help="training seeds per evaluation, e.g. 0,1 (default 0)")
     p.add_argument("--seed-programs", type=_names, help="seed programs to start from (default adamw)")
-    p.add_argument("--workers", type=int, help="parallel workers; 1 runs in-process without Ray "
-                                               "(default: one per core)")
-    p.add_argument("--address", help="join an existing Ray cluster (or set RAY_ADDRESS)")
+    p.add_argument("--workers", type=int, help="workers training at once (default: one per core): "
+                                               "threads of this process, which share its "
+                                               "compiled loops; Ray actors with --address")
+    p.add_argument("--address", help="run the workers as Ray actors: join an existing Ray "
+                                     "cluster (or set RAY_ADDRESS), or 'local' to start Ray on "
+                                     "this machine")
     p.add_argument("--gpus-per-worker", type=float, help="GPUs per Ray worker; such workers train "
                                                           "their batch at once (vmapped)")
     p.add_argument("--batch-size", type=int, help="candidates sent to a worker at once (default 8)")
@@ -651,9 +693,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("root", nargs="?", default="runs", help="folder holding runs (default runs)")
     p.add_argument("--json", action="store_true", help="print JSON")
 
-    p = add("export", cmd_export, "write a program as a standalone optax module")
+    p = add("salvage", cmd_salvage, "copy the readable programs and evaluations of a damaged "
+                                    "run journal into a new run folder, to show or resume")
+    p.add_argument("run", help="the run folder whose journal is damaged")
+    p.add_argument("-o", "--out", help="the new run folder (default RUN-salvaged)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing --out folder")
+
+    p = add("export", cmd_export, "write a program as a standalone optax (or torch) module")
     p.add_argument("program", help="a seed name, a program file, or RUN:ID / RUN:best")
     p.add_argument("-o", "--output", required=True, help="the module to write, a .py file")
+    p.add_argument("--framework", choices=("optax", "torch"), default="optax",
+                   help="optax (default: needs jax and optax) or torch (a torch.optim.Optimizer "
+                        "subclass named after the program: needs only torch)")
     p.add_argument("--raw", action="store_true", help="a run's program as the search journaled "
                                                       "it (default: its simplified form)")
 
@@ -690,7 +741,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=8, help="batch of the batched interpreter")
     p.add_argument("--startup", action="store_true", help="instead, time whole evolve commands: "
                    "seconds to the first trained evaluation, the default workers against one "
-                   "at budget 1000, two against one at budget 2000 (several minutes)")
+                   "at budget 1000, two against one at budget 2000 (about ten minutes)")
+    p.add_argument("--population", metavar="P,P,...", help="instead, the batched interpreter "
+                   "against the population trainer at these population sizes, e.g. 16,64")
     p.add_argument("--out", default="runs/bench-startup", help="where --startup writes its runs "
                                                                "(default runs/bench-startup)")
     return parser

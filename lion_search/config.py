@@ -25,8 +25,7 @@ PROMOTED_SEED = ("join", "off")  # what a promoted program that beats all promot
 
 def default_workers() -> int:
     """One worker per core that this process may run on: the workers are threads of the
-    search process, and one per core makes the default run fastest (BENCHMARKS.md, "Start-up
-    and workers")."""
+    search process, and one per core makes the default run fastest (BENCHMARKS.md, section 9)."""
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1

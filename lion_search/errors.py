@@ -15,3 +15,8 @@ class TaskError(LionSearchError):
 
 class RunError(LionSearchError):
     """A run folder that cannot be created, read or resumed."""
+
+
+class JournalDamaged(RunError):
+    """A run journal whose file is damaged (SQLite reads it as malformed or not a database);
+    `lion-search salvage RUN` copies its readable rows into a new run folder."""

@@ -10,13 +10,14 @@ import time
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from lion_search.errors import LionSearchError, RunError
+from lion_search.errors import JournalDamaged, LionSearchError, RunError
 from lion_search.store import JOURNAL, RunStore
 
 
 class RunInfo(NamedTuple):
-    """One run folder. state: running | finished | stopped | interrupted, or 'unreadable'
-    (a folder with a journal that cannot be read; `error` then says why).
+    """One run folder. state: running | finished | stopped | interrupted, 'damaged' (a journal
+    file SQLite reads as malformed: `lion-search salvage` recovers its readable rows) or
+    'unreadable' (a journal that cannot be read otherwise); `error` then says why.
     best_fitness is +inf when nothing has a finite fitness yet; created is a Unix time."""
 
     path: Path
@@ -74,7 +75,8 @@ def list_runs(root: str | Path = "runs") -> list[RunInfo]:
         try:
             info = run_info(entry)
         except LionSearchError as err:
-            info = RunInfo(entry, None, None, 0, math.inf, "unreadable",
+            info = RunInfo(entry, None, None, 0, math.inf,
+                           "damaged" if isinstance(err, JournalDamaged) else "unreadable",
                            entry.stat().st_mtime, error=str(err))
         infos.append(info._replace(latest=real == latest_target))
     return sorted(infos, key=lambda i: (i.created, str(i.path)))
@@ -96,8 +98,12 @@ def runs_table(infos: list[RunInfo], title: str = "runs"):
                       progress if not i.error else "",
                       f"{i.best_fitness:.4g}" if math.isfinite(i.best_fitness) else "",
                       str(i.cache_hits) if not i.error else "",
-                      Text(i.state if not i.error else f"unreadable: {i.error}"),
+                      Text(i.state if not i.error or i.state == "damaged"
+                           else f"unreadable: {i.error}"),
                       time.strftime("%Y-%m-%d %H:%M", time.localtime(i.created)))
+    if any(i.state == "damaged" for i in infos):
+        table.caption = ("damaged: a journal SQLite reads as malformed; `lion-search salvage RUN` "
+                         "copies its readable programs and evaluations into a new run folder")
     return table
 
 

@@ -22,6 +22,7 @@ the time from the command's start to the first trained child is journaled (`star
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
 import time
@@ -139,14 +140,18 @@ def make_pool(config: EvolveConfig):
     return InProcessPool(spec, config.workers, config.batch_size, warm)
 
 
+@functools.cache
+def _starter() -> ThreadPoolExecutor:
+    """The thread that starts pools. It lives as long as the process: Ray's own processes
+    are killed when the thread that started them ends (Linux's parent-death signal)."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="lion-search-start")
+
+
 def start_pool(config: EvolveConfig) -> Future:
     """`make_pool` in a background thread (starting Ray takes seconds), so that the caller
-    opens its journal meanwhile; the future holds the pool."""
+    sets up meanwhile; the future holds the pool."""
     use_compilation_cache()
-    starter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lion-search-start")
-    future = starter.submit(make_pool, config)
-    starter.shutdown(wait=False)
-    return future
+    return _starter().submit(make_pool, config)
 
 
 def stop_pool(future: Future) -> None:
@@ -257,7 +262,9 @@ class Search:
         jobs = [Job(i, text, Scoring((task,), (math.inf,))) for i, (text, task) in enumerate(pairs)]
         self.workers().submit(jobs)
         self.waiting(self.pool.starting() or CALIBRATING)
-        self.cache.keys(next(iter(programs.values())))   # compiles the dedup probe meanwhile
+        first = next(iter(programs.values()))
+        self.cache.keys(first)   # this process compiles its probes (dedup keys, lr check)
+        grows_with_lr(first)     # while the workers calibrate
         done = self.collect(jobs)
         trained = {(job.text, job.scoring.tasks[0]): done[job.id].per_task[0] for job in jobs}
         if reference:
@@ -555,6 +562,8 @@ class Search:
             deadline = math.inf if time_limit is None else time.monotonic() + time_limit
             pool.submit([Job(pid, str(p), self.scoring) for pid, (p, *_) in self.pending.items()])
             while not (stopped := stop()):
+                if not self.session_trained:
+                    self.waiting(pool.starting() or TRAINING)
                 open_slots = self.config.budget - self.trained - len(self.pending)
                 misses = 0
                 while open_slots > 0 and pool.in_flight < pool.capacity \
@@ -567,8 +576,6 @@ class Search:
                     open_slots -= 1
                 if not self.pending and self.metaval_job is None:
                     break
-                if not self.session_trained:
-                    self.waiting(pool.starting() or TRAINING)
                 for done in pool.wait(timeout=1.0 if self.session_trained else 0.1):
                     self.take(done)
                 self.collect_promotion()

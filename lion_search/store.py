@@ -6,6 +6,14 @@ A run folder `runs/NAME/` holds `journal.sqlite` with
     evaluations  every result: fitness, status, task, seeds, wall time, worker, cache hit or trained
 Each result is committed when it arrives, so a run killed at any moment loses nothing that was
 evaluated, and the population (the last P evaluated children) can be rebuilt from the journal.
+
+A damaged journal (a disk fault: a page of zeros, a truncated file, another file in its place) is
+one error line wherever it is read or written: every query of the connection turns SQLite's
+"database disk image is malformed" / "file is not a database" into JournalDamaged, which names
+the file and `lion-search salvage RUN` (lion_search/salvage.py: the readable rows into a new
+journal). Opening a journal checks its structure (`PRAGMA quick_check`) when it is at most
+CHECK_LIMIT bytes (about 0.1 s), and always before a resumed search appends to it, so a damaged
+page is found before a command shows a partial answer.
 """
 from __future__ import annotations
 
@@ -14,13 +22,16 @@ import math
 import os
 import sqlite3
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, NamedTuple
 
-from lion_search.errors import RunError
+from lion_search.errors import JournalDamaged, RunError
 
 FORMAT = "lion-search-run/1"
 JOURNAL = "journal.sqlite"
+CHECK_LIMIT = 64 * 2**20        # journals up to this size are checked whole when opened
+_DAMAGE_CODES = (11, 26)        # SQLITE_CORRUPT, SQLITE_NOTADB (primary result codes)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -91,11 +102,117 @@ def _fitness_in(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def is_damage(err: BaseException) -> bool:
+    """Whether a sqlite3 error says the database file itself is damaged."""
+    code = getattr(err, "sqlite_errorcode", None)
+    return (isinstance(err, sqlite3.DatabaseError) and code is not None
+            and code & 0xFF in _DAMAGE_CODES)
+
+
+def damaged(journal: Path, why: object) -> JournalDamaged:
+    """The one-line error for a damaged journal: the file, what is wrong, what to do."""
+    journal = Path(journal)
+    why = str(why).strip().splitlines()[0] if str(why).strip() else "unreadable"
+    return JournalDamaged(
+        f"run journal {str(journal)!r} is damaged ({why}); `lion-search salvage "
+        f"{journal.parent}` copies its readable programs and evaluations into a new run folder")
+
+
+@contextmanager
+def _guard(journal: Path) -> Iterator[None]:
+    """Turn SQLite's errors about the journal into one-line RunErrors (JournalDamaged for a
+    damaged file); programming errors (bad SQL, closed connection) stay as they are."""
+    try:
+        yield
+    except (sqlite3.ProgrammingError, sqlite3.InterfaceError):
+        raise
+    except sqlite3.DatabaseError as err:
+        if is_damage(err):
+            raise damaged(journal, err) from None
+        raise RunError(f"cannot use run journal {str(journal)!r}: {err}") from None
+
+
+class _Cursor(sqlite3.Cursor):
+    """A cursor whose SQLite errors are RunErrors naming the journal (see _guard)."""
+
+    def execute(self, *args: Any) -> "_Cursor":
+        with _guard(self.connection.journal):
+            return super().execute(*args)
+
+    def executemany(self, *args: Any) -> "_Cursor":
+        with _guard(self.connection.journal):
+            return super().executemany(*args)
+
+    def executescript(self, *args: Any) -> "_Cursor":
+        with _guard(self.connection.journal):
+            return super().executescript(*args)
+
+    def fetchone(self) -> Any:
+        with _guard(self.connection.journal):
+            return super().fetchone()
+
+    def fetchmany(self, *args: Any) -> list:
+        with _guard(self.connection.journal):
+            return super().fetchmany(*args)
+
+    def fetchall(self) -> list:
+        with _guard(self.connection.journal):
+            return super().fetchall()
+
+    def __next__(self) -> Any:
+        with _guard(self.connection.journal):
+            return super().__next__()
+
+
+class _Connection(sqlite3.Connection):
+    """A journal's connection: every query goes through _Cursor, commits through _guard."""
+
+    journal: Path
+
+    def cursor(self, factory: type = _Cursor) -> sqlite3.Cursor:   # type: ignore[override]
+        return super().cursor(factory)
+
+    def execute(self, *args: Any) -> _Cursor:                       # type: ignore[override]
+        return self.cursor().execute(*args)
+
+    def executemany(self, *args: Any) -> _Cursor:                   # type: ignore[override]
+        return self.cursor().executemany(*args)
+
+    def executescript(self, *args: Any) -> _Cursor:                 # type: ignore[override]
+        return self.cursor().executescript(*args)
+
+    def commit(self) -> None:
+        with _guard(self.journal):
+            super().commit()
+
+    def __exit__(self, *exc: Any) -> Any:
+        with _guard(self.journal):
+            return super().__exit__(*exc)
+
+
 def _connect(path: Path) -> sqlite3.Connection:
-    connection = sqlite3.connect(path, timeout=30.0, isolation_level=None)
-    connection.execute("PRAGMA journal_mode=WAL")
-    connection.execute("PRAGMA synchronous=NORMAL")
+    try:
+        connection = sqlite3.connect(path, timeout=30.0, isolation_level=None,
+                                     factory=_Connection)
+    except sqlite3.Error as err:
+        raise RunError(f"cannot open run journal {str(path)!r}: {err}") from None
+    connection.journal = Path(path)
+    try:
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+    except RunError:
+        connection.close()
+        raise
     return connection
+
+
+def check_journal(connection: sqlite3.Connection, journal: Path) -> None:
+    """Raise JournalDamaged unless SQLite's structural check of the journal passes."""
+    rows = connection.execute("PRAGMA quick_check(1)").fetchall()
+    if [tuple(r) for r in rows] != [("ok",)]:
+        lines = [line.strip() for r in rows for line in str(r[0]).splitlines()
+                 if line.strip() and not line.startswith("*** ")]
+        raise damaged(journal, "database disk image is malformed: " + "; ".join(lines[:1]))
 
 
 class RunStore:
@@ -146,20 +263,35 @@ class RunStore:
             draft.close()
 
     @classmethod
-    def open(cls, folder: str | Path) -> "RunStore":
-        """Open an existing run folder, or raise RunError saying why it is not one."""
+    def open(cls, folder: str | Path, verify: bool | None = None) -> "RunStore":
+        """Open an existing run folder, or raise RunError saying why it is not one
+        (JournalDamaged for a damaged journal). `verify`: check the whole journal's structure
+        first (True: always, as before a resumed search appends; None: when it is at most
+        CHECK_LIMIT bytes; False: never, damage is then found by the reads that meet it)."""
         folder = Path(folder)
         journal = folder / JOURNAL
         if not folder.is_dir():
             raise RunError(f"no run folder {str(folder)!r}")
         if not journal.is_file():
             raise RunError(f"{str(folder)!r} is not a lion-search run folder (no {JOURNAL})")
+        size = journal.stat().st_size
+        if size == 0:
+            raise damaged(journal, "the file is empty: nothing in it can be read")
+        store = cls(folder, _connect(journal))
         try:
-            store = cls(folder, _connect(journal))
+            if verify or (verify is None and size <= CHECK_LIMIT):
+                check_journal(store.db, journal)
+            tables = {r[0] for r in store.db.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if not {"meta", "programs", "evaluations"} <= tables:
+                raise RunError(f"{str(journal)!r} is not a lion-search run journal (an SQLite "
+                               f"database without its tables: {', '.join(sorted(tables)) or 'none'})")
             tag = store._get("format")
-        except sqlite3.Error as err:
-            raise RunError(f"cannot read run journal {str(journal)!r}: {err}") from None
+        except BaseException:
+            store.close()
+            raise
         if tag != FORMAT:
+            store.close()
             raise RunError(f"{str(journal)!r} is not a lion-search run journal "
                            f"(format {tag!r}, expected {FORMAT!r})")
         return store
@@ -173,10 +305,7 @@ class RunStore:
         self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
     def _get(self, key: str) -> str | None:
-        try:
-            row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        except sqlite3.DatabaseError as err:
-            raise RunError(f"cannot read run journal in {str(self.folder)!r}: {err}") from None
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
 
     @property

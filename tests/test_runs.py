@@ -55,7 +55,7 @@ def test_lists_each_run_once_with_its_state(root):
     assert [i.path.name for i in infos] == ["a-finished", "b-running", "c-interrupted", "broken"]
     states = {i.path.name: i.state for i in infos}
     assert states == {"a-finished": "finished", "b-running": "running",
-                      "c-interrupted": "interrupted", "broken": "unreadable"}
+                      "c-interrupted": "interrupted", "broken": "damaged"}
     assert [i.path.name for i in infos if i.latest] == ["b-running"]
     broken = infos[-1]
     assert "not a database" in broken.error and broken.trained == 0
@@ -76,7 +76,7 @@ def test_json_rows(root):
     rows = json.loads(json.dumps(runs_json(list_runs(root)), allow_nan=False))
     row = next(r for r in rows if r["path"].endswith("a-finished"))
     assert row["progress"] == 1.0 and row["state"] == "finished" and row["budget"] == 40
-    assert next(r for r in rows if r["state"] == "unreadable")["best_fitness"] is None
+    assert next(r for r in rows if r["state"] == "damaged")["best_fitness"] is None
 
 
 def test_missing_root_lists_nothing(tmp_path):
@@ -189,7 +189,7 @@ def test_runs_table_has_a_row_per_run(root):
     console.print(runs_table(list_runs(root)))
     text = console.export_text()
     assert "b-running (latest)" in text and "40/40 (100%)" in text
-    assert "interrupted" in text and "unreadable" in text
+    assert "interrupted" in text and "damaged" in text
 
 
 def test_a_new_journal_appears_complete_or_not_at_all(tmp_path, monkeypatch):

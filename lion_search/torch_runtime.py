@@ -1,0 +1,490 @@
+"""The torch semantics of every op, and the `torch.optim.Optimizer` that runs a program.
+
+This mirrors `runtime` (the jnp semantics) op by op: the same safe numerics (division by zero
+gives 0, sqrt and log act on |x|, log is floored at log(tiny), arcsin clips its input, results
+that can overflow are clipped to the dtype's finite range), the same per-tensor and global
+reductions, the same memory shapes (`stored_shape`) and the same widening to float32 and
+narrowing back to the parameters' dtype. Like `runtime` it is self-contained (it imports only
+contextlib, math and torch): `export_torch` copies the functions and the class a program needs
+from here into a standalone module.
+
+Values inside a program are a *list of leaves* (one tensor per parameter) or a *scalar* (a
+Python float constant, or a 0-d tensor). The inputs lr, t and T are given per parameter (a
+list of 0-d tensors on each parameter's device), since torch keeps a learning rate per param
+group and a step count per parameter; every value means the parameter-shaped tensor it
+broadcasts to, exactly as in `runtime`.
+"""
+import contextlib
+import math
+
+import torch
+
+
+def scalars(*xs):
+    """The arguments as tensors: Python numbers become float32 0-d tensors on the device of the
+    first tensor argument that is not a 0-d CPU tensor (else the CPU), and 0-d tensors on another
+    device move there (as jnp turns Python scalars into weakly typed float32 arrays)."""
+    tensors = [x for x in xs if isinstance(x, torch.Tensor)]
+    devices = [x.device for x in tensors if x.dim() > 0 or x.device.type != "cpu"]
+    device = devices[0] if devices else torch.device("cpu")
+    out = []
+    for x in xs:
+        if not isinstance(x, torch.Tensor):
+            x = torch.full((), float(x), dtype=torch.float32, device=device)
+        elif x.device != device and x.dim() == 0:
+            x = x.to(device)
+        out.append(x)
+    return out
+
+
+def finite(x):
+    """Clip x to the finite range of its dtype (NaN stays NaN)."""
+    x, = scalars(x)
+    big = torch.finfo(x.dtype).max
+    return torch.clamp(x, -big, big)
+
+
+def op_add(a, b):
+    """a + b."""
+    return a + b
+
+
+def op_sub(a, b):
+    """a - b."""
+    return a - b
+
+
+def op_mul(a, b):
+    """a * b."""
+    return a * b
+
+
+def op_div(a, b):
+    """a / b, with a / 0 = 0."""
+    a, b = scalars(a, b)
+    nonzero = b != 0
+    return finite(torch.where(nonzero, a / torch.where(nonzero, b, 1.0), 0.0))
+
+
+def op_pow(a, b):
+    """a ** b for integer b (sign of a kept for odd b), |a| ** b otherwise; 0 ** (b < 0) = 0."""
+    a, b = scalars(a, b)
+    magnitude = torch.abs(a) ** b
+    odd = torch.remainder(b, 2.0) == 1.0
+    signed = torch.where((a < 0) & odd, -magnitude, magnitude)
+    return finite(torch.where((a == 0) & (b < 0), 0.0, signed))
+
+
+def op_mod(a, b):
+    """a mod b with the sign of b (Python's %); a mod 0 = 0."""
+    a, b = scalars(a, b)
+    nonzero = b != 0
+    return torch.where(nonzero, torch.remainder(a, torch.where(nonzero, b, 1.0)), 0.0)
+
+
+def op_neg(x):
+    """-x."""
+    return -x
+
+
+def op_abs(x):
+    """|x|."""
+    x, = scalars(x)
+    return torch.abs(x)
+
+
+def op_sign(x):
+    """sign(x) in {-1, 0, 1}."""
+    x, = scalars(x)
+    return torch.sign(x)
+
+
+def op_sqrt(x):
+    """sqrt(|x|)."""
+    x, = scalars(x)
+    return torch.sqrt(torch.abs(x))
+
+
+def op_rsqrt(x):
+    """1 / sqrt(|x|), and 0 at x = 0 (as optax's adagrad does)."""
+    return op_div(1.0, op_sqrt(x))
+
+
+def op_square(x):
+    """x * x."""
+    return x * x
+
+
+def op_exp(x):
+    """e ** x, clipped to the finite range."""
+    x, = scalars(x)
+    return finite(torch.exp(x))
+
+
+def op_expm1(x):
+    """e ** x - 1 (accurate near 0), clipped to the finite range."""
+    x, = scalars(x)
+    return finite(torch.expm1(x))
+
+
+def op_log(x):
+    """log|x|, floored at log(tiny) so that log(0) is finite."""
+    x, = scalars(x)
+    return torch.log(torch.clamp(torch.abs(x), min=torch.finfo(x.dtype).tiny))
+
+
+def op_log1p(x):
+    """log|1 + x| (log1p's accuracy near 0), floored like log at x = -1."""
+    x, = scalars(x)
+    above = x > -1.0
+    return torch.where(above, torch.log1p(torch.where(above, x, 0.0)), op_log(1.0 + x))
+
+
+def op_max(a, b):
+    """Elementwise maximum."""
+    a, b = scalars(a, b)
+    return torch.maximum(a, b)
+
+
+def op_min(a, b):
+    """Elementwise minimum."""
+    a, b = scalars(a, b)
+    return torch.minimum(a, b)
+
+
+def op_interp(x, y, a):
+    """Linear interpolation (1 - a) * x + a * y; interp(g, m, b) is an EMA of g with decay b."""
+    return (1.0 - a) * x + a * y
+
+
+def op_clip(x, c):
+    """x clipped to [-|c|, |c|]."""
+    x, c = scalars(x, c)
+    c = torch.abs(c)
+    return torch.minimum(torch.maximum(x, -c), c)
+
+
+def op_tanh(x):
+    """tanh(x)."""
+    x, = scalars(x)
+    return torch.tanh(x)
+
+
+def op_arcsin(x):
+    """arcsin of x clipped to [-1, 1]."""
+    x, = scalars(x)
+    return torch.asin(torch.clamp(x, -1.0, 1.0))
+
+
+def op_arctan(x):
+    """arctan(x)."""
+    x, = scalars(x)
+    return torch.atan(x)
+
+
+def op_cosh(x):
+    """cosh(x), clipped to the finite range."""
+    x, = scalars(x)
+    return finite(torch.cosh(x))
+
+
+def op_cos(x):
+    """cos(x)."""
+    x, = scalars(x)
+    return torch.cos(x)
+
+
+def op_sin(x):
+    """sin(x)."""
+    x, = scalars(x)
+    return torch.sin(x)
+
+
+def op_where(c, a, b):
+    """a where c != 0, else b."""
+    c, a, b = scalars(c, a, b)
+    return torch.where(c != 0, a, b)
+
+
+def op_lt(a, b):
+    """1 where a < b, else 0."""
+    a, b = scalars(a, b)
+    return (a < b).to(torch.float32)
+
+
+def op_le(a, b):
+    """1 where a <= b, else 0."""
+    a, b = scalars(a, b)
+    return (a <= b).to(torch.float32)
+
+
+def op_gt(a, b):
+    """1 where a > b, else 0."""
+    a, b = scalars(a, b)
+    return (a > b).to(torch.float32)
+
+
+def op_ge(a, b):
+    """1 where a >= b, else 0."""
+    a, b = scalars(a, b)
+    return (a >= b).to(torch.float32)
+
+
+def op_eq(a, b):
+    """1 where a == b, else 0."""
+    a, b = scalars(a, b)
+    return (a == b).to(torch.float32)
+
+
+def op_ne(a, b):
+    """1 where a != b, else 0."""
+    a, b = scalars(a, b)
+    return (a != b).to(torch.float32)
+
+
+def op_copy(x):
+    """x (a plain assignment such as `b1 = 0.9`)."""
+    return x
+
+
+def op_mean(x):
+    """Mean of one tensor: sum(x) / n."""
+    return torch.mean(x)
+
+
+def op_rms(x):
+    """Root mean square of one tensor: sqrt(sum(x^2) / n)."""
+    return torch.sqrt(torch.mean(torch.square(x)))
+
+
+def op_norm(x):
+    """L2 norm of one tensor: sqrt(sum(x^2))."""
+    return torch.sqrt(torch.sum(torch.square(x)))
+
+
+def op_row_mean(x):
+    """Mean over the last axis, kept as an axis of size 1 (one value per row of a matrix; the
+    leading axes of a tensor of rank > 2 are batch axes); x itself for rank < 2."""
+    return torch.mean(x, dim=-1, keepdim=True) if x.dim() >= 2 else x
+
+
+def op_col_mean(x):
+    """Mean over the second-to-last axis, kept as an axis of size 1 (one value per column of a
+    matrix); x itself for rank < 2."""
+    return torch.mean(x, dim=-2, keepdim=True) if x.dim() >= 2 else x
+
+
+def op_orthogonalize(x):
+    """For a matrix, Muon's quintic Newton-Schulz iteration towards the orthogonal factor U V^T
+    of x = U S V^T: X = x / (||x||_F + 1e-8) (transposed when it has more rows than columns),
+    then 5 times X <- a X + (b A + c A A) X with A = X X^T and (a, b, c) = (3.4445, -4.7750,
+    2.0315). Tensors of any other rank are returned unchanged."""
+    if x.dim() != 2:
+        return x
+    tall = x.shape[0] > x.shape[1]
+    y = x.T if tall else x
+    y = y / (torch.sqrt(torch.sum(torch.square(y))) + 1e-8)
+    for _ in range(5):
+        a = y @ y.T
+        y = 3.4445 * y + (-4.7750 * a + 2.0315 * (a @ a)) @ y
+    return y.T if tall else y
+
+
+def op_global_mean(xs):
+    """Mean over all entries of all tensors."""
+    return sum(torch.sum(x) for x in xs) / sum(x.numel() for x in xs)
+
+
+def op_global_rms(xs):
+    """Root mean square over all entries of all tensors."""
+    return torch.sqrt(sum(torch.sum(torch.square(x)) for x in xs) / sum(x.numel() for x in xs))
+
+
+def op_global_norm(xs):
+    """L2 norm of all tensors together."""
+    return torch.sqrt(sum(torch.sum(torch.square(x)) for x in xs))
+
+
+def each(fn, *args):
+    """Apply `fn` leaf by leaf; an argument that is not a list is a scalar shared by all leaves."""
+    lists = [a for a in args if isinstance(a, list)]
+    if not lists:
+        return fn(*args)
+    return [fn(*(a[i] if isinstance(a, list) else a for a in args)) for i in range(len(lists[0]))]
+
+
+def broadcast_leaves(x, like):
+    """x (a list of leaves or a scalar) broadcast to the shapes and devices of `like`'s leaves."""
+    values = x if isinstance(x, list) else [x] * len(like)
+    out = []
+    for v, p in zip(values, like):
+        v = v.to(p.device) if isinstance(v, torch.Tensor) else \
+            torch.full((), float(v), dtype=torch.float32, device=p.device)
+        out.append(torch.broadcast_to(v, p.shape))
+    return out
+
+
+def each_tensor(fn, x, like):
+    """A per-tensor op (a reduction, row_mean, orthogonalize) of x broadcast to the shapes of the
+    leaves of `like` (the params): every value is parameter-shaped, so norm(lr) is
+    |lr| * sqrt(n) for a tensor of n entries."""
+    return [fn(v) for v in broadcast_leaves(x, like)]
+
+
+def reduce_all(fn, x, like):
+    """A global reduction `fn` (of a list of tensors) of x broadcast to the leaves of `like`."""
+    return fn(broadcast_leaves(x, like))
+
+
+def stored_shape(kind, shape):
+    """The shape at which a memory slot of shape `kind` ("scalar", "per_tensor", "row", "col" or
+    "tensor") is stored for a parameter of `shape`: () for scalars, shape[:-1] + (1,) for a row
+    value and shape[:-2] + (1, shape[-1]) for a column value of rank >= 2, else `shape`."""
+    if kind in ("scalar", "per_tensor"):
+        return ()
+    if len(shape) >= 2 and kind == "row":
+        return tuple(shape[:-1]) + (1,)
+    if len(shape) >= 2 and kind == "col":
+        return tuple(shape[:-2]) + (1, shape[-1])
+    return tuple(shape)
+
+
+def shape_inputs(leaves, total_steps):
+    """(rank, fan_in, fan_out, T): per leaf, its rank, shape[-2] (1 below rank 2), shape[-1]
+    (1 for rank 0) and the total number of steps (NaN when unknown), as float32 0-d tensors on
+    the leaf's device."""
+    def per_leaf(value):
+        return [torch.full((), float(value(x.shape)), dtype=torch.float32, device=x.device)
+                for x in leaves]
+
+    steps = math.nan if total_steps is None else float(total_steps)
+    return (per_leaf(len), per_leaf(lambda s: s[-2] if len(s) >= 2 else 1),
+            per_leaf(lambda s: s[-1] if len(s) else 1), per_leaf(lambda s: steps))
+
+
+def narrow(value, params, kind="tensor"):
+    """A program value as new tensors of the params' dtypes, at the stored shape of `kind`."""
+    leaves = value if isinstance(value, list) else [value] * len(params)
+    out = []
+    for v, p in zip(leaves, params):
+        target = torch.empty(stored_shape(kind, tuple(p.shape)), dtype=p.dtype, device=p.device)
+        v = v.to(p.device) if isinstance(v, torch.Tensor) else float(v)
+        out.append(target.copy_(v) if isinstance(v, torch.Tensor) else target.fill_(v))
+    return out
+
+
+class ProgramOptimizer(torch.optim.Optimizer):
+    """A program run as a torch optimizer: each step feeds it w, g, lr (the param group's
+    `lr`, read at every step, so torch's lr schedulers work), t (the parameter's step, from 1)
+    and T (`total_steps`), computing in at least float32, and sets w <- w - update.
+
+    State per parameter: `step` and one tensor per memory slot (zero at the first step), stored
+    at the slot's shape in the parameter's dtype. Per-tensor reductions see one parameter; global
+    ones see every parameter of the optimizer (all groups) that has a gradient in this step;
+    parameters without a gradient are skipped and their step does not advance.
+    """
+
+    SLOTS = ()  # (state key, stored shape kind) of each memory slot
+    READS_T = False  # whether the program reads T, so that total_steps is required
+    HAS_EVAL = False  # whether the program returns evaluation weights
+    LR = 1e-3  # the learning rate when none is given
+
+    @staticmethod
+    def program(*args, total_steps=None):
+        """One step of the program, on lists of leaves."""
+        raise NotImplementedError
+
+    def __init__(self, params, lr=None, total_steps=None):
+        lr = self.LR if lr is None else lr
+        if total_steps is None and self.READS_T:
+            raise ValueError("this optimizer reads T, the total number of steps: "
+                             "pass total_steps=")
+        super().__init__(params, {"lr": lr})
+        self.total_steps = total_steps
+
+    def _run(self, params, grads, lrs, states):
+        """The program's outputs for one step from the parameters' states."""
+        kinds = [torch.promote_types(p.dtype, torch.float32) for p in params]
+
+        def widen(tensors):
+            return [x.to(dtype=k) for x, k in zip(tensors, kinds)]
+
+        def scalar(x, p):
+            return torch.as_tensor(x, dtype=torch.float32).to(p.device)
+
+        memory = []
+        for key, kind in self.SLOTS:
+            memory.append(widen([s[key] if key in s else torch.zeros(
+                stored_shape(kind, tuple(p.shape)), dtype=p.dtype, device=p.device)
+                for s, p in zip(states, params)]))
+        steps = [s["step"] + 1 if "step" in s else 1.0 for s in states]
+        return self.program(widen(params), widen(grads), [scalar(x, p) for x, p in zip(lrs, params)],
+                            [scalar(x, p) for x, p in zip(steps, params)], *memory,
+                            total_steps=self.total_steps)
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        """One optimization step; `closure` re-evaluates the model and returns the loss."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        params, grads, lrs, states = [], [], [], []
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if p.grad.is_sparse:
+                    raise RuntimeError("this optimizer does not support sparse gradients")
+                state = self.state[p]
+                if not state:
+                    state["step"] = torch.tensor(0.0, dtype=torch.float32)
+                    for key, kind in self.SLOTS:
+                        state[key] = torch.zeros(stored_shape(kind, tuple(p.shape)),
+                                                 dtype=p.dtype, device=p.device)
+                params.append(p)
+                grads.append(p.grad)
+                lrs.append(group["lr"])
+                states.append(state)
+        if not params:
+            return loss
+        outputs = self._run(params, grads, lrs, states)
+        updates = narrow(outputs[0], params)
+        memory = [narrow(value, params, kind)
+                  for value, (key, kind) in zip(outputs[1:], self.SLOTS)]
+        for i, (p, state) in enumerate(zip(params, states)):
+            p.sub_(updates[i])
+            state["step"] += 1
+            for (key, _), values in zip(self.SLOTS, memory):
+                state[key] = values[i]
+        return loss
+
+    @torch.no_grad()
+    def eval_params(self):
+        """The weights to evaluate the model at, one tensor per parameter (in param_groups
+        order): the program's evaluation weights, computed from the state on entry to the next
+        step (g = 0, lr = 0), or copies of the parameters for a program that has none."""
+        params = [p for group in self.param_groups for p in group["params"]]
+        if not self.HAS_EVAL:
+            return [p.detach().clone() for p in params]
+        states = [self.state.get(p, {}) for p in params]
+        outputs = self._run(params, [torch.zeros_like(p) for p in params], [0.0] * len(params),
+                            states)
+        return narrow(outputs[-1], params)
+
+    @contextlib.contextmanager
+    def evaluating(self):
+        """Within `with optimizer.evaluating():` the parameters hold `eval_params()`; they are
+        restored exactly on exit."""
+        params = [p for group in self.param_groups for p in group["params"]]
+        weights = self.eval_params()
+        saved = [p.detach().clone() for p in params]
+        with torch.no_grad():
+            for p, x in zip(params, weights):
+                p.copy_(x)
+        try:
+            yield self
+        finally:
+            with torch.no_grad():
+                for p, x in zip(params, saved):
+                    p.copy_(x)

@@ -1,0 +1,139 @@
+"""Start-up: the workers do all training (calibration and meta-validation included), start-up
+says what it waits for, and the time to the first trained evaluation is journaled and shown."""
+import json
+import math
+import subprocess
+import sys
+import threading
+from collections import Counter
+from concurrent.futures import Future
+from pathlib import Path
+
+import lion_search.fitness
+from lion_search.config import EvolveConfig, default_workers
+from lion_search.search import CALIBRATING, TRAINING, QuietObserver, Search, warm_programs
+from lion_search.store import RunStore
+from lion_search.workers import COMPILING, STARTING, EvalSpec, InProcessPool, Scoring
+
+CLI = [str(Path(sys.executable).parent / "lion-search")]
+QUICK = ["--task", "quadratic", "--population", "10", "--workers", "1", "--promote-every", "0"]
+
+
+def cli(*args):
+    return subprocess.run(CLI + list(args), capture_output=True, text=True, timeout=300)
+
+
+class RecordingPool(InProcessPool):
+    """An in-process pool that remembers every job it is sent."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.jobs = []
+
+    def submit(self, jobs):
+        self.jobs += jobs
+        super().submit(jobs)
+
+
+class PhaseObserver(QuietObserver):
+    def __init__(self):
+        self.phases, self.startups = [], []
+
+    def starting(self, phase, stats):
+        self.phases.append(phase)
+
+    def started(self, startup):
+        self.startups.append(startup)
+
+
+def started(pool):
+    future = Future()
+    future.set_result(pool)
+    return future
+
+
+def test_calibration_and_meta_validation_are_jobs_for_the_workers(tmp_path, monkeypatch):
+    built_in = []
+    compiled_trainer = lion_search.fitness.compiled_trainer
+    monkeypatch.setattr(lion_search.fitness, "compiled_trainer", lambda *args: (
+        built_in.append(threading.current_thread().name), compiled_trainer(*args))[1])
+    config = EvolveConfig(task="quadratic", population=10, workers=1, budget=30,
+                          promote_every=0, metaval_task="logreg", metaval_every=10)
+    pool = RecordingPool(EvalSpec(config.tasks, config.schedule, config.seeds), 1,
+                         config.batch_size, warm_programs(config))
+    store = RunStore.create(tmp_path / "run", config.to_json())
+    search = Search(store, config, pool=started(pool))
+    search.setup()
+    search.load()
+    assert search.run().trained == 30
+    by_scoring = Counter(job.scoring for job in pool.jobs)
+    assert by_scoring[Scoring(("quadratic",), (math.inf,))] == len(config.lr_grid)
+    assert by_scoring[Scoring(("logreg",), (math.inf,))] == store.count("metaval") >= 1
+    assert store.count("calibration") == len(config.lr_grid) and store.count("seed") == 1
+    assert built_in and all(name.startswith("lion-search-worker") for name in built_in)
+    store.close()
+
+
+def test_a_portfolio_trains_the_seed_adamw_and_the_reference_adamw_once(tmp_path):
+    config = EvolveConfig(task="quadratic,logreg", population=8, workers=1, budget=8,
+                          promote_every=0)
+    pool = RecordingPool(EvalSpec(config.tasks, config.schedule, config.seeds), 1,
+                         config.batch_size)
+    store = RunStore.create(tmp_path / "run", config.to_json())
+    search = Search(store, config, pool=started(pool))
+    search.setup()
+    calibration = [job for job in pool.jobs if len(job.scoring.tasks) == 1]
+    assert len(calibration) == 2 * len(config.lr_grid)   # one job per (program, task)
+    assert store.count("reference") == 2 and store.count("seed") == 1
+    seed = store.value("seeds")[0]
+    assert len(seed["hurdle"]) == 2 and math.isfinite(seed["fitness"])
+    search.close()
+    store.close()
+
+
+def test_start_up_phases_are_reported_in_order_and_the_first_evaluation_once(tmp_path):
+    config = EvolveConfig(task="quadratic", population=10, workers=1, budget=20,
+                          promote_every=0)
+    store = RunStore.create(tmp_path / "run", config.to_json())
+    observer = PhaseObserver()
+    search = Search(store, config, observer)
+    search.setup()
+    search.load()
+    search.run()
+    order = [STARTING, COMPILING, CALIBRATING, TRAINING]
+    seen = list(dict.fromkeys(observer.phases))
+    assert seen == sorted(seen, key=order.index) and seen[-1] == TRAINING
+    assert CALIBRATING in seen or COMPILING in seen
+    assert len(observer.startups) == 1 and observer.startups[0] == store.value("startup")
+    store.close()
+
+
+def test_a_run_journals_its_first_trained_evaluation_and_show_reports_it(tmp_path):
+    out = tmp_path / "run"
+    result = cli("evolve", "--budget", "20", *QUICK, "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "first trained evaluation" in result.stdout
+    startup = json.loads(cli("show", str(out), "--json").stdout)["startup"]
+    assert startup["workers"] == 1 and startup["pool"] == "in-process"
+    assert not startup["resumed"]
+    began = [seconds for _, seconds in startup["phases"]]
+    assert 0 < began[0] and began == sorted(began)
+    assert began[-1] <= startup["first_evaluation_s"]
+    assert "start-up: first trained evaluation" in cli("show", str(out)).stdout
+
+
+def test_two_in_process_workers_train_every_child_once(tmp_path):
+    config = EvolveConfig(task="quadratic", population=10, workers=2, budget=40, batch_size=2,
+                          promote_every=0)
+    store = RunStore.create(tmp_path / "run", config.to_json())
+    search = Search(store, config)
+    search.setup()
+    search.load()
+    assert search.run().trained == 40 == store.count("search", cached=False)
+    assert max(Counter(e.program for e in store.evaluations("search")).values()) == 1
+    assert store.value("startup")["pool"] == "in-process"
+    store.close()
+
+
+def test_the_default_workers_are_one_per_usable_core():
+    assert EvolveConfig().workers == default_workers() >= 1
