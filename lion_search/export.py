@@ -11,7 +11,7 @@ import keyword
 import textwrap
 import types
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import optax
 
@@ -219,17 +219,19 @@ def module_source(program: Program, learning_rate: float = DEFAULT_LR_ADVICE[0],
 
 
 def write_module(program: Program, path: str | Path,
-                 advice: tuple[float, str] = DEFAULT_LR_ADVICE) -> Path:
-    """Write `module_source(program)` to `path` (a .py file), suggesting the learning rate of
-    `advice` (value, why), with the lr check's warning where the program fails it; returns
-    the path."""
+                 advice: tuple[float, str] = DEFAULT_LR_ADVICE,
+                 render: Callable[..., str] | None = None) -> Path:
+    """Write `render(program, ...)` (default `module_source`) to `path` (a .py file),
+    suggesting the learning rate of `advice` (value, why), with the lr check's warning where
+    the program fails it; returns the path."""
     from lion_search.lr_check import lr_warning
 
     path = Path(path)
     if path.suffix != ".py":
         raise LionSearchError(f"export target {str(path)!r} must be a .py file")
+    render = render or module_source
     try:
-        path.write_text(module_source(program, *advice, lr_warning(program), path.name))
+        path.write_text(render(program, *advice, lr_warning(program), path.name))
     except OSError as err:
         raise LionSearchError(f"cannot write {str(path)!r}: {err.strerror}") from None
     return path

@@ -13,10 +13,15 @@ import textwrap
 import types
 from pathlib import Path
 
-from lion_search import torch_runtime
-from lion_search.errors import LionSearchError
-from lion_search.export import (DEFAULT_LR_ADVICE, _APPLY, _called_names, _escaped,
-                                _program_function, reads_total_steps)
+from lion_search import export, torch_runtime
+from lion_search.export import (
+    _APPLY,
+    DEFAULT_LR_ADVICE,
+    _called_names,
+    _escaped,
+    _program_function,
+    reads_total_steps,
+)
 from lion_search.language import Program
 from lion_search.ops import OPS
 from lion_search.shapes import format_cost, memory_cost, slot_kinds
@@ -159,16 +164,5 @@ def module_source(program: Program, learning_rate: float = DEFAULT_LR_ADVICE[0],
 
 def write_module(program: Program, path: str | Path,
                  advice: tuple[float, str] = DEFAULT_LR_ADVICE) -> Path:
-    """Write `module_source(program)` to `path` (a .py file), suggesting the learning rate of
-    `advice` (value, why), with the lr check's warning where the program fails it; returns
-    the path."""
-    from lion_search.lr_check import lr_warning
-
-    path = Path(path)
-    if path.suffix != ".py":
-        raise LionSearchError(f"export target {str(path)!r} must be a .py file")
-    try:
-        path.write_text(module_source(program, *advice, lr_warning(program), path.name))
-    except OSError as err:
-        raise LionSearchError(f"cannot write {str(path)!r}: {err.strerror}") from None
-    return path
+    """Write `module_source(program)` to `path` (a .py file), as `export.write_module` does."""
+    return export.write_module(program, path, advice, render=module_source)

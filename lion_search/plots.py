@@ -21,11 +21,7 @@ def plot_curves(curves: dict[str, np.ndarray], path: str | Path, title: str) -> 
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_lr_sensitivity(sweeps: dict[str, list[tuple[float, float]]], path: str | Path,
@@ -44,6 +40,11 @@ def plot_lr_sensitivity(sweeps: dict[str, list[tuple[float, float]]], path: str 
     ax.set_title(title)
     ax.grid(alpha=0.3, which="both")
     ax.legend()
+    return _save(fig, path)
+
+
+def _save(fig, path: str | Path) -> Path:
+    """Lay out `fig`, write it to `path` and free it."""
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path)
