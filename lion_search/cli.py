@@ -18,7 +18,6 @@ import re
 import signal
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
@@ -396,7 +395,7 @@ def cmd_evolve(args: argparse.Namespace) -> int:
     from lion_search.config import EvolveConfig
     from lion_search.live import LiveView
     from lion_search.search import Search, process_started, start_pool
-    from lion_search.store import RunStore, link_latest, resolve_run
+    from lion_search.store import RunStore, link_latest, new_run_folder, resolve_run
 
     if args.time_limit is not None and args.time_limit <= 0:
         raise LionSearchError(f"--time-limit must be a positive number of seconds, got {args.time_limit}")
@@ -420,7 +419,7 @@ def cmd_evolve(args: argparse.Namespace) -> int:
     else:
         config = EvolveConfig(**fields)
         config.check()
-        out = Path(args.out or f"runs/{time.strftime('%Y-%m-%d_%H-%M-%S')}")
+        out = Path(args.out) if args.out else new_run_folder()
         store = RunStore.create(out, config.to_json(), force=args.force)
         link_latest(out)
     pool = start_pool(config)   # the workers start while the search sets up

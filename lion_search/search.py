@@ -45,7 +45,7 @@ from lion_search.mutate import mutate
 from lion_search.portfolio import REFERENCE_PROGRAM, combine, tune_references
 from lion_search.promotion import Promotion, promote
 from lion_search.simplify import rewrite
-from lion_search.store import RunStore, link_latest
+from lion_search.store import RunStore, link_latest, new_run_folder
 from lion_search.validate import Limits, fitting
 from lion_search.workers import (STARTING, Done, EvalSpec, InProcessPool, Job, RayPool,
                                  Scoring, use_compilation_cache)
@@ -601,7 +601,7 @@ def evolve(out: str | Path | None = None, time_limit: float | None = None,
                               f"{', '.join(sorted(known))}")
     config = EvolveConfig(**settings)
     config.check()
-    folder = Path(out or f"runs/{time.strftime('%Y-%m-%d_%H-%M-%S')}")
+    folder = Path(out) if out else new_run_folder()
     store = RunStore.create(folder, config.to_json())
     search = Search(store, config, pool=start_pool(config))
     link_latest(folder)

@@ -439,6 +439,17 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def new_run_folder(root: str | Path = "runs") -> Path:
+    """A run folder named for the time, `root/2026-11-21_18-32-53`, that does not exist yet (a
+    second run started within the same second gets `-2`, then `-3`, ...)."""
+    stamp = Path(root) / time.strftime("%Y-%m-%d_%H-%M-%S")
+    folder, k = stamp, 1
+    while folder.exists():
+        k += 1
+        folder = stamp.with_name(f"{stamp.name}-{k}")
+    return folder
+
+
 def resolve_run(path: str | Path = "runs/latest") -> Path:
     """A run folder path; `runs/latest` follows the link to the newest run."""
     path = Path(path)

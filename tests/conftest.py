@@ -86,3 +86,12 @@ def small_run(tmp_path_factory):
         store.set_state("finished")
         store.close()
     return folder
+
+
+def seeds_with_slow_rest(quick: tuple[str, ...], names: list[str] | None = None) -> list:
+    """`names` (default: every seed) as pytest params; those not in `quick` are marked slow, so
+    that the default suite checks a representative few and `pytest -m slow` the rest."""
+    from lion_search.library import seed_names
+
+    return [name if name in quick else pytest.param(name, marks=pytest.mark.slow)
+            for name in (names if names is not None else seed_names())]

@@ -14,7 +14,7 @@ from lion_search.execute import run_program
 from lion_search.export import write_module
 from lion_search.library import seed_names
 from lion_search.ops import CALLABLE_OPS, OPS
-from tests.conftest import gradient_sequence, max_relative_error
+from tests.conftest import gradient_sequence, max_relative_error, seeds_with_slow_rest
 from tests.test_seeds import trajectory
 
 # One program that uses every op and input, so that the exported module carries each
@@ -36,7 +36,9 @@ def import_module(path):
     return module
 
 
-@pytest.mark.parametrize("name", seed_names() + ["every_op"])
+# every_op carries every op's implementation; the other seeds run with -m slow.
+@pytest.mark.parametrize("name", seeds_with_slow_rest(
+    ("lion", "adafactor", "schedule_free_adamw", "every_op"), seed_names() + ["every_op"]))
 def test_exported_module_matches_to_optax(name, tmp_path, params):
     program = (lion_search.parse_program(EVERY_OP) if name == "every_op"
                else lion_search.load_program(name))

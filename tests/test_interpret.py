@@ -15,6 +15,7 @@ from lion_search.interpret import PROBE_STEPS_T, Size, compiled_probe, encode, s
 from lion_search.library import seed_names
 from lion_search.tasks import get_task
 from lion_search.train import train
+from tests.conftest import seeds_with_slow_rest
 
 
 def calibrated(name: str, lr: float) -> lion_search.Program:
@@ -45,7 +46,9 @@ SEED_LRS = {"sgd": 0.1, "momentum": 0.1, "nesterov": 0.1, "adagrad": 0.01, "lion
 LOOSER = {"lazy_adam": 1e-3, "cautious_adamw": 1e-3, "schedule_free_adamw": 2e-4}
 
 
-@pytest.mark.parametrize("name", seed_names())
+# A representative few in the default suite (each compiles a training loop); all with -m slow.
+@pytest.mark.parametrize("name", seeds_with_slow_rest(
+    ("adamw", "lion", "sgd", "muon", "adafactor", "schedule_free_adamw", "lookahead")))
 def test_interpreter_matches_direct_path(name):
     lr = SEED_LRS.get(name, 0.01)
     task = get_task("digits-mlp")

@@ -211,3 +211,15 @@ def test_a_new_journal_appears_complete_or_not_at_all(tmp_path, monkeypatch):
     assert store.config == {"task": "quadratic"} and store.state() == "running"
     store.close()
     assert not (folder / "journal.sqlite.new").exists()
+
+
+def test_runs_started_in_the_same_second_get_distinct_folders(tmp_path, monkeypatch):
+    from lion_search import store
+    from lion_search.store import new_run_folder
+
+    monkeypatch.setattr(store.time, "strftime", lambda fmt: "2026-11-21_18-32-53")
+    first = new_run_folder(tmp_path)
+    first.mkdir()
+    second = new_run_folder(tmp_path)
+    second.mkdir()
+    assert second.name == first.name + "-2" and new_run_folder(tmp_path).name == first.name + "-3"
