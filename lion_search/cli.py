@@ -353,7 +353,8 @@ def _config_from_args(args: argparse.Namespace) -> dict:
     fields = {k: getattr(args, k) for k in (
         "task", "schedule", "seeds", "budget", "population", "tournament", "seed_programs",
         "max_length", "max_memory", "restart_every", "restart_from", "hurdle", "workers",
-        "batch_size", "address", "gpus_per_worker", "rng_seed", "metaval_every",
+        "batch_size", "address", "gpus_per_worker", "population_batch", "rng_seed",
+        "metaval_every",
         "metaval_task", "promote_every", "promote_top", "promote_tasks", "promoted_seed")
         if getattr(args, k) is not None}
     if args.allow_lr_free:
@@ -405,8 +406,8 @@ def cmd_evolve(args: argparse.Namespace) -> int:
             raise LionSearchError("--resume needs --out RUN_FOLDER (the run to continue)")
         store = RunStore.open(resolve_run(args.out), verify=True)   # whole, before appending
         stored = store.config
-        overrides = {k: v for k, v in fields.items() if k in ("budget", "workers", "address",
-                                                               "batch_size", "gpus_per_worker")}
+        overrides = {k: v for k, v in fields.items() if k in (
+            "budget", "workers", "address", "batch_size", "gpus_per_worker", "population_batch")}
         config = EvolveConfig.from_json({**stored, **overrides})
         config.check()
         trained = store.count("search", cached=False)
@@ -630,8 +631,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--address", help="run the workers as Ray actors: join an existing Ray "
                                      "cluster (or set RAY_ADDRESS), or 'local' to start Ray on "
                                      "this machine")
-    p.add_argument("--gpus-per-worker", type=float, help="GPUs per Ray worker; such workers train "
-                                                          "their batch at once (vmapped)")
+    p.add_argument("--gpus-per-worker", type=float, help="GPUs per Ray worker (1: one JAX process "
+                   "per GPU); such workers train --population-batch programs at once with the "
+                   "population trainer")
+    p.add_argument("--population-batch", type=int, help="programs a GPU worker trains at once "
+                   "(default 256)")
     p.add_argument("--batch-size", type=int, help="candidates sent to a worker at once (default 8)")
     p.add_argument("--max-length", type=int, help="instruction limit L (default 32)")
     p.add_argument("--max-memory", type=int, help="memory-slot limit (default 4)")

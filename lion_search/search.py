@@ -134,9 +134,13 @@ def make_pool(config: EvolveConfig):
     GPUs."""
     spec = EvalSpec(config.tasks, config.schedule, config.seeds)
     warm = warm_programs(config)
-    if config.address or os.environ.get("RAY_ADDRESS") or config.gpus_per_worker:
-        return RayPool(spec, config.workers, config.batch_size, config.address,
+    if config.gpus_per_worker:   # an actor per GPU trains populations of --population-batch
+        spec = EvalSpec(config.tasks, config.schedule, config.seeds,
+                        population=config.population_batch)
+        return RayPool(spec, config.workers, config.population_batch, config.address,
                        config.gpus_per_worker, warm)
+    if config.address or os.environ.get("RAY_ADDRESS"):
+        return RayPool(spec, config.workers, config.batch_size, config.address, 0.0, warm)
     return InProcessPool(spec, config.workers, config.batch_size, warm)
 
 

@@ -65,12 +65,14 @@ class Done(NamedTuple):
 @dataclass(frozen=True)
 class EvalSpec:
     """What every worker shares: the tasks it compiles for at start (a job may name others),
-    the lr schedule, the training seeds, and whether it trains batches at once (vmapped)."""
+    the lr schedule, the training seeds, and whether it trains batches at once: vmapped
+    (`batched`), or as populations of `population` programs (the population trainer)."""
 
     tasks: tuple[str, ...]
     schedule: str
     seeds: tuple[int, ...]
     batched: bool = False
+    population: int = 0
 
 
 def use_compilation_cache(folder: Path = COMPILATION_CACHE) -> None:
@@ -93,7 +95,8 @@ def train_jobs(jobs: Sequence[Job], spec: EvalSpec, worker: str) -> list[Done]:
     for scoring, group in itertools.groupby(jobs, key=lambda job: job.scoring):
         group = list(group)
         evaluator = PortfolioEvaluator(scoring.tasks, spec.schedule, spec.seeds,
-                                       scoring.references, batched=spec.batched)
+                                       scoring.references, batched=spec.batched,
+                                       population=spec.population)
         results = evaluator.evaluate_many([parse_program(job.text) for job in group],
                                           scoring.hurdles)
         done += [Done(job.id, r.fitness, r.status, r.seconds, worker, r.per_task)
@@ -275,7 +278,7 @@ class RayPool:
             start_ray(ray, address=address, include_dashboard=False, log_to_driver=False,
                       logging_level="ERROR", configure_logging=False,
                       runtime_env=runtime_env or None)
-        self.spec = spec if not gpus_per_worker else EvalSpec(**{**spec.__dict__, "batched": True})
+        self.spec = spec
         self.batch_size = batch_size
         self.capacity = 2 * batch_size * workers
         self.remote = ray.remote(num_cpus=1, num_gpus=gpus_per_worker, max_restarts=0)(_Actor)

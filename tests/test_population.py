@@ -191,3 +191,18 @@ def test_evaluate_population_is_the_fitness():
         assert a.status == b.status
         assert a.fitness == pytest.approx(b.fitness, rel=1e-5)
         assert a.per_seed == pytest.approx(b.per_seed, rel=1e-5)
+
+
+def test_workers_with_a_population_batch_score_as_the_interpreter_does():
+    """A GPU worker's jobs (EvalSpec.population > 0) go through the population trainer and
+    score as the interpreter's workers do."""
+    from lion_search.workers import EvalSpec, Job, Scoring, train_jobs
+
+    texts = [str(load_program(name)) for name in ("adamw", "lion", "sgd")]
+    jobs = [Job(i, text, Scoring(("logreg",), (math.inf,))) for i, text in enumerate(texts)]
+    spec = EvalSpec(("logreg",), "constant", (0,))
+    plain = train_jobs(jobs, spec, "cpu")
+    population = train_jobs(jobs, EvalSpec(("logreg",), "constant", (0,), population=4), "gpu")
+    assert [d.id for d in population] == [d.id for d in plain]
+    for ours, theirs in zip(population, plain):
+        assert ours.status == theirs.status and ours.fitness == pytest.approx(theirs.fitness, rel=1e-4)
