@@ -132,17 +132,28 @@ def _called_names(code: types.CodeType) -> set[str]:
     return set(code.co_names).union(*(_called_names(c) for c in nested))
 
 
-def _runtime_functions(names: set[str]) -> list[str]:
-    """`names` and every runtime function they call, in runtime's own order."""
-    available = {n: f for n, f in vars(runtime).items()
-                 if inspect.isfunction(f) and f.__module__ == runtime.__name__}
+def _codes(obj) -> list[types.CodeType]:
+    """The code objects of a function, or of every method of a class."""
+    if not inspect.isclass(obj):
+        return [obj.__code__]
+    members = [m.__func__ if isinstance(m, (staticmethod, classmethod)) else m
+               for m in vars(obj).values()]
+    return [inspect.unwrap(m).__code__ for m in members if inspect.isfunction(m)]
+
+
+def needed_objects(module: types.ModuleType, names: set[str]) -> list[str]:
+    """`names` and every function or class of `module` they use, in the module's own order:
+    what a standalone export copies from a runtime module."""
+    available = {n: f for n, f in vars(module).items()
+                 if (inspect.isfunction(f) or inspect.isclass(f)) and f.__module__ == module.__name__}
     needed, todo = set(), list(names)
     while todo:
         name = todo.pop()
         if name in needed:
             continue
         needed.add(name)
-        todo.extend(n for n in _called_names(available[name].__code__) if n in available)
+        for code in _codes(available[name]):
+            todo.extend(n for n in _called_names(code) if n in available)
     order = list(available)
     return sorted(needed, key=order.index)
 
@@ -201,7 +212,8 @@ def module_source(program: Program, learning_rate: float = DEFAULT_LR_ADVICE[0],
     the program text in PROGRAM (for `load_program`), and a docstring that shows the program,
     suggests `learning_rate` (saying `why`) and carries `warning` (the lr check's) if any."""
     op_functions = {OPS[i.op].fn.__name__ for i in program.body}
-    functions = _runtime_functions(
+    functions = needed_objects(
+        runtime,
         op_functions | {"gradient_transformation", "shape_inputs"}
         | {_APPLY[OPS[i.op].kind] for i in program.body}
         | ({"evaluation_params"} if program.has_eval else set()))

@@ -10,16 +10,15 @@ from __future__ import annotations
 import inspect
 import keyword
 import textwrap
-import types
 from pathlib import Path
 
 from lion_search import export, torch_runtime
 from lion_search.export import (
     _APPLY,
     DEFAULT_LR_ADVICE,
-    _called_names,
     _escaped,
     _program_function,
+    needed_objects,
     reads_total_steps,
 )
 from lion_search.language import Program
@@ -93,40 +92,11 @@ def slot_keys(program: Program) -> tuple[tuple[str, str], ...]:
     return tuple(keys)
 
 
-def _codes(obj) -> list[types.CodeType]:
-    """The code objects of a function, or of every method of a class."""
-    if inspect.isclass(obj):
-        members = []
-        for member in vars(obj).values():
-            if isinstance(member, (staticmethod, classmethod)):
-                member = member.__func__
-            if inspect.isfunction(member):
-                members.append(inspect.unwrap(member))
-        return [m.__code__ for m in members]
-    return [obj.__code__]
-
-
-def _runtime_objects(names: set[str]) -> list[str]:
-    """`names` and every function or class of `torch_runtime` they use, in its own order."""
-    available = {n: f for n, f in vars(torch_runtime).items()
-                 if (inspect.isfunction(f) or inspect.isclass(f))
-                 and f.__module__ == torch_runtime.__name__}
-    needed, todo = set(), list(names)
-    while todo:
-        name = todo.pop()
-        if name in needed:
-            continue
-        needed.add(name)
-        for code in _codes(available[name]):
-            todo.extend(n for n in _called_names(code) if n in available)
-    order = list(available)
-    return sorted(needed, key=order.index)
-
-
 def _module_names(program: Program) -> tuple[list[str], set[str]]:
     """(the functions and classes of `torch_runtime` the module copies, every top-level name
     of the module but the optimizer class's)."""
-    objects = _runtime_objects(
+    objects = needed_objects(
+        torch_runtime,
         {OPS[i.op].fn.__name__ for i in program.body} | {"shape_inputs", "ProgramOptimizer"}
         | {_APPLY[OPS[i.op].kind] for i in program.body})
     return objects, set(objects) | {"torch", "math", "contextlib", "PROGRAM", "program"}
