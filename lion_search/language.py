@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import ast
 import math
+import threading
 from dataclasses import dataclass, field
 from typing import Union
 
@@ -276,6 +277,11 @@ def _split_body(fn: ast.FunctionDef, lower: _Lowerer) -> tuple[str, list[ast.stm
     return doc, statements[:-1], returns[0]
 
 
+# CPython 3.11's ast.parse is not thread-safe (parsing in two threads at once can raise
+# "SystemError: AST constructor recursion depth mismatch"), and worker threads parse programs.
+_AST_LOCK = threading.Lock()
+
+
 def parse_program(text: str | bytes, source: str = "<program>") -> Program:
     """Parse program text into its canonical IR, or raise ProgramError saying what is wrong where."""
     if isinstance(text, bytes):
@@ -292,7 +298,8 @@ def parse_program(text: str | bytes, source: str = "<program>") -> Program:
         raise ProgramError(f"{source}: empty program; expected def name(w, g, lr, t, <memory "
                            "slots>): ... return update, <new memory values>")
     try:
-        tree = ast.parse(text, filename=source)
+        with _AST_LOCK:
+            tree = ast.parse(text, filename=source)
     except SyntaxError as err:
         raise ProgramError(f"{source}:{err.lineno or 1}:{err.offset or 1}: syntax error: "
                            f"{err.msg}") from None

@@ -231,3 +231,16 @@ def test_evaluation_weights_parse_print_and_count():
 def test_misplaced_evaluation_weights_are_one_clear_error(ret, message):
     with pytest.raises(ProgramError, match=message):
         parse_program(f"def p(w, g, lr, t, m):\n    return {ret}\n")
+
+
+def test_programs_parse_in_many_threads_at_once():
+    """Worker threads parse the programs they train; CPython 3.11's ast.parse alone fails
+    under concurrency ("AST constructor recursion depth mismatch")."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from lion_search.library import load_program, seed_names
+
+    texts = [str(load_program(name)) for name in seed_names()] * 20
+    with ThreadPoolExecutor(4) as pool:
+        parsed = list(pool.map(parse_program, texts))
+    assert [str(p) for p in parsed] == texts
