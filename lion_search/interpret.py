@@ -34,6 +34,7 @@ from jax.flatten_util import ravel_pytree
 from lion_search.errors import ProgramError
 from lion_search.language import ALL_INPUTS, INPUTS, Program
 from lion_search.ops import OPS, PER_LEAF_KINDS, Kind, Shape
+from lion_search.runtime import tensor_facts
 from lion_search.shapes import instruction_shapes
 from proxy_tasks.base import Task
 
@@ -79,6 +80,12 @@ def _constant_op(ins_op: str, args: tuple) -> str:
     return "interp_c" if ins_op == "interp" and not isinstance(args[2], str) else ins_op
 
 
+def _constant_kind(op: str, k: int) -> str:
+    """How argument k of an instruction of `op` holds a constant: "pair" for interp_c's
+    weight (a, then 1 - a), else "value"."""
+    return "pair" if op == "interp_c" and k == 2 else "value"
+
+
 def _constant_keys(program: Program) -> dict[tuple[str, float], int]:
     """The constant registers a program needs, in order: ("value", c) takes one register,
     ("pair", a) two (a, then 1 - a); maps each key to its offset in the constants block."""
@@ -89,7 +96,7 @@ def _constant_keys(program: Program) -> dict[tuple[str, float], int]:
         for k, a in enumerate(args):
             if isinstance(a, str):
                 continue
-            key = ("pair", a) if op == "interp_c" and k == 2 else ("value", a)
+            key = (_constant_kind(op, k), a)
             if key not in keys:
                 keys[key] = offset
                 offset += 2 if key[0] == "pair" else 1
@@ -108,8 +115,7 @@ def _constant_values(keys: dict[tuple[str, float], int]) -> list[tuple[int, floa
 
 def size_for(program: Program) -> Size:
     """The smallest Size that holds `program`."""
-    keys = _constant_keys(program)
-    slots = sum(2 if kind == "pair" else 1 for kind, _ in keys)
+    slots = len(_constant_values(_constant_keys(program)))
     for length in LENGTH_BUCKETS:
         if len(program) <= length and slots <= Size(length, 0).n_constants:
             break
@@ -148,7 +154,7 @@ def encode(program: Program, size: Size) -> Encoded:
     for i, ins in enumerate(program.body):
         op = _constant_op(ins.op, ins.args)
         ops[i] = OPCODES[op] + (len(OP_NAMES) if shapes[i] is Shape.SCALAR else 0)
-        args[i, :len(ins.args)] = [register(a, "pair" if op == "interp_c" and k == 2 else "value")
+        args[i, :len(ins.args)] = [register(a, _constant_kind(op, k))
                                    for k, a in enumerate(ins.args)]
         dst[i] = register(ins.dst)
     # Padding slots keep their value (zero); without evaluation weights the model is evaluated
@@ -199,7 +205,7 @@ class Leaves(NamedTuple):
     def shape_inputs(self, steps: float) -> np.ndarray:
         """The rows of rank, fan_in, fan_out and T (float32[4, n]), as `runtime.shape_inputs`
         defines them."""
-        rows = [[len(s), s[-2] if len(s) >= 2 else 1, s[-1] if s else 1] for s in self.shapes]
+        rows = [tensor_facts(s) for s in self.shapes]
         per_entry = np.repeat(np.asarray(rows, np.float32), self.sizes, axis=0).T
         return np.concatenate([per_entry, np.full((1, self.n), steps, np.float32)])
 

@@ -75,6 +75,7 @@ from lion_search.interpret import (
     Size,
     Trained,
     _constant_keys,
+    _constant_kind,
     _constant_op,
     _constant_values,
     leaves_of,
@@ -117,10 +118,10 @@ class PopulationEncoded(NamedTuple):
 
 def live_instructions(program: Program) -> tuple[list[int], set[int]]:
     """(indices of the live instructions, indices of the live memory slots): backward liveness
-    from the update and the evaluation weights (the latest value of w when there are none, as
-    the interpreter evaluates register 0), across steps through the memory slots whose entry
-    value a live instruction or output reads."""
-    ends = [program.outputs[0], program.outputs[-1] if program.has_eval else "w"]
+    from the update and the evaluation weights if any (without them the model is evaluated at
+    the weights themselves, as the interpreter does), across steps through the memory slots
+    whose entry value a live instruction or output reads."""
+    ends = [program.outputs[0]] + ([program.outputs[-1]] if program.has_eval else [])
     live_slots: set[int] = set()
     while True:
         needed = {a for a in ends + [program.outputs[1 + k] for k in live_slots]
@@ -166,6 +167,7 @@ def encode_one(program: Program, size: Size) -> PopulationEncoded:
         name: (j, j, SCALAR if INPUT_SHAPES[name] is Shape.SCALAR else ROW)
         for j, name in enumerate(ALL_INPUTS)}
     names.update({slot: (N_INPUTS + k, 0, ROW) for k, slot in enumerate(program.memory)})
+    weights = names["w"]   # the entry value: a program may reassign w
 
     def ref(a, kind: str = "value") -> tuple[int, int, int]:
         if isinstance(a, str):
@@ -184,7 +186,7 @@ def encode_one(program: Program, size: Size) -> PopulationEncoded:
         first = shapes[i] is Shape.SCALAR and (op == "interp_c"
                                                or OPS[op].kind is Kind.ELEMENTWISE)
         for k, a in enumerate(ins.args):
-            v, sc, mode = ref(a, "pair" if op == "interp_c" and k == 2 else "value")
+            v, sc, mode = ref(a, _constant_kind(op, k))
             vector_args[j, k], scalar_args[j, k] = v, sc
             modes[j, k] = FIRST if first and mode == ROW else mode
         names[ins.dst] = (first_instruction + j, 0, ROW)
@@ -193,7 +195,7 @@ def encode_one(program: Program, size: Size) -> PopulationEncoded:
     out[0] = ref(program.outputs[0])
     for k in live_slots:
         out[1 + k] = ref(program.outputs[1 + k])
-    out[-1] = ref(program.outputs[-1]) if program.has_eval else names["w"]
+    out[-1] = ref(program.outputs[-1]) if program.has_eval else weights
     constants = np.zeros(size.n_constants, np.float32)
     constants[[offset for offset, _ in placed]] = [value for _, value in placed]
     out_vector, out_scalar, out_modes = (np.asarray(x, np.int32) for x in zip(*out))

@@ -299,13 +299,17 @@ def stored_shape(kind: str, shape: tuple) -> tuple:
     return tuple(shape)
 
 
+def tensor_facts(shape: tuple) -> tuple[int, int, int]:
+    """(rank, fan_in, fan_out) of a tensor: its rank, shape[-2] (1 below rank 2) and shape[-1]
+    (1 for rank 0)."""
+    return len(shape), shape[-2] if len(shape) >= 2 else 1, shape[-1] if shape else 1
+
+
 def shape_inputs(leaves: list, total_steps: Any) -> tuple:
-    """(rank, fan_in, fan_out, T): per leaf, its rank, shape[-2] (1 below rank 2) and shape[-1]
-    (1 for rank 0), and the total number of steps (NaN when unknown)."""
-    shapes = [jnp.shape(x) for x in leaves]
-    rank = [jnp.float32(len(s)) for s in shapes]
-    fan_in = [jnp.float32(s[-2] if len(s) >= 2 else 1) for s in shapes]
-    fan_out = [jnp.float32(s[-1] if s else 1) for s in shapes]
+    """(rank, fan_in, fan_out, T): per leaf, its `tensor_facts`, and the total number of steps
+    (NaN when unknown)."""
+    facts = [tensor_facts(jnp.shape(x)) for x in leaves]
+    rank, fan_in, fan_out = ([jnp.float32(f[k]) for f in facts] for k in range(3))
     steps = jnp.float32(jnp.nan if total_steps is None else total_steps)
     return rank, fan_in, fan_out, steps
 

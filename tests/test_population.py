@@ -49,6 +49,11 @@ HANDWRITTEN = (
     return lr * m, m""",
     """def exploding(w, g, lr, t):
     return exp(t) * g""",
+    # reassigns w: the model is still evaluated at the weights
+    """def reassigns(w, g, lr, t, m):
+    m = interp(g, m, 0.9)
+    w = w * 0.0
+    return lr * (m + 0.001 * w), m""",
 )
 
 
