@@ -355,7 +355,7 @@ def _config_from_args(args: argparse.Namespace) -> dict:
         "max_length", "max_memory", "restart_every", "restart_from", "hurdle", "workers",
         "batch_size", "address", "gpus_per_worker", "population_batch", "rng_seed",
         "metaval_every",
-        "metaval_task", "promote_every", "promote_top", "promote_tasks", "promoted_seed")
+        "metaval_task", "promote_every", "promote_top", "promote_share", "promote_tasks", "promoted_seed")
         if getattr(args, k) is not None}
     if args.allow_lr_free:
         fields["allow_lr_free"] = True
@@ -658,6 +658,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                      "larger tasks every N evaluations (default: "
                                                      "5%% of the budget, at most 1000; 0 = off)")
     p.add_argument("--promote-top", type=int, help="programs per promotion round (default 3)")
+    p.add_argument("--promote-share", type=float,
+                   help="the most of the workers' training time promotion may take: a round "
+                        "is skipped while promotion has used more (default 0.25)")
     p.add_argument("--promote-tasks", help="promotion tasks, joined by commas (default: the "
                                            "funnel's stage B)")
     p.add_argument("--promoted-seed", choices=("join", "off"),

@@ -13,7 +13,7 @@ from lion_search.errors import LionSearchError
 from lion_search.library import load_program
 from lion_search.mutate import MutationWeights
 from lion_search.portfolio import resolve_tasks
-from lion_search.promotion import PROMOTION_GRID, stage_b_tasks
+from lion_search.promotion import PROMOTION_GRID, PROMOTION_SHARE, stage_b_tasks
 from lion_search.tasks import get_task, task_names
 
 DEFAULT_TASK = "digits"  # the portfolio a search is scored on (proxy_tasks/portfolios.json)
@@ -65,6 +65,8 @@ class EvolveConfig:
     promote_top: int = 3
     promote_tasks: str = "auto"     # auto: the funnel's stage B tasks; or tasks joined by commas
     promote_grid: tuple[float, ...] = PROMOTION_GRID
+    promote_share: float = PROMOTION_SHARE  # a round starts only while promotion used at most
+                                            # this share of the training time
     promoted_seed: str = "join"     # join: a new promoted best joins the population; off
 
     def to_json(self) -> dict:
@@ -107,6 +109,8 @@ class EvolveConfig:
         if self.promote_every is not None and self.promote_every < 0:
             raise LionSearchError(f"--promote-every must be >= 0 (0 turns promotion off), got "
                                   f"{self.promote_every}")
+        if not 0 < self.promote_share <= 1:
+            raise LionSearchError(f"--promote-share must be in (0, 1], got {self.promote_share}")
         if self.promote_top < 1:
             raise LionSearchError(f"--promote-top must be at least 1, got {self.promote_top}")
         if self.promoted_seed not in PROMOTED_SEED:

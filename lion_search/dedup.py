@@ -133,8 +133,8 @@ def fingerprint(program: Program, steps: int = 4) -> str:
     inputs = fingerprint_inputs(steps, size.memory)
     probe = compiled_probe(size, FINGERPRINT_SHAPES)
     with np.errstate(all="ignore"):
-        outputs = np.asarray(probe(encode(program, size), inputs.w, inputs.memory,
-                                   inputs.grads, inputs.lrs, inputs.ts))
+        outputs = np.asarray(probe(encode(program, size), inputs.w[None], inputs.memory[None],
+                                   inputs.grads[None], inputs.lrs[None], inputs.ts[None]))[0]
     columns = list(range(1 + program.slots)) + ([-1] if program.has_eval else [])
     return hashlib.blake2b(quantize(outputs[:, columns]), digest_size=16).hexdigest()
 
@@ -155,6 +155,9 @@ class DedupCache:
         self.steps = steps
         self.by_hash: dict[str, float] = {}
         self.by_fingerprint: dict[str, float] = {}
+        # Programs with one data-flow hash compute the same values, so share a fingerprint:
+        # a child whose hash was seen (a pending or known program) is not run again.
+        self.fingerprints: dict[str, str] = {}
         self.lookups = 0
         self.hits = 0
 
@@ -164,8 +167,12 @@ class DedupCache:
         return self.hits / self.lookups if self.lookups else 0.0
 
     def keys(self, program: Program) -> Keys:
-        """(dataflow_hash, fingerprint) of `program`."""
-        return dataflow_hash(program), fingerprint(program, self.steps)
+        """(dataflow_hash, fingerprint) of `program` (the fingerprint is computed once per
+        hash)."""
+        key = dataflow_hash(program)
+        if key not in self.fingerprints:
+            self.fingerprints[key] = fingerprint(program, self.steps)
+        return key, self.fingerprints[key]
 
     def lookup_keys(self, keys: Keys) -> float | None:
         """The stored fitness of a program with these keys (hash first, then fingerprint)."""

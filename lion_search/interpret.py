@@ -373,11 +373,13 @@ PROBE_STEPS_T = 100.0  # the T a probe feeds programs (the fingerprint's t runs 
 @functools.lru_cache(maxsize=None)
 def compiled_probe(size: Size, shapes: tuple[tuple[int, ...], ...]) -> Callable[..., jax.Array]:
     """A jitted probe(program, w, memory, grads, lrs, ts) -> outputs that runs a program for
-    len(ts) steps on given inputs, as parameters of the given leaf `shapes` flattened into one
-    vector: w[entries], memory[size.memory, entries], grads[steps, entries], lrs[steps],
-    ts[steps], with T = PROBE_STEPS_T. Returns the outputs (update, memory, evaluation weights)
-    of every step, float32[steps, 2 + memory, entries]; w moves by each update. The dedup
-    fingerprint runs on it: one compile per size.
+    `steps` steps on each of `runs` sets of inputs at once (one call, so one dispatch, for all
+    the runs a check needs), as parameters of the given leaf `shapes` flattened into one
+    vector: w[runs, entries], memory[runs, size.memory, entries], grads[runs, steps, entries],
+    lrs[runs, steps], ts[runs, steps], with T = PROBE_STEPS_T. Returns the outputs (update,
+    memory, evaluation weights) of every step, float32[runs, steps, 2 + memory, entries]; w
+    moves by each update. The dedup fingerprint and the lr check run on it: one compile per
+    size and number of runs.
     """
     leaves = Leaves(shapes)
     branches = _branches(leaves)
@@ -394,4 +396,5 @@ def compiled_probe(size: Size, shapes: tuple[tuple[int, ...], ...]) -> Callable[
 
         return lax.scan(step, (registers, w), (grads, lrs, ts))[1]
 
-    return jax.jit(probe)
+    # The program is shared by the runs, so its op index stays unbatched: a real switch.
+    return jax.jit(jax.vmap(probe, in_axes=(None, 0, 0, 0, 0, 0)))

@@ -50,24 +50,25 @@ def lr_growth(program: Program) -> float:
     """min over LR_LEVELS of growth(L) (see the module docstring); NaN if any level's is."""
     size = size_for(program)
     probe = compiled_probe(size, FINGERPRINT_SHAPES)
-    encoded = encode(program, size)
     w, grads, ts = _inputs()
-    memory = np.zeros((size.memory, w.size), np.float32)
+    lrs = np.array([lr for level in LR_LEVELS for lr in (level, 2.0 * level)], np.float32)
+    runs = len(lrs)
+    # Every level and its double in one call: runs share w, g and t, and differ in lr.
+    with np.errstate(all="ignore"):
+        updates = np.asarray(probe(encode(program, size), np.broadcast_to(w, (runs, w.size)),
+                                   np.zeros((runs, size.memory, w.size), np.float32),
+                                   np.broadcast_to(grads, (runs,) + grads.shape),
+                                   np.repeat(lrs[:, None], LR_STEPS, axis=1),
+                                   np.broadcast_to(ts, (runs, LR_STEPS))))[:, :, 0]
+    # sum_k ||u_k|| of each run, in float64 so that the sum cannot overflow.
+    totals = np.linalg.norm(updates.astype(np.float64), axis=2).sum(axis=1)
 
-    def total_update(lr: float) -> float:
-        """sum_k ||u_k|| at a constant lr (float64, so that the sum cannot overflow)."""
-        with np.errstate(all="ignore"):
-            updates = np.asarray(probe(encoded, w, memory, grads,
-                                       np.full(LR_STEPS, lr, np.float32), ts))[:, 0]
-        return float(np.linalg.norm(updates.astype(np.float64), axis=1).sum())
-
-    def growth(level: float) -> float:
-        low, high = total_update(level), total_update(2.0 * level)
+    def growth(low: float, high: float) -> float:
         if not (math.isfinite(low) and math.isfinite(high)) or (low == 0.0 < high):
             return math.nan
         return high / low if low > 0.0 else 1.0
 
-    return float(np.min([growth(level) for level in LR_LEVELS]))
+    return float(np.min([growth(low, high) for low, high in totals.reshape(-1, 2)]))
 
 
 def grows_with_lr(program: Program) -> bool:

@@ -24,11 +24,9 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from lion_search.calibrate import Calibration, calibrate
 from lion_search.errors import TaskError
 from lion_search.fitness import WORST_FITNESS, EvalResult, Evaluator
 from lion_search.language import Program
-from lion_search.library import load_program
 from lion_search.tasks import USER_TASK_FORMS, get_task, is_user_task, task_names
 
 PORTFOLIOS_FILE = Path(__file__).resolve().parent.parent / "proxy_tasks" / "portfolios.json"
@@ -131,10 +129,3 @@ def combine(per_task: tuple[EvalResult, ...], references: Sequence[float] | None
     status = next((r.status for r in per_task if r.status != "ok"), "ok")
     fitness, per_seed = log_ratio_fitness(per_task, references)
     return EvalResult(fitness, first.curve, status, seconds, per_seed, per_task)
-
-
-def tune_references(tasks: Sequence[str], schedule: str, seeds: Sequence[int],
-                    grid: Sequence[float]) -> list[Calibration]:
-    """The reference optimizer (AdamW) with its lr swept over `grid` on each task."""
-    reference = load_program(REFERENCE_PROGRAM)
-    return [calibrate(reference, Evaluator(get_task(t, schedule), seeds), grid) for t in tasks]

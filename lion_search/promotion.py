@@ -11,20 +11,27 @@ promoted score is
 where L_i(c) is its mean validation loss over the seeds on task i at lr factor c, and r_i that
 of AdamW with its lr swept on task i (computed once, at the first promotion). Score 0 ties tuned
 AdamW; a failure on any task scores the worst. The run's best is the best by promoted score.
+A round's trainings are jobs for the search's workers, like its children (`PromotionRound`).
 """
 from __future__ import annotations
 
+import functools
 import math
-import time
+from dataclasses import dataclass, field
 from typing import NamedTuple, Sequence
 
-from lion_search.compare import sweep
-from lion_search.fitness import WORST_FITNESS, Evaluator
+from lion_search.calibrate import Calibration, best_scale, lr_sweep, scale_lr
+from lion_search.fitness import WORST_FITNESS, EvalResult
 from lion_search.funnel import DEFAULT_STAGES, load_stages
 from lion_search.language import Program
-from lion_search.tasks import get_task
+from lion_search.library import load_program
+from lion_search.portfolio import REFERENCE_PROGRAM
 
 PROMOTION_GRID: tuple[float, ...] = (1 / 3, 1.0, 3.0)
+# Promotion trains larger tasks than the proxy: a round at every multiple of `every` could cost
+# the search several times its own time, so a round starts only while promotion has taken at
+# most this share of all training time (children and promotion), counted in the workers' seconds.
+PROMOTION_SHARE = 0.25
 
 
 class TaskScore(NamedTuple):
@@ -41,7 +48,7 @@ class Promotion(NamedTuple):
     program_id: int
     score: float
     per_task: tuple[TaskScore, ...]
-    seconds: float
+    seconds: float      # its trainings' time, all tasks and factors
 
 
 def stage_b_tasks(proxy: str) -> tuple[str, ...]:
@@ -50,21 +57,71 @@ def stage_b_tasks(proxy: str) -> tuple[str, ...]:
     return stages[1].tasks if len(stages) > 1 else stages[0].tasks
 
 
-def promote(programs: Sequence[tuple[int, Program]], tasks: Sequence[str], schedule: str,
-            seeds: Sequence[int], references: Sequence[float],
-            grid: Sequence[float] = PROMOTION_GRID) -> list[Promotion]:
-    """Train each (id, program) on every task at every lr factor of `grid`; score it against
-    the reference loss of each task."""
-    start = time.perf_counter()
-    per_task: dict[int, list[TaskScore]] = {pid: [] for pid, _ in programs}
-    named = {str(pid): program for pid, program in programs}
-    for task in tasks:
-        evaluator = Evaluator(get_task(task, schedule), seeds)
-        for c in sweep(named, evaluator, grid):
-            per_task[int(c.name)].append(TaskScore(task, c.lr, c.fitness))
-    seconds = (time.perf_counter() - start) / max(len(programs), 1)
-    return [Promotion(pid, promoted_score(per_task[pid], references), tuple(per_task[pid]),
-                      seconds) for pid, _ in programs]
+class Trial(NamedTuple):
+    """One training of a promotion round: a program (a pick by its id, or REFERENCE for AdamW)
+    on one task with its lr scaled by `factor`."""
+
+    program_id: int
+    task: str
+    factor: float
+
+
+REFERENCE = 0   # the program id of AdamW's trials (journal ids start at 1)
+
+
+@dataclass
+class PromotionRound:
+    """A round of promotion as trainings for the search's workers: every pick on every task at
+    every lr factor of `grid`, and, while the reference losses are not known (`reference_grid`
+    given), AdamW on every task at every factor of `reference_grid`. `results` fills in as the
+    trainings finish; `scores` reads the round once all are in."""
+
+    picks: list[tuple[int, Program]]
+    tasks: tuple[str, ...]
+    grid: tuple[float, ...]
+    reference_grid: tuple[float, ...] | None
+    results: dict[Trial, EvalResult] = field(default_factory=dict)
+
+    @functools.cached_property
+    def trials(self) -> list[tuple[Trial, Program]]:
+        """Each training and the program it trains (the program's lr scaled by the factor)."""
+        programs = list(self.picks)
+        factors = {pid: self.grid for pid, _ in self.picks}
+        if self.reference_grid is not None:
+            programs.append((REFERENCE, load_program(REFERENCE_PROGRAM)))
+            factors[REFERENCE] = self.reference_grid
+        return [(Trial(pid, task, c), scale_lr(program, c)) for task in self.tasks
+                for pid, program in programs for c in factors[pid]]
+
+    @property
+    def finished(self) -> bool:
+        return len(self.results) == len(self.trials)
+
+    def scores(self, references: Sequence[float] | None
+               ) -> tuple[list[Calibration] | None, list[Promotion]]:
+        """(AdamW's calibration on each task if this round swept it, else None; each pick's
+        promotion, scored against the sweep's losses or else against `references`)."""
+        tuned = None
+        if self.reference_grid is not None:
+            tuned = [self._calibration(task) for task in self.tasks]
+            references = [c.result.fitness for c in tuned]
+        return tuned, [self._promotion(pid, references) for pid, _ in self.picks]
+
+    def _calibration(self, task: str) -> Calibration:
+        reference = load_program(REFERENCE_PROGRAM)
+        return best_scale(self.reference_grid, lr_sweep(reference, self.reference_grid),
+                          [self.results[Trial(REFERENCE, task, c)] for c in self.reference_grid])
+
+    def _promotion(self, pid: int, references: Sequence[float]) -> Promotion:
+        """The best factor on each task (NaN where none trained to a finite loss)."""
+        per_task, seconds = [], 0.0
+        for task in self.tasks:
+            runs = [(c, self.results[Trial(pid, task, c)]) for c in self.grid]
+            seconds += math.fsum(r.seconds for _, r in runs)
+            factor, best = min(runs, key=lambda run: run[1].fitness)
+            per_task.append(TaskScore(task, factor if math.isfinite(best.fitness) else math.nan,
+                                      best.fitness))
+        return Promotion(pid, promoted_score(per_task, references), tuple(per_task), seconds)
 
 
 def promoted_score(scores: Sequence[TaskScore], references: Sequence[float]) -> float:

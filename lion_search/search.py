@@ -14,8 +14,8 @@ Fitness is the proxy task's validation loss, or over a portfolio of tasks the me
 tuned AdamW (portfolio). Every `promote_every` evaluations the best distinct programs are
 re-trained on larger tasks (promotion); the run's best is the best by promoted score.
 
-The search process never trains: the seeds' calibration and meta-validation are jobs for the
-workers like the children. The workers start (`start_pool`) while the search opens its journal,
+The search process never trains: the seeds' calibration, meta-validation and promotion are jobs
+for the workers like the children. The workers start (`start_pool`) while the search opens its journal,
 and compile while the calibration jobs queue; the observer hears what start-up waits for, and
 the time from the command's start to the first trained child is journaled (`startup`).
 """
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 import math
 import os
 import time
@@ -42,8 +43,8 @@ from lion_search.language import Program, parse_program
 from lion_search.library import load_program
 from lion_search.lr_check import grows_with_lr
 from lion_search.mutate import mutate
-from lion_search.portfolio import REFERENCE_PROGRAM, combine, tune_references
-from lion_search.promotion import Promotion, promote
+from lion_search.portfolio import REFERENCE_PROGRAM, combine
+from lion_search.promotion import Promotion, PromotionRound, Trial
 from lion_search.simplify import rewrite
 from lion_search.store import RunStore, link_latest, new_run_folder
 from lion_search.validate import Limits, fitting
@@ -192,12 +193,15 @@ class Search:
         self.pool = None
         self.scoring: Scoring | None = None        # how children are scored (set by `run`)
         self.metaval_job: tuple[Member, str] | None = None   # in flight: (member, task)
-        self.promotion_thread = ThreadPoolExecutor(max_workers=1)
         self.references: tuple[float, ...] | None = None   # a portfolio's reference losses
         self.promoted_best: Member | None = None   # the best by promoted score
         self.promoted_keys: set[str] = set()       # hashes and fingerprints promoted so far
         self.promotion_references: tuple[float, ...] | None = None
-        self.promotion_running: Future | None = None
+        self.promotion: PromotionRound | None = None   # the round in flight
+        self.promotion_jobs: dict[int, Trial] = {}     # its unfinished jobs, by job id
+        self.search_seconds = 0.0      # workers' training time: children, and promotion
+        self.promotion_seconds = 0.0
+        self.job_ids = itertools.count(-2, -1)   # ids of jobs that are not journaled children
         self.rewritten: dict[int, Program] = {}    # program id -> its exact rewrite
         self.rng = np.random.default_rng([config.rng_seed, store.count()])
         self.trained = 0
@@ -250,7 +254,6 @@ class Search:
             self.pool.close()
         elif self.pool_future is not None:
             stop_pool(self.pool_future)
-        self.promotion_thread.shutdown(wait=False, cancel_futures=True)
 
     # --------------------------------------------------------------------------- set up
 
@@ -331,6 +334,8 @@ class Search:
         self.population = [Member(e.program, parse_program(self.store.program(e.program).text),
                                   e.fitness) for e in recent[-self.config.population:]]
         self.trained = self.store.count("search", cached=False)
+        self.search_seconds = math.fsum(e.seconds for e in self.store.evaluations("search"))
+        self.promotion_seconds = self.store.value("promotion_seconds", 0.0)
         top = self.store.best(1)
         if top:
             row, evaluation = top[0]
@@ -422,6 +427,8 @@ class Search:
             self.record(done)
         elif self.metaval_job is not None and done.id == self.metaval_job[0].id:
             self.record_metaval(done)
+        elif done.id in self.promotion_jobs:
+            self.record_promotion(done)
 
     def record(self, done: Done) -> None:
         program, _, _, keys = self.pending.pop(done.id)
@@ -429,6 +436,7 @@ class Search:
                                   self.config.task, self.config.seeds, done.seconds, done.worker)
         self.cache.add_keys(keys, done.fitness)
         self.trained += 1
+        self.search_seconds += done.seconds
         self.session_trained += 1
         if self.session_trained == 1:
             self.journal_startup()
@@ -460,27 +468,26 @@ class Search:
 
     def maybe_promote(self) -> None:
         """Every `every` trained evaluations, promote the top `promote_top` distinct programs
-        not promoted yet (see promotion): trained in the background thread, like
-        meta-validation; the first round also sweeps AdamW on the promotion tasks."""
+        not promoted yet (see promotion): their trainings are jobs for the workers, like
+        meta-validation (the search goes on meanwhile); the first round also sweeps AdamW on
+        the promotion tasks."""
         tasks, every = self.config.promotion
-        if not every or self.trained % every or self.promotion_running:
+        share = self.promotion_seconds / max(self.search_seconds + self.promotion_seconds, 1e-9)
+        if not every or self.trained % every or self.promotion is not None \
+                or share > self.config.promote_share:
             return
         picks = self.promotion_candidates()
         if not picks:
             return
-        references = self.promotion_references
-        config = self.config
-
-        def work() -> tuple[list | None, list[Promotion]]:
-            tuned = None
-            refs = references
-            if refs is None:
-                tuned = tune_references(tasks, config.schedule, config.seeds, config.lr_grid)
-                refs = tuple(c.result.fitness for c in tuned)
-            return tuned, promote(picks, tasks, config.schedule, config.seeds, refs,
-                                  config.promote_grid)
-
-        self.promotion_running = self.promotion_thread.submit(work)
+        self.promotion = PromotionRound(
+            picks, tasks, self.config.promote_grid,
+            self.config.lr_grid if self.promotion_references is None else None)
+        jobs = []
+        for trial, program in self.promotion.trials:
+            job = Job(next(self.job_ids), str(program), Scoring((trial.task,), (math.inf,)))
+            self.promotion_jobs[job.id] = trial
+            jobs.append(job)
+        self.pool.submit(jobs)
 
     def promotion_candidates(self) -> list[tuple[int, Program]]:
         """The best programs by proxy fitness whose rewrite is not equivalent to one promoted
@@ -497,13 +504,16 @@ class Search:
                 break
         return picks
 
-    def collect_promotion(self, wait: bool = False) -> None:
-        """Journal a finished promotion round; a new promoted best may join the population."""
-        future = self.promotion_running
-        if future is None or not (wait or future.done()):
+    def record_promotion(self, done: Done) -> None:
+        """File a finished promotion training; journal the round once all its trainings are
+        in (a new promoted best may join the population)."""
+        self.promotion.results[self.promotion_jobs.pop(done.id)] = done.per_task[0]
+        self.promotion_seconds += done.seconds
+        if not self.promotion.finished:
             return
-        self.promotion_running = None
-        tuned, promotions = future.result()
+        self.store.set_value("promotion_seconds", self.promotion_seconds)
+        (tuned, promotions), self.promotion = \
+            self.promotion.scores(self.promotion_references), None
         tasks, _ = self.config.promotion
         if tuned is not None:
             self.store.set_value("promotion_references", self.journal_references(
@@ -565,7 +575,7 @@ class Search:
             self.started = time.perf_counter()
             deadline = math.inf if time_limit is None else time.monotonic() + time_limit
             pool.submit([Job(pid, str(p), self.scoring) for pid, (p, *_) in self.pending.items()])
-            while not (stopped := stop()):
+            while not stop():
                 if not self.session_trained:
                     self.waiting(pool.starting() or TRAINING)
                 open_slots = self.config.budget - self.trained - len(self.pending)
@@ -578,14 +588,11 @@ class Search:
                         continue
                     pool.submit([job])
                     open_slots -= 1
-                if not self.pending and self.metaval_job is None:
+                if not (self.pending or self.metaval_job or self.promotion_jobs):
                     break
                 for done in pool.wait(timeout=1.0 if self.session_trained else 0.1):
                     self.take(done)
-                self.collect_promotion()
                 self.observer.update(self.stats())
-            if not stopped:
-                self.collect_promotion(wait=True)
         finally:
             self.close()
             write_hall_of_fame(self.store)

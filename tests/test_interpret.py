@@ -74,8 +74,9 @@ def test_each_step_matches_direct_path(name):
     grads = (rng.normal(size=(12, n)) * (rng.random((12, n)) > 0.2)).astype(np.float32)
     lrs, ts = np.full(12, 0.01, np.float32), np.arange(1, 13, dtype=np.float32)
     probe = compiled_probe(size, shapes)
-    ours = np.asarray(probe(encode(program, size), w, np.zeros((size.memory, n), np.float32),
-                            grads, lrs, ts))
+    ours = np.asarray(probe(encode(program, size), w[None],
+                            np.zeros((1, size.memory, n), np.float32), grads[None], lrs[None],
+                            ts[None]))[0]
 
     def leaves(flat):
         cuts = np.cumsum([math.prod(s) for s in shapes])[:-1]

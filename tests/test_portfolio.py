@@ -6,21 +6,22 @@ import numpy as np
 import pytest
 
 import lion_search
-from lion_search.calibrate import scale_lr
+from lion_search.calibrate import calibrate, scale_lr
 from lion_search.config import EvolveConfig
 from lion_search.errors import LionSearchError, TaskError
-from lion_search.fitness import EvalResult
+from lion_search.fitness import EvalResult, Evaluator
 from lion_search.library import load_program
 from lion_search.portfolio import (
     MIN_RATIO,
+    REFERENCE_PROGRAM,
     PortfolioEvaluator,
     log_ratio_fitness,
     portfolios,
     resolve_tasks,
-    tune_references,
 )
 from lion_search.store import RunStore
 from lion_search.summary import summarize
+from lion_search.tasks import get_task
 
 TASKS = ("quadratic", "logreg")
 
@@ -63,7 +64,9 @@ def test_fitness_is_the_mean_log_ratio_over_tasks_and_seeds():
 
 
 def test_the_tuned_reference_itself_scores_zero_and_a_failure_stops_early():
-    references = tune_references(TASKS, "warmup_cosine", (0, 1), (0.01, 0.1, 1.0))
+    references = [calibrate(load_program(REFERENCE_PROGRAM),
+                            Evaluator(get_task(t, "warmup_cosine"), (0, 1)), (0.01, 0.1, 1.0))
+                  for t in TASKS]
     evaluator = PortfolioEvaluator(TASKS, "warmup_cosine", (0, 1),
                                    [c.result.fitness for c in references])
     adamw = load_program("adamw")

@@ -44,6 +44,26 @@ def promoted_run(tmp_path_factory):
     return folder, config
 
 
+def test_promotion_takes_no_more_than_its_share_of_the_training_time(tmp_path):
+    """A round is skipped while promotion has used more than --promote-share of the workers'
+    time: with a tiny share, only the first round (when promotion has used nothing) runs."""
+    config = EvolveConfig(task="quadratic", budget=60, population=8, workers=1,
+                          promote_every=10, promote_top=2, promote_tasks="rosenbrock",
+                          promote_share=0.01, seed_programs=("adamw",))
+    store = RunStore.create(tmp_path / "run", config.to_json())
+    search = Search(store, config)
+    search.setup()
+    search.load()
+    search.run()
+    assert store.count("promoted") == 2                   # one round of 2
+    assert store.value("promotion_seconds") > 0
+    resumed = Search(store, config)
+    resumed.load()
+    assert resumed.promotion_seconds == store.value("promotion_seconds")
+    assert resumed.search_seconds == pytest.approx(search.search_seconds)
+    store.close()
+
+
 def test_promotions_are_journaled_with_their_references(promoted_run):
     folder, config = promoted_run
     store = RunStore.open(folder)

@@ -52,13 +52,15 @@ def started(pool):
     return future
 
 
-def test_calibration_and_meta_validation_are_jobs_for_the_workers(tmp_path, monkeypatch):
+def test_calibration_meta_validation_and_promotion_are_jobs_for_the_workers(tmp_path,
+                                                                           monkeypatch):
     built_in = []
     compiled_trainer = lion_search.fitness.compiled_trainer
     monkeypatch.setattr(lion_search.fitness, "compiled_trainer", lambda *args: (
         built_in.append(threading.current_thread().name), compiled_trainer(*args))[1])
     config = EvolveConfig(task="quadratic", population=10, workers=1, budget=30,
-                          promote_every=0, metaval_task="logreg", metaval_every=10)
+                          promote_every=10, promote_top=1, promote_tasks="rosenbrock",
+                          metaval_task="logreg", metaval_every=10)
     pool = RecordingPool(EvalSpec(config.tasks, config.schedule, config.seeds), 1,
                          config.batch_size, warm_programs(config))
     store = RunStore.create(tmp_path / "run", config.to_json())
@@ -69,6 +71,10 @@ def test_calibration_and_meta_validation_are_jobs_for_the_workers(tmp_path, monk
     by_scoring = Counter(job.scoring for job in pool.jobs)
     assert by_scoring[Scoring(("quadratic",), (math.inf,))] == len(config.lr_grid)
     assert by_scoring[Scoring(("logreg",), (math.inf,))] == store.count("metaval") >= 1
+    # AdamW swept once on the promotion task, then each promoted program at each factor
+    assert by_scoring[Scoring(("rosenbrock",), (math.inf,))] == len(config.lr_grid) + \
+        len(config.promote_grid) * store.count("promoted")
+    assert store.count("promoted") >= 1 and store.count("promotion-reference") == 1
     assert store.count("calibration") == len(config.lr_grid) and store.count("seed") == 1
     assert built_in and all(name.startswith("lion-search-worker") for name in built_in)
     store.close()
