@@ -391,6 +391,19 @@ def _stop_on_interrupt() -> Iterator[threading.Event]:
         signal.signal(signal.SIGINT, previous)
 
 
+def with_gpu_workers(fields: dict) -> dict:
+    """The search's settings with GPU workers where JAX sees GPUs and the user chose no
+    --gpus-per-worker: a Ray actor per GPU (or --workers of them) training populations."""
+    from lion_search.workers import visible_gpus
+
+    gpus = visible_gpus() if "gpus_per_worker" not in fields else 0
+    if not gpus:
+        return fields
+    console.print(f"{gpus} GPU(s) found: one worker per GPU trains populations of programs "
+                  "(--gpus-per-worker 0 trains on the CPU instead)")
+    return {"gpus_per_worker": 1.0, "workers": gpus, **fields}
+
+
 def cmd_evolve(args: argparse.Namespace) -> int:
     """Run (or resume) a search, with a live view; Ctrl-C stops it cleanly and resumably."""
     from lion_search.config import EvolveConfig
@@ -418,7 +431,7 @@ def cmd_evolve(args: argparse.Namespace) -> int:
             return 0
         store.set_config(config.to_json())
     else:
-        config = EvolveConfig(**fields)
+        config = EvolveConfig(**with_gpu_workers(fields))
         config.check()
         out = Path(args.out) if args.out else new_run_folder()
         store = RunStore.create(out, config.to_json(), force=args.force)
@@ -635,7 +648,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "per GPU); such workers train --population-batch programs at once with the "
                    "population trainer")
     p.add_argument("--population-batch", type=int, help="programs a GPU worker trains at once "
-                   "(default 256)")
+                   "(default 0: as many as half its GPU's memory holds, at most 4096)")
     p.add_argument("--batch-size", type=int, help="candidates sent to a worker at once (default 8)")
     p.add_argument("--max-length", type=int, help="instruction limit L (default 32)")
     p.add_argument("--max-memory", type=int, help="memory-slot limit (default 4)")

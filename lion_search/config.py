@@ -56,7 +56,8 @@ class EvolveConfig:
     batch_size: int = 8
     address: str | None = None
     gpus_per_worker: float = 0.0
-    population_batch: int = 256     # programs a GPU worker trains at once (population trainer)
+    population_batch: int = 0       # programs a GPU worker trains at once (population trainer);
+                                    # 0: as many as its GPU's memory holds
     rng_seed: int = 0
     metaval_every: int = 0          # 0: every 10% of the budget, at most 1000
     metaval_task: str = "auto"      # auto: the proxy family's 10x task, if any; "none": off
@@ -88,9 +89,9 @@ class EvolveConfig:
             raise LionSearchError(f"--budget must be a positive number of evaluations, got {self.budget}")
         if self.population < 2:
             raise LionSearchError(f"--population must be at least 2, got {self.population}")
-        if self.population_batch < 1:
-            raise LionSearchError(f"--population-batch must be at least 1, got "
-                                  f"{self.population_batch}")
+        if self.population_batch < 0:
+            raise LionSearchError(f"--population-batch must be at least 1 (or 0: fitted to "
+                                  f"the GPU's memory), got {self.population_batch}")
         if not 1 <= self.tournament <= self.population:
             raise LionSearchError(f"--tournament must be between 1 and the population "
                                   f"({self.population}), got {self.tournament}")

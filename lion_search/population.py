@@ -55,6 +55,7 @@ P)(encoded, seed, lr_scales, hurdle_losses)`; `population_size(programs)` picks 
 from __future__ import annotations
 
 import functools
+import os
 import time
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
@@ -80,7 +81,7 @@ from lion_search.interpret import (
     _constant_values,
     leaves_of,
 )
-from lion_search.language import ALL_INPUTS, INPUT_SHAPES, Program
+from lion_search.language import ALL_INPUTS, INPUT_SHAPES, Program, parse_program
 from lion_search.ops import OPS, PER_LEAF_KINDS, Kind, Shape
 from lion_search.shapes import instruction_shapes
 from proxy_tasks.base import Task
@@ -392,6 +393,55 @@ def compiled_population_trainer(task: Task, size: Size, P: int) -> Callable[...,
     seed, lr_scales[P], hurdle_losses[P]) -> Trained (val_loss[P], losses[P, steps],
     stopped[P])."""
     return jax.jit(make_population_trainer(task, size, P))
+
+
+# ------------------------------------------------------------------ fitting P to the device
+
+FITTED_SIZE = Size(32, MEMORY_BUCKETS[-1])   # what P is fitted at: the default length limit
+MEMORY_SHARE = 0.5     # of the device's memory that one population batch may plan to take
+MOST_PROGRAMS = 4096
+# On a CPU the trainer computes every op for every program, so its speed does not grow with P
+# (BENCHMARKS.md, section 8): there P stays small, whatever the memory.
+MOST_PROGRAMS_CPU = 16
+
+
+def trainer_bytes(task: Task, size: Size, P: int) -> int:
+    """The bytes XLA assigns the population trainer's buffers (arguments, outputs and
+    temporaries) for P programs of `size` on the default device; compiles it."""
+    programs = [parse_program("def sgd(w, g, lr, t):\n    return lr * g")] * P
+    compiled = compiled_population_trainer(task, size, P).lower(
+        encode_population(programs, size), np.int32(0), np.ones(P, np.float32),
+        np.full(P, np.inf, np.float32)).compile()
+    m = compiled.memory_analysis()
+    return int(m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes)
+
+
+def device_bytes() -> int:
+    """The memory of JAX's default device: its allocator's limit where it reports one (GPUs),
+    else this machine's physical memory (the CPU)."""
+    stats = jax.devices()[0].memory_stats() or {}
+    return int(stats.get("bytes_limit") or os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+
+
+def fit_population(task: Task, memory: int, size: Size = FITTED_SIZE,
+                   most: int = MOST_PROGRAMS) -> int:
+    """The largest power of two P <= `most` (at least 8) whose trainer's buffers take at most
+    MEMORY_SHARE of `memory` bytes. The buffers grow linearly in P (each program has its own
+    weights, memory and registers); the line is fitted to XLA's figures at P = 8 and 16."""
+    small, large = trainer_bytes(task, size, 8), trainer_bytes(task, size, 16)
+    per_program = max((large - small) / 8, 1.0)
+    fixed = small - 8 * per_program
+    P = 8
+    while 2 * P <= most and fixed + 2 * P * per_program <= MEMORY_SHARE * memory:
+        P *= 2
+    return P
+
+
+def population_for_device(task: Task) -> int:
+    """P for JAX's default device: fitted to its memory, at most MOST_PROGRAMS on an
+    accelerator and MOST_PROGRAMS_CPU on a CPU."""
+    cpu = jax.devices()[0].platform == "cpu"
+    return fit_population(task, device_bytes(), most=MOST_PROGRAMS_CPU if cpu else MOST_PROGRAMS)
 
 
 def train_population(task: Task, programs: Sequence[Program], seed: int,

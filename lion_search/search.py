@@ -48,8 +48,8 @@ from lion_search.promotion import Promotion, PromotionRound, Trial
 from lion_search.simplify import rewrite
 from lion_search.store import RunStore, link_latest, new_run_folder
 from lion_search.validate import Limits, fitting
-from lion_search.workers import (STARTING, Done, EvalSpec, InProcessPool, Job, RayPool,
-                                 Scoring, use_compilation_cache)
+from lion_search.workers import (FIT_TO_MEMORY, STARTING, Done, EvalSpec, InProcessPool, Job,
+                                 RayPool, Scoring, keep_on_cpu, use_compilation_cache)
 
 HALL_OF_FAME_EVERY = 50  # trained evaluations between rewrites of RUN/hall_of_fame.csv
 CALIBRATING, TRAINING = "calibrating", "training"   # start-up phases after the pool's own
@@ -137,8 +137,9 @@ def make_pool(config: EvolveConfig):
     warm = warm_programs(config)
     if config.gpus_per_worker:   # an actor per GPU trains populations of --population-batch
         spec = EvalSpec(config.tasks, config.schedule, config.seeds,
-                        population=config.population_batch)
-        return RayPool(spec, config.workers, config.population_batch, config.address,
+                        population=config.population_batch or FIT_TO_MEMORY)
+        # Until an actor has fitted its population to its GPU, batches of 256 are queued.
+        return RayPool(spec, config.workers, config.population_batch or 256, config.address,
                        config.gpus_per_worker, warm)
     if config.address or os.environ.get("RAY_ADDRESS"):
         return RayPool(spec, config.workers, config.batch_size, config.address, 0.0, warm)
@@ -154,7 +155,10 @@ def _starter() -> ThreadPoolExecutor:
 
 def start_pool(config: EvolveConfig) -> Future:
     """`make_pool` in a background thread (starting Ray takes seconds), so that the caller
-    sets up meanwhile; the future holds the pool."""
+    sets up meanwhile; the future holds the pool. With GPU workers this process keeps its own
+    JAX on the CPU."""
+    if config.gpus_per_worker:
+        keep_on_cpu()
     use_compilation_cache()
     return _starter().submit(make_pool, config)
 

@@ -9,6 +9,8 @@ that dies is replaced and its jobs are queued again, so nothing is lost.
 from __future__ import annotations
 
 import collections
+import glob
+import importlib.util
 import itertools
 import logging
 import math
@@ -17,7 +19,7 @@ import socket
 import warnings
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NamedTuple, Sequence
 
@@ -30,6 +32,7 @@ SINGLE_THREAD_XLA = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_thr
 
 COMPILATION_CACHE = Path.home() / ".cache" / "lion-search" / "jax"
 STARTING, COMPILING = "starting workers", "compiling"   # what a pool can be waiting for
+FIT_TO_MEMORY = -1       # EvalSpec.population: a population batch sized from device memory
 
 
 class Scoring(NamedTuple):
@@ -66,13 +69,39 @@ class Done(NamedTuple):
 class EvalSpec:
     """What every worker shares: the tasks it compiles for at start (a job may name others),
     the lr schedule, the training seeds, and whether it trains batches at once: vmapped
-    (`batched`), or as populations of `population` programs (the population trainer)."""
+    (`batched`), or as populations of `population` programs (the population trainer;
+    FIT_TO_MEMORY: as many as its device's memory holds, see `population.fit_population`)."""
 
     tasks: tuple[str, ...]
     schedule: str
     seeds: tuple[int, ...]
     batched: bool = False
     population: int = 0
+
+
+def visible_gpus() -> int:
+    """How many GPUs JAX could train on here, found without starting JAX (a JAX started in
+    the search process takes most of a GPU's memory): 0 unless JAX's CUDA plugin is installed
+    and JAX_PLATFORMS allows CUDA; then the devices CUDA_VISIBLE_DEVICES names, or else the
+    NVIDIA device files."""
+    platforms = os.environ.get("JAX_PLATFORMS", "")
+    if platforms and not {"cuda", "gpu"} & set(platforms.split(",")):
+        return 0
+    if not any(importlib.util.find_spec(name) is not None
+               for name in ("jax_cuda12_plugin", "jax_cuda13_plugin")):
+        return 0
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return len([d for d in visible.split(",") if d.strip() not in ("", "-1")])
+    return len(glob.glob("/dev/nvidia[0-9]*"))
+
+
+def keep_on_cpu() -> None:
+    """Run this process's own JAX work (the search's probes) on the CPU, so that GPU workers,
+    one JAX process per GPU, have their GPU's memory to themselves."""
+    import jax
+
+    jax.config.update("jax_platforms", "cpu")
 
 
 def use_compilation_cache(folder: Path = COMPILATION_CACHE) -> None:
@@ -206,10 +235,23 @@ class _Actor:
     def pid(self) -> int:
         return os.getpid()
 
+    def population(self) -> int:
+        """The programs this actor trains at once (0: one at a time); fitted to its device's
+        memory on the spec's first task, once, where the spec asks for that."""
+        if self.spec.population == FIT_TO_MEMORY:
+            from lion_search.population import population_for_device
+            from lion_search.tasks import get_task
+
+            task = get_task(self.spec.tasks[0], self.spec.schedule)
+            self.spec = replace(self.spec, population=population_for_device(task))
+        return self.spec.population
+
     def warm(self, texts: list[str]) -> None:
+        self.population()
         warm_up(self.spec, texts, self.spec.tasks)
 
     def train(self, jobs: list[Job]) -> list[Done]:
+        self.population()
         return train_jobs(jobs, self.spec, self.name)
 
 
@@ -253,7 +295,8 @@ class RayPool:
     """One Ray actor per worker, each with up to two batches in flight; results come back in
     completion order (`ray.wait`). Each actor first compiles the spec's tasks for the `warm`
     programs, while the first batches queue behind it. A dead actor is replaced and its
-    batches are queued again."""
+    batches are queued again. With a spec that fits its population to memory, a batch is
+    what the first actor found it can train at once (nothing is sent before it answers)."""
 
     def __init__(self, spec: EvalSpec, workers: int, batch_size: int = 4,
                  address: str | None = None, gpus_per_worker: float = 0.0,
@@ -280,11 +323,14 @@ class RayPool:
                       runtime_env=runtime_env or None)
         self.spec = spec
         self.batch_size = batch_size
-        self.capacity = 2 * batch_size * workers
+        self.workers = workers
         self.remote = ray.remote(num_cpus=1, num_gpus=gpus_per_worker, max_restarts=0)(_Actor)
         self.warm = list(warm)
         self.started: list = []    # each new actor's pid, then its warm-up (object refs)
         self.actors = [self._start_actor() for _ in range(workers)]
+        # The first actor's population size, once it answers (FIT_TO_MEMORY), is the batch.
+        self.fitting = self.actors[0].population.remote() \
+            if spec.population == FIT_TO_MEMORY else None
         self.queue: collections.deque[Job] = collections.deque()
         self.running: dict = {}  # object ref -> (actor index, jobs)
         self.replaced = 0
@@ -310,11 +356,20 @@ class RayPool:
     def in_flight(self) -> int:
         return len(self.queue) + sum(len(jobs) for _, jobs in self.running.values())
 
+    @property
+    def capacity(self) -> int:
+        """Jobs worth keeping in flight: two batches per actor."""
+        return 2 * self.batch_size * self.workers
+
     def submit(self, jobs: Sequence[Job]) -> None:
         self.queue.extend(jobs)
         self._dispatch()
 
     def _dispatch(self) -> None:
+        if self.fitting is not None:
+            if not self.ray.wait([self.fitting], timeout=0)[0]:
+                return
+            self.batch_size, self.fitting = self.ray.get(self.fitting), None
         load = collections.Counter(index for index, _ in self.running.values())
         for index, actor in enumerate(self.actors):
             while self.queue and load[index] < 2:
@@ -327,6 +382,8 @@ class RayPool:
         if not self.running:
             self._dispatch()
         if not self.running:
+            if self.fitting is not None:    # nothing goes out before the batch size is known
+                self.ray.wait([self.fitting], timeout=timeout)
             return []
         ready, _ = self.ray.wait(list(self.running), num_returns=1, timeout=timeout)
         done: list[Done] = []

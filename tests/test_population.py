@@ -211,3 +211,45 @@ def test_workers_with_a_population_batch_score_as_the_interpreter_does():
     assert [d.id for d in population] == [d.id for d in plain]
     for ours, theirs in zip(population, plain):
         assert ours.status == theirs.status and ours.fitness == pytest.approx(theirs.fitness, rel=1e-4)
+
+
+def test_the_population_batch_fits_the_memory_it_is_given():
+    """P grows with the device's memory, in powers of two between 8 and the cap, and XLA's own
+    figure for the fitted P stays within the share of memory it was fitted to."""
+    from lion_search.population import MEMORY_SHARE, fit_population, trainer_bytes
+
+    task = get_task("quadratic")
+    small, large = trainer_bytes(task, SIZE, 8), trainer_bytes(task, SIZE, 16)
+    assert large > small
+    per_program = (large - small) / 8
+    memory = int((small + 56 * per_program) / MEMORY_SHARE)    # room for P = 64, not 128
+    assert fit_population(task, memory, SIZE) == 64
+    assert trainer_bytes(task, SIZE, 64) <= 1.05 * MEMORY_SHARE * memory
+    assert fit_population(task, 1, SIZE) == 8
+    assert fit_population(task, 10**15, SIZE, most=512) == 512
+
+
+def test_a_worker_that_fits_its_population_to_memory_trains_batches_of_that_size():
+    """A Ray actor whose spec asks for a population fitted to its device tells the pool its P,
+    and the pool then sends batches of that size (on a CPU, P is capped small)."""
+    import ray
+
+    from lion_search.population import MOST_PROGRAMS_CPU
+    from lion_search.workers import FIT_TO_MEMORY, EvalSpec, Job, RayPool, Scoring
+
+    spec = EvalSpec(("quadratic",), "constant", (0,), population=FIT_TO_MEMORY)
+    pool = RayPool(spec, workers=1, batch_size=4, address="local")
+    try:
+        texts = [str(load_program(name)) for name in ("adamw", "lion", "sgd")]
+        jobs = [Job(i, texts[i % 3], Scoring(("quadratic",), (math.inf,))) for i in range(20)]
+        pool.submit(jobs)
+        done = []
+        while len(done) < len(jobs):
+            done += pool.wait(timeout=60)
+        assert pool.batch_size == MOST_PROGRAMS_CPU
+        assert pool.capacity == 2 * MOST_PROGRAMS_CPU
+        assert sorted(d.id for d in done) == list(range(20))
+        assert all(d.status == "ok" and math.isfinite(d.fitness) for d in done)
+    finally:
+        pool.close()
+        ray.shutdown()

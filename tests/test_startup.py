@@ -143,3 +143,37 @@ def test_two_in_process_workers_train_every_child_once(tmp_path):
 
 def test_the_default_workers_are_one_per_usable_core():
     assert EvolveConfig().workers == default_workers() >= 1
+
+
+def test_gpus_are_found_without_starting_jax(monkeypatch):
+    import importlib.util
+
+    from lion_search import workers
+
+    monkeypatch.delenv("JAX_PLATFORMS", raising=False)
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object()
+                        if name == "jax_cuda12_plugin" else real(name, *a))
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    assert workers.visible_gpus() == 2
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "-1")
+    assert workers.visible_gpus() == 0
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    monkeypatch.setenv("JAX_PLATFORMS", "cpu")
+    assert workers.visible_gpus() == 0
+    monkeypatch.setattr(importlib.util, "find_spec", real)
+    monkeypatch.delenv("JAX_PLATFORMS")
+    if real("jax_cuda12_plugin") is None and real("jax_cuda13_plugin") is None:
+        assert workers.visible_gpus() == 0     # no CUDA JAX: no GPU workers
+
+
+def test_a_search_trains_on_the_gpus_it_finds_unless_told_otherwise(monkeypatch):
+    from lion_search import cli, workers
+
+    monkeypatch.setattr(workers, "visible_gpus", lambda: 2)
+    assert cli.with_gpu_workers({"budget": 10}) == {"gpus_per_worker": 1.0, "workers": 2,
+                                                    "budget": 10}
+    assert cli.with_gpu_workers({"workers": 1})["workers"] == 1
+    assert cli.with_gpu_workers({"gpus_per_worker": 0.0}) == {"gpus_per_worker": 0.0}
+    monkeypatch.setattr(workers, "visible_gpus", lambda: 0)
+    assert cli.with_gpu_workers({"budget": 10}) == {"budget": 10}
