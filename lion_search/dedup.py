@@ -30,7 +30,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from lion_search.interpret import compiled_probe, encode, size_for
+from lion_search.interpret import probe, size_for
 from lion_search.language import ALL_INPUTS, Arg, Program
 
 COMMUTATIVE_OPS = frozenset({"add", "mul", "max", "min", "eq", "ne"})
@@ -129,12 +129,10 @@ def fingerprint(program: Program, steps: int = 4) -> str:
     """
     if not 1 <= steps <= len(FINGERPRINT_T):
         raise ValueError(f"steps must be in 1..{len(FINGERPRINT_T)}, got {steps}")
-    size = size_for(program)
-    inputs = fingerprint_inputs(steps, size.memory)
-    probe = compiled_probe(size, FINGERPRINT_SHAPES)
+    inputs = fingerprint_inputs(steps, size_for(program).memory)
     with np.errstate(all="ignore"):
-        outputs = np.asarray(probe(encode(program, size), inputs.w[None], inputs.memory[None],
-                                   inputs.grads[None], inputs.lrs[None], inputs.ts[None]))[0]
+        outputs = probe(program, FINGERPRINT_SHAPES, inputs.w[None], inputs.memory[None],
+                        inputs.grads[None], inputs.lrs[None], inputs.ts[None])[0]
     columns = list(range(1 + program.slots)) + ([-1] if program.has_eval else [])
     return hashlib.blake2b(quantize(outputs[:, columns]), digest_size=16).hexdigest()
 

@@ -370,6 +370,9 @@ def compiled_batch_trainer(task: Task, size: Size) -> Callable[..., Trained]:
 PROBE_STEPS_T = 100.0  # the T a probe feeds programs (the fingerprint's t runs to 420)
 
 
+PROBE_RUNS, PROBE_STEPS = 4, 8   # every probe call's shape (fewer runs and steps are padded)
+
+
 @functools.lru_cache(maxsize=None)
 def compiled_probe(size: Size, shapes: tuple[tuple[int, ...], ...]) -> Callable[..., jax.Array]:
     """A jitted probe(program, w, memory, grads, lrs, ts) -> outputs that runs a program for
@@ -378,8 +381,8 @@ def compiled_probe(size: Size, shapes: tuple[tuple[int, ...], ...]) -> Callable[
     vector: w[runs, entries], memory[runs, size.memory, entries], grads[runs, steps, entries],
     lrs[runs, steps], ts[runs, steps], with T = PROBE_STEPS_T. Returns the outputs (update,
     memory, evaluation weights) of every step, float32[runs, steps, 2 + memory, entries]; w
-    moves by each update. The dedup fingerprint and the lr check run on it: one compile per
-    size and number of runs.
+    moves by each update. `probe` calls it at one shape, so that one compile per size serves
+    the dedup fingerprint and the lr check.
     """
     leaves = Leaves(shapes)
     branches = _branches(leaves)
@@ -398,3 +401,29 @@ def compiled_probe(size: Size, shapes: tuple[tuple[int, ...], ...]) -> Callable[
 
     # The program is shared by the runs, so its op index stays unbatched: a real switch.
     return jax.jit(jax.vmap(probe, in_axes=(None, 0, 0, 0, 0, 0)))
+
+
+def probe(program: Program, shapes: tuple[tuple[int, ...], ...], w: np.ndarray,
+          memory: np.ndarray, grads: np.ndarray, lrs: np.ndarray, ts: np.ndarray) -> np.ndarray:
+    """`compiled_probe`'s outputs for runs <= PROBE_RUNS and steps <= PROBE_STEPS (shaped as
+    it takes them), computed at PROBE_RUNS x PROBE_STEPS: runs are padded with copies of the
+    first, steps with zeros after the last (a step sees only the steps before it, so the
+    padding changes no output that is returned)."""
+    runs, steps = lrs.shape
+    if runs > PROBE_RUNS or steps > PROBE_STEPS:
+        raise ValueError(f"a probe takes at most {PROBE_RUNS} runs of {PROBE_STEPS} steps, got "
+                         f"{runs} of {steps}")
+
+    def padded(x: np.ndarray, step_axis: bool) -> np.ndarray:
+        x = np.asarray(x, np.float32)
+        x = np.concatenate([x, np.broadcast_to(x[:1], (PROBE_RUNS - runs,) + x.shape[1:])])
+        if step_axis:
+            x = np.concatenate([x, np.zeros((PROBE_RUNS, PROBE_STEPS - steps) + x.shape[2:],
+                                            np.float32)], axis=1)
+        return x
+
+    size = size_for(program)
+    outputs = compiled_probe(size, shapes)(
+        encode(program, size), padded(w, False), padded(memory, False), padded(grads, True),
+        padded(lrs, True), padded(ts, True))
+    return np.asarray(outputs)[:runs, :steps]

@@ -31,7 +31,7 @@ import math
 import numpy as np
 
 from lion_search.dedup import FINGERPRINT_SHAPES, fingerprint_inputs
-from lion_search.interpret import compiled_probe, encode, size_for
+from lion_search.interpret import probe, size_for
 from lion_search.language import Program
 
 LR_GROWTH = 1.5   # the least growth of the update when lr doubles (a linear update: 2)
@@ -48,18 +48,16 @@ def _inputs() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def lr_growth(program: Program) -> float:
     """min over LR_LEVELS of growth(L) (see the module docstring); NaN if any level's is."""
-    size = size_for(program)
-    probe = compiled_probe(size, FINGERPRINT_SHAPES)
     w, grads, ts = _inputs()
     lrs = np.array([lr for level in LR_LEVELS for lr in (level, 2.0 * level)], np.float32)
     runs = len(lrs)
     # Every level and its double in one call: runs share w, g and t, and differ in lr.
     with np.errstate(all="ignore"):
-        updates = np.asarray(probe(encode(program, size), np.broadcast_to(w, (runs, w.size)),
-                                   np.zeros((runs, size.memory, w.size), np.float32),
-                                   np.broadcast_to(grads, (runs,) + grads.shape),
-                                   np.repeat(lrs[:, None], LR_STEPS, axis=1),
-                                   np.broadcast_to(ts, (runs, LR_STEPS))))[:, :, 0]
+        updates = probe(program, FINGERPRINT_SHAPES, np.broadcast_to(w, (runs, w.size)),
+                        np.zeros((runs, size_for(program).memory, w.size), np.float32),
+                        np.broadcast_to(grads, (runs,) + grads.shape),
+                        np.repeat(lrs[:, None], LR_STEPS, axis=1),
+                        np.broadcast_to(ts, (runs, LR_STEPS)))[:, :, 0]
     # sum_k ||u_k|| of each run, in float64 so that the sum cannot overflow.
     totals = np.linalg.norm(updates.astype(np.float64), axis=2).sum(axis=1)
 
