@@ -1,42 +1,19 @@
-"""Regularized evolution over programs (Real et al. 2019, as used to find Lion).
-
-The population is the last P evaluated children. Each new child is a mutant of the winner of a
-tournament of T members drawn at random from the population; when it is evaluated it joins the
-population and the oldest member leaves. The search is steady-state and asynchronous: children
-are proposed whenever a worker has room, and results are taken in completion order.
-
-A child equivalent to an evaluated program (same data-flow hash or functional fingerprint)
-reuses that fitness without training; a child whose update does not grow with `lr` is rejected
-before training (lr_check). Until the population is full (at the start, and after a restart)
-children are mutants of the sources: the calibrated seeds, or the best program.
-
-Fitness is the proxy task's validation loss, or over a portfolio of tasks the mean log ratio to
-tuned AdamW (portfolio). Every `promote_every` evaluations the best distinct programs are
-re-trained on larger tasks (promotion); the run's best is the best by promoted score.
-
-The search process never trains: the seeds' calibration, meta-validation and promotion are jobs
-for the workers like the children. The workers start (`start_pool`) while the search opens its journal,
-and compile while the calibration jobs queue; the observer hears what start-up waits for, and
-the time from the command's start to the first trained child is journaled (`startup`).
-"""
+"""`Search`: regularized evolution over a run journal: set up (calibrate the seeds) or resume,
+then propose children, file their results, restart the population, and meta-validate and
+promote the best programs (metaval_promotion)."""
 from __future__ import annotations
 
-import dataclasses
-import functools
 import itertools
 import math
-import os
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
-from pathlib import Path
-from typing import Callable, NamedTuple, Protocol, Sequence
+from concurrent.futures import Future
+from typing import Callable, Sequence
 
 import numpy as np
 
 from lion_search.calibrate import best_scale, lr_sweep
 from lion_search.config import EvolveConfig
 from lion_search.dedup import DedupCache
-from lion_search.errors import LionSearchError
 from lion_search.fitness import hurdle_loss
 from lion_search.hall_of_fame import write_hall_of_fame
 from lion_search.language import Program, parse_program
@@ -44,132 +21,20 @@ from lion_search.library import load_program
 from lion_search.lr_check import grows_with_lr
 from lion_search.mutate import mutate
 from lion_search.portfolio import REFERENCE_PROGRAM, combine
-from lion_search.promotion import Promotion, PromotionRound, Trial
+from lion_search.promotion import PromotionRound, Trial
+from lion_search.search.metaval_promotion import MetavalAndPromotion
+from lion_search.search.observer import CALIBRATING, TRAINING, Observer, QuietObserver
+from lion_search.search.pools import start_pool, stop_pool
+from lion_search.search.records import Member, Stats
 from lion_search.simplify import rewrite
-from lion_search.store import RunStore, link_latest, new_run_folder
+from lion_search.store import RunStore
 from lion_search.validate import Limits, fitting
-from lion_search.workers import (FIT_TO_MEMORY, STARTING, Done, EvalSpec, InProcessPool, Job,
-                                 RayPool, Scoring, keep_on_cpu, use_compilation_cache)
+from lion_search.workers import STARTING, Done, Job, RayPool, Scoring
 
 HALL_OF_FAME_EVERY = 50  # trained evaluations between rewrites of RUN/hall_of_fame.csv
-CALIBRATING, TRAINING = "calibrating", "training"   # start-up phases after the pool's own
 
 
-class Member(NamedTuple):
-    """A member of the population."""
-
-    id: int
-    program: Program
-    fitness: float
-
-
-class Stats(NamedTuple):
-    """What the live view shows after each result."""
-
-    trained: int
-    budget: int
-    cache_hits: int
-    lookups: int
-    rate: float               # trained evaluations per second in this session
-    best: Member | None
-    seed_fitness: float
-    relative: bool = False    # fitness is a portfolio's mean log ratio (compare by difference)
-
-
-class Observer(Protocol):
-    """Receives the search's progress (the CLI's live view implements it)."""
-
-    def starting(self, phase: str, stats: Stats) -> None: ...
-    def started(self, startup: dict) -> None: ...
-    def seeds(self, seeds: list[dict]) -> None: ...
-    def update(self, stats: Stats) -> None: ...
-    def new_best(self, member: Member, stats: Stats) -> None: ...
-    def metaval(self, task: str, member: Member, fitness: float) -> None: ...
-    def promoted(self, promotion: Promotion, member: Member, best: bool) -> None: ...
-
-
-class QuietObserver:
-    def starting(self, phase: str, stats: Stats) -> None:
-        pass
-
-    def started(self, startup: dict) -> None:
-        pass
-
-    def seeds(self, seeds: list[dict]) -> None:
-        pass
-
-    def update(self, stats: Stats) -> None:
-        pass
-
-    def new_best(self, member: Member, stats: Stats) -> None:
-        pass
-
-    def metaval(self, task: str, member: Member, fitness: float) -> None:
-        pass
-
-    def promoted(self, promotion: Promotion, member: Member, best: bool) -> None:
-        pass
-
-
-def process_started() -> float:
-    """When this process started, on the time.time() scale (from /proc on Linux, to 10 ms;
-    elsewhere: now)."""
-    try:
-        ticks = int(Path("/proc/self/stat").read_text().rpartition(")")[2].split()[19])
-        uptime = float(Path("/proc/uptime").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return time.time()
-    return time.time() - (uptime - ticks / os.sysconf("SC_CLK_TCK"))
-
-
-def warm_programs(config: EvolveConfig) -> list[str]:
-    """The programs whose sizes the workers compile for at start: the first program of each
-    seed's calibration."""
-    return [str(lr_sweep(load_program(name), config.lr_grid[:1])[0])
-            for name in config.seed_programs]
-
-
-def make_pool(config: EvolveConfig):
-    """The workers, which start compiling at once: threads of this process, or Ray actors
-    with a Ray address (`--address`, or RAY_ADDRESS; "local" starts Ray on this machine) or
-    GPUs."""
-    spec = EvalSpec(config.tasks, config.schedule, config.seeds)
-    warm = warm_programs(config)
-    if config.gpus_per_worker:   # an actor per GPU trains populations of --population-batch
-        spec = EvalSpec(config.tasks, config.schedule, config.seeds,
-                        population=config.population_batch or FIT_TO_MEMORY)
-        # Until an actor has fitted its population to its GPU, batches of 256 are queued.
-        return RayPool(spec, config.workers, config.population_batch or 256, config.address,
-                       config.gpus_per_worker, warm)
-    if config.address or os.environ.get("RAY_ADDRESS"):
-        return RayPool(spec, config.workers, config.batch_size, config.address, 0.0, warm)
-    return InProcessPool(spec, config.workers, config.batch_size, warm)
-
-
-@functools.cache
-def _starter() -> ThreadPoolExecutor:
-    """The thread that starts pools. It lives as long as the process: Ray's own processes
-    are killed when the thread that started them ends (Linux's parent-death signal)."""
-    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="lion-search-start")
-
-
-def start_pool(config: EvolveConfig) -> Future:
-    """`make_pool` in a background thread (starting Ray takes seconds), so that the caller
-    sets up meanwhile; the future holds the pool. With GPU workers this process keeps its own
-    JAX on the CPU."""
-    if config.gpus_per_worker:
-        keep_on_cpu()
-    use_compilation_cache()
-    return _starter().submit(make_pool, config)
-
-
-def stop_pool(future: Future) -> None:
-    """Close the pool that `future` holds once it has started (at once if it has; nothing if
-    it failed to start)."""
-    future.add_done_callback(lambda done: done.exception() or done.result().close())
-
-
-class Search:
+class Search(MetavalAndPromotion):
     """One search over a run journal: set up (calibrate the seeds) or resume, then evolve.
 
     `pool` is the future of a pool started for it (`start_pool`; by default the search starts
@@ -451,98 +316,6 @@ class Search:
         self.maybe_promote()
         self.maybe_restart()
 
-    def maybe_metavalidate(self) -> None:
-        """Every `every` trained evaluations, train the best-so-far program on the held-out
-        larger task (kind 'metaval'), so that proxy fitness and meta-validation can be plotted
-        side by side. It is a job for the workers like a child (the search goes on meanwhile);
-        a round that comes while one is in flight is skipped."""
-        task, every = self.config.metaval
-        if task is None or self.best is None or self.trained % every or self.metaval_job:
-            return
-        self.metaval_job = (self.best, task)
-        self.pool.submit([Job(self.best.id, str(self.best.program),
-                              Scoring((task,), (math.inf,)))])
-
-    def record_metaval(self, done: Done) -> None:
-        """Journal a finished meta-validation."""
-        (member, task), self.metaval_job = self.metaval_job, None
-        self.store.add_evaluation(member.id, "metaval", done.fitness, done.status, False,
-                                  task, self.config.seeds, done.seconds, done.worker)
-        self.observer.metaval(task, member, done.fitness)
-
-    def maybe_promote(self) -> None:
-        """Every `every` trained evaluations, promote the top `promote_top` distinct programs
-        not promoted yet (see promotion): their trainings are jobs for the workers, like
-        meta-validation (the search goes on meanwhile); the first round also sweeps AdamW on
-        the promotion tasks."""
-        tasks, every = self.config.promotion
-        share = self.promotion_seconds / max(self.search_seconds + self.promotion_seconds, 1e-9)
-        if not every or self.trained % every or self.promotion is not None \
-                or share > self.config.promote_share:
-            return
-        picks = self.promotion_candidates()
-        if not picks:
-            return
-        self.promotion = PromotionRound(
-            picks, tasks, self.config.promote_grid,
-            self.config.lr_grid if self.promotion_references is None else None)
-        jobs = []
-        for trial, program in self.promotion.trials:
-            job = Job(next(self.job_ids), str(program), Scoring((trial.task,), (math.inf,)))
-            self.promotion_jobs[job.id] = trial
-            jobs.append(job)
-        self.pool.submit(jobs)
-
-    def promotion_candidates(self) -> list[tuple[int, Program]]:
-        """The best programs by proxy fitness whose rewrite is not equivalent to one promoted
-        (or picked) before, up to `promote_top` of them."""
-        picks: list[tuple[int, Program]] = []
-        for row, _ in self.store.best(20 * self.config.promote_top):
-            program = self.rewrite(row.id)
-            keys = self.cache.keys(program)
-            if self.promoted_keys & set(keys):
-                continue
-            self.promoted_keys.update(keys)
-            picks.append((row.id, program))
-            if len(picks) == self.config.promote_top:
-                break
-        return picks
-
-    def record_promotion(self, done: Done) -> None:
-        """File a finished promotion training; journal the round once all its trainings are
-        in (a new promoted best may join the population)."""
-        self.promotion.results[self.promotion_jobs.pop(done.id)] = done.per_task[0]
-        self.promotion_seconds += done.seconds
-        if not self.promotion.finished:
-            return
-        self.store.set_value("promotion_seconds", self.promotion_seconds)
-        (tuned, promotions), self.promotion = \
-            self.promotion.scores(self.promotion_references), None
-        tasks, _ = self.config.promotion
-        if tuned is not None:
-            self.store.set_value("promotion_references", self.journal_references(
-                tasks, tuned, "promotion-reference"))
-            self.promotion_references = tuple(c.result.fitness for c in tuned)
-        best_score = self.store.best(1, "promoted")
-        best_score = best_score[0][1].fitness if best_score else math.inf
-        for p in promotions:
-            for t in p.per_task:
-                self.store.add_evaluation(p.program_id, "promotion", t.loss,
-                                          "ok" if math.isfinite(t.loss) else "failed", False,
-                                          t.task, self.config.seeds, 0.0, f"lr x{t.lr_factor:g}")
-            self.store.add_evaluation(p.program_id, "promoted", p.score,
-                                      "ok" if math.isfinite(p.score) else "failed", False,
-                                      ",".join(tasks), self.config.seeds, p.seconds, "promotion")
-            member = Member(p.program_id, self.rewrite(p.program_id),
-                            self.proxy_fitness(p.program_id))
-            new_best = p.score < best_score
-            if new_best:
-                best_score = p.score
-                self.promoted_best = member
-                if self.config.promoted_seed == "join":
-                    self.admit(member)
-            self.observer.promoted(p, member, new_best)
-
     def maybe_restart(self) -> None:
         """Every `restart_every` trained evaluations, empty the population: it refills with
         mutants of the best program or of the seeds."""
@@ -601,34 +374,3 @@ class Search:
             self.close()
             write_hall_of_fame(self.store)
         return self.stats()
-
-
-def evolve(out: str | Path | None = None, time_limit: float | None = None,
-           **settings) -> Path:
-    """Run a search to its budget (or `time_limit` seconds) and return its run folder: the
-    notebook form of `lion-search evolve`. `settings` are EvolveConfig fields, for example
-    ``evolve(budget=500, task="digits-mlp", seed_programs=("sgd",), workers=1)``; `out` is the
-    run folder (default runs/<timestamp>, linked from runs/latest)."""
-    known = {f.name for f in dataclasses.fields(EvolveConfig)}
-    unknown = sorted(set(settings) - known)
-    if unknown:
-        raise LionSearchError(f"unknown search setting(s) {', '.join(unknown)}; allowed: "
-                              f"{', '.join(sorted(known))}")
-    config = EvolveConfig(**settings)
-    config.check()
-    folder = Path(out) if out else new_run_folder()
-    store = RunStore.create(folder, config.to_json())
-    search = Search(store, config, pool=start_pool(config))
-    link_latest(folder)
-    state = "interrupted"
-    try:
-        store.set_state("running")
-        search.setup()
-        search.load()
-        stats = search.run(time_limit)
-        state = "finished" if stats.trained >= config.budget else "stopped"
-    finally:
-        search.close()
-        store.set_state(state)
-        store.close()
-    return folder

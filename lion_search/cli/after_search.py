@@ -1,0 +1,118 @@
+"""What users do with a run once it has searched: `simplify` a program, re-test the best on
+larger tasks (`funnel`), write the HTML `report`, and `salvage` a damaged journal."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rich.table import Table
+
+from lion_search.cli.display import _warn, console
+
+
+def cmd_simplify(args: argparse.Namespace) -> None:
+    """Simplify a program: dead code, rewrite rules, then ablation on the proxy. A run's
+    program is scored as the run scores it, and the result is saved in the run."""
+    from lion_search.fitness import Evaluator
+    from lion_search.library import load_program
+    from lion_search.lr_check import lr_warning
+    from lion_search.simplify import format_report, simplify, simplify_in_run
+    from lion_search.store import RunStore
+    from lion_search.summary import run_program, split_run_ref
+
+    ref = split_run_ref(args.program)
+    if ref:
+        row, _ = run_program(*ref)
+        store = RunStore.open(ref[0])
+        try:
+            with console.status(f"simplifying #{row.id}" + ("" if args.no_ablation else
+                                f" (ablation on {store.config.get('task')})")):
+                report, pid = simplify_in_run(store, row.id, args.tolerance, not args.no_ablation)
+        finally:
+            store.close()
+    else:
+        program = load_program(args.program)
+        evaluator = Evaluator(args.task or "digits-mlp")
+        score = None if args.no_ablation else (lambda p: evaluator.evaluate(p).fitness)
+        with console.status("simplifying" + ("" if score is None else
+                                             f" (ablation on {evaluator.task.name})")):
+            report = simplify(program, score, args.tolerance)
+    console.print(format_report(report), markup=False)
+    _warn(lr_warning(report.after))
+    if ref:
+        console.print(f"saved in the run as #{pid} ({ref[0]}:{pid}); `lion-search export "
+                      f"{args.program} -o FILE.py` exports it")
+    if args.output:
+        Path(args.output).write_text(str(report.after))
+        console.print(f"wrote {args.output}")
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    """Write a run's HTML report and plots."""
+    from lion_search.hall_of_fame import write_hall_of_fame
+    from lion_search.report import write_report
+    from lion_search.store import RunStore, resolve_run
+
+    store = RunStore.open(resolve_run(args.run))
+    try:
+        with console.status("plotting"):
+            write_hall_of_fame(store)
+            path = write_report(store)
+    finally:
+        store.close()
+    console.print(f"wrote {path} (open it in a browser) and its plots in {path.parent}")
+
+
+def cmd_salvage(args: argparse.Namespace) -> None:
+    """Recover what is readable of a damaged journal (lion_search/salvage.py)."""
+    from lion_search.salvage import salvage
+    from lion_search.store import resolve_run
+
+    console.print(salvage(resolve_run(args.run), args.out, args.force).summary(), markup=False)
+
+
+def cmd_funnel(args: argparse.Namespace) -> None:
+    """Re-test a run's best programs on larger tasks against tuned baselines."""
+    from lion_search.funnel import DEFAULT_STAGES, run_funnel
+    from lion_search.simplify import rewrite
+    from lion_search.store import RunStore, resolve_run
+
+    store = RunStore.open(resolve_run(args.run))
+    try:
+        with console.status("funnel") as status:
+            record = run_funnel(store, args.top, args.stages or DEFAULT_STAGES,
+                                prepare=lambda p: rewrite(p)[0], progress=status.update)
+    finally:
+        store.close()
+    for candidate in record["candidates"]:
+        console.print(f"{candidate['name']} (#{candidate['id']}):")
+        console.print(candidate["program"], end="", markup=False)
+        _warn(candidate["lr_warning"])
+    for stage in record["stages"]:
+        console.print(funnel_table(stage))
+    for winner in record["winners"]:
+        console.print(f"winner {winner['name']} (#{winner['id']}, passed stage {winner['stage']}):"
+                      f" {Path(record['run']) / winner['path']}")
+    if not record["winners"]:
+        console.print("no candidate passed the second stage")
+    console.print(f"wrote {Path(record['run']) / 'funnel.json'}")
+
+
+def funnel_table(stage: dict) -> Table:
+    """One stage as a table: every optimizer's loss (mean over seeds +- spread) and lr per task."""
+    table = Table(title=f"stage {stage['name']} ({stage['rule']}; seeds "
+                        f"{','.join(map(str, stage['seeds']))})")
+    table.add_column("optimizer")
+    for task in stage["tasks"]:
+        table.add_column(f"{task}\nval loss (lr)", justify="right")
+    table.add_column("passed", justify="center")
+    rows = [(b["name"], b["results"], "baseline") for b in stage["baselines"]]
+    rows += [(c["name"], c["results"], "yes" if c["passed"] else "no") for c in stage["candidates"]]
+    for name, results, passed in rows:
+        cells = []
+        for task in stage["tasks"]:
+            r = results[task]
+            cells.append("failed" if r["fitness"] is None else
+                         f"{r['fitness']:.4g} ±{r['spread']:.2g} ({r['lr']:.2g})")
+        table.add_row(name, *cells, passed)
+    return table

@@ -1,0 +1,18 @@
+"""The console every command prints to, and the formatting the commands share."""
+from __future__ import annotations
+
+import math
+
+from rich.console import Console
+
+console = Console(highlight=False, soft_wrap=True)
+
+
+def _fitness(x: float | None) -> str:
+    return "failed" if x is None or not math.isfinite(x) else f"{x:.4g}"
+
+
+def _warn(warning: str | None) -> None:
+    """Print the lr check's warning about a program shown or exported, if it has one."""
+    if warning:
+        console.print(f"[bold yellow]warning:[/] {warning}")

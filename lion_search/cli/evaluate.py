@@ -1,0 +1,122 @@
+"""Measuring: `eval` (a program against baselines, each with its learning rate swept) and
+`bench` (candidates/s of each evaluation path, the population trainer, or whole evolve
+commands)."""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import re
+from pathlib import Path
+
+from rich.table import Table
+
+from lion_search.cli.display import _fitness, console
+
+EVAL_PLOTS = Path("runs") / "eval"   # where `eval` writes its plots unless told
+
+
+def cmd_eval(args: argparse.Namespace) -> None:
+    """Train a program and baselines, each with its lr swept, and compare them."""
+    from lion_search.compare import DEFAULT_GRID, sweep
+    from lion_search.fitness import Evaluator
+    from lion_search.library import load_program
+    from lion_search.plots import plot_curves, plot_lr_sensitivity
+    from lion_search.tasks import get_task
+
+    programs = {name: load_program(name) for name in (args.program, *args.vs)}
+    task = get_task(args.task, args.schedule, args.steps, args.batch)
+    grid = DEFAULT_GRID if args.grid is None else tuple(float(x) for x in args.grid.split(","))
+    with console.status(f"training {len(programs)} optimizers x {len(grid)} learning rates "
+                        f"x {len(args.seeds)} seed(s) on {task.name}"):
+        results = sweep(programs, Evaluator(task, args.seeds), grid)
+    table = Table(title=f"{task.name} ({task.description}, {task.steps} steps); lr swept over "
+                        f"{grid[0]:g}..{grid[-1]:g}, seeds {','.join(map(str, args.seeds))}")
+    for column in ("optimizer", "best lr", "val loss", "spread", "status"):
+        table.add_column(column, justify="left" if column == "optimizer" else "right")
+    for c in results:
+        table.add_row(c.name, f"{c.lr:.3g}", _fitness(c.fitness),
+                      f"{c.spread:.2g}" if math.isfinite(c.spread) else "", c.result.status)
+    console.print(table)
+    if args.markdown:
+        print("| optimizer | best lr | val loss | spread |\n|---|---|---|---|")
+        for c in results:
+            print(f"| {c.name} | {c.lr:.3g} | {_fitness(c.fitness)} | {c.spread:.2g} |")
+    stem = f"{re.sub(r'[^0-9A-Za-z_.-]+', '_', Path(args.program).stem)}-{task.name}"
+    plot = Path(args.plot or EVAL_PLOTS / f"{stem}.png")
+    lr_plot = Path(args.lr_plot or EVAL_PLOTS / f"{stem}-lr.png")
+    for path in (plot, lr_plot):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    plot_curves({c.name: c.result.curve for c in results}, plot,
+                f"training loss on {task.name} (best lr of each)")
+    plot_lr_sensitivity({c.name: c.sweep for c in results}, lr_plot,
+                        f"learning-rate sensitivity on {task.name}")
+    console.print(f"wrote {plot} (training loss at each optimizer's best lr) and {lr_plot} "
+                  "(final validation loss against lr)")
+
+
+def cmd_bench(args: argparse.Namespace) -> None:
+    """Candidates/s of the interpreter, the batched interpreter and per-program jit; or with
+    --startup, the start-up and workers benchmark."""
+    from lion_search.bench import benchmark
+
+    if args.startup:
+        return bench_startup(Path(args.out))
+    if args.population:
+        return bench_population(args.task, args.population)
+    with console.status(f"benchmarking on {args.task}"):
+        speeds = benchmark(args.task, args.candidates, args.jitted, args.batch_size)
+    table = Table(title=f"candidates/s on {args.task} (one process, measured side by side)")
+    for column in ("path", "candidates", "seconds", "candidates/s", "first call (s)",
+                   "vs per-program jit"):
+        table.add_column(column, justify="right")
+    reference = speeds[-1].rate
+    for s in speeds:
+        table.add_row(s.path, str(s.candidates), f"{s.seconds:.2f}", f"{s.rate:.1f}",
+                      f"{s.warmup:.2f}", f"{s.rate / reference:.1f}x")
+    console.print(table)
+
+
+def bench_population(task: str, populations: str) -> None:
+    """Candidates/s of the batched interpreter and the population trainer at each population
+    size P (bench.population_benchmark), with the memory they use."""
+    from lion_search.bench import population_benchmark
+
+    sizes = tuple(int(x) for x in populations.split(","))
+    with console.status(f"benchmarking populations of {populations} on {task}"):
+        device, peak, speeds = population_benchmark(task, sizes)
+    table = Table(title=f"candidates/s on {task}, {device} (one process, side by side)")
+    for column in ("path", "P", "candidates", "seconds", "candidates/s", "compile (s)",
+                   "XLA buffers (MiB)"):
+        table.add_column(column, justify="right")
+    for s in speeds:
+        table.add_row(s.path, str(s.P), str(s.candidates), f"{s.seconds:.1f}", f"{s.rate:.2f}",
+                      f"{s.compile:.1f}", f"{s.buffers / 2**20:.0f}")
+    console.print(table)
+    console.print(f"peak memory: {peak / 2**20:.0f} MiB (the device's peak bytes in use where "
+                  "it reports them, else the process's peak resident set)")
+
+
+def bench_startup(folder: Path) -> None:
+    """Time whole `evolve` commands (bench.startup_benchmark) and print them with the ratios."""
+    from lion_search.bench import startup_benchmark
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    with console.status(f"timing evolve commands in {folder} (several minutes)"):
+        report = startup_benchmark(folder)
+    table = Table(title=f"lion-search evolve on {cores} cores, one command after the other")
+    for column in ("workers", "arguments", "seconds", "trained", "eval/s (whole command)",
+                   "first trained evaluation (s)", "load after"):
+        table.add_column(column, justify="right")
+    for run in report:
+        table.add_row(run.label, " ".join(run.args), f"{run.seconds:.1f}", str(run.trained),
+                      f"{run.rate:.1f}", f"{run.first_evaluation:.2f}", f"{run.load:.2f}")
+    console.print(table)
+    console.print(f"first trained evaluation, default workers: "
+                  f"{report.default_small.first_evaluation:.2f} s (compilation cache warm), "
+                  f"{report.cold.first_evaluation:.2f} s (empty)\n"
+                  f"budget {report.default_small.args[1]}: --workers 1 takes "
+                  f"{report.default_vs_one:.2f}x the default's time (whole command)\n"
+                  f"budget {report.two_large.args[1]}: two workers train "
+                  f"{report.two_vs_one:.2f}x the evaluations per second of one (whole command); "
+                  f"two Ray actors {report.ray_vs_one:.2f}x")

@@ -1,0 +1,159 @@
+"""`evolve`: run or resume a search with a live view, and print what it found. Ctrl-C stops it
+cleanly and resumably; GPU workers are chosen where JAX sees GPUs."""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import signal
+import threading
+from pathlib import Path
+from typing import Iterator
+
+from rich.table import Table
+
+from lion_search.cli.display import _fitness, console
+from lion_search.errors import LionSearchError
+
+
+def _config_from_args(args: argparse.Namespace) -> dict:
+    """The EvolveConfig fields given on the command line."""
+    from lion_search.mutate import MutationWeights
+
+    fields = {k: getattr(args, k) for k in (
+        "task", "schedule", "seeds", "budget", "population", "tournament", "seed_programs",
+        "max_length", "max_memory", "restart_every", "restart_from", "hurdle", "workers",
+        "batch_size", "address", "gpus_per_worker", "population_batch", "rng_seed",
+        "metaval_every",
+        "metaval_task", "promote_every", "promote_top", "promote_share", "promote_tasks", "promoted_seed")
+        if getattr(args, k) is not None}
+    if args.allow_lr_free:
+        fields["allow_lr_free"] = True
+    if args.mutation_weights:
+        try:
+            weights = {k: float(v) for k, v in (p.split("=") for p in args.mutation_weights.split(","))}
+            fields["mutation_weights"] = MutationWeights(**weights)
+        except (ValueError, TypeError):
+            raise LionSearchError(f"--mutation-weights takes name=weight pairs such as "
+                                  f"insert=1,delete=0.5; got {args.mutation_weights!r}") from None
+    return fields
+
+
+@contextlib.contextmanager
+def _stop_on_interrupt() -> Iterator[threading.Event]:
+    """While open, the first Ctrl-C only sets the event (the search loop polls it after each
+    batch of results) and a second one raises KeyboardInterrupt.
+
+    Not raising at once matters: Python drops an exception raised inside a garbage-collector
+    callback (JAX registers one), printing its traceback, so a raised Ctrl-C could be lost.
+    """
+    requested = threading.Event()
+
+    def handler(signum: int, frame: object) -> None:
+        if requested.is_set():
+            raise KeyboardInterrupt
+        requested.set()
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield requested
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def with_gpu_workers(fields: dict) -> dict:
+    """The search's settings with GPU workers where JAX sees GPUs and the user chose no
+    --gpus-per-worker: a Ray actor per GPU (or --workers of them) training populations."""
+    from lion_search.workers import visible_gpus
+
+    gpus = visible_gpus() if "gpus_per_worker" not in fields else 0
+    if not gpus:
+        return fields
+    console.print(f"{gpus} GPU(s) found: one worker per GPU trains populations of programs "
+                  "(--gpus-per-worker 0 trains on the CPU instead)")
+    return {"gpus_per_worker": 1.0, "workers": gpus, **fields}
+
+
+def cmd_evolve(args: argparse.Namespace) -> int:
+    """Run (or resume) a search, with a live view; Ctrl-C stops it cleanly and resumably."""
+    from lion_search.config import EvolveConfig
+    from lion_search.live import LiveView
+    from lion_search.search import Search, process_started, start_pool
+    from lion_search.store import RunStore, link_latest, new_run_folder, resolve_run
+
+    if args.time_limit is not None and args.time_limit <= 0:
+        raise LionSearchError(f"--time-limit must be a positive number of seconds, got {args.time_limit}")
+    fields = _config_from_args(args)
+    if args.resume:
+        if not args.out:
+            raise LionSearchError("--resume needs --out RUN_FOLDER (the run to continue)")
+        store = RunStore.open(resolve_run(args.out), verify=True)   # whole, before appending
+        stored = store.config
+        overrides = {k: v for k, v in fields.items() if k in (
+            "budget", "workers", "address", "batch_size", "gpus_per_worker", "population_batch")}
+        config = EvolveConfig.from_json({**stored, **overrides})
+        config.check()
+        trained = store.count("search", cached=False)
+        if trained >= config.budget:
+            store.close()
+            console.print(f"run {args.out} is finished: {trained}/{config.budget} evaluations "
+                          "trained; raise --budget to continue it")
+            return 0
+        store.set_config(config.to_json())
+    else:
+        config = EvolveConfig(**with_gpu_workers(fields))
+        config.check()
+        out = Path(args.out) if args.out else new_run_folder()
+        store = RunStore.create(out, config.to_json(), force=args.force)
+        link_latest(out)
+    pool = start_pool(config)   # the workers start while the search sets up
+    console.print(f"run folder {store.folder}: task {config.task}, budget {config.budget}, "
+                  f"population {config.population}, tournament {config.tournament}, "
+                  f"{config.workers} worker(s)")
+    view = LiveView(console)
+    search = Search(store, config, view, pool, started=process_started())
+    state = "interrupted"
+    try:
+        store.set_state("running")
+        with view:
+            if store.value("seeds") is None:
+                search.setup()
+            search.load()
+            with _stop_on_interrupt() as interrupted:
+                stats = search.run(args.time_limit, stop=interrupted.is_set)
+        if not interrupted.is_set():
+            state = "finished" if stats.trained >= config.budget else "stopped"
+    except KeyboardInterrupt:
+        pass
+    finally:
+        search.close()
+        store.set_state(state)
+        store.close()
+    if state == "interrupted":
+        console.print(f"interrupted; resume with: lion-search evolve --out {store.folder} --resume")
+        return 130
+    _print_outcome(store.folder, state)
+    return 0
+
+
+def _print_outcome(folder: Path, state: str) -> None:
+    from lion_search.shapes import format_cost
+    from lion_search.store import RunStore
+    from lion_search.summary import summarize
+
+    store = RunStore.open(folder)
+    summary = summarize(store, 5)
+    store.close()
+    console.print(f"{state}: {summary['evaluations']} evaluations trained, "
+                  f"{summary['cache_hits']} cache hits ({100 * summary['cache_hit_rate']:.0f}%)")
+    table = Table(title="best programs")
+    for column in ("id", "fitness", "vs seed", "memory", "length"):
+        table.add_column(column, justify="right")
+    for row in summary["top"]:
+        table.add_row(str(row["id"]), _fitness(row["fitness"]),
+                      row["vs_seed"].removesuffix(" vs seed"), format_cost(row["memory"]),
+                      str(row["length"]))
+    console.print(table)
+    if summary["top"]:
+        best = summary["top"][0]["id"]
+        console.print(f"inspect: lion-search show {folder}   |   one program: lion-search show "
+                      f"{folder}:{best}\nexport:  lion-search export {folder}:best -o my_opt.py")

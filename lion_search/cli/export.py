@@ -1,0 +1,35 @@
+"""`export`: a program as a standalone optax module, or a torch optimizer."""
+from __future__ import annotations
+
+import argparse
+
+from lion_search.cli.display import _warn, console
+
+
+def cmd_export(args: argparse.Namespace) -> None:
+    """Write a program as a standalone optax module (`--framework torch`: a torch optimizer): a
+    run's program in its simplified form (`--raw`: as journaled), named after the run, with the
+    learning rate the search used."""
+    from lion_search.export import DEFAULT_LR_ADVICE, write_module
+    from lion_search.library import load_program
+    from lion_search.lr_check import lr_warning
+    from lion_search.summary import export_form, split_run_ref
+
+    ref = split_run_ref(args.program)
+    if ref:
+        form = export_form(*ref, raw=args.raw)
+        program, advice = form.program, (form.learning_rate, form.why)
+        console.print(f"exporting {form.form}, as {program.name}")
+    else:
+        program, advice = load_program(args.program), DEFAULT_LR_ADVICE
+    if args.framework == "torch":
+        from lion_search.export_torch import optimizer_class, write_module
+    path = write_module(program, args.output, advice)
+    if args.framework == "torch":
+        cls = optimizer_class(program)
+        console.print(f"wrote {path}: `from {path.stem} import {cls}; optimizer = {cls}("
+                      f"model.parameters(), lr={advice[0]:.3g})` ({advice[1]})")
+    else:
+        console.print(f"wrote {path}: `from {path.stem} import optimizer; "
+                      f"tx = optimizer(learning_rate={advice[0]:.3g})` ({advice[1]})")
+    _warn(lr_warning(program))

@@ -1,0 +1,176 @@
+"""The argument parser: one subparser per command, each set to run its `cmd_*` function."""
+from __future__ import annotations
+
+import argparse
+from typing import Callable
+
+from lion_search.cli.after_search import cmd_funnel, cmd_report, cmd_salvage, cmd_simplify
+from lion_search.cli.evaluate import EVAL_PLOTS, cmd_bench, cmd_eval
+from lion_search.cli.evolve import cmd_evolve
+from lion_search.cli.export import cmd_export
+from lion_search.cli.listings import cmd_programs, cmd_runs, cmd_tasks
+from lion_search.cli.show import cmd_show
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(x.strip() for x in text.split(",") if x.strip())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser, with one subparser per command."""
+    parser = argparse.ArgumentParser(
+        prog="lion-search", description="Discover optimizers by evolving symbolic programs.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, fn: Callable, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        p.set_defaults(func=fn)
+        return p
+
+    p = add("evolve", cmd_evolve, "run a search: regularized evolution of optimizer programs")
+    p.add_argument("--budget", type=int, help="trained evaluations to run (cache hits are free; "
+                                              "default 2000)")
+    p.add_argument("--population", type=int, help="population size P (default 100)")
+    p.add_argument("--tournament", type=int, help="tournament size T (default 2)")
+    p.add_argument("--task", help="proxy task, tasks joined by commas (digits-mlp,text-lm) or a "
+                                  "portfolio name (default digits; see `lion-search tasks`): over "
+                                  "several tasks, fitness is the mean log ratio of the loss to "
+                                  "tuned AdamW's")
+    p.add_argument("--schedule", help="lr schedule shape (default warmup_cosine)")
+    p.add_argument("--seeds", type=_ints, help="training seeds per evaluation, e.g. 0,1 (default 0)")
+    p.add_argument("--seed-programs", type=_names, help="seed programs to start from (default adamw)")
+    p.add_argument("--workers", type=int, help="workers training at once (default: one per core): "
+                                               "threads of this process, which share its "
+                                               "compiled loops; Ray actors with --address")
+    p.add_argument("--address", help="run the workers as Ray actors: join an existing Ray "
+                                     "cluster (or set RAY_ADDRESS), or 'local' to start Ray on "
+                                     "this machine")
+    p.add_argument("--gpus-per-worker", type=float, help="GPUs per Ray worker (1: one JAX process "
+                   "per GPU); such workers train --population-batch programs at once with the "
+                   "population trainer")
+    p.add_argument("--population-batch", type=int, help="programs a GPU worker trains at once "
+                   "(default 0: as many as half its GPU's memory holds, at most 4096)")
+    p.add_argument("--batch-size", type=int, help="candidates sent to a worker at once (default 8)")
+    p.add_argument("--max-length", type=int, help="instruction limit L (default 32)")
+    p.add_argument("--max-memory", type=int, help="memory-slot limit (default 4)")
+    p.add_argument("--mutation-weights", help="e.g. insert=1,delete=1,change_arg=1,change_op=1,"
+                                              "perturb_constant=1,swap=0.5,add_slot=0.5,"
+                                              "remove_slot=0.25 (the defaults)")
+    p.add_argument("--hurdle", type=float, help="cut candidates whose loss at 25%% of training is "
+                                                "this many times the seed's (default 2; 0 = off)")
+    p.add_argument("--restart-every", type=int, help="restart the population every N evaluations")
+    p.add_argument("--restart-from", choices=("best", "seeds"), help="what a restart starts from")
+    p.add_argument("--rng-seed", type=int, help="random seed of the search (default 0)")
+    p.add_argument("--metaval-every", type=int, help="meta-validate the best program every N "
+                                                     "evaluations (default: 10%% of the budget, "
+                                                     "at most 1000)")
+    p.add_argument("--metaval-task", help="held-out larger task for meta-validation (default: "
+                                          "the proxy family's 10x task; 'none' turns it off)")
+    p.add_argument("--allow-lr-free", action="store_true", help="keep children whose update does "
+                                                                "not grow with lr (rejected by default)")
+    p.add_argument("--promote-every", type=int, help="promote the best distinct programs to "
+                                                     "larger tasks every N evaluations (default: "
+                                                     "5%% of the budget, at most 1000; 0 = off)")
+    p.add_argument("--promote-top", type=int, help="programs per promotion round (default 3)")
+    p.add_argument("--promote-share", type=float,
+                   help="the most of the workers' training time promotion may take: a round "
+                        "is skipped while promotion has used more (default 0.25)")
+    p.add_argument("--promote-tasks", help="promotion tasks, joined by commas (default: the "
+                                           "funnel's stage B)")
+    p.add_argument("--promoted-seed", choices=("join", "off"),
+                   help="join (default): a program that beats every promoted program so far "
+                        "joins the population again as its youngest member; off: it does not")
+    p.add_argument("--out", help="run folder (default runs/<timestamp>; runs/latest links to it)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--force", action="store_true", help="overwrite an existing run folder")
+    p.add_argument("--time-limit", type=float, help="stop cleanly after this many seconds")
+
+    p = add("show", cmd_show, "show a run (folder), one of its programs (RUN:ID, RUN:best), "
+                              "or a program (seed name or file)")
+    p.add_argument("target", nargs="?", default="runs/latest", help="default: runs/latest")
+    p.add_argument("--top", type=int, default=10, help="programs in the table (default 10)")
+    p.add_argument("--lineage", metavar="ID|best", help="the chain of mutations from the seed "
+                                                         "to this program of the run")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = add("simplify", cmd_simplify, "simplify a program: remove dead code, apply rewrite rules, "
+                                      "then ablate instructions and constants on the proxy")
+    p.add_argument("program", help="RUN:ID, RUN:best, a program file or a seed name")
+    p.add_argument("-o", "--output", help="write the simplified program to this file")
+    p.add_argument("--task", help="proxy task for ablating a program that is not a run's "
+                                  "(default digits-mlp; a run's program is scored as its run "
+                                  "scores, on the run's tasks and seeds)")
+    p.add_argument("--tolerance", type=float, default=0.01,
+                   help="keep an ablation when fitness worsens by at most this fraction of it, "
+                        "or by this much for a portfolio's log-ratio fitness (0.01)")
+    p.add_argument("--no-ablation", action="store_true", help="only exact simplifications")
+
+    p = add("report", cmd_report, "write RUN/report.html with plots (fitness, meta-validation, "
+                                  "Pareto front, throughput, funnel)")
+    p.add_argument("run", nargs="?", default="runs/latest", help="run folder (default runs/latest)")
+
+    p = add("runs", cmd_runs, "list the run folders with budget, progress, best and state")
+    p.add_argument("root", nargs="?", default="runs", help="folder holding runs (default runs)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = add("salvage", cmd_salvage, "copy the readable programs and evaluations of a damaged "
+                                    "run journal into a new run folder, to show or resume")
+    p.add_argument("run", help="the run folder whose journal is damaged")
+    p.add_argument("-o", "--out", help="the new run folder (default RUN-salvaged)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing --out folder")
+
+    p = add("export", cmd_export, "write a program as a standalone optax (or torch) module")
+    p.add_argument("program", help="a seed name, a program file, or RUN:ID / RUN:best")
+    p.add_argument("-o", "--output", required=True, help="the module to write, a .py file")
+    p.add_argument("--framework", choices=("optax", "torch"), default="optax",
+                   help="optax (default: needs jax and optax) or torch (a torch.optim.Optimizer "
+                        "subclass named after the program: needs only torch)")
+    p.add_argument("--raw", action="store_true", help="a run's program as the search journaled "
+                                                      "it (default: its simplified form)")
+
+    p = add("funnel", cmd_funnel, "re-test a run's best programs on 10x and 100x larger tasks "
+                                  "against tuned baselines; export the winners")
+    p.add_argument("run", nargs="?", default="runs/latest", help="run folder (default runs/latest)")
+    p.add_argument("--top", type=int, default=5, help="programs entering the first stage (default 5)")
+    p.add_argument("--stages", help="stage file (default proxy_tasks/funnel.json)")
+
+    add("programs", cmd_programs, "list the seed programs with their memory cost")
+    add("tasks", cmd_tasks, "list the proxy tasks with their size and cost")
+
+    p = add("eval", cmd_eval, "train a program and baselines with swept learning rates; compare")
+    p.add_argument("program", help="a seed name, a program file, or RUN:ID")
+    p.add_argument("--vs", type=_names, default=("adamw", "lion"), help="baselines (default adamw,lion)")
+    p.add_argument("--task", default="digits-mlp", help="proxy task (default digits-mlp)")
+    p.add_argument("--schedule", default="warmup_cosine", help="lr schedule shape")
+    p.add_argument("--steps", type=int, help="training steps (default: the task's own; the "
+                                             "schedule is stretched to fit)")
+    p.add_argument("--batch", type=int, help="training batch size (default: the task's own; "
+                                             "digits and text-lm families)")
+    p.add_argument("--seeds", type=_ints, default=(0, 1), help="training seeds (default 0,1)")
+    p.add_argument("--grid", help="comma-separated lr scales (default 1e-4..1, 9 points)")
+    p.add_argument("--plot", help=f"PNG of the loss curves (default "
+                                  f"{EVAL_PLOTS}/PROGRAM-TASK.png)")
+    p.add_argument("--lr-plot", help=f"PNG of the final validation loss against the lr, one "
+                                     f"line per optimizer (default {EVAL_PLOTS}/PROGRAM-TASK-lr.png)")
+    p.add_argument("--markdown", action="store_true", help="also print a markdown table")
+
+    p = add("bench", cmd_bench, "candidates/s of the interpreter, batched interpreter and per-program jit")
+    p.add_argument("--task", default="digits-mlp")
+    p.add_argument("--candidates", type=int, default=60, help="programs for the interpreter")
+    p.add_argument("--jitted", type=int, default=6, help="programs for per-program jit")
+    p.add_argument("--batch-size", type=int, default=8, help="batch of the batched interpreter")
+    p.add_argument("--startup", action="store_true", help="instead, time whole evolve commands: "
+                   "seconds to the first trained evaluation, the default workers against one "
+                   "at budget 1000, two against one at budget 2000 (about ten minutes)")
+    p.add_argument("--population", metavar="P,P,...", help="instead, the batched interpreter "
+                   "against the population trainer at these population sizes, e.g. 16,64")
+    p.add_argument("--out", default="runs/bench-startup", help="where --startup writes its runs "
+                                                               "(default runs/bench-startup)")
+    return parser

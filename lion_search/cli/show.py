@@ -1,0 +1,130 @@
+"""`show`: what a run found (its summary, or the lineage of one of its programs), or one
+program with its memory cost."""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+from rich.table import Table
+
+from lion_search.cli.display import _fitness, _warn, console
+
+
+def cmd_show(args: argparse.Namespace) -> None:
+    """Print a run's summary, or one program and its memory cost."""
+    from lion_search.library import load_program
+    from lion_search.lr_check import lr_warning
+    from lion_search.shapes import format_cost, memory_cost
+    from lion_search.summary import is_run, run_program, split_run_ref
+
+    if is_run(args.target):
+        return show_lineage(args) if args.lineage else show_run(args)
+    ref = split_run_ref(args.target)
+    program = load_program(args.target)
+    fitness = run_program(*ref)[1] if ref else None
+    steps = _ancestry(*ref) if ref else []
+    warning = lr_warning(program)
+    if args.json:
+        from lion_search.lineage import lineage_json
+
+        print(json.dumps({"name": program.name, "memory": memory_cost(program),
+                          "slots": program.slots,
+                          "length": len(program), "program": str(program),
+                          "lr_warning": warning,
+                          **({"fitness": fitness if math.isfinite(fitness) else None,
+                              "ancestry": lineage_json(steps)} if ref else {})}, indent=2))
+        return
+    extra = f", fitness {_fitness(fitness)}" if ref else ""
+    console.print(f"# {program.name}: memory cost {format_cost(memory_cost(program))} "
+                  f"(parameter-sized copies, {program.slots} slot(s)), "
+                  f"{len(program)} instruction(s){extra}")
+    console.print(str(program), end="")
+    _warn(warning)
+    if steps:
+        console.print("ancestry: " + " <- ".join(
+            f"#{s.id} ({_fitness(s.fitness)})" for s in reversed(steps)))
+
+
+def _ancestry(folder: Path, ref: str) -> list:
+    from lion_search.lineage import ancestry
+    from lion_search.store import RunStore
+    from lion_search.summary import run_program
+
+    row, _ = run_program(folder, ref)
+    store = RunStore.open(folder)
+    try:
+        return ancestry(store, row.id)
+    finally:
+        store.close()
+
+
+def show_lineage(args: argparse.Namespace) -> None:
+    """The chain of mutations from the seed to a program, each step as a diff."""
+    from lion_search.lineage import format_lineage, lineage_json
+    from lion_search.store import resolve_run
+
+    steps = _ancestry(resolve_run(args.target), args.lineage)
+    if args.json:
+        print(json.dumps(lineage_json(steps), indent=2))
+    else:
+        console.print(format_lineage(steps), markup=False)
+
+
+def show_run(args: argparse.Namespace) -> None:
+    """The summary of a run folder: counts, seeds, top programs and the best program."""
+    from lion_search.shapes import format_cost
+    from lion_search.store import RunStore, resolve_run
+    from lion_search.summary import summarize
+
+    store = RunStore.open(resolve_run(args.target))
+    try:
+        summary = summarize(store, args.top)
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return
+    console.print(f"run {summary['run']} ({summary['state']}): task {summary['task']}, "
+                  f"{summary['evaluations']}/{summary['budget']} evaluations trained, "
+                  f"{summary['cache_hits']} cache hits ({100 * summary['cache_hit_rate']:.0f}%)")
+    if summary["startup"]:
+        from lion_search.live import format_startup
+
+        console.print(f"start-up: {format_startup(summary['startup'])}")
+    for ref in summary["references"]:
+        console.print(f"reference adamw on {ref['task']} (#{ref['id']}, lr x{ref['lr_scale']:g}): "
+                      f"val loss {_fitness(ref['fitness'])}")
+    if summary["references"]:
+        console.print("fitness: mean over tasks and seeds of log(loss / reference loss); "
+                      "0 ties tuned AdamW, below 0 beats it")
+    for seed in summary["seeds"]:
+        console.print(f"seed {seed['name']} (#{seed['id']}, lr x{seed['lr_scale']:g}): "
+                      f"fitness {_fitness(seed['fitness'])}")
+    promotion = summary["promotion"]
+    if promotion["tasks"]:
+        console.print(f"{promotion['promoted']} program(s) promoted to "
+                      f"{', '.join(promotion['tasks'])}; promoted score: mean over those tasks "
+                      "of log(loss / tuned AdamW's loss)")
+    table = Table(title="best programs by proxy fitness")
+    for column in ("id", "fitness", "promoted", "vs seed", "memory", "length", "found at",
+                   "cache hits"):
+        table.add_column(column, justify="right")
+    for row in summary["top"]:
+        table.add_row(str(row["id"]), _fitness(row["fitness"]),
+                      _fitness(row["promoted"]) if row["was_promoted"] else "",
+                      row["vs_seed"].removesuffix(" vs seed"),
+                      format_cost(row["memory"]), str(row["length"]), f"eval {row['evaluation']}",
+                      str(row["cache_hits"]))
+    console.print(table)
+    if summary["best"]:
+        best = summary["best"]
+        scores = f"fitness {_fitness(best['fitness'])}" + (
+            f", promoted score {_fitness(best['promoted'])}" if best["by"] == "promoted score"
+            else "")
+        console.print(f"best program by {best['by']} (#{best['id']}; {scores})"
+                      + (", simplified:" if best["simplified"] else
+                         f"; `lion-search simplify {summary['run']}:best` cleans it up:"))
+        console.print(best["simplified"] or best["program"], end="")
+        _warn(best["lr_warning"])

@@ -1,0 +1,42 @@
+"""`evolve`: a whole search in one call, the notebook form of `lion-search evolve`."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from lion_search.config import EvolveConfig
+from lion_search.errors import LionSearchError
+from lion_search.search.evolution import Search
+from lion_search.search.pools import start_pool
+from lion_search.store import RunStore, link_latest, new_run_folder
+
+
+def evolve(out: str | Path | None = None, time_limit: float | None = None,
+           **settings) -> Path:
+    """Run a search to its budget (or `time_limit` seconds) and return its run folder: the
+    notebook form of `lion-search evolve`. `settings` are EvolveConfig fields, for example
+    ``evolve(budget=500, task="digits-mlp", seed_programs=("sgd",), workers=1)``; `out` is the
+    run folder (default runs/<timestamp>, linked from runs/latest)."""
+    known = {f.name for f in dataclasses.fields(EvolveConfig)}
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise LionSearchError(f"unknown search setting(s) {', '.join(unknown)}; allowed: "
+                              f"{', '.join(sorted(known))}")
+    config = EvolveConfig(**settings)
+    config.check()
+    folder = Path(out) if out else new_run_folder()
+    store = RunStore.create(folder, config.to_json())
+    search = Search(store, config, pool=start_pool(config))
+    link_latest(folder)
+    state = "interrupted"
+    try:
+        store.set_state("running")
+        search.setup()
+        search.load()
+        stats = search.run(time_limit)
+        state = "finished" if stats.trained >= config.budget else "stopped"
+    finally:
+        search.close()
+        store.set_state(state)
+        store.close()
+    return folder

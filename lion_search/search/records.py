@@ -1,0 +1,27 @@
+"""The search's records: a member of the population, and the statistics the live view shows."""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from lion_search.language import Program
+
+
+class Member(NamedTuple):
+    """A member of the population."""
+
+    id: int
+    program: Program
+    fitness: float
+
+
+class Stats(NamedTuple):
+    """What the live view shows after each result."""
+
+    trained: int
+    budget: int
+    cache_hits: int
+    lookups: int
+    rate: float               # trained evaluations per second in this session
+    best: Member | None
+    seed_fitness: float
+    relative: bool = False    # fitness is a portfolio's mean log ratio (compare by difference)
