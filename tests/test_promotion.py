@@ -46,7 +46,8 @@ def promoted_run(tmp_path_factory):
 
 def test_promotion_takes_no_more_than_its_share_of_the_training_time(tmp_path):
     """A round is skipped while promotion has used more than --promote-share of the workers'
-    time: with a tiny share, only the first round (when promotion has used nothing) runs."""
+    time: with a tiny share, only the first round (when promotion has used nothing) runs, and
+    the final one when the budget is spent."""
     config = EvolveConfig(task="quadratic", budget=60, population=8, workers=1,
                           promote_every=10, promote_top=2, promote_tasks="rosenbrock",
                           promote_share=0.01, seed_programs=("adamw",))
@@ -55,7 +56,7 @@ def test_promotion_takes_no_more_than_its_share_of_the_training_time(tmp_path):
     search.setup()
     search.load()
     search.run()
-    assert store.count("promoted") == 2                   # one round of 2
+    assert store.count("promoted") == 4     # the first round and the final one, 2 each
     assert store.value("promotion_seconds") > 0
     resumed = Search(store, config)
     resumed.load()
@@ -68,13 +69,24 @@ def test_promotions_are_journaled_with_their_references(promoted_run):
     folder, config = promoted_run
     store = RunStore.open(folder)
     promoted = store.evaluations("promoted")
-    assert 2 <= len(promoted) <= 6                       # 3 rounds of at most 2
+    assert 2 <= len(promoted) <= 8                       # 3 rounds and a final one, <= 2 each
     assert store.count("promotion-reference") == 1        # AdamW swept once, on rosenbrock
     assert all(e.task == "rosenbrock" for e in promoted)
     assert store.count("promotion") == len(promoted)      # one row per task per program
     summary = summarize(store)
     assert summary["promotion"]["tasks"] == ["rosenbrock"]
     assert summary["promotion"]["promoted"] == len(promoted)
+    store.close()
+
+
+def test_the_final_round_promotes_the_best_program_of_the_search(promoted_run):
+    """The best program by proxy fitness (or one equivalent to it) has a promoted score."""
+    folder, _ = promoted_run
+    store = RunStore.open(folder)
+    search = Search(store, EvolveConfig.from_json(store.config))
+    search.load()
+    (best, _), = store.best(1)
+    assert set(search.cache.keys(search.rewrite(best.id))) & search.promoted_keys
     store.close()
 
 

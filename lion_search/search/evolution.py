@@ -352,6 +352,7 @@ class Search(MetavalAndPromotion):
             self.started = time.perf_counter()
             deadline = math.inf if time_limit is None else time.monotonic() + time_limit
             pool.submit([Job(pid, str(p), self.scoring) for pid, (p, *_) in self.pending.items()])
+            final_round = False
             while not stop():
                 if not self.session_trained:
                     self.waiting(pool.starting() or TRAINING)
@@ -366,6 +367,10 @@ class Search(MetavalAndPromotion):
                     pool.submit([job])
                     open_slots -= 1
                 if not (self.pending or self.metaval_job or self.promotion_jobs):
+                    # The budget is spent: one last round promotes the best programs found.
+                    if open_slots <= 0 and not final_round and self.maybe_promote(final=True):
+                        final_round = True
+                        continue
                     break
                 for done in pool.wait(timeout=1.0 if self.session_trained else 0.1):
                     self.take(done)

@@ -34,19 +34,21 @@ class MetavalAndPromotion:
                                   task, self.config.seeds, done.seconds, done.worker)
         self.observer.metaval(task, member, done.fitness)
 
-    def maybe_promote(self) -> None:
-        """Every `every` trained evaluations, promote the top `promote_top` distinct programs
-        not promoted yet (see promotion): their trainings are jobs for the workers, like
-        meta-validation (the search goes on meanwhile); the first round also sweeps AdamW on
-        the promotion tasks."""
+    def maybe_promote(self, final: bool = False) -> bool:
+        """Every `every` trained evaluations, while promotion has used at most its share of
+        the training time, promote the top `promote_top` distinct programs not promoted yet
+        (see promotion): their trainings are jobs for the workers, like meta-validation (the
+        search goes on meanwhile); the first round also sweeps AdamW on the promotion tasks.
+        The `final` round, when the budget is spent, comes whatever the cadence and share, so
+        that the run's best programs are promoted. Whether a round started."""
         tasks, every = self.config.promotion
         share = self.promotion_seconds / max(self.search_seconds + self.promotion_seconds, 1e-9)
-        if not every or self.trained % every or self.promotion is not None \
-                or share > self.config.promote_share:
-            return
+        if not every or self.promotion is not None or not final and (
+                self.trained % every or share > self.config.promote_share):
+            return False
         picks = self.promotion_candidates()
         if not picks:
-            return
+            return False
         self.promotion = PromotionRound(
             picks, tasks, self.config.promote_grid,
             self.config.lr_grid if self.promotion_references is None else None)
@@ -56,6 +58,7 @@ class MetavalAndPromotion:
             self.promotion_jobs[job.id] = trial
             jobs.append(job)
         self.pool.submit(jobs)
+        return True
 
     def promotion_candidates(self) -> list[tuple[int, Program]]:
         """The best programs by proxy fitness whose rewrite is not equivalent to one promoted
