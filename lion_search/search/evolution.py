@@ -98,12 +98,20 @@ class Search(MetavalAndPromotion):
             self.phases.append((phase, seconds))
         self.observer.starting(phase, self.stats())
 
-    def collect(self, jobs: Sequence[Job]) -> dict[int, Done]:
-        """The results of submitted jobs, by job id, once all are in (start-up calibrates)."""
+    def collect(self, jobs: Sequence[Job], once_compiled: Callable[[], object] | None
+                ) -> dict[int, Done]:
+        """The results of submitted jobs, by job id, once all are in (start-up calibrates);
+        `once_compiled()` runs as soon as the workers have compiled (or at the end)."""
         done: dict[int, Done] = {}
         while len(done) < len(jobs):
-            self.waiting(self.pool.starting() or CALIBRATING)
+            phase = self.pool.starting()
+            self.waiting(phase or CALIBRATING)
+            if phase is None and once_compiled is not None:
+                once_compiled()
+                once_compiled = None
             done.update((d.id, d) for d in self.pool.wait(timeout=0.1))
+        if once_compiled is not None:
+            once_compiled()
         return done
 
     def journal_startup(self) -> None:
@@ -139,9 +147,9 @@ class Search(MetavalAndPromotion):
         self.workers().submit(jobs)
         self.waiting(self.pool.starting() or CALIBRATING)
         first = next(iter(programs.values()))
-        self.cache.keys(first)   # this process compiles its probes (dedup keys, lr check)
-        grows_with_lr(first)     # while the workers calibrate
-        done = self.collect(jobs)
+        # This process compiles its probe (dedup keys, lr check) while the workers calibrate:
+        # not while they compile, as tracing holds the GIL and training mostly does not.
+        done = self.collect(jobs, lambda: (self.cache.keys(first), grows_with_lr(first)))
         trained = {(job.text, job.scoring.tasks[0]): done[job.id].per_task[0] for job in jobs}
         if reference:
             references = [best_scale(grid, reference, [trained[str(p), task] for p in reference])
