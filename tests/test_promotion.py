@@ -19,6 +19,44 @@ def test_the_promoted_score_is_the_mean_log_ratio_to_the_references():
     assert promoted_score([TaskScore("a", 1.0, math.inf)], [1.0]) == math.inf
 
 
+def test_a_round_is_scored_from_its_trainings_at_each_programs_best_factor():
+    """A round's trainings: each pick at each factor on each task, and AdamW's sweep while
+    the references are unknown; a pick scores at its best factor per task, and a task where
+    every factor failed scores the worst, with no factor."""
+    import numpy as np
+
+    from lion_search.fitness import EvalResult
+    from lion_search.library import load_program
+    from lion_search.promotion import REFERENCE, PromotionRound
+
+    def result(loss):
+        return EvalResult(loss, np.zeros(1), "ok" if math.isfinite(loss) else "diverged", 1.0)
+
+    picks = [(7, load_program("lion")), (9, load_program("sgd"))]
+    round_ = PromotionRound(picks, ("a", "b"), (0.5, 2.0), reference_grid=(0.1, 1.0))
+    assert len(round_.trials) == 2 * (2 * 2 + 2)
+    assert {t.program_id for t, _ in round_.trials} == {7, 9, REFERENCE}
+    losses = {(7, "a", 0.5): 1.0, (7, "a", 2.0): 0.5, (7, "b", 0.5): 3.0, (7, "b", 2.0): 4.0,
+              (9, "a", 0.5): math.inf, (9, "a", 2.0): math.inf, (9, "b", 0.5): 1.0,
+              (9, "b", 2.0): 1.0, (REFERENCE, "a", 0.1): 2.0, (REFERENCE, "a", 1.0): 1.0,
+              (REFERENCE, "b", 0.1): 3.0, (REFERENCE, "b", 1.0): 6.0}
+    for trial, _ in round_.trials:
+        assert not round_.finished
+        round_.results[trial] = result(losses[trial])
+    assert round_.finished
+    tuned, (lion, sgd) = round_.scores(None)
+    assert [c.scale for c in tuned] == [1.0, 0.1]
+    assert [(s.lr_factor, s.loss) for s in lion.per_task] == [(2.0, 0.5), (0.5, 3.0)]
+    assert lion.score == pytest.approx((math.log(0.5 / 1.0) + math.log(3.0 / 3.0)) / 2)
+    assert lion.seconds == 4.0
+    assert math.isnan(sgd.per_task[0].lr_factor) and sgd.score == math.inf
+    # a later round is scored against the references it is given
+    later = PromotionRound(picks[:1], ("a", "b"), (0.5, 2.0), reference_grid=None)
+    later.results.update((t, result(losses[t])) for t, _ in later.trials)
+    assert later.scores((0.5, 3.0)) == (None, [lion._replace(score=pytest.approx(
+        (math.log(1.0) + math.log(1.0)) / 2))])
+
+
 def test_default_promotion_tasks_are_the_funnels_stage_b():
     stage_b = ("digits-mlp-10x", "digits-cnn", "text-lm-mini")
     assert stage_b_tasks("digits-mlp") == stage_b
