@@ -89,19 +89,23 @@ def fingerprint_inputs(steps: int, n_memory: int) -> FingerprintInputs:
     w, the initial memory slots and the gradients are N(0, 1) in the first leaf and 100x smaller
     in the second (so that per-tensor and global reductions differ), with a fifth of the
     gradient entries exactly 0; lr_k = 0.01 * 2 ** u_k with u_k ~ U(-1, 1); t_k is
-    FINGERPRINT_T[k].
+    FINGERPRINT_T[k]. Each entry of a gradient is also scaled by 10 ** -(9 u) and each entry
+    of a memory slot by 10 ** -(18 u), u ~ U(0, 1): training meets gradients and second
+    moments that small, where an epsilon such as the 1e-8 of sqrt(v) + 1e-8 decides the step,
+    so programs that differ only in such a constant get different fingerprints.
     """
     rng = np.random.default_rng(FINGERPRINT_SEED)
 
-    def vector(p_zero: float = 0.0) -> np.ndarray:
+    def vector(p_zero: float = 0.0, decades: float = 0.0) -> np.ndarray:
         parts = [scale * rng.normal(size=shape) * (rng.random(size=shape) >= p_zero)
+                 * 10.0 ** (-decades * rng.random(size=shape))
                  for shape, scale in zip(FINGERPRINT_SHAPES, (1.0, 0.01))]
         return np.concatenate([x.ravel() for x in parts]).astype(np.float32)
 
     w = vector()
-    grads = np.stack([vector(p_zero=0.2) for _ in range(steps)])
+    grads = np.stack([vector(p_zero=0.2, decades=9.0) for _ in range(steps)])
     lrs = (0.01 * 2.0 ** rng.uniform(-1.0, 1.0, size=steps)).astype(np.float32)
-    memory = np.stack([vector() for _ in range(n_memory)]) if n_memory else \
+    memory = np.stack([vector(decades=18.0) for _ in range(n_memory)]) if n_memory else \
         np.zeros((0, w.size), np.float32)
     return FingerprintInputs(w, grads, lrs, np.asarray(FINGERPRINT_T[:steps], np.float32), memory)
 

@@ -73,6 +73,14 @@ DIFFERENT_PAIRS = {
                                 parse_program("def p(w, g, lr, t):\n    return 0.01 * sign(g)\n")),
     "lookahead every 5 vs every 6 steps": (SEEDS["lookahead"], parse_program(
         str(SEEDS["lookahead"]).replace("t % 5 == 0", "t % 6 == 0"))),
+    # A search found AdamW with sqrt(v) - 1e-8: perturbing the epsilon to 8.808e-9 moved its
+    # fitness from -0.286 to -0.117, and with O(1) fingerprint inputs the two had one key.
+    "epsilon 1e-8 vs 8.808e-9": (SEEDS["adam"], parse_program(
+        str(SEEDS["adam"]).replace("1e-08", "8.808e-09").replace("1e-8", "8.808e-9"))),
+    "epsilon -1e-8 vs -8.808e-9": (
+        parse_program(str(SEEDS["adam"]).replace("+ 1e-08", "- 1e-08").replace("+ 1e-8", "- 1e-8")),
+        parse_program(str(SEEDS["adam"]).replace("+ 1e-08", "- 8.808e-09")
+                      .replace("+ 1e-8", "- 8.808e-9"))),
 }
 
 
