@@ -32,10 +32,11 @@ from jax import lax
 from jax.flatten_util import ravel_pytree
 
 from lion_search.errors import ProgramError
-from lion_search.language import ALL_INPUTS, INPUTS, Program
+from lion_search.language import ALL_INPUTS, INPUTS, Program, parse_program
 from lion_search.ops import OPS, PER_LEAF_KINDS, Kind, Shape
 from lion_search.runtime import tensor_facts
 from lion_search.shapes import instruction_shapes
+from lion_search.traced import jit_kept
 from proxy_tasks.base import Task
 
 # `interp_c` is interp(x, y, a) with a constant a, whose register is followed by one holding
@@ -353,10 +354,38 @@ def make_trainer(task: Task, size: Size) -> Callable[..., Trained]:
     return train
 
 
+def _example_program(size: Size) -> Encoded:
+    """An encoded program of `size` (any: a traced loop depends only on the shapes)."""
+    return encode(parse_program("def sgd(w, g, lr, t):\n    return lr * g"), size)
+
+
+def _builtin_key(task: Task, what: str) -> str | None:
+    """A key under which `what` traced for `task` may be kept on disk (`traced`): only for a
+    built-in task, the very object `get_task` gives for its name and settings (its code is in
+    the code version; a user's task, or a Task built by hand, is traced in each process)."""
+    from lion_search.errors import TaskError
+    from lion_search.tasks import get_task, is_user_task
+
+    if is_user_task(task.name):
+        return None
+    try:
+        builtin = get_task(task.name, task.schedule_name, task.steps, task.batch_size)
+    except TaskError:
+        return None
+    if builtin is not task:
+        return None
+    return f"{what} of {task.name} {task.schedule_name} {task.steps} {task.batch_size}"
+
+
 @functools.lru_cache(maxsize=None)
 def compiled_trainer(task: Task, size: Size) -> Callable[..., Trained]:
-    """The trainer for (task, size), jitted once per process."""
-    return jax.jit(make_trainer(task, size))
+    """The trainer for (task, size), jitted once per process; for a built-in task traced once
+    across processes (`traced.jit_kept`)."""
+    key = _builtin_key(task, f"trainer {tuple(size)}")
+    if key is None:
+        return jax.jit(make_trainer(task, size))
+    example = (_example_program(size), np.int32(0), np.float32(1.0), np.float32(np.inf))
+    return jit_kept(key, lambda: make_trainer(task, size), example, (Encoded, Trained))
 
 
 @functools.lru_cache(maxsize=None)
@@ -373,16 +402,14 @@ PROBE_STEPS_T = 100.0  # the T a probe feeds programs (the fingerprint's t runs 
 PROBE_RUNS, PROBE_STEPS = 4, 8   # every probe call's shape (fewer runs and steps are padded)
 
 
-@functools.lru_cache(maxsize=None)
-def compiled_probe(size: Size, shapes: tuple[tuple[int, ...], ...]) -> Callable[..., jax.Array]:
-    """A jitted probe(program, w, memory, grads, lrs, ts) -> outputs that runs a program for
+def make_probe(size: Size, shapes: tuple[tuple[int, ...], ...]) -> Callable[..., jax.Array]:
+    """probe(program, w, memory, grads, lrs, ts) -> outputs, to be jitted, that runs a program for
     `steps` steps on each of `runs` sets of inputs at once (one call, so one dispatch, for all
     the runs a check needs), as parameters of the given leaf `shapes` flattened into one
     vector: w[runs, entries], memory[runs, size.memory, entries], grads[runs, steps, entries],
     lrs[runs, steps], ts[runs, steps], with T = PROBE_STEPS_T. Returns the outputs (update,
     memory, evaluation weights) of every step, float32[runs, steps, 2 + memory, entries]; w
-    moves by each update. `probe` calls it at one shape, so that one compile per size serves
-    the dedup fingerprint and the lr check.
+    moves by each update.
     """
     leaves = Leaves(shapes)
     branches = _branches(leaves)
@@ -400,7 +427,27 @@ def compiled_probe(size: Size, shapes: tuple[tuple[int, ...], ...]) -> Callable[
         return lax.scan(step, (registers, w), (grads, lrs, ts))[1]
 
     # The program is shared by the runs, so its op index stays unbatched: a real switch.
-    return jax.jit(jax.vmap(probe, in_axes=(None, 0, 0, 0, 0, 0)))
+    return jax.vmap(probe, in_axes=(None, 0, 0, 0, 0, 0))
+
+
+@functools.lru_cache(maxsize=None)
+def compiled_probe(size: Size, shapes: tuple[tuple[int, ...], ...]) -> Callable[..., jax.Array]:
+    """`make_probe` jitted, for inputs of any number of runs and steps."""
+    return jax.jit(make_probe(size, shapes))
+
+
+@functools.lru_cache(maxsize=None)
+def _kept_probe(size: Size, shapes: tuple[tuple[int, ...], ...]) -> Callable[..., jax.Array]:
+    """`make_probe` at PROBE_RUNS x PROBE_STEPS, traced once across processes: the one shape
+    `probe` calls, so that one compile per size serves the fingerprint and the lr check."""
+    entries = sum(math.prod(s) for s in shapes)
+    zeros = functools.partial(np.zeros, dtype=np.float32)
+    example = (_example_program(size), zeros((PROBE_RUNS, entries)),
+               zeros((PROBE_RUNS, size.memory, entries)),
+               zeros((PROBE_RUNS, PROBE_STEPS, entries)), zeros((PROBE_RUNS, PROBE_STEPS)),
+               zeros((PROBE_RUNS, PROBE_STEPS)))
+    return jit_kept(f"probe {tuple(size)} {shapes}", lambda: make_probe(size, shapes), example,
+                    (Encoded,))
 
 
 def probe(program: Program, shapes: tuple[tuple[int, ...], ...], w: np.ndarray,
@@ -423,7 +470,7 @@ def probe(program: Program, shapes: tuple[tuple[int, ...], ...], w: np.ndarray,
         return x
 
     size = size_for(program)
-    outputs = compiled_probe(size, shapes)(
+    outputs = _kept_probe(size, shapes)(
         encode(program, size), padded(w, False), padded(memory, False), padded(grads, True),
         padded(lrs, True), padded(ts, True))
     return np.asarray(outputs)[:runs, :steps]

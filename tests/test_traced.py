@@ -1,0 +1,58 @@
+"""Traced loops kept on disk: the same numbers as tracing, traced once across processes, a
+damaged file traced again, and only built-in tasks kept."""
+import dataclasses
+
+import jax
+import numpy as np
+
+from lion_search import traced
+from lion_search.interpret import (Encoded, Trained, _builtin_key, _example_program, encode,
+                                   make_trainer, size_for)
+from lion_search.library import load_program
+from lion_search.tasks import get_task
+
+
+def test_a_kept_trainer_gives_the_traced_trainers_numbers_and_is_not_traced_again(tmp_path):
+    task = get_task("quadratic")
+    program = load_program("adam")
+    size = size_for(program)
+    args = (encode(program, size), np.int32(1), np.float32(0.3), np.float32(np.inf))
+    example = (_example_program(size), np.int32(0), np.float32(1.0), np.float32(np.inf))
+    builds = []
+
+    def build():
+        builds.append(1)
+        return make_trainer(task, size)
+
+    stale = tmp_path / "0123-another-code-version.jax"
+    stale.write_bytes(b"")
+    first = traced.jit_kept("test trainer", build, example, (Encoded, Trained), tmp_path)
+    (kept,) = tmp_path.iterdir()                  # the other version's module is gone
+    again = traced.jit_kept("test trainer", build, example, (Encoded, Trained), tmp_path)
+    assert len(builds) == 1                      # the second process-like call deserialized it
+    reference = jax.jit(make_trainer(task, size))(*args)
+    for out in (first(*args), again(*args)):
+        np.testing.assert_array_equal(out.val_loss, reference.val_loss)
+        np.testing.assert_array_equal(out.losses, reference.losses)
+    kept.write_bytes(b"not a module")            # damaged: traced again and rewritten
+    repaired = traced.jit_kept("test trainer", build, example, (Encoded, Trained), tmp_path)
+    assert len(builds) == 2 and kept.read_bytes() != b"not a module"
+    np.testing.assert_array_equal(repaired(*args).val_loss, reference.val_loss)
+
+
+def test_only_the_built_in_task_objects_are_kept():
+    task = get_task("digits-mlp", steps=40)
+    assert _builtin_key(task, "trainer") is not None
+    assert _builtin_key(task, "trainer") != _builtin_key(get_task("digits-mlp"), "trainer")
+    by_hand = dataclasses.replace(task, loss=lambda params, batch: 0.0 * task.loss(params, batch))
+    assert _builtin_key(by_hand, "trainer") is None       # same name, other code: not kept
+
+
+def test_the_code_version_names_the_xla_flags(monkeypatch):
+    before = traced.code_version()
+    traced.code_version.cache_clear()
+    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=true")
+    try:
+        assert traced.code_version() != before and len(before) == 32
+    finally:
+        traced.code_version.cache_clear()
