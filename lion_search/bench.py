@@ -12,7 +12,7 @@ Population (`population_benchmark`): the batched interpreter against the populat
 
 Start-up and workers (`startup_benchmark`): whole `lion-search evolve` commands, one after the
 other: the time from the command's start to the first trained evaluation (with the default
-workers, from a warm and from an empty compilation cache), the default against `--workers 1`
+workers, from warm and from empty caches), the default against `--workers 1`
 at budget 1,000 (whole command), and two workers against one at budget 2,000 (evaluations per
 wall-clock second of the whole command), and two Ray actors against one worker there too.
 """
@@ -182,7 +182,7 @@ class CommandRun(NamedTuple):
 class StartupReport(NamedTuple):
     """The start-up benchmark's commands, and the ratios it is judged by."""
 
-    cold: CommandRun          # default workers, a short run, empty compilation cache
+    cold: CommandRun          # default workers, a short run, empty compilation and trace caches
     default_small: CommandRun  # default workers, budget 1,000
     one_small: CommandRun     # --workers 1, budget 1,000
     two_large: CommandRun     # --workers 2, budget 2,000
@@ -239,9 +239,10 @@ def startup_benchmark(folder: Path, budgets: tuple[int, int] = (1000, 2000)) -> 
     time_evolve("fill the compilation cache", ("--budget", "40", "--promote-every", "20"),
                 folder / "warm-up")
     with tempfile.TemporaryDirectory() as cache:
-        cold = time_evolve("default, empty compilation cache",
+        cold = time_evolve("default, empty caches",
                            ("--budget", "20", "--promote-every", "0", "--metaval-task", "none"),
-                           folder / "cold", {**os.environ, "JAX_COMPILATION_CACHE_DIR": cache})
+                           folder / "cold", {**os.environ, "JAX_COMPILATION_CACHE_DIR": cache,
+                                             "LION_SEARCH_TRACED": f"{cache}/traced"})
     plan = [("default", ("--budget", small)),
             ("--workers 1", ("--budget", small, "--workers", "1")),
             ("--workers 2", ("--budget", large, "--workers", "2")),

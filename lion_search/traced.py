@@ -58,12 +58,14 @@ def _register(t: type) -> None:
 def jit_kept(key: str, build: Callable[[], Callable], example: tuple,
              namedtuples: tuple[type, ...] = (), folder: Path | None = None) -> Callable[..., Any]:
     """`jax.jit(build())` for arguments shaped like `example`, traced once across processes:
-    its serialized module is kept in `folder` (default TRACED) under `key` and the code
-    version. Other shapes are not accepted (a kept module has fixed shapes)."""
+    its serialized module is kept in `folder` (default: $LION_SEARCH_TRACED, else TRACED)
+    under `key` and the code version. Other shapes are not accepted (a kept module has fixed
+    shapes)."""
     for t in namedtuples:
         _register(t)
-    path = (folder or TRACED) / f"{hashlib.blake2b(key.encode(), digest_size=16).hexdigest()}-" \
-                                f"{code_version()}.jax"
+    folder = folder or Path(os.environ.get("LION_SEARCH_TRACED", TRACED))
+    path = folder / f"{hashlib.blake2b(key.encode(), digest_size=16).hexdigest()}-" \
+                    f"{code_version()}.jax"
     try:
         exported = export.deserialize(bytearray(path.read_bytes()))
     # Not kept yet, or a damaged file (whatever the deserializer raises on it): trace again.
