@@ -48,11 +48,18 @@ def code_version() -> str:
     return digest.hexdigest()
 
 
-@functools.cache
+_registered: set[type] = set()
+_registering = threading.Lock()   # worker threads trace their tasks' loops at the same time
+
+
 def _register(t: type) -> None:
     """Let `export` serialize the NamedTuple `t` (an argument or result of kept functions);
     once per type, as `export` refuses a second registration."""
-    export.register_namedtuple_serialization(t, serialized_name=f"lion_search.{t.__name__}")
+    with _registering:
+        if t not in _registered:
+            export.register_namedtuple_serialization(
+                t, serialized_name=f"lion_search.{t.__name__}")
+            _registered.add(t)
 
 
 def jit_kept(key: str, build: Callable[[], Callable], example: tuple,

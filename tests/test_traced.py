@@ -56,3 +56,29 @@ def test_the_code_version_names_the_xla_flags(monkeypatch):
         assert traced.code_version() != before and len(before) == 32
     finally:
         traced.code_version.cache_clear()
+
+
+def test_worker_threads_may_register_the_same_types_at_once():
+    """Worker threads trace their tasks' loops at the same time; `export` refuses a second
+    registration of a type, so registering must happen once, whoever comes first."""
+    import threading
+    from typing import NamedTuple
+
+    class Pair(NamedTuple):
+        a: int
+        b: int
+
+    errors = []
+
+    def register():
+        try:
+            traced._register(Pair)
+        except Exception as err:  # noqa: BLE001 - the test reports any failure
+            errors.append(err)
+
+    threads = [threading.Thread(target=register) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and Pair in traced._registered
