@@ -9,6 +9,8 @@ import sys
 import sysconfig
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 NOT_SHIPPED = shutil.ignore_patterns(".git", ".venv", "runs", "build", "dist", "*.egg-info",
                                      "__pycache__", ".hypothesis", ".pytest_cache", ".ruff_cache")
@@ -39,6 +41,7 @@ def fresh_venv(tmp_path: Path) -> Path:
     return venv
 
 
+@pytest.mark.slow  # builds and installs the wheel: about 35 s
 def test_the_installed_wheel_has_the_seeds_and_runs_a_search(tmp_path):
     wheel = build_wheel(tmp_path)
     venv = fresh_venv(tmp_path)

@@ -229,6 +229,7 @@ def test_the_population_batch_fits_the_memory_it_is_given():
     assert fit_population(task, 10**15, SIZE, most=512) == 512
 
 
+@pytest.mark.slow  # starts Ray and compiles the population trainer three times: about 20 s
 def test_a_worker_that_fits_its_population_to_memory_trains_batches_of_that_size():
     """A Ray actor whose spec asks for a population fitted to its device tells the pool its P,
     and the pool then sends batches of that size (on a CPU, P is capped small)."""

@@ -52,6 +52,7 @@ def write_task(folder: Path, name: str, old: str = "", new: str = "") -> str:
     return f"{folder / name}.py:make_task"
 
 
+@pytest.mark.slow  # about 50 s on 2 cores with empty caches
 def test_readme_example_runs_as_written(tmp_path):
     """The README's own-task section: its Python block saved as the file it names, then each of
     its commands run in that folder (eval, evolve, and evolve on a portfolio with the task)."""
