@@ -217,10 +217,12 @@ def test_batch_override_takes_batches_of_that_size(name, batch):
     assert finite((loss, grads))
 
 
-def test_a_variant_trains_with_the_requested_batch(capsys, tmp_path):
-    """`eval --batch` trains the variant: its loop sees batches of that shape."""
+def test_a_variant_trains_with_the_requested_batch(capsys, tmp_path, monkeypatch):
+    """`eval --batch` trains the variant: its loop sees batches of that shape. (An empty
+    folder of traced modules, so that the loop is traced here rather than loaded from disk.)"""
     from lion_search.cli import main
 
+    monkeypatch.setenv("LION_SEARCH_TRACED", str(tmp_path / "traced"))
     task = get_task("digits-mlp", steps=20, batch_size=16)
     seen = []
     get_batch = task.get_batch
