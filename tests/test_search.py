@@ -171,6 +171,22 @@ def test_existing_and_foreign_run_folders_are_protected(tmp_path):
     assert cli("evolve", "--budget", "8", *QUICK, "--out", str(out), "--force").returncode == 0
 
 
+def test_a_best_meta_validated_before_is_not_trained_again(tmp_path):
+    """Meta-validation every 5 evaluations: a checkpoint whose best was meta-validated at the
+    one before is journaled from that result (cached), and only a new best is trained."""
+    store, search, stats = run_search(tmp_path / "run", budget=60, metaval_task="logreg",
+                                      metaval_every=5)
+    rows = store.evaluations("metaval")
+    assert len(rows) >= 8
+    for before, row in zip(rows, rows[1:]):
+        if row.program == before.program:
+            assert row.cached and row.fitness == before.fitness and row.seconds == 0
+        else:
+            assert not row.cached
+    assert not rows[0].cached and any(row.cached for row in rows)
+    store.close()
+
+
 def test_a_killed_ray_worker_is_replaced_and_the_budget_is_met(tmp_path):
     config = EvolveConfig(task="quadratic", population=10, workers=2, budget=80, batch_size=2,
                           promote_every=0, address="local")

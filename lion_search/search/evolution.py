@@ -62,6 +62,7 @@ class Search(MetavalAndPromotion):
         self.pool = None
         self.scoring: Scoring | None = None        # how children are scored (set by `run`)
         self.metaval_job: tuple[Member, str] | None = None   # in flight: (member, task)
+        self.last_metaval: tuple[int, Done] | None = None    # (program id, its result)
         self.references: tuple[float, ...] | None = None   # a portfolio's reference losses
         self.promoted_best: Member | None = None   # the best by promoted score
         self.promoted_keys: set[str] = set()       # hashes and fingerprints promoted so far

@@ -19,9 +19,16 @@ class MetavalAndPromotion:
         """Every `every` trained evaluations, train the best-so-far program on the held-out
         larger task (kind 'metaval'), so that proxy fitness and meta-validation can be plotted
         side by side. It is a job for the workers like a child (the search goes on meanwhile);
-        a round that comes while one is in flight is skipped."""
+        a round that comes while one is in flight is skipped. A best already meta-validated
+        is journaled again from its result (cached), not trained again: same program, task
+        and seeds give the same number."""
         task, every = self.config.metaval
         if task is None or self.best is None or self.trained % every or self.metaval_job:
+            return
+        if self.last_metaval is not None and self.last_metaval[0] == self.best.id:
+            done = self.last_metaval[1]
+            self.store.add_evaluation(self.best.id, "metaval", done.fitness, done.status, True,
+                                      task, self.config.seeds, 0.0, done.worker)
             return
         self.metaval_job = (self.best, task)
         self.pool.submit([Job(self.best.id, str(self.best.program),
@@ -30,6 +37,7 @@ class MetavalAndPromotion:
     def record_metaval(self, done: Done) -> None:
         """Journal a finished meta-validation."""
         (member, task), self.metaval_job = self.metaval_job, None
+        self.last_metaval = (member.id, done)
         self.store.add_evaluation(member.id, "metaval", done.fitness, done.status, False,
                                   task, self.config.seeds, done.seconds, done.worker)
         self.observer.metaval(task, member, done.fitness)
