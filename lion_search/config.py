@@ -13,7 +13,7 @@ from lion_search.errors import LionSearchError
 from lion_search.library import load_program
 from lion_search.mutate import MutationWeights
 from lion_search.portfolio import resolve_tasks
-from lion_search.promotion import PROMOTION_GRID, PROMOTION_SHARE, stage_b_tasks
+from lion_search.promotion import PROMOTED_SCORES, PROMOTION_GRID, PROMOTION_SHARE, stage_b_tasks
 from lion_search.tasks import get_task, task_names
 
 DEFAULT_TASK = "digits"  # the portfolio a search is scored on (proxy_tasks/portfolios.json)
@@ -68,6 +68,7 @@ class EvolveConfig:
     promote_grid: tuple[float, ...] = PROMOTION_GRID
     promote_share: float = PROMOTION_SHARE  # a round starts only while promotion used at most
                                             # this share of the training time
+    promote_score: str = "worst"    # worst or mean of the per-task log ratios (promotion)
     promoted_seed: str = "join"     # join: a new promoted best joins the population; off
 
     def to_json(self) -> dict:
@@ -77,6 +78,8 @@ class EvolveConfig:
     def from_json(cls, data: dict) -> "EvolveConfig":
         known = {f.name for f in dataclasses.fields(cls)}
         data = {k: v for k, v in data.items() if k in known}
+        # Runs journaled before the score had a rule were scored by the mean; they keep it.
+        data.setdefault("promote_score", "mean")
         data["mutation_weights"] = MutationWeights(**data.get("mutation_weights", {}))
         for key in ("seeds", "seed_programs", "lr_grid", "promote_grid"):
             if key in data:
@@ -114,6 +117,9 @@ class EvolveConfig:
             raise LionSearchError(f"--promote-share must be in (0, 1], got {self.promote_share}")
         if self.promote_top < 1:
             raise LionSearchError(f"--promote-top must be at least 1, got {self.promote_top}")
+        if self.promote_score not in PROMOTED_SCORES:
+            raise LionSearchError(f"--promote-score must be one of {', '.join(PROMOTED_SCORES)}, "
+                                  f"got {self.promote_score!r}")
         if self.promoted_seed not in PROMOTED_SEED:
             raise LionSearchError(f"--promoted-seed must be one of {', '.join(PROMOTED_SEED)}, "
                                   f"got {self.promoted_seed!r}")

@@ -158,6 +158,8 @@ def summarize(store: RunStore, top: int = 10) -> dict[str, Any]:
                    "lr_scale": s["lr_scale"], "id": s["id"]} for s in seeds],
         "references": store.value("references", []),
         "promotion": {"tasks": promotion_tasks(store),
+                      # runs journaled before the score had a rule were scored by the mean
+                      "score": config.get("promote_score", "mean"),
                       "references": store.value("promotion_references", []),
                       "promoted": store.count("promoted")},
         "best": _best_json(store),

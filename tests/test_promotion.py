@@ -7,16 +7,33 @@ import pytest
 from lion_search.config import EvolveConfig
 from lion_search.language import parse_program
 from lion_search.lr_check import grows_with_lr
-from lion_search.promotion import TaskScore, promoted_score, stage_b_tasks
+from lion_search.errors import LionSearchError
+from lion_search.promotion import PROMOTED_SCORES, TaskScore, promoted_score, stage_b_tasks
 from lion_search.search import Search
 from lion_search.store import RunStore
 from lion_search.summary import run_program, summarize
 
 
-def test_the_promoted_score_is_the_mean_log_ratio_to_the_references():
-    scores = [TaskScore("a", 1.0, 1.0), TaskScore("b", 3.0, 4.0)]
-    assert promoted_score(scores, [2.0, 2.0]) == pytest.approx((math.log(0.5) + math.log(2)) / 2)
-    assert promoted_score([TaskScore("a", 1.0, math.inf)], [1.0]) == math.inf
+def test_the_promoted_score_is_the_worst_or_the_mean_log_ratio_to_the_references():
+    """By default a large win on one task does not hide a loss on another: the score is the
+    worst task's log ratio, below 0 only if the program beats every reference."""
+    scores = [TaskScore("a", 1.0, 0.5), TaskScore("b", 3.0, 2.2)]
+    worst, mean = promoted_score(scores, [2.0, 2.0]), promoted_score(scores, [2.0, 2.0], "mean")
+    assert worst == pytest.approx(math.log(1.1)) and worst > 0
+    assert mean == pytest.approx((math.log(0.25) + math.log(1.1)) / 2) and mean < 0
+    everywhere = promoted_score(scores, [2.0, 2.5])
+    assert everywhere == pytest.approx(math.log(2.2 / 2.5)) and everywhere < 0
+    for rule in PROMOTED_SCORES:
+        assert promoted_score([TaskScore("a", 1.0, math.inf)], [1.0], rule) == math.inf
+
+
+def test_the_promoted_score_rule_is_checked_and_old_runs_keep_the_mean():
+    assert EvolveConfig().promote_score == "worst"
+    with pytest.raises(LionSearchError, match="--promote-score must be one of worst, mean"):
+        EvolveConfig(promote_score="median").check()
+    assert EvolveConfig.from_json({"task": "quadratic"}).promote_score == "mean"
+    assert EvolveConfig.from_json(EvolveConfig(task="quadratic").to_json()).promote_score \
+        == "worst"
 
 
 def test_a_round_is_scored_from_its_trainings_at_each_programs_best_factor():
@@ -47,14 +64,14 @@ def test_a_round_is_scored_from_its_trainings_at_each_programs_best_factor():
     tuned, (lion, sgd) = round_.scores(None)
     assert [c.scale for c in tuned] == [1.0, 0.1]
     assert [(s.lr_factor, s.loss) for s in lion.per_task] == [(2.0, 0.5), (0.5, 3.0)]
-    assert lion.score == pytest.approx((math.log(0.5 / 1.0) + math.log(3.0 / 3.0)) / 2)
+    assert lion.score == pytest.approx(max(math.log(0.5 / 1.0), math.log(3.0 / 3.0)))
     assert lion.seconds == 4.0
     assert math.isnan(sgd.per_task[0].lr_factor) and sgd.score == math.inf
     # a later round is scored against the references it is given
-    later = PromotionRound(picks[:1], ("a", "b"), (0.5, 2.0), reference_grid=None)
+    later = PromotionRound(picks[:1], ("a", "b"), (0.5, 2.0), reference_grid=None, rule="mean")
     later.results.update((t, result(losses[t])) for t, _ in later.trials)
-    assert later.scores((0.5, 3.0)) == (None, [lion._replace(score=pytest.approx(
-        (math.log(1.0) + math.log(1.0)) / 2))])
+    assert later.scores((1.0, 4.0)) == (None, [lion._replace(score=pytest.approx(
+        (math.log(0.5) + math.log(3.0 / 4.0)) / 2))])
 
 
 def test_default_promotion_tasks_are_the_funnels_stage_b():

@@ -84,6 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "is skipped while promotion has used more (default 0.25)")
     p.add_argument("--promote-tasks", help="promotion tasks, joined by commas (default: the "
                                            "funnel's stage B)")
+    p.add_argument("--promote-score", choices=("worst", "mean"),
+                   help="a promoted program's score over the promotion tasks: worst (default), "
+                        "its largest log loss ratio to tuned AdamW (below 0: it beats AdamW on "
+                        "every task), or mean, the mean of those ratios")
     p.add_argument("--promoted-seed", choices=("join", "off"),
                    help="join (default): a program that beats every promoted program so far "
                         "joins the population again as its youngest member; off: it does not")

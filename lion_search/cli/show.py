@@ -74,6 +74,7 @@ def show_lineage(args: argparse.Namespace) -> None:
 
 def show_run(args: argparse.Namespace) -> None:
     """The summary of a run folder: counts, seeds, top programs and the best program."""
+    from lion_search.promotion import PROMOTED_SCORES
     from lion_search.shapes import format_cost
     from lion_search.store import RunStore, resolve_run
     from lion_search.summary import summarize
@@ -105,8 +106,8 @@ def show_run(args: argparse.Namespace) -> None:
     promotion = summary["promotion"]
     if promotion["tasks"]:
         console.print(f"{promotion['promoted']} program(s) promoted to "
-                      f"{', '.join(promotion['tasks'])}; promoted score: mean over those tasks "
-                      "of log(loss / tuned AdamW's loss)")
+                      f"{', '.join(promotion['tasks'])}; promoted score: "
+                      f"{PROMOTED_SCORES[promotion['score']]}")
     table = Table(title="best programs by proxy fitness")
     for column in ("id", "fitness", "promoted", "vs seed", "memory", "length", "found at",
                    "cache hits"):

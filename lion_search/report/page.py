@@ -94,7 +94,8 @@ def write_report(store: RunStore, top: int = 10) -> Path:
     if promoted:
         pngs["promotion"] = plot_beside_proxy(
             best_so_far(search["fitness"]), promoted[0], promoted[1],
-            f"promoted score ({promoted[2]})", "promoted score (mean log loss ratio to AdamW)",
+            f"promoted score ({promoted[2]})",
+            f"promoted score ({config.get('promote_score', 'mean')} log loss ratio to AdamW)",
             f"{name}: promotion", running_best=True)
     pngs["pareto"] = plot_pareto(entries, seed, f"{name}: best program per (length, memory)")
     pngs["throughput"] = plot_throughput(search["created"], search["cached"],

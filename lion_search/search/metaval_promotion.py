@@ -59,7 +59,8 @@ class MetavalAndPromotion:
             return False
         self.promotion = PromotionRound(
             picks, tasks, self.config.promote_grid,
-            self.config.lr_grid if self.promotion_references is None else None)
+            self.config.lr_grid if self.promotion_references is None else None,
+            self.config.promote_score)
         jobs = []
         for trial, program in self.promotion.trials:
             job = Job(next(self.job_ids), str(program), Scoring((trial.task,), (math.inf,)))
