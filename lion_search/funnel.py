@@ -5,9 +5,16 @@ and pass rule. The top K distinct programs of a run enter the first stage; those
 stage enter the next. In every stage each baseline (AdamW, Adam, Lion) has its learning rate
 swept over a log grid on each task, and each candidate its own lr scale times a small grid,
 so that nobody is compared at a learning rate tuned for somebody else. A candidate passes when
-it beats the best baseline (mean validation loss over the seeds) on every task of the stage
-(rule "every_task"), or on the mean over tasks of its loss relative to the best baseline's
-(rule "mean").
+it beats the best baseline on every task of the stage by more than the seeds' noise (rule
+"every_task"), or on the mean over tasks of its loss relative to the best baseline's (rule
+"mean"). Beating by more than the noise, with L the mean validation loss over the n seeds and
+s the standard deviation over them (the table's spread):
+
+    L_candidate + sqrt(s_candidate^2 + s_baseline^2) / sqrt(n - 1)  <  L_baseline
+
+the difference of the means exceeds one standard error of that difference (no margin with one
+seed, where the seeds give no estimate of the noise). A win by 0.001 where seeds differ by 0.04
+is not a win.
 """
 from __future__ import annotations
 
@@ -115,11 +122,21 @@ def candidates(store: RunStore, top: int,
     return out
 
 
-def passes(entry_results: dict[str, Comparison], best_baseline: dict[str, float], rule: str) -> bool:
-    """The stage's pass rule applied to one candidate."""
-    ratios = [entry_results[t].fitness / best_baseline[t] for t in best_baseline]
+def noise(candidate: Comparison, baseline: Comparison, seeds: int) -> float:
+    """The standard error of the difference of two means over `seeds` seeds, from their
+    standard deviations over the seeds (0 with one seed)."""
+    if seeds < 2:
+        return 0.0
+    return math.hypot(candidate.spread, baseline.spread) / math.sqrt(seeds - 1)
+
+
+def passes(entry_results: dict[str, Comparison], best_baseline: dict[str, Comparison], rule: str,
+           seeds: int) -> bool:
+    """The stage's pass rule applied to one candidate (see the module's docstring)."""
     if rule == "every_task":
-        return all(r < 1.0 for r in ratios)
+        return all(entry_results[t].fitness + noise(entry_results[t], b, seeds) < b.fitness
+                   for t, b in best_baseline.items())
+    ratios = [entry_results[t].fitness / b.fitness for t, b in best_baseline.items()]
     return math.fsum(ratios) / len(ratios) < 1.0
 
 
@@ -140,10 +157,11 @@ def run_stage(stage: Stage, config: FunnelConfig, entrants: list[tuple[str, int,
             progress(f"stage {stage.name}, task {t}/{len(stage.tasks)} ({task_name}): "
                      f"{name}, {len(grid)} learning rates ({k}/{len(runs)} optimizers)")
             results[name][task_name] = sweep({name: program}, evaluator, grid)[0]
-    best = {t: min(r[t].fitness for r in baseline_results.values()) for t in stage.tasks}
+    best = {t: min((r[t] for r in baseline_results.values()), key=lambda c: c.fitness)
+            for t in stage.tasks}
     base_entries = [Entry(n, None, r, False) for n, r in baseline_results.items()]
     cand_entries = [Entry(name, pid, candidate_results[name],
-                          passes(candidate_results[name], best, stage.rule))
+                          passes(candidate_results[name], best, stage.rule, len(stage.seeds)))
                     for name, pid, _ in entrants]
     return base_entries, cand_entries
 

@@ -6,7 +6,8 @@ import shutil
 import pytest
 
 from lion_search.errors import LionSearchError
-from lion_search.funnel import DEFAULT_STAGES, load_stages, run_funnel
+from lion_search.compare import Comparison
+from lion_search.funnel import DEFAULT_STAGES, load_stages, passes, run_funnel
 from lion_search.store import RunStore
 from lion_search.tasks import get_task
 from lion_search.train import train
@@ -55,6 +56,32 @@ def test_an_exported_winner_performs_in_plain_optax_as_the_funnel_said(funnel_ru
     losses = [train(task, module.optimizer(lambda c: reported["lr"] * task.schedule(c)), seed).val_loss
               for seed in stage_b["seeds"]]
     assert sum(losses) / len(losses) == pytest.approx(reported["fitness"], rel=1e-4)
+
+
+def comparison(loss, spread):
+    return Comparison("x", 1.0, loss, spread, None, [])
+
+
+@pytest.mark.parametrize("loss,spread,seeds,passed", [
+    (2.655, 0.037, 2, False),   # funnel of a worst-score run: 0.001 better, seeds 0.04 apart
+    (2.500, 0.037, 2, True),    # 0.156 better: beyond one standard error (0.039)
+    (2.640, 0.011, 2, True),    # 0.016 better, both runs steady: beyond 0.0156
+    (2.645, 0.011, 2, False),   # 0.011 better: within it
+    (2.655, 0.037, 1, True),    # one seed: no estimate of the noise, any win passes
+    (2.657, 0.0, 2, False),     # worse
+])
+def test_a_candidate_beats_a_baseline_only_by_more_than_the_seeds_noise(loss, spread, seeds,
+                                                                        passed):
+    baseline = {"text-lm-mini": comparison(2.656, 0.011)}
+    assert passes({"text-lm-mini": comparison(loss, spread)}, baseline, "every_task",
+                  seeds) is passed
+
+
+def test_every_task_must_be_beaten_and_the_mean_rule_averages_the_ratios():
+    baseline = {"a": comparison(1.0, 0.0), "b": comparison(1.0, 0.0)}
+    split = {"a": comparison(0.5, 0.0), "b": comparison(1.2, 0.0)}
+    assert not passes(split, baseline, "every_task", 2)
+    assert passes(split, baseline, "mean", 2)
 
 
 def test_default_stages_are_valid_and_grow():
