@@ -7,14 +7,15 @@ swept over a log grid on each task, and each candidate its own lr scale times a 
 so that nobody is compared at a learning rate tuned for somebody else. A candidate passes when
 it beats the best baseline on every task of the stage by more than the seeds' noise (rule
 "every_task"), or on the mean over tasks of its loss relative to the best baseline's (rule
-"mean"). Beating by more than the noise, with L the mean validation loss over the n seeds and
-s the standard deviation over them (the table's spread):
+"mean"). Candidate and baseline train on the same seeds (same initialization, same batches), so
+they are compared seed by seed: with d_s = L_candidate(s) - L_baseline(s) the difference of
+validation losses on seed s of n,
 
-    L_candidate + sqrt(s_candidate^2 + s_baseline^2) / sqrt(n - 1)  <  L_baseline
+    mean_s d_s + sd_s(d_s) / sqrt(n - 1)  <  0        (sd over the seeds, divided by n)
 
-the difference of the means exceeds one standard error of that difference (no margin with one
-seed, where the seeds give no estimate of the noise). A win by 0.001 where seeds differ by 0.04
-is not a win.
+the candidate is better by more than one standard error of the mean difference (no margin with
+one seed, where the seeds give no estimate of the noise). With two seeds this is: better on
+each seed.
 """
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ import math
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable, NamedTuple
+
+import numpy as np
 
 from lion_search.calibrate import unscale_lr
 from lion_search.compare import Comparison, sweep
@@ -122,20 +125,22 @@ def candidates(store: RunStore, top: int,
     return out
 
 
-def noise(candidate: Comparison, baseline: Comparison, seeds: int) -> float:
-    """The standard error of the difference of two means over `seeds` seeds, from their
-    standard deviations over the seeds (0 with one seed)."""
-    if seeds < 2:
-        return 0.0
-    return math.hypot(candidate.spread, baseline.spread) / math.sqrt(seeds - 1)
+def beats(candidate: Comparison, baseline: Comparison) -> bool:
+    """Whether the candidate's loss is below the baseline's by more than one standard error of
+    the mean per-seed difference (see the module's docstring)."""
+    if not math.isfinite(candidate.fitness) or not math.isfinite(baseline.fitness):
+        return math.isfinite(candidate.fitness)   # a failed run on any seed loses
+    differences = np.subtract(candidate.result.per_seed, baseline.result.per_seed)
+    n = len(differences)
+    margin = float(np.std(differences)) / math.sqrt(n - 1) if n > 1 else 0.0
+    return float(np.mean(differences)) + margin < 0
 
 
-def passes(entry_results: dict[str, Comparison], best_baseline: dict[str, Comparison], rule: str,
-           seeds: int) -> bool:
+def passes(entry_results: dict[str, Comparison], best_baseline: dict[str, Comparison],
+           rule: str) -> bool:
     """The stage's pass rule applied to one candidate (see the module's docstring)."""
     if rule == "every_task":
-        return all(entry_results[t].fitness + noise(entry_results[t], b, seeds) < b.fitness
-                   for t, b in best_baseline.items())
+        return all(beats(entry_results[t], b) for t, b in best_baseline.items())
     ratios = [entry_results[t].fitness / b.fitness for t, b in best_baseline.items()]
     return math.fsum(ratios) / len(ratios) < 1.0
 
@@ -161,7 +166,7 @@ def run_stage(stage: Stage, config: FunnelConfig, entrants: list[tuple[str, int,
             for t in stage.tasks}
     base_entries = [Entry(n, None, r, False) for n, r in baseline_results.items()]
     cand_entries = [Entry(name, pid, candidate_results[name],
-                          passes(candidate_results[name], best, stage.rule, len(stage.seeds)))
+                          passes(candidate_results[name], best, stage.rule))
                     for name, pid, _ in entrants]
     return base_entries, cand_entries
 

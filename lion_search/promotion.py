@@ -11,9 +11,9 @@ promotion), its promoted score is
     worst (default):  score = max_i x_i      below 0 iff it beats tuned AdamW on every task
     mean:             score = mean_i x_i     large wins on some tasks can hide a loss on another
 
-The default is the funnel's own rule (beat the baseline on every task): with the mean, runs'
-best programs beat AdamW by 20 to 45% on the digits tasks and lost by 12 to 17% on the language
-model (BENCHMARKS section 11). Score 0 ties tuned AdamW; a failure on any task scores the worst.
+The default is the funnel's own rule (beat the baseline on every task): with the mean, the best
+programs of four default runs beat AdamW by 1 to 46% on the digits tasks and lost by 5 to 18%
+on the language model (BENCHMARKS section 12). Score 0 ties tuned AdamW; a failure on any task scores the worst.
 The run's best is the best by promoted score.
 A round's trainings are jobs for the search's workers, like its children (`PromotionRound`).
 """
