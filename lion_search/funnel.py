@@ -177,6 +177,15 @@ def _result_json(c: Comparison) -> dict:
             "spread": c.spread if finite else None, "lr": c.lr if finite else None}
 
 
+def module_lrs(record: dict, name: str, scale: float) -> dict[str, float]:
+    """The learning rate to give a winner's exported module on each task it trained: the
+    module has no `lr = scale * lr` line, so its lr is `scale` times the factor the funnel
+    found for the candidate (which has the line)."""
+    return {task: scale * result["lr"] for stage in record["stages"]
+            for c in stage["candidates"] if c["name"] == name
+            for task, result in c["results"].items() if result["lr"] is not None}
+
+
 def run_funnel(store: RunStore, top: int = 5, stages_path: str | Path = DEFAULT_STAGES,
                prepare: Callable[[Program], Program] = lambda p: p,
                progress: Callable[[str], None] = lambda msg: None) -> dict:
@@ -221,6 +230,7 @@ def run_funnel(store: RunStore, top: int = 5, stages_path: str | Path = DEFAULT_
                                 winners_dir / f"{name}.py",
                                 (scale, "the peak lr of the search's schedule"))
             record["winners"].append({"name": name, "id": ids[name], "stage": stage_name,
-                                      "path": str(path.relative_to(store.folder))})
+                                      "path": str(path.relative_to(store.folder)),
+                                      "learning_rate": module_lrs(record, name, scale)})
     (store.folder / "funnel.json").write_text(json.dumps(record, indent=2))
     return record

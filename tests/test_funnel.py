@@ -56,7 +56,8 @@ def test_an_exported_winner_performs_in_plain_optax_as_the_funnel_said(funnel_ru
     stage_b = record["stages"][1]
     reported = next(c for c in stage_b["candidates"] if c["name"] == winner["name"])["results"]["logreg"]
     task = get_task("logreg")
-    losses = [train(task, module.optimizer(lambda c: reported["lr"] * task.schedule(c)), seed).val_loss
+    lr = winner["learning_rate"]["logreg"]   # the candidate's lr factor times its own lr scale
+    losses = [train(task, module.optimizer(lambda c: lr * task.schedule(c)), seed).val_loss
               for seed in stage_b["seeds"]]
     assert sum(losses) / len(losses) == pytest.approx(reported["fitness"], rel=1e-4)
 

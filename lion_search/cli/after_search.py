@@ -91,8 +91,9 @@ def cmd_funnel(args: argparse.Namespace) -> None:
     for stage in record["stages"]:
         console.print(funnel_table(stage))
     for winner in record["winners"]:
+        lrs = ", ".join(f"{task} {lr:.3g}" for task, lr in winner["learning_rate"].items())
         console.print(f"winner {winner['name']} (#{winner['id']}, passed stage {winner['stage']}):"
-                      f" {Path(record['run']) / winner['path']}")
+                      f" {Path(record['run']) / winner['path']} (its best learning rate: {lrs})")
     if not record["winners"]:
         console.print("no candidate passed the second stage")
     console.print(f"wrote {Path(record['run']) / 'funnel.json'}")
