@@ -12,9 +12,9 @@ promotion), its promoted score is
     mean:             score = mean_i x_i     large wins on some tasks can hide a loss on another
 
 The default is the funnel's own rule (beat the baseline on every task): with the mean, the best
-programs of four default runs beat AdamW by 1 to 46% on the digits tasks and lost by 5 to 18%
-on the language model (BENCHMARKS section 12). Score 0 ties tuned AdamW; a failure on any task scores the worst.
-The run's best is the best by promoted score.
+programs of six default runs beat AdamW by 1 to 46% on the digits tasks and lost by 5 to 18% on
+the language model (BENCHMARKS section 12). Score 0 ties tuned AdamW; a failure on any task
+scores the worst. The run's best is the best by promoted score.
 A round's trainings are jobs for the search's workers, like its children (`PromotionRound`).
 """
 from __future__ import annotations
