@@ -431,12 +431,6 @@ def make_probe(size: Size, shapes: tuple[tuple[int, ...], ...]) -> Callable[...,
 
 
 @functools.lru_cache(maxsize=None)
-def compiled_probe(size: Size, shapes: tuple[tuple[int, ...], ...]) -> Callable[..., jax.Array]:
-    """`make_probe` jitted, for inputs of any number of runs and steps."""
-    return jax.jit(make_probe(size, shapes))
-
-
-@functools.lru_cache(maxsize=None)
 def _kept_probe(size: Size, shapes: tuple[tuple[int, ...], ...]) -> Callable[..., jax.Array]:
     """`make_probe` at PROBE_RUNS x PROBE_STEPS, traced once across processes: the one shape
     `probe` calls, so that one compile per size serves the fingerprint and the lr check."""
@@ -452,7 +446,7 @@ def _kept_probe(size: Size, shapes: tuple[tuple[int, ...], ...]) -> Callable[...
 
 def probe(program: Program, shapes: tuple[tuple[int, ...], ...], w: np.ndarray,
           memory: np.ndarray, grads: np.ndarray, lrs: np.ndarray, ts: np.ndarray) -> np.ndarray:
-    """`compiled_probe`'s outputs for runs <= PROBE_RUNS and steps <= PROBE_STEPS (shaped as
+    """`make_probe`'s outputs for runs <= PROBE_RUNS and steps <= PROBE_STEPS (shaped as
     it takes them), computed at PROBE_RUNS x PROBE_STEPS: runs are padded with copies of the
     first, steps with zeros after the last (a step sees only the steps before it, so the
     padding changes no output that is returned)."""

@@ -9,9 +9,9 @@ the same StableHLO, so the same compiled program and the same numbers.
 
 A kept module is found by a key that names what was traced (the caller's, e.g. the task and the
 interpreter's sizes) and by `code_version`: the JAX and jaxlib versions, the backend, XLA_FLAGS
-and every file of lion_search and proxy_tasks (code and data). Any change to those makes a new key, so a
-module is never reused for code it was not traced from, and writing a module deletes those of
-other versions. A function of the user's own code (whose source is not in the version) is not
+and every file of lion_search and proxy_tasks (code and data). Any change to those makes a new
+key, so a module is never reused for code it was not traced from, and writing a module deletes
+those of other versions. A function of the user's own code (whose source is not in the version) is not
 kept. A missing or unreadable module is traced again and rewritten (atomically: concurrent
 workers may write the same key).
 """

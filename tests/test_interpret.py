@@ -11,7 +11,7 @@ import lion_search
 from lion_search.fitness import WORST_FITNESS, Evaluator, evaluate, hurdle_loss
 from lion_search.export import to_optax
 from lion_search.execute import run_program
-from lion_search.interpret import PROBE_STEPS_T, Size, compiled_probe, encode, size_for
+from lion_search.interpret import PROBE_STEPS_T, Size, encode, make_probe, size_for
 from lion_search.library import seed_names
 from lion_search.tasks import get_task
 from lion_search.train import train
@@ -73,7 +73,7 @@ def test_each_step_matches_direct_path(name):
     w = rng.normal(size=n).astype(np.float32)
     grads = (rng.normal(size=(12, n)) * (rng.random((12, n)) > 0.2)).astype(np.float32)
     lrs, ts = np.full(12, 0.01, np.float32), np.arange(1, 13, dtype=np.float32)
-    probe = compiled_probe(size, shapes)
+    probe = jax.jit(make_probe(size, shapes))
     ours = np.asarray(probe(encode(program, size), w[None],
                             np.zeros((1, size.memory, n), np.float32), grads[None], lrs[None],
                             ts[None]))[0]
