@@ -9,12 +9,13 @@
 A user's own task is a function returning a ``lion_search.Task`` (``proxy_tasks.base.Task``),
 named ``MODULE:FUNCTION`` or ``path/to/file.py:FUNCTION`` wherever a task name goes.
 """
-from lion_search.errors import LionSearchError, ProgramError
-from lion_search.export import eval_params, to_optax
-from lion_search.fitness import evaluate
-from lion_search.language import Program, parse_program
-from lion_search.library import load_program
-from lion_search.search import evolve
+from lion_search.evaluation.fitness import evaluate
+from lion_search.export.optax_module import eval_params, to_optax
+from lion_search.language.errors import LionSearchError, ProgramError
+from lion_search.language.parser import parse_program
+from lion_search.language.program import Program
+from lion_search.runs.references import load_program
+from lion_search.search.notebook import evolve
 from proxy_tasks import Task, make_schedule
 
 __all__ = ["LionSearchError", "Program", "ProgramError", "Task", "eval_params", "evaluate", "evolve",

@@ -4,9 +4,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lion_search.config import EvolveConfig
-from lion_search.search import Search
-from lion_search.store import JOURNAL, RunStore
+from lion_search.runs.journal import JOURNAL, RunStore
+from lion_search.search.config import EvolveConfig
+from lion_search.search.evolution import Search
 
 
 def make_params(dtype=jnp.float32):
@@ -91,7 +91,7 @@ def small_run(tmp_path_factory):
 def seeds_with_slow_rest(quick: tuple[str, ...], names: list[str] | None = None) -> list:
     """`names` (default: every seed) as pytest params; those not in `quick` are marked slow, so
     that the default suite checks a representative few and `pytest -m slow` the rest."""
-    from lion_search.library import seed_names
+    from lion_search.language.library import seed_names
 
     return [name if name in quick else pytest.param(name, marks=pytest.mark.slow)
             for name in (names if names is not None else seed_names())]

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from lion_search.cli import main
-from lion_search.library import seed_names
+from lion_search.cli.entry import main
+from lion_search.language.library import seed_names
 
 
 def run_cli(*args, cwd=None):

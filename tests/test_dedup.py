@@ -4,11 +4,13 @@ import pytest
 from hypothesis import given, reject, settings
 from hypothesis import strategies as st
 
-from lion_search.dedup import DedupCache, dataflow_hash, fingerprint
-from lion_search.language import Instr, Program, is_temp, normalize, parse_program
-from lion_search.library import load_program, seed_names
-from lion_search.mutate import MutationWeights, mutate
-from lion_search.validate import Limits
+from lion_search.analysis.dedup import DedupCache, dataflow_hash, fingerprint
+from lion_search.language.library import seed_names
+from lion_search.language.parser import normalize, parse_program
+from lion_search.language.program import Instr, Program, is_temp
+from lion_search.language.validate import Limits
+from lion_search.runs.references import load_program
+from lion_search.search.mutate import MutationWeights, mutate
 
 SEEDS = {name: load_program(name) for name in seed_names()}
 

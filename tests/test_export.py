@@ -10,10 +10,10 @@ import optax
 import pytest
 
 import lion_search
-from lion_search.execute import run_program
-from lion_search.export import write_module
-from lion_search.library import seed_names
-from lion_search.ops import CALLABLE_OPS, OPS
+from lion_search.export.optax_module import write_module
+from lion_search.language.direct import run_program
+from lion_search.language.library import seed_names
+from lion_search.language.ops import CALLABLE_OPS, OPS
 from tests.conftest import gradient_sequence, max_relative_error, seeds_with_slow_rest
 from tests.test_seeds import trajectory
 

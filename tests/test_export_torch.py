@@ -17,9 +17,9 @@ import numpy as np  # noqa: E402
 import optax  # noqa: E402
 
 import lion_search  # noqa: E402
-from lion_search.export_torch import module_source, slot_keys  # noqa: E402
-from lion_search.library import seed_names  # noqa: E402
-from lion_search.runtime import stored_shape  # noqa: E402
+from lion_search.export.torch_module import module_source, slot_keys
+from lion_search.language.library import seed_names
+from lion_search.language.runtime import stored_shape
 from tests.conftest import gradient_sequence  # noqa: E402
 from tests.readme_blocks import commands, section_blocks  # noqa: E402
 
@@ -226,18 +226,18 @@ def test_evaluating_swaps_in_the_evaluation_weights_and_back(params, grads, tmp_
 
 def test_reading_T_requires_total_steps(tmp_path):
     source = "def decay(w, g, lr, t):\n    return lr * (1 - t / T) * g\n"
-    cls = load_optimizer(lion_search.language.parse_program(source), tmp_path)
+    cls = load_optimizer(lion_search.parse_program(source), tmp_path)
     with pytest.raises(ValueError, match="total_steps"):
         cls([torch.nn.Parameter(torch.zeros(3))])
 
 
 def test_readme_torch_export_runs_as_written_and_needs_only_torch(tmp_path, monkeypatch):
-    from lion_search.cli import main
+    from lion_search.cli.entry import main
 
     (_, bash), (_, python) = section_blocks("PyTorch export")
     export = [line for line in commands(bash) if line.startswith("lion-search export")]
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr("lion_search.lr_check.lr_warning", lambda program: None)  # a fast export
+    monkeypatch.setattr("lion_search.analysis.lr_check.lr_warning", lambda program: None)  # a fast export
     main(shlex.split(export[0])[1:])
     tree = ast.parse((tmp_path / "lion_torch.py").read_text())
     imports = [node for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom))]

@@ -5,19 +5,22 @@ import shutil
 import pytest
 from rich.console import Console
 
-from lion_search.calibrate import unscale_lr
-from lion_search.cli import main
-from lion_search.config import EvolveConfig
-from lion_search.export import write_module
-from lion_search.language import parse_program
-from lion_search.library import load_program, seed_names
-from lion_search.live import LiveView
-from lion_search.lr_check import lr_warning
-from lion_search.portfolio import PortfolioEvaluator
-from lion_search.search import Member, Stats
-from lion_search.simplify import simplify, simplify_in_run, within
-from lion_search.store import RunStore
-from lion_search.summary import format_delta, program_name, run_best
+from lion_search.analysis.lr_check import lr_warning
+from lion_search.cli.entry import main
+from lion_search.evaluation.portfolio import PortfolioEvaluator
+from lion_search.export.optax_module import write_module
+from lion_search.inspect.live import LiveView
+from lion_search.inspect.summary import format_delta
+from lion_search.language.library import seed_names
+from lion_search.language.lr_scale import unscale_lr
+from lion_search.language.parser import parse_program
+from lion_search.runs.journal import RunStore
+from lion_search.runs.references import load_program, program_name, run_best
+from lion_search.search.config import EvolveConfig
+from lion_search.search.records import Member, Stats
+from lion_search.selection.simplify_run import simplify_in_run
+from lion_search.simplify.ablation import within
+from lion_search.simplify.pipeline import simplify
 from tests.conftest import small_run
 
 LR_FREE = ("def lr_free(w, g, lr, t, m):\n    m = interp(g, m, 0.9)\n"

@@ -7,13 +7,14 @@ import shutil
 import numpy as np
 import pytest
 
-from lion_search.compare import Comparison
-from lion_search.errors import LionSearchError
-from lion_search.fitness import EvalResult
-from lion_search.funnel import DEFAULT_STAGES, load_stages, passes, run_funnel
-from lion_search.store import RunStore
-from lion_search.tasks import get_task
-from lion_search.train import train
+from lion_search.evaluation.lr_sweep import Comparison
+from lion_search.evaluation.results import EvalResult
+from lion_search.evaluation.stages import DEFAULT_STAGES, load_stages
+from lion_search.evaluation.tasks import get_task
+from lion_search.evaluation.train import train
+from lion_search.language.errors import LionSearchError
+from lion_search.runs.journal import RunStore
+from lion_search.selection.funnel import passes, run_funnel
 from tests.conftest import small_run
 
 # Stage B's baseline is SGD at a learning rate too small to learn: every candidate passes, so
@@ -114,7 +115,7 @@ def test_default_stages_are_valid_and_grow():
 
 
 def test_the_proxy_stage_of_a_portfolio_run_has_each_of_its_tasks():
-    from lion_search.portfolio import resolve_tasks
+    from lion_search.evaluation.portfolio import resolve_tasks
 
     for proxy in ("digits", "digits-mlp,text-lm-mini"):
         assert load_stages(DEFAULT_STAGES, proxy=proxy).stages[0].tasks == resolve_tasks(proxy)

@@ -6,12 +6,17 @@ import shutil
 
 import pytest
 
-from lion_search import hall_of_fame
-from lion_search.hall_of_fame import (COLUMNS, hall_json, pareto_front, read_hall_of_fame,
-                                      write_hall_of_fame)
-from lion_search.language import parse_program
-from lion_search.shapes import memory_cost
-from lion_search.store import RunStore
+from lion_search.language.parser import parse_program
+from lion_search.language.shapes import memory_cost
+from lion_search.runs import hall_of_fame
+from lion_search.runs.hall_of_fame import (
+    COLUMNS,
+    hall_json,
+    pareto_front,
+    read_hall_of_fame,
+    write_hall_of_fame,
+)
+from lion_search.runs.journal import RunStore
 from tests.conftest import small_run
 
 

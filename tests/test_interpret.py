@@ -8,13 +8,20 @@ import numpy as np
 import pytest
 
 import lion_search
-from lion_search.fitness import WORST_FITNESS, Evaluator, evaluate, hurdle_loss
-from lion_search.export import to_optax
-from lion_search.execute import run_program
-from lion_search.interpret import PROBE_STEPS_T, Size, encode, make_probe, size_for
-from lion_search.library import seed_names
-from lion_search.tasks import get_task
-from lion_search.train import train
+from lion_search.evaluation.fitness import Evaluator, evaluate
+from lion_search.evaluation.interpreter import (
+    PROBE_STEPS_T,
+    Size,
+    encode,
+    make_probe,
+    size_for,
+)
+from lion_search.evaluation.results import WORST_FITNESS, hurdle_loss
+from lion_search.evaluation.tasks import get_task
+from lion_search.evaluation.train import train
+from lion_search.export.optax_module import to_optax
+from lion_search.language.direct import run_program
+from lion_search.language.library import seed_names
 from tests.conftest import seeds_with_slow_rest
 
 

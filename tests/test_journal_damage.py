@@ -9,10 +9,10 @@ import sqlite3
 
 import pytest
 
-from lion_search.cli import main
-from lion_search.errors import JournalDamaged, RunError
-from lion_search.store import JOURNAL, RunStore
-from lion_search.summary import summarize
+from lion_search.cli.entry import main
+from lion_search.inspect.summary import summarize
+from lion_search.language.errors import JournalDamaged, RunError
+from lion_search.runs.journal import JOURNAL, RunStore
 from tests.conftest import small_run
 
 PAGE = 4096

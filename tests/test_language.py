@@ -5,9 +5,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lion_search import ProgramError, parse_program
-from lion_search.execute import run_program
-from lion_search.language import SHAPE_INPUTS, Instr, Program, normalize, print_program
-from lion_search.ops import CALLABLE_OPS, OPS, Kind
+from lion_search.language.direct import run_program
+from lion_search.language.ops import CALLABLE_OPS, OPS, Kind
+from lion_search.language.parser import normalize
+from lion_search.language.program import SHAPE_INPUTS, Instr, Program, print_program
 
 # ------------------------------------------------------------------------------ generated text
 
@@ -238,7 +239,8 @@ def test_programs_parse_in_many_threads_at_once():
     under concurrency ("AST constructor recursion depth mismatch")."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from lion_search.library import load_program, seed_names
+    from lion_search.language.library import seed_names
+    from lion_search.runs.references import load_program
 
     texts = [str(load_program(name)) for name in seed_names()] * 20
     with ThreadPoolExecutor(4) as pool:

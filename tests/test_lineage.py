@@ -4,9 +4,14 @@ import math
 
 import pytest
 
-from lion_search.errors import RunError
-from lion_search.lineage import ancestry, format_lineage, lineage_json, text_diff
-from lion_search.store import RunStore
+from lion_search.inspect.lineage import (
+    ancestry,
+    format_lineage,
+    lineage_json,
+    text_diff,
+)
+from lion_search.language.errors import RunError
+from lion_search.runs.journal import RunStore
 from tests.conftest import small_run
 
 

@@ -3,10 +3,11 @@ import math
 
 import pytest
 
-from lion_search.calibrate import scale_lr
-from lion_search.language import parse_program
-from lion_search.library import load_program, seed_names
-from lion_search.lr_check import grows_with_lr, lr_growth
+from lion_search.analysis.lr_check import grows_with_lr, lr_growth
+from lion_search.language.library import seed_names
+from lion_search.language.lr_scale import scale_lr
+from lion_search.language.parser import parse_program
+from lion_search.runs.references import load_program
 
 ADAM_BODY = """
     m = interp(g, m, 0.9)

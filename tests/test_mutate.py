@@ -4,11 +4,22 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from lion_search.language import Instr, Program, normalize, parse_program, print_program
-from lion_search.library import load_program, seed_names
-from lion_search.mutate import (MUTATIONS, Mutation, MutationWeights, accept, add_slot, delete, mutate,
-                                 prune_dead_temps, remove_slot, statements, swap)
-from lion_search.validate import Limits, check
+from lion_search.language.edits import accept, prune_dead_temps, statements
+from lion_search.language.library import seed_names
+from lion_search.language.parser import normalize, parse_program
+from lion_search.language.program import Instr, Program, print_program
+from lion_search.language.validate import Limits, check
+from lion_search.runs.references import load_program
+from lion_search.search.mutate import (
+    MUTATIONS,
+    Mutation,
+    MutationWeights,
+    add_slot,
+    delete,
+    mutate,
+    remove_slot,
+    swap,
+)
 
 SEEDS = {name: load_program(name) for name in seed_names()}
 LIMITS = Limits(max_length=max(len(p) for p in SEEDS.values()) + 4,

@@ -6,12 +6,15 @@ import jax.extend.core
 import numpy as np
 import pytest
 
-from lion_search.fitness import Evaluator
-from lion_search.interpret import Size, compiled_trainer, encode, make_trainer, size_for
-from lion_search.language import parse_program
-from lion_search.library import load_program
-from lion_search.mutate import mutate
-from lion_search.population import (
+from lion_search.evaluation.fitness import Evaluator
+from lion_search.evaluation.interpreter import (
+    Size,
+    compiled_trainer,
+    encode,
+    make_trainer,
+    size_for,
+)
+from lion_search.evaluation.multi_trainer import (
     compiled_population_trainer,
     encode_population,
     evaluate_population,
@@ -20,8 +23,11 @@ from lion_search.population import (
     population_size,
     train_population,
 )
-from lion_search.tasks import get_task
-from lion_search.validate import check
+from lion_search.evaluation.tasks import get_task
+from lion_search.language.parser import parse_program
+from lion_search.language.validate import check
+from lion_search.runs.references import load_program
+from lion_search.search.mutate import mutate
 
 # Short runs keep the file fast; the hurdle (at steps // 4 = 10) still sees a full window.
 STEPS = 40
@@ -201,7 +207,7 @@ def test_evaluate_population_is_the_fitness():
 def test_workers_with_a_population_batch_score_as_the_interpreter_does():
     """A GPU worker's jobs (EvalSpec.population > 0) go through the population trainer and
     score as the interpreter's workers do."""
-    from lion_search.workers import EvalSpec, Job, Scoring, train_jobs
+    from lion_search.search.jobs import EvalSpec, Job, Scoring, train_jobs
 
     texts = [str(load_program(name)) for name in ("adamw", "lion", "sgd")]
     jobs = [Job(i, text, Scoring(("logreg",), (math.inf,))) for i, text in enumerate(texts)]
@@ -216,7 +222,11 @@ def test_workers_with_a_population_batch_score_as_the_interpreter_does():
 def test_the_population_batch_fits_the_memory_it_is_given():
     """P grows with the device's memory, in powers of two between 8 and the cap, and XLA's own
     figure for the fitted P stays within the share of memory it was fitted to."""
-    from lion_search.population import MEMORY_SHARE, fit_population, trainer_bytes
+    from lion_search.evaluation.multi_trainer import (
+        MEMORY_SHARE,
+        fit_population,
+        trainer_bytes,
+    )
 
     task = get_task("quadratic")
     small, large = trainer_bytes(task, SIZE, 8), trainer_bytes(task, SIZE, 16)
@@ -235,8 +245,9 @@ def test_a_worker_that_fits_its_population_to_memory_trains_batches_of_that_size
     and the pool then sends batches of that size (on a CPU, P is capped small)."""
     import ray
 
-    from lion_search.population import MOST_PROGRAMS_CPU
-    from lion_search.workers import FIT_TO_MEMORY, EvalSpec, Job, RayPool, Scoring
+    from lion_search.evaluation.multi_trainer import MOST_PROGRAMS_CPU
+    from lion_search.search.jobs import FIT_TO_MEMORY, EvalSpec, Job, Scoring
+    from lion_search.search.ray_pool import RayPool
 
     spec = EvalSpec(("quadratic",), "constant", (0,), population=FIT_TO_MEMORY)
     pool = RayPool(spec, workers=1, batch_size=4, address="local")

@@ -6,12 +6,9 @@ import numpy as np
 import pytest
 
 import lion_search
-from lion_search.calibrate import calibrate, scale_lr
-from lion_search.config import EvolveConfig
-from lion_search.errors import LionSearchError, TaskError
-from lion_search.fitness import EvalResult, Evaluator
-from lion_search.library import load_program
-from lion_search.portfolio import (
+from lion_search.evaluation.calibrate import calibrate
+from lion_search.evaluation.fitness import Evaluator
+from lion_search.evaluation.portfolio import (
     MIN_RATIO,
     REFERENCE_PROGRAM,
     PortfolioEvaluator,
@@ -19,9 +16,14 @@ from lion_search.portfolio import (
     portfolios,
     resolve_tasks,
 )
-from lion_search.store import RunStore
-from lion_search.summary import summarize
-from lion_search.tasks import get_task
+from lion_search.evaluation.results import EvalResult
+from lion_search.evaluation.tasks import get_task
+from lion_search.inspect.summary import summarize
+from lion_search.language.errors import LionSearchError, TaskError
+from lion_search.language.lr_scale import scale_lr
+from lion_search.runs.journal import RunStore
+from lion_search.runs.references import load_program
+from lion_search.search.config import EvolveConfig
 
 TASKS = ("quadratic", "logreg")
 
@@ -119,7 +121,7 @@ def test_a_portfolio_config_round_trips_through_the_journal():
 
 
 def test_a_stopped_portfolio_search_resumes_with_its_references(tmp_path):
-    from lion_search.search import Search
+    from lion_search.search.evolution import Search
 
     config = EvolveConfig(task=",".join(TASKS), budget=40, population=8, workers=1,
                           promote_every=0)

@@ -4,14 +4,20 @@ import sqlite3
 
 import pytest
 
-from lion_search.config import EvolveConfig
-from lion_search.language import parse_program
-from lion_search.lr_check import grows_with_lr
-from lion_search.errors import LionSearchError
-from lion_search.promotion import PROMOTED_SCORES, TaskScore, promoted_score, stage_b_tasks
-from lion_search.search import Search
-from lion_search.store import RunStore
-from lion_search.summary import run_program, summarize
+from lion_search.analysis.lr_check import grows_with_lr
+from lion_search.inspect.summary import summarize
+from lion_search.language.errors import LionSearchError
+from lion_search.language.parser import parse_program
+from lion_search.runs.journal import RunStore
+from lion_search.runs.references import program_in_run
+from lion_search.search.config import EvolveConfig
+from lion_search.search.evolution import Search
+from lion_search.search.promotion import (
+    PROMOTED_SCORES,
+    TaskScore,
+    promoted_score,
+    stage_b_tasks,
+)
 
 
 def test_the_promoted_score_is_the_worst_or_the_mean_log_ratio_to_the_references():
@@ -42,9 +48,9 @@ def test_a_round_is_scored_from_its_trainings_at_each_programs_best_factor():
     every factor failed scores the worst, with no factor."""
     import numpy as np
 
-    from lion_search.fitness import EvalResult
-    from lion_search.library import load_program
-    from lion_search.promotion import REFERENCE, PromotionRound
+    from lion_search.evaluation.results import EvalResult
+    from lion_search.runs.references import load_program
+    from lion_search.search.promotion import REFERENCE, PromotionRound
 
     def result(loss):
         return EvalResult(loss, np.zeros(1), "ok" if math.isfinite(loss) else "diverged", 1.0)
@@ -163,7 +169,7 @@ def test_run_best_is_the_best_by_promoted_score(promoted_run):
     folder, _ = promoted_run
     store = RunStore.open(folder)
     best_promoted = min(store.evaluations("promoted"), key=lambda e: e.fitness)
-    row, _ = run_program(folder, "best")
+    row, _ = program_in_run(folder, "best")
     assert row.id == best_promoted.program
     summary = summarize(store)
     assert summary["best"]["id"] == row.id and summary["best"]["by"] == "promoted score"
@@ -189,7 +195,7 @@ def test_no_child_of_a_search_ignores_lr(promoted_run):
 def test_the_report_plots_the_promoted_scores_beside_the_proxy(promoted_run, tmp_path):
     import shutil
 
-    from lion_search.report import write_report
+    from lion_search.inspect.report.page import write_report
 
     folder = tmp_path / "copy"
     shutil.copytree(promoted_run[0], folder)
@@ -201,8 +207,8 @@ def test_the_report_plots_the_promoted_scores_beside_the_proxy(promoted_run, tmp
 
 
 def test_the_funnel_takes_the_best_promoted_program_first(promoted_run):
-    from lion_search.funnel import candidates
-    from lion_search.summary import run_best
+    from lion_search.runs.references import run_best
+    from lion_search.selection.funnel import candidates
 
     store = RunStore.open(promoted_run[0])
     entrants = candidates(store, 3)

@@ -25,7 +25,7 @@ import time
 import pytest
 from readme_blocks import all_blocks, commands
 
-from lion_search.cli import main
+from lion_search.cli.entry import main
 
 SECTIONS_RUN_ELSEWHERE = {"Your own task": "tests/test_user_task.py",
                           "Running on a cluster": "tests/test_cluster.py"}

@@ -12,9 +12,10 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from lion_search.report import (funnel_html, rolling_failed, rolling_median, throughput,
-                                write_report)
-from lion_search.store import RunStore
+from lion_search.inspect.report.page import write_report
+from lion_search.inspect.report.series import rolling_failed, rolling_median, throughput
+from lion_search.inspect.report.tables import funnel_html
+from lion_search.runs.journal import RunStore
 from tests.conftest import small_run
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -10,13 +10,17 @@ import time
 
 import pytest
 
-from lion_search.hall_of_fame import pareto_front, read_hall_of_fame, write_hall_of_fame
-from lion_search.lineage import ancestry
-from lion_search.report import write_report
-from lion_search.runs import list_runs, run_info, runs_json, runs_table
-from lion_search.errors import RunError
-from lion_search.store import RunStore
-from lion_search.summary import summarize
+from lion_search.inspect.lineage import ancestry
+from lion_search.inspect.report.page import write_report
+from lion_search.inspect.summary import summarize
+from lion_search.language.errors import RunError
+from lion_search.runs.folders import list_runs, run_info, runs_json, runs_table
+from lion_search.runs.hall_of_fame import (
+    pareto_front,
+    read_hall_of_fame,
+    write_hall_of_fame,
+)
+from lion_search.runs.journal import RunStore
 from tests.conftest import small_run
 
 
@@ -214,10 +218,10 @@ def test_a_new_journal_appears_complete_or_not_at_all(tmp_path, monkeypatch):
 
 
 def test_runs_started_in_the_same_second_get_distinct_folders(tmp_path, monkeypatch):
-    from lion_search import store
-    from lion_search.store import new_run_folder
+    from lion_search.runs import journal
+    from lion_search.runs.journal import new_run_folder
 
-    monkeypatch.setattr(store.time, "strftime", lambda fmt: "2026-11-21_18-32-53")
+    monkeypatch.setattr(journal.time, "strftime", lambda fmt: "2026-11-21_18-32-53")
     first = new_run_folder(tmp_path)
     first.mkdir()
     second = new_run_folder(tmp_path)

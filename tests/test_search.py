@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from lion_search.config import EvolveConfig
-from lion_search.search import QuietObserver, Search
-from lion_search.store import RunStore
-from lion_search.summary import summarize
+from lion_search.inspect.summary import summarize
+from lion_search.runs.journal import RunStore
+from lion_search.search.config import EvolveConfig
+from lion_search.search.evolution import Search
+from lion_search.search.observer import QuietObserver
 
 CLI = [str(Path(sys.executable).parent / "lion-search")]
 QUICK = ["--task", "quadratic", "--population", "10", "--workers", "1", "--promote-every", "0"]

@@ -6,7 +6,7 @@ import optax
 import pytest
 
 import lion_search
-from lion_search.library import seed_names
+from lion_search.language.library import seed_names
 from tests.conftest import gradient_sequence, max_relative_error
 
 STEPS = 120

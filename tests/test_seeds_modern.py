@@ -8,7 +8,7 @@ import optax
 import pytest
 
 import lion_search
-from lion_search.shapes import memory_cost, slot_kinds
+from lion_search.language.shapes import memory_cost, slot_kinds
 from tests.conftest import gradient_sequence, make_params
 
 STEPS = 120

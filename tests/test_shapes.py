@@ -8,11 +8,11 @@ import pytest
 from optax.contrib._muon import orthogonalize_via_newton_schulz
 
 import lion_search
-from lion_search import runtime
-from lion_search.library import load_program
-from lion_search.ops import Shape, join
-from lion_search.shapes import memory_cost, slot_kinds, slot_shapes
-from lion_search.validate import check
+from lion_search.language import runtime
+from lion_search.language.ops import Shape, join
+from lion_search.language.shapes import memory_cost, slot_kinds, slot_shapes
+from lion_search.language.validate import check
+from lion_search.runs.references import load_program
 
 S, P, R, C, T = Shape.SCALAR, Shape.PER_TENSOR, Shape.ROW, Shape.COL, Shape.TENSOR
 

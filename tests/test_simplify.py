@@ -6,17 +6,26 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lion_search.calibrate import scale_lr
-from lion_search.fitness import Evaluator
-from lion_search.execute import run_program
-from lion_search.language import Instr, Program, normalize, parse_program, print_program
-from lion_search.library import load_program, read_program_file, seed_names
-from lion_search.mutate import mutate
-from lion_search.ops import OPS
-from lion_search.simplify import (LIMITS, RULES, AblationStep, SimplifyReport, ablate,
-                                  dataflow_graph, dead_instructions, dead_slots, format_report,
-                                  output_node, remove_dead, rewrite, round_values, simplify)
-from lion_search.validate import Limits, check
+from lion_search.evaluation.fitness import Evaluator
+from lion_search.language.direct import run_program
+from lion_search.language.library import read_program_file, seed_names
+from lion_search.language.lr_scale import scale_lr
+from lion_search.language.ops import OPS
+from lion_search.language.parser import normalize, parse_program
+from lion_search.language.program import Instr, Program, print_program
+from lion_search.language.validate import Limits, check
+from lion_search.runs.references import load_program
+from lion_search.search.mutate import mutate
+from lion_search.simplify.ablation import AblationStep, ablate, round_values
+from lion_search.simplify.dead_code import (
+    dataflow_graph,
+    dead_instructions,
+    dead_slots,
+    output_node,
+    remove_dead,
+)
+from lion_search.simplify.pipeline import SimplifyReport, format_report, simplify
+from lion_search.simplify.rules import LIMITS, RULES, rewrite
 
 PROGRAM4 = Path(__file__).parent / "data" / "lion_program4.py"
 SEEDS = {name: load_program(name) for name in seed_names()}

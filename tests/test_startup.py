@@ -9,11 +9,14 @@ from collections import Counter
 from concurrent.futures import Future
 from pathlib import Path
 
-import lion_search.fitness
-from lion_search.config import EvolveConfig, default_workers
-from lion_search.search import CALIBRATING, TRAINING, QuietObserver, Search, warm_programs
-from lion_search.store import RunStore
-from lion_search.workers import COMPILING, STARTING, EvalSpec, InProcessPool, Scoring
+import lion_search.evaluation.fitness
+from lion_search.runs.journal import RunStore
+from lion_search.search.config import EvolveConfig, default_workers
+from lion_search.search.evolution import Search
+from lion_search.search.in_process import InProcessPool
+from lion_search.search.jobs import COMPILING, STARTING, EvalSpec, Scoring
+from lion_search.search.observer import CALIBRATING, TRAINING, QuietObserver
+from lion_search.search.pools import warm_programs
 
 CLI = [str(Path(sys.executable).parent / "lion-search")]
 QUICK = ["--task", "quadratic", "--population", "10", "--workers", "1", "--promote-every", "0"]
@@ -55,8 +58,8 @@ def started(pool):
 def test_calibration_meta_validation_and_promotion_are_jobs_for_the_workers(tmp_path,
                                                                            monkeypatch):
     built_in = []
-    compiled_trainer = lion_search.fitness.compiled_trainer
-    monkeypatch.setattr(lion_search.fitness, "compiled_trainer", lambda *args: (
+    compiled_trainer = lion_search.evaluation.fitness.compiled_trainer
+    monkeypatch.setattr(lion_search.evaluation.fitness, "compiled_trainer", lambda *args: (
         built_in.append(threading.current_thread().name), compiled_trainer(*args))[1])
     config = EvolveConfig(task="quadratic", population=10, workers=1, budget=30,
                           promote_every=10, promote_top=1, promote_tasks="rosenbrock",
@@ -148,32 +151,33 @@ def test_the_default_workers_are_one_per_usable_core():
 def test_gpus_are_found_without_starting_jax(monkeypatch):
     import importlib.util
 
-    from lion_search import workers
+    from lion_search.evaluation import xla
 
     monkeypatch.delenv("JAX_PLATFORMS", raising=False)
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object()
                         if name == "jax_cuda12_plugin" else real(name, *a))
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
-    assert workers.visible_gpus() == 2
+    assert xla.visible_gpus() == 2
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "-1")
-    assert workers.visible_gpus() == 0
+    assert xla.visible_gpus() == 0
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
     monkeypatch.setenv("JAX_PLATFORMS", "cpu")
-    assert workers.visible_gpus() == 0
+    assert xla.visible_gpus() == 0
     monkeypatch.setattr(importlib.util, "find_spec", real)
     monkeypatch.delenv("JAX_PLATFORMS")
     if real("jax_cuda12_plugin") is None and real("jax_cuda13_plugin") is None:
-        assert workers.visible_gpus() == 0     # no CUDA JAX: no GPU workers
+        assert xla.visible_gpus() == 0     # no CUDA JAX: no GPU workers
 
 
 def test_a_search_trains_on_the_gpus_it_finds_unless_told_otherwise(monkeypatch):
-    from lion_search import cli, workers
+    from lion_search import cli
+    from lion_search.evaluation import xla
 
-    monkeypatch.setattr(workers, "visible_gpus", lambda: 2)
+    monkeypatch.setattr(xla, "visible_gpus", lambda: 2)
     assert cli.with_gpu_workers({"budget": 10}) == {"gpus_per_worker": 1.0, "workers": 2,
                                                     "budget": 10}
     assert cli.with_gpu_workers({"workers": 1})["workers"] == 1
     assert cli.with_gpu_workers({"gpus_per_worker": 0.0}) == {"gpus_per_worker": 0.0}
-    monkeypatch.setattr(workers, "visible_gpus", lambda: 0)
+    monkeypatch.setattr(xla, "visible_gpus", lambda: 0)
     assert cli.with_gpu_workers({"budget": 10}) == {"budget": 10}

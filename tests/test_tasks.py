@@ -8,8 +8,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lion_search.errors import TaskError
-from lion_search.tasks import TaskInfo, get_task, schedule_names, task_names, task_table
+from lion_search.evaluation.tasks import (
+    TaskInfo,
+    get_task,
+    schedule_names,
+    task_names,
+    task_table,
+)
+from lion_search.language.errors import TaskError
 from proxy_tasks import TASK_BUILDERS
 from proxy_tasks.data import digits, text_corpus
 from proxy_tasks.schedules import make_schedule
@@ -220,7 +226,7 @@ def test_batch_override_takes_batches_of_that_size(name, batch):
 def test_a_variant_trains_with_the_requested_batch(capsys, tmp_path, monkeypatch):
     """`eval --batch` trains the variant: its loop sees batches of that shape. (An empty
     folder of traced modules, so that the loop is traced here rather than loaded from disk.)"""
-    from lion_search.cli import main
+    from lion_search.cli.entry import main
 
     monkeypatch.setenv("LION_SEARCH_TRACED", str(tmp_path / "traced"))
     task = get_task("digits-mlp", steps=20, batch_size=16)
@@ -265,7 +271,7 @@ def test_bad_batch_size_is_a_one_line_task_error(name, batch, message):
 
 
 def test_eval_cli_rejects_a_bad_batch_in_one_line(capsys):
-    from lion_search.cli import main
+    from lion_search.cli.entry import main
 
     assert main(["eval", "adamw", "--task", "quadratic", "--batch", "16"]) == 2
     err = capsys.readouterr().err.strip()

@@ -5,11 +5,18 @@ import dataclasses
 import jax
 import numpy as np
 
-from lion_search import traced
-from lion_search.interpret import (Encoded, Trained, _builtin_key, _example_program, encode,
-                                   make_trainer, size_for)
-from lion_search.library import load_program
-from lion_search.tasks import get_task
+from lion_search.evaluation import traced
+from lion_search.evaluation.interpreter import (
+    Encoded,
+    Trained,
+    _builtin_key,
+    _example_program,
+    encode,
+    make_trainer,
+    size_for,
+)
+from lion_search.evaluation.tasks import get_task
+from lion_search.runs.references import load_program
 
 
 def test_a_kept_trainer_gives_the_traced_trainers_numbers_and_is_not_traced_again(tmp_path):

@@ -8,8 +8,8 @@ import numpy as np
 import optax
 import pytest
 
-from lion_search.tasks import get_task
-from lion_search.train import SweepResult, TrainResult, _run, sweep_lr, train
+from lion_search.evaluation.tasks import get_task
+from lion_search.evaluation.train import SweepResult, TrainResult, _run, sweep_lr, train
 
 
 def adam_tx(task, lr):

@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 from readme_blocks import commands, section_blocks
 
-from lion_search.errors import TaskError
-from lion_search.funnel import load_stages, run_stage
-from lion_search.library import load_program
-from lion_search.portfolio import resolve_tasks
-from lion_search.tasks import get_task, task_code_paths, user_task
+from lion_search.evaluation.portfolio import resolve_tasks
+from lion_search.evaluation.stages import load_stages
+from lion_search.evaluation.tasks import get_task, task_code_paths, user_task
+from lion_search.language.errors import TaskError
+from lion_search.runs.references import load_program
+from lion_search.selection.funnel import run_stage
 
 BIN = str(Path(sys.executable).parent)
 

@@ -3,9 +3,11 @@ import math
 
 import pytest
 
-from lion_search.language import Instr, Program, parse_program
-from lion_search.library import load_program, seed_names
-from lion_search.validate import Limits, check, depends_on, is_valid
+from lion_search.language.library import seed_names
+from lion_search.language.parser import parse_program
+from lion_search.language.program import Instr, Program
+from lion_search.language.validate import Limits, check, depends_on, is_valid
+from lion_search.runs.references import load_program
 
 ROOMY = Limits(max_length=64, max_memory=8)
 

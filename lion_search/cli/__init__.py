@@ -23,14 +23,29 @@ Modules, in the order data flows (each imports only those above it):
     parser        `build_parser`: every subcommand's arguments
     entry         `main`, the console script (`python -m lion_search.cli` runs it too)
 """
-from lion_search.cli.after_search import (cmd_funnel, cmd_report, cmd_salvage, cmd_simplify,
-                                          funnel_table)
+from lion_search.cli.after_search import (
+           cmd_funnel,
+           cmd_report,
+           cmd_salvage,
+           cmd_simplify,
+           funnel_table,
+)
 from lion_search.cli.display import _fitness, _warn, console
 from lion_search.cli.entry import main
-from lion_search.cli.evaluate import (EVAL_PLOTS, bench_population, bench_startup, cmd_bench,
-                                      cmd_eval)
-from lion_search.cli.evolve import (_config_from_args, _print_outcome, _stop_on_interrupt,
-                                    cmd_evolve, with_gpu_workers)
+from lion_search.cli.evaluate import (
+           EVAL_PLOTS,
+           bench_population,
+           bench_startup,
+           cmd_bench,
+           cmd_eval,
+)
+from lion_search.cli.evolve import (
+           _config_from_args,
+           _print_outcome,
+           _stop_on_interrupt,
+           cmd_evolve,
+           with_gpu_workers,
+)
 from lion_search.cli.export import cmd_export
 from lion_search.cli.listings import cmd_programs, cmd_runs, cmd_tasks
 from lion_search.cli.parser import _ints, _names, build_parser

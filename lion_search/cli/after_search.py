@@ -13,16 +13,16 @@ from lion_search.cli.display import _warn, console
 def cmd_simplify(args: argparse.Namespace) -> None:
     """Simplify a program: dead code, rewrite rules, then ablation on the proxy. A run's
     program is scored as the run scores it, and the result is saved in the run."""
-    from lion_search.fitness import Evaluator
-    from lion_search.library import load_program
-    from lion_search.lr_check import lr_warning
-    from lion_search.simplify import format_report, simplify, simplify_in_run
-    from lion_search.store import RunStore
-    from lion_search.summary import run_program, split_run_ref
+    from lion_search.analysis.lr_check import lr_warning
+    from lion_search.evaluation.fitness import Evaluator
+    from lion_search.runs.journal import RunStore
+    from lion_search.runs.references import load_program, program_in_run, split_run_ref
+    from lion_search.selection.simplify_run import simplify_in_run
+    from lion_search.simplify.pipeline import format_report, simplify
 
     ref = split_run_ref(args.program)
     if ref:
-        row, _ = run_program(*ref)
+        row, _ = program_in_run(*ref)
         store = RunStore.open(ref[0])
         try:
             with console.status(f"simplifying #{row.id}" + ("" if args.no_ablation else
@@ -49,9 +49,9 @@ def cmd_simplify(args: argparse.Namespace) -> None:
 
 def cmd_report(args: argparse.Namespace) -> None:
     """Write a run's HTML report and plots."""
-    from lion_search.hall_of_fame import write_hall_of_fame
-    from lion_search.report import write_report
-    from lion_search.store import RunStore, resolve_run
+    from lion_search.inspect.report.page import write_report
+    from lion_search.runs.hall_of_fame import write_hall_of_fame
+    from lion_search.runs.journal import RunStore, resolve_run
 
     store = RunStore.open(resolve_run(args.run))
     try:
@@ -64,18 +64,19 @@ def cmd_report(args: argparse.Namespace) -> None:
 
 
 def cmd_salvage(args: argparse.Namespace) -> None:
-    """Recover what is readable of a damaged journal (lion_search/salvage.py)."""
-    from lion_search.salvage import salvage
-    from lion_search.store import resolve_run
+    """Recover what is readable of a damaged journal (lion_search/runs/salvage.py)."""
+    from lion_search.runs.journal import resolve_run
+    from lion_search.runs.salvage import salvage
 
     console.print(salvage(resolve_run(args.run), args.out, args.force).summary(), markup=False)
 
 
 def cmd_funnel(args: argparse.Namespace) -> None:
     """Re-test a run's best programs on larger tasks against tuned baselines."""
-    from lion_search.funnel import DEFAULT_STAGES, run_funnel
-    from lion_search.simplify import rewrite
-    from lion_search.store import RunStore, resolve_run
+    from lion_search.evaluation.stages import DEFAULT_STAGES
+    from lion_search.runs.journal import RunStore, resolve_run
+    from lion_search.selection.funnel import run_funnel
+    from lion_search.simplify.rules import rewrite
 
     store = RunStore.open(resolve_run(args.run))
     try:

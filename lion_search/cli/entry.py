@@ -7,12 +7,12 @@ import sys
 from typing import Sequence
 
 from lion_search.cli.parser import build_parser
-from lion_search.errors import LionSearchError
+from lion_search.language.errors import LionSearchError
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: run one command; errors print as one line and exit with status 2."""
-    from lion_search.workers import SINGLE_THREAD_XLA
+    from lion_search.evaluation.xla import SINGLE_THREAD_XLA
 
     # One core per training process, as the Ray workers run (set before JAX starts its backend).
     os.environ.setdefault("XLA_FLAGS", SINGLE_THREAD_XLA)

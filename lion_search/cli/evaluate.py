@@ -18,11 +18,11 @@ EVAL_PLOTS = Path("runs") / "eval"   # where `eval` writes its plots unless told
 
 def cmd_eval(args: argparse.Namespace) -> None:
     """Train a program and baselines, each with its lr swept, and compare them."""
-    from lion_search.compare import DEFAULT_GRID, sweep
-    from lion_search.fitness import Evaluator
-    from lion_search.library import load_program
-    from lion_search.plots import plot_curves, plot_lr_sensitivity
-    from lion_search.tasks import get_task
+    from lion_search.evaluation.fitness import Evaluator
+    from lion_search.evaluation.lr_sweep import DEFAULT_GRID, sweep
+    from lion_search.evaluation.tasks import get_task
+    from lion_search.inspect.plots import plot_curves, plot_lr_sensitivity
+    from lion_search.runs.references import load_program
 
     programs = {name: load_program(name) for name in (args.program, *args.vs)}
     task = get_task(args.task, args.schedule, args.steps, args.batch)
@@ -58,7 +58,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
 def cmd_bench(args: argparse.Namespace) -> None:
     """Candidates/s of the interpreter, the batched interpreter and per-program jit; or with
     --startup, the start-up and workers benchmark."""
-    from lion_search.bench import benchmark
+    from lion_search.bench.speed import benchmark
 
     if args.startup:
         return bench_startup(Path(args.out))
@@ -80,7 +80,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
 def bench_population(task: str, populations: str) -> None:
     """Candidates/s of the batched interpreter and the population trainer at each population
     size P (bench.population_benchmark), with the memory they use."""
-    from lion_search.bench import population_benchmark
+    from lion_search.bench.speed import population_benchmark
 
     sizes = tuple(int(x) for x in populations.split(","))
     with console.status(f"benchmarking populations of {populations} on {task}"):
@@ -99,7 +99,7 @@ def bench_population(task: str, populations: str) -> None:
 
 def bench_startup(folder: Path) -> None:
     """Time whole `evolve` commands (bench.startup_benchmark) and print them with the ratios."""
-    from lion_search.bench import startup_benchmark
+    from lion_search.bench.speed import startup_benchmark
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     with console.status(f"timing evolve commands in {folder} (several minutes)"):

@@ -12,12 +12,12 @@ from typing import Iterator
 from rich.table import Table
 
 from lion_search.cli.display import _fitness, console
-from lion_search.errors import LionSearchError
+from lion_search.language.errors import LionSearchError
 
 
 def _config_from_args(args: argparse.Namespace) -> dict:
     """The EvolveConfig fields given on the command line."""
-    from lion_search.mutate import MutationWeights
+    from lion_search.search.mutate import MutationWeights
 
     fields = {k: getattr(args, k) for k in (
         "task", "schedule", "seeds", "budget", "population", "tournament", "seed_programs",
@@ -63,7 +63,7 @@ def _stop_on_interrupt() -> Iterator[threading.Event]:
 def with_gpu_workers(fields: dict) -> dict:
     """The search's settings with GPU workers where JAX sees GPUs and the user chose no
     --gpus-per-worker: a Ray actor per GPU (or --workers of them) training populations."""
-    from lion_search.workers import visible_gpus
+    from lion_search.evaluation.xla import visible_gpus
 
     gpus = visible_gpus() if "gpus_per_worker" not in fields else 0
     if not gpus:
@@ -75,10 +75,16 @@ def with_gpu_workers(fields: dict) -> dict:
 
 def cmd_evolve(args: argparse.Namespace) -> int:
     """Run (or resume) a search, with a live view; Ctrl-C stops it cleanly and resumably."""
-    from lion_search.config import EvolveConfig
-    from lion_search.live import LiveView
-    from lion_search.search import Search, process_started, start_pool
-    from lion_search.store import RunStore, link_latest, new_run_folder, resolve_run
+    from lion_search.inspect.live import LiveView
+    from lion_search.runs.journal import (
+        RunStore,
+        link_latest,
+        new_run_folder,
+        resolve_run,
+    )
+    from lion_search.search.config import EvolveConfig
+    from lion_search.search.evolution import Search
+    from lion_search.search.pools import process_started, start_pool
 
     if args.time_limit is not None and args.time_limit <= 0:
         raise LionSearchError(f"--time-limit must be a positive number of seconds, got {args.time_limit}")
@@ -136,9 +142,9 @@ def cmd_evolve(args: argparse.Namespace) -> int:
 
 
 def _print_outcome(folder: Path, state: str) -> None:
-    from lion_search.shapes import format_cost
-    from lion_search.store import RunStore
-    from lion_search.summary import summarize
+    from lion_search.inspect.summary import summarize
+    from lion_search.language.shapes import format_cost
+    from lion_search.runs.journal import RunStore
 
     store = RunStore.open(folder)
     summary = summarize(store, 5)

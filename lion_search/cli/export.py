@@ -10,10 +10,10 @@ def cmd_export(args: argparse.Namespace) -> None:
     """Write a program as a standalone optax module (`--framework torch`: a torch optimizer): a
     run's program in its simplified form (`--raw`: as journaled), named after the run, with the
     learning rate the search used."""
-    from lion_search.export import DEFAULT_LR_ADVICE, write_module
-    from lion_search.library import load_program
-    from lion_search.lr_check import lr_warning
-    from lion_search.summary import export_form, split_run_ref
+    from lion_search.analysis.lr_check import lr_warning
+    from lion_search.export.optax_module import DEFAULT_LR_ADVICE, write_module
+    from lion_search.runs.references import load_program, split_run_ref
+    from lion_search.selection.winners import export_form
 
     ref = split_run_ref(args.program)
     if ref:
@@ -23,7 +23,7 @@ def cmd_export(args: argparse.Namespace) -> None:
     else:
         program, advice = load_program(args.program), DEFAULT_LR_ADVICE
     if args.framework == "torch":
-        from lion_search.export_torch import optimizer_class, write_module
+        from lion_search.export.torch_module import optimizer_class, write_module
     path = write_module(program, args.output, advice)
     if args.framework == "torch":
         cls = optimizer_class(program)

@@ -12,8 +12,9 @@ from lion_search.cli.display import console
 
 def cmd_programs(args: argparse.Namespace) -> None:
     """List the seed programs with their memory cost and length."""
-    from lion_search.library import SEEDS_DIR, load_program, seed_names
-    from lion_search.shapes import format_cost, memory_cost
+    from lion_search.language.library import SEEDS_DIR, seed_names
+    from lion_search.language.shapes import format_cost, memory_cost
+    from lion_search.runs.references import load_program
 
     table = Table(title=f"Seed programs ({SEEDS_DIR})")
     table.add_column("name", no_wrap=True)
@@ -30,8 +31,8 @@ def cmd_programs(args: argparse.Namespace) -> None:
 
 def cmd_tasks(args: argparse.Namespace) -> None:
     """List the proxy tasks with their size and cost, and the named portfolios."""
-    from lion_search.portfolio import portfolios
-    from lion_search.tasks import schedule_names, task_table
+    from lion_search.evaluation.portfolio import portfolios
+    from lion_search.evaluation.tasks import schedule_names, task_table
 
     table = Table(title="Proxy tasks")
     for column in ("name", "scale", "params", "steps", "batch", "GFLOP/run", "description"):
@@ -48,7 +49,7 @@ def cmd_tasks(args: argparse.Namespace) -> None:
 
 def cmd_runs(args: argparse.Namespace) -> None:
     """List run folders."""
-    from lion_search.runs import list_runs, runs_json, runs_table
+    from lion_search.runs.folders import list_runs, runs_json, runs_table
 
     infos = list_runs(args.root)
     if args.json:

@@ -4,7 +4,12 @@ from __future__ import annotations
 import argparse
 from typing import Callable
 
-from lion_search.cli.after_search import cmd_funnel, cmd_report, cmd_salvage, cmd_simplify
+from lion_search.cli.after_search import (
+    cmd_funnel,
+    cmd_report,
+    cmd_salvage,
+    cmd_simplify,
+)
 from lion_search.cli.evaluate import EVAL_PLOTS, cmd_bench, cmd_eval
 from lion_search.cli.evolve import cmd_evolve
 from lion_search.cli.export import cmd_export

@@ -14,20 +14,24 @@ from lion_search.cli.display import _fitness, _warn, console
 
 def cmd_show(args: argparse.Namespace) -> None:
     """Print a run's summary, or one program and its memory cost."""
-    from lion_search.library import load_program
-    from lion_search.lr_check import lr_warning
-    from lion_search.shapes import format_cost, memory_cost
-    from lion_search.summary import is_run, run_program, split_run_ref
+    from lion_search.analysis.lr_check import lr_warning
+    from lion_search.language.shapes import format_cost, memory_cost
+    from lion_search.runs.references import (
+        is_run,
+        load_program,
+        program_in_run,
+        split_run_ref,
+    )
 
     if is_run(args.target):
         return show_lineage(args) if args.lineage else show_run(args)
     ref = split_run_ref(args.target)
     program = load_program(args.target)
-    fitness = run_program(*ref)[1] if ref else None
+    fitness = program_in_run(*ref)[1] if ref else None
     steps = _ancestry(*ref) if ref else []
     warning = lr_warning(program)
     if args.json:
-        from lion_search.lineage import lineage_json
+        from lion_search.inspect.lineage import lineage_json
 
         print(json.dumps({"name": program.name, "memory": memory_cost(program),
                           "slots": program.slots,
@@ -48,11 +52,11 @@ def cmd_show(args: argparse.Namespace) -> None:
 
 
 def _ancestry(folder: Path, ref: str) -> list:
-    from lion_search.lineage import ancestry
-    from lion_search.store import RunStore
-    from lion_search.summary import run_program
+    from lion_search.inspect.lineage import ancestry
+    from lion_search.runs.journal import RunStore
+    from lion_search.runs.references import program_in_run
 
-    row, _ = run_program(folder, ref)
+    row, _ = program_in_run(folder, ref)
     store = RunStore.open(folder)
     try:
         return ancestry(store, row.id)
@@ -62,8 +66,8 @@ def _ancestry(folder: Path, ref: str) -> list:
 
 def show_lineage(args: argparse.Namespace) -> None:
     """The chain of mutations from the seed to a program, each step as a diff."""
-    from lion_search.lineage import format_lineage, lineage_json
-    from lion_search.store import resolve_run
+    from lion_search.inspect.lineage import format_lineage, lineage_json
+    from lion_search.runs.journal import resolve_run
 
     steps = _ancestry(resolve_run(args.target), args.lineage)
     if args.json:
@@ -74,10 +78,10 @@ def show_lineage(args: argparse.Namespace) -> None:
 
 def show_run(args: argparse.Namespace) -> None:
     """The summary of a run folder: counts, seeds, top programs and the best program."""
-    from lion_search.promotion import PROMOTED_SCORES
-    from lion_search.shapes import format_cost
-    from lion_search.store import RunStore, resolve_run
-    from lion_search.summary import summarize
+    from lion_search.inspect.summary import summarize
+    from lion_search.language.shapes import format_cost
+    from lion_search.runs.journal import RunStore, resolve_run
+    from lion_search.search.promotion import PROMOTED_SCORES
 
     store = RunStore.open(resolve_run(args.target))
     try:
@@ -91,7 +95,7 @@ def show_run(args: argparse.Namespace) -> None:
                   f"{summary['evaluations']}/{summary['budget']} evaluations trained, "
                   f"{summary['cache_hits']} cache hits ({100 * summary['cache_hit_rate']:.0f}%)")
     if summary["startup"]:
-        from lion_search.live import format_startup
+        from lion_search.inspect.live import format_startup
 
         console.print(f"start-up: {format_startup(summary['startup'])}")
     for ref in summary["references"]:

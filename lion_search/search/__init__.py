@@ -33,8 +33,14 @@ from lion_search.search.evolution import HALL_OF_FAME_EVERY, Search
 from lion_search.search.metaval_promotion import MetavalAndPromotion
 from lion_search.search.notebook import evolve
 from lion_search.search.observer import CALIBRATING, TRAINING, Observer, QuietObserver
-from lion_search.search.pools import (_starter, make_pool, process_started, start_pool,
-                                      stop_pool, warm_programs)
+from lion_search.search.pools import (
+           _starter,
+           make_pool,
+           process_started,
+           start_pool,
+           stop_pool,
+           warm_programs,
+)
 from lion_search.search.records import Member, Stats
 
 __all__ = ["CALIBRATING", "HALL_OF_FAME_EVERY", "TRAINING", "Member", "MetavalAndPromotion",

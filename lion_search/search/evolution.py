@@ -11,25 +11,27 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from lion_search.calibrate import best_scale, lr_sweep
-from lion_search.config import EvolveConfig
-from lion_search.dedup import DedupCache
-from lion_search.fitness import hurdle_loss
-from lion_search.hall_of_fame import write_hall_of_fame
-from lion_search.language import Program, parse_program
-from lion_search.library import load_program
-from lion_search.lr_check import grows_with_lr
-from lion_search.mutate import mutate
-from lion_search.portfolio import REFERENCE_PROGRAM, combine
-from lion_search.promotion import PromotionRound, Trial
+from lion_search.analysis.dedup import DedupCache
+from lion_search.analysis.lr_check import grows_with_lr
+from lion_search.evaluation.calibrate import best_scale, lr_sweep
+from lion_search.evaluation.portfolio import REFERENCE_PROGRAM, combine
+from lion_search.evaluation.results import hurdle_loss
+from lion_search.language.parser import parse_program
+from lion_search.language.program import Program
+from lion_search.language.validate import Limits, fitting
+from lion_search.runs.hall_of_fame import write_hall_of_fame
+from lion_search.runs.journal import RunStore
+from lion_search.runs.references import load_program
+from lion_search.search.config import EvolveConfig
+from lion_search.search.jobs import STARTING, Done, Job, Scoring
 from lion_search.search.metaval_promotion import MetavalAndPromotion
+from lion_search.search.mutate import mutate
 from lion_search.search.observer import CALIBRATING, TRAINING, Observer, QuietObserver
 from lion_search.search.pools import start_pool, stop_pool
+from lion_search.search.promotion import PromotionRound, Trial
+from lion_search.search.ray_pool import RayPool
 from lion_search.search.records import Member, Stats
-from lion_search.simplify import rewrite
-from lion_search.store import RunStore
-from lion_search.validate import Limits, fitting
-from lion_search.workers import STARTING, Done, Job, RayPool, Scoring
+from lion_search.simplify.rules import rewrite
 
 HALL_OF_FAME_EVERY = 50  # trained evaluations between rewrites of RUN/hall_of_fame.csv
 

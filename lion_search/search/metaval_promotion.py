@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import math
 
-from lion_search.language import Program
-from lion_search.promotion import PromotionRound
+from lion_search.language.program import Program
+from lion_search.search.jobs import Done, Job, Scoring
+from lion_search.search.promotion import PromotionRound
 from lion_search.search.records import Member
-from lion_search.workers import Done, Job, Scoring
 
 
 class MetavalAndPromotion:

@@ -4,11 +4,11 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from lion_search.config import EvolveConfig
-from lion_search.errors import LionSearchError
+from lion_search.language.errors import LionSearchError
+from lion_search.runs.journal import RunStore, link_latest, new_run_folder
+from lion_search.search.config import EvolveConfig
 from lion_search.search.evolution import Search
 from lion_search.search.pools import start_pool
-from lion_search.store import RunStore, link_latest, new_run_folder
 
 
 def evolve(out: str | Path | None = None, time_limit: float | None = None,

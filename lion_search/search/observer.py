@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from lion_search.promotion import Promotion
+from lion_search.search.promotion import Promotion
 from lion_search.search.records import Member, Stats
 
 CALIBRATING, TRAINING = "calibrating", "training"   # start-up phases after the pool's own

@@ -9,11 +9,13 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-from lion_search.calibrate import lr_sweep
-from lion_search.config import EvolveConfig
-from lion_search.library import load_program
-from lion_search.workers import (FIT_TO_MEMORY, EvalSpec, InProcessPool, RayPool, keep_on_cpu,
-                                 use_compilation_cache)
+from lion_search.evaluation.calibrate import lr_sweep
+from lion_search.evaluation.xla import keep_on_cpu, use_compilation_cache
+from lion_search.runs.references import load_program
+from lion_search.search.config import EvolveConfig
+from lion_search.search.in_process import InProcessPool
+from lion_search.search.jobs import FIT_TO_MEMORY, EvalSpec
+from lion_search.search.ray_pool import RayPool
 
 
 def process_started() -> float:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from lion_search.language import Program
+from lion_search.language.program import Program
 
 
 class Member(NamedTuple):

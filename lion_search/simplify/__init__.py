@@ -39,17 +39,38 @@ Modules, in the order data flows (each imports only those above it):
     dataflow    per-name data-flow queries and the body edits the rules and ablation make
     rules       the exact rewrite rules (`RULES`) and `rewrite`, which applies them
     ablation    dropping instructions and rounding constants while fitness holds (`ablate`)
-    pipeline    `simplify` (all three steps), `simplify_in_run`, `SimplifyReport`, `format_report`
+    pipeline    `simplify` (all three steps), `SimplifyReport`, `format_report`
+
+`selection.simplify_run.simplify_in_run` simplifies a run's program on the run's own proxy.
 """
-from lion_search.simplify.ablation import (AblationStep, ablate, drop_candidates, is_calibration,
-                                           round_values, rounding_candidates, within)
-from lion_search.simplify.dead_code import (Node, dataflow_graph, dead_instructions, dead_slots,
-                                            output_node, remove_dead)
-from lion_search.simplify.pipeline import SimplifyReport, format_report, simplify, simplify_in_run
-from lion_search.simplify.rules import LIMITS, MAX_REWRITES, MAX_WEIGHT, RULES, Rule, rewrite
+from lion_search.simplify.ablation import (
+           AblationStep,
+           ablate,
+           drop_candidates,
+           is_calibration,
+           round_values,
+           rounding_candidates,
+           within,
+)
+from lion_search.simplify.dead_code import (
+           Node,
+           dataflow_graph,
+           dead_instructions,
+           dead_slots,
+           output_node,
+           remove_dead,
+)
+from lion_search.simplify.pipeline import SimplifyReport, format_report, simplify
+from lion_search.simplify.rules import (
+           LIMITS,
+           MAX_REWRITES,
+           MAX_WEIGHT,
+           RULES,
+           Rule,
+           rewrite,
+)
 
 __all__ = ["LIMITS", "MAX_REWRITES", "MAX_WEIGHT", "RULES", "AblationStep", "Node", "Rule",
            "SimplifyReport", "ablate", "dataflow_graph", "dead_instructions", "dead_slots",
            "drop_candidates", "format_report", "is_calibration", "output_node", "remove_dead",
-           "rewrite", "round_values", "rounding_candidates", "simplify", "simplify_in_run",
-           "within"]
+           "rewrite", "round_values", "rounding_candidates", "simplify", "within"]

@@ -6,11 +6,11 @@ import math
 from dataclasses import replace
 from typing import Callable, NamedTuple
 
-from lion_search.language import INPUTS, Arg, Program, format_constant
-from lion_search.mutate import describe, round_significant
+from lion_search.language.edits import describe, round_significant
+from lion_search.language.program import INPUTS, Arg, Program, format_constant
+from lion_search.language.validate import check
 from lion_search.simplify.dataflow import _copy, _definition, _replaced, _with_instr
 from lion_search.simplify.rules import LIMITS, rewrite
-from lion_search.validate import check
 
 
 class AblationStep(NamedTuple):

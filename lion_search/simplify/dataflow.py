@@ -8,8 +8,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from lion_search.language import ALL_INPUTS, Arg, Instr, Program, is_temp
-from lion_search.mutate import round_significant
+from lion_search.language.edits import round_significant
+from lion_search.language.program import ALL_INPUTS, Arg, Instr, Program, is_temp
 
 # Ops whose result is finite when their arguments are (the runtime clips div, pow, exp, expm1
 # and cosh, floors log); + - * square interp and the reductions can overflow.

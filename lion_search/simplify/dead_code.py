@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import networkx as nx
 
-from lion_search.language import Program, normalize
+from lion_search.language.parser import normalize
+from lion_search.language.program import Program
 
 Node = int | tuple[str, int]  # an instruction's index, or ("out", k) for output k
 

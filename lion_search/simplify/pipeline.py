@@ -1,21 +1,19 @@
 """The whole pipeline: `simplify` (dead code, rewriting, then ablation under a score),
-`simplify_in_run` (scored as a run scores, the result journaled), `SimplifyReport` and
-`format_report`, which prints it."""
+`SimplifyReport` and `format_report`, which prints it."""
 from __future__ import annotations
 
-import math
 from itertools import groupby
 from typing import TYPE_CHECKING, Callable, NamedTuple
 
-from lion_search.language import Program, print_program
-from lion_search.mutate import describe
-from lion_search.shapes import format_cost, memory_cost
+from lion_search.language.edits import describe
+from lion_search.language.program import Program, print_program
+from lion_search.language.shapes import format_cost, memory_cost
 from lion_search.simplify.ablation import AblationStep, ablate, within
 from lion_search.simplify.dead_code import dead_instructions, dead_slots
 from lion_search.simplify.rules import rewrite
 
 if TYPE_CHECKING:
-    from lion_search.store import RunStore
+    pass
 
 
 class SimplifyReport(NamedTuple):
@@ -59,36 +57,6 @@ def simplify(program: Program, score: Callable[[Program], float] | None = None,
         if result == program or within(score(result), fitness_before, tolerance, absolute):
             break
     return SimplifyReport(program, result, applied, steps, fitness_before, score(result))
-
-
-def simplify_in_run(store: RunStore, program_id: int, tolerance: float = 0.01,
-                    ablation: bool = True) -> tuple[SimplifyReport, int]:
-    """Simplify program `program_id` of a run, scored as the run scores: on its tasks, schedule
-    and training seeds, against its reference losses (a portfolio's fitness is a log ratio, so
-    the tolerance is then absolute; see `within`). The result is journaled as a program of
-    origin 'simplified' (parent: `program_id`) with its fitness as an evaluation of kind
-    'simplified'; returns the report and the new program's id."""
-    from lion_search.config import EvolveConfig
-    from lion_search.dedup import DedupCache
-    from lion_search.language import parse_program
-    from lion_search.portfolio import PortfolioEvaluator
-
-    config = EvolveConfig.from_json(store.config)
-    references = store.value("references")
-    evaluator = PortfolioEvaluator(config.tasks, config.schedule, config.seeds,
-                                   [r["fitness"] for r in references] if references else None)
-    score = None if not ablation else (lambda p: evaluator.evaluate(p).fitness)
-    report = simplify(parse_program(store.program(program_id).text), score, tolerance,
-                      absolute=evaluator.relative)
-    kept = sum(s.kept for s in report.steps)
-    pid = store.add_program(str(report.after), DedupCache().keys(report.after), program_id,
-                            f"simplified: {', '.join(dict.fromkeys(report.rules)) or 'no rule'};"
-                            f" {kept} ablation step(s) kept", "simplified")
-    if report.fitness_after is not None:
-        store.add_evaluation(pid, "simplified", report.fitness_after,
-                             "ok" if math.isfinite(report.fitness_after) else "diverged", False,
-                             config.task, config.seeds, 0.0, "simplify")
-    return report, pid
 
 
 def _heading(label: str, program: Program, fitness: float | None) -> str:

@@ -8,14 +8,23 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from lion_search.language import Arg, Instr, Program
-from lion_search.mutate import accept
-from lion_search.ops import OPS, Kind
-from lion_search.simplify.dataflow import (_FLOAT32_MAX, _copy, _definition, _is_constant,
-                                           _is_finite, _producer, _redirect, _replaced,
-                                           _same_value, _short_constant)
+from lion_search.language.edits import accept
+from lion_search.language.ops import OPS, Kind
+from lion_search.language.program import Arg, Instr, Program
+from lion_search.language.validate import Limits
+from lion_search.simplify.dataflow import (
+    _FLOAT32_MAX,
+    _copy,
+    _definition,
+    _is_constant,
+    _is_finite,
+    _producer,
+    _redirect,
+    _replaced,
+    _same_value,
+    _short_constant,
+)
 from lion_search.simplify.dead_code import remove_dead
-from lion_search.validate import Limits
 
 LIMITS = Limits(max_length=10**6, max_memory=10**6)  # simplification never lengthens a program
 MAX_REWRITES = 10_000   # a bound on rule applications; every rule makes a program simpler

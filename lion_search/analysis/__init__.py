@@ -1,0 +1,1 @@
+"""What a program is before it trains: duplicates (data-flow hash, fingerprint) and the lr check."""

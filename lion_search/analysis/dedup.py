@@ -1,0 +1,210 @@
+"""Deduplication before training: equivalent children reuse the stored fitness.
+
+Two keys identify a program's computation:
+
+* `dataflow_hash`, structural: the hash of the expression DAG of the outputs. An input hashes by
+  its role (w, g, lr, t, memory slot k), a constant by its exact value, an instruction's value
+  by h(op, h(arg_1), ..., h(arg_n)) with the args of commutative ops sorted, and `copy(x)` as x.
+  Names never enter the hash and only what the outputs read does, so the key is the same for
+  programs that differ by variable names, dead instructions, the order of independent
+  instructions, the order of a commutative op's operands or plain assignments.
+
+* `fingerprint`, functional: the hash of every output of `steps` steps of the program, run by
+  the interpreter's compiled probe (about 0.1 ms a program, against milliseconds for op-by-op
+  dispatch) on fixed pseudo-random inputs and rounded to about 5 significant digits. It also equates algebraically equal programs (x + x and 2 * x, sqrt(x * x) and
+  abs(x)) as long as their float32 results round alike. The inputs are chosen so that different
+  optimizers rarely agree on all of them: 64 entries in two leaves; memory starts random rather
+  than zero (a mid-training state, where sign(interp(g, m, 0.9)) and sign(interp(g, m, 0.8))
+  differ); g is fresh each step with a fifth of its entries exactly zero (so lazy updates show);
+  w moves by the update; lr changes every step (so `lr` does not collide with a constant); and
+  t runs through FINGERPRINT_T = 1, 4, 15, 6, 35, ...: with the default 4 steps, every-k-steps
+  programs fire on a different set of steps for each k in 1..6.
+
+`DedupCache` maps both keys to the fitness of the program that produced them.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+from typing import NamedTuple
+
+import numpy as np
+
+from lion_search.evaluation.interpreter import probe, size_for
+from lion_search.language.program import ALL_INPUTS, Arg, Program
+
+COMMUTATIVE_OPS = frozenset({"add", "mul", "max", "min", "eq", "ne"})
+FINGERPRINT_T: tuple[float, ...] = (1.0, 4.0, 15.0, 6.0, 35.0, 24.0, 60.0, 420.0)
+FINGERPRINT_SHAPES: tuple[tuple[int, ...], ...] = ((6, 8), (16,))
+FINGERPRINT_SEED = 20230213
+MANTISSA_BITS = 17
+
+
+class FingerprintInputs(NamedTuple):
+    """What `fingerprint` feeds a program, as flat vectors: w_1, memory_1 per slot, and per
+    step g_k, lr_k, t_k."""
+
+    w: np.ndarray         # [entries]
+    grads: np.ndarray     # [steps, entries]
+    lrs: np.ndarray       # [steps]
+    ts: np.ndarray        # [steps]
+    memory: np.ndarray    # [slots, entries]
+
+
+def _digest(text: str) -> str:
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+# ------------------------------------------------------------------------------ data-flow hash
+
+def dataflow_hash(program: Program) -> str:
+    """A hex key of the outputs' expression DAG, invariant to names, dead code and operand order."""
+    env: dict[str, str] = {name: _digest(f"input {name}") for name in ALL_INPUTS}
+    env.update((slot, _digest(f"memory {k}")) for k, slot in enumerate(program.memory))
+
+    def key(a: Arg) -> str:
+        return env[a] if isinstance(a, str) else _digest(f"constant {float(a)!r}")
+
+    for ins in program.body:
+        args = [key(a) for a in ins.args]
+        if ins.op == "copy":
+            env[ins.dst] = args[0]
+            continue
+        if ins.op in COMMUTATIVE_OPS:
+            args.sort()
+        env[ins.dst] = _digest(f"{ins.op}({','.join(args)})")
+    returned = [key(a) for a in program.outputs]
+    if program.has_eval:
+        returned[-1] = f"eval {returned[-1]}"
+    return _digest("return " + ",".join(returned))
+
+
+# ---------------------------------------------------------------------------------- fingerprint
+
+@functools.lru_cache(maxsize=None)
+def fingerprint_inputs(steps: int, n_memory: int) -> FingerprintInputs:
+    """The fixed inputs of `fingerprint`, each a flat float32 vector over the leaves of
+    FINGERPRINT_SHAPES, from a fixed seed.
+
+    w, the initial memory slots and the gradients are N(0, 1) in the first leaf and 100x smaller
+    in the second (so that per-tensor and global reductions differ), with a fifth of the
+    gradient entries exactly 0; lr_k = 0.01 * 2 ** u_k with u_k ~ U(-1, 1); t_k is
+    FINGERPRINT_T[k]. Each entry of a gradient is also scaled by 10 ** -(9 u) and each entry
+    of a memory slot by 10 ** -(18 u), u ~ U(0, 1): training meets gradients and second
+    moments that small, where an epsilon such as the 1e-8 of sqrt(v) + 1e-8 decides the step,
+    so programs that differ only in such a constant get different fingerprints.
+    """
+    rng = np.random.default_rng(FINGERPRINT_SEED)
+
+    def vector(p_zero: float = 0.0, decades: float = 0.0) -> np.ndarray:
+        parts = [scale * rng.normal(size=shape) * (rng.random(size=shape) >= p_zero)
+                 * 10.0 ** (-decades * rng.random(size=shape))
+                 for shape, scale in zip(FINGERPRINT_SHAPES, (1.0, 0.01))]
+        return np.concatenate([x.ravel() for x in parts]).astype(np.float32)
+
+    w = vector()
+    grads = np.stack([vector(p_zero=0.2, decades=9.0) for _ in range(steps)])
+    lrs = (0.01 * 2.0 ** rng.uniform(-1.0, 1.0, size=steps)).astype(np.float32)
+    memory = np.stack([vector(decades=18.0) for _ in range(n_memory)]) if n_memory else \
+        np.zeros((0, w.size), np.float32)
+    return FingerprintInputs(w, grads, lrs, np.asarray(FINGERPRINT_T[:steps], np.float32), memory)
+
+
+def quantize(values: np.ndarray) -> bytes:
+    """Values rounded to MANTISSA_BITS significant bits (about 5 significant digits), as bytes.
+
+    x = m * 2 ** e with 0.5 <= |m| < 1 becomes (round(m * 2 ** MANTISSA_BITS), e), -0 becomes 0,
+    and NaN, +Inf and -Inf become their own codes.
+    """
+    x = np.asarray(values, np.float64).ravel()
+    finite = np.isfinite(x)
+    mantissa, exponent = np.frexp(np.where(finite, x, 0.0))
+    rounded = np.round(mantissa * 2.0 ** MANTISSA_BITS).astype(np.int64)
+    code = np.select([np.isnan(x), x == np.inf, x == -np.inf], [1, 2, 3], 0)
+    return np.stack([rounded, exponent.astype(np.int64), code]).tobytes()
+
+
+def fingerprint(program: Program, steps: int = 4) -> str:
+    """A hex key of the program's outputs over `steps` steps on fixed inputs, rounded.
+
+    Step k feeds (w_k, g_k, lr_k, t_k, memory_k) and gets (u_k, memory_{k+1}[, evaluation
+    weights]); then w_{k+1} = w_k - u_k. Every output of every step enters the key (see
+    `quantize`); the interpreter's padding slots (beyond the program's memory) are left out.
+    """
+    if not 1 <= steps <= len(FINGERPRINT_T):
+        raise ValueError(f"steps must be in 1..{len(FINGERPRINT_T)}, got {steps}")
+    inputs = fingerprint_inputs(steps, size_for(program).memory)
+    with np.errstate(all="ignore"):
+        outputs = probe(program, FINGERPRINT_SHAPES, inputs.w[None], inputs.memory[None],
+                        inputs.grads[None], inputs.lrs[None], inputs.ts[None])[0]
+    columns = list(range(1 + program.slots)) + ([-1] if program.has_eval else [])
+    return hashlib.blake2b(quantize(outputs[:, columns]), digest_size=16).hexdigest()
+
+
+# ---------------------------------------------------------------------------------------- cache
+
+Keys = tuple[str, str]  # (dataflow_hash, fingerprint)
+
+
+class DedupCache:
+    """Fitness by data-flow hash and by fingerprint; counts lookups and hits.
+
+    Compute `keys(program)` once per child, then `lookup_keys` before training and `add_keys`
+    after; `lookup(program)` and `add(program, fitness)` do both steps in one call.
+    """
+
+    def __init__(self, steps: int = 4):
+        self.steps = steps
+        self.by_hash: dict[str, float] = {}
+        self.by_fingerprint: dict[str, float] = {}
+        # Programs with one data-flow hash compute the same values, so share a fingerprint:
+        # a child whose hash was seen (a pending or known program) is not run again.
+        self.fingerprints: dict[str, str] = {}
+        self.lookups = 0
+        self.hits = 0
+
+    @property
+    def hit_rate(self) -> float:
+        """hits / lookups (0 before any lookup)."""
+        return self.hits / self.lookups if self.lookups else 0.0
+
+    def keys(self, program: Program) -> Keys:
+        """(dataflow_hash, fingerprint) of `program` (the fingerprint is computed once per
+        hash)."""
+        key = dataflow_hash(program)
+        if key not in self.fingerprints:
+            self.fingerprints[key] = fingerprint(program, self.steps)
+        return key, self.fingerprints[key]
+
+    def lookup_keys(self, keys: Keys) -> float | None:
+        """The stored fitness of a program with these keys (hash first, then fingerprint)."""
+        self.lookups += 1
+        found = self.by_hash.get(keys[0])
+        if found is None:
+            found = self.by_fingerprint.get(keys[1])
+        if found is not None:
+            self.hits += 1
+        return found
+
+    def contains(self, keys: Keys) -> bool:
+        """Whether a program with these keys was evaluated (not counted as a lookup)."""
+        return keys[0] in self.by_hash or keys[1] in self.by_fingerprint
+
+    def add_keys(self, keys: Keys, fitness: float) -> None:
+        """Store `fitness` under both keys."""
+        self.by_hash[keys[0]] = fitness
+        self.by_fingerprint[keys[1]] = fitness
+
+    def lookup(self, program: Program) -> float | None:
+        """The stored fitness of a program equivalent to `program`, or None; the fingerprint is
+        computed only when the data-flow hash misses."""
+        found = self.by_hash.get(dataflow_hash(program))
+        if found is not None:
+            self.lookups += 1
+            self.hits += 1
+            return found
+        return self.lookup_keys(("", fingerprint(program, self.steps)))
+
+    def add(self, program: Program, fitness: float) -> None:
+        """Store the fitness of `program`."""
+        self.add_keys(self.keys(program), fitness)

@@ -1,0 +1,1 @@
+"""Benchmarks: evaluation speed, the multi-program trainer, start-up."""

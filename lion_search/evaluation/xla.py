@@ -1,0 +1,50 @@
+"""The XLA environment of a training process: one thread per process (`SINGLE_THREAD_XLA`), JAX's
+persistent compilation cache, keeping JAX on the CPU, and counting GPUs without starting JAX."""
+from __future__ import annotations
+
+import glob
+import importlib.util
+import os
+from pathlib import Path
+
+# Each worker process trains on one core: XLA's own thread pool would only fight the others.
+SINGLE_THREAD_XLA = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+
+
+COMPILATION_CACHE = Path.home() / ".cache" / "lion-search" / "jax"
+
+
+def visible_gpus() -> int:
+    """How many GPUs JAX could train on here, found without starting JAX (a JAX started in
+    the search process takes most of a GPU's memory): 0 unless JAX's CUDA plugin is installed
+    and JAX_PLATFORMS allows CUDA; then the devices CUDA_VISIBLE_DEVICES names, or else the
+    NVIDIA device files."""
+    platforms = os.environ.get("JAX_PLATFORMS", "")
+    if platforms and not {"cuda", "gpu"} & set(platforms.split(",")):
+        return 0
+    if not any(importlib.util.find_spec(name) is not None
+               for name in ("jax_cuda12_plugin", "jax_cuda13_plugin")):
+        return 0
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return len([d for d in visible.split(",") if d.strip() not in ("", "-1")])
+    return len(glob.glob("/dev/nvidia[0-9]*"))
+
+
+def keep_on_cpu() -> None:
+    """Run this process's own JAX work (the search's probes) on the CPU, so that GPU workers,
+    one JAX process per GPU, have their GPU's memory to themselves."""
+    import jax
+
+    jax.config.update("jax_platforms", "cpu")
+
+
+def use_compilation_cache(folder: Path = COMPILATION_CACHE) -> None:
+    """Keep this process's compiled programs in JAX's persistent cache under `folder` (unless
+    the user chose a cache), so that a later run loads its training loops instead of
+    compiling them again."""
+    import jax
+
+    if jax.config.jax_compilation_cache_dir is None:
+        jax.config.update("jax_compilation_cache_dir", str(folder))
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)

@@ -1,0 +1,1 @@
+"""Programs as standalone optax and PyTorch modules."""

@@ -1,0 +1,1 @@
+"""Looking at runs: the summary, lineage, the live view, plots and the HTML report."""

@@ -1,0 +1,114 @@
+"""What a run holds, for people and for scripts: the summary of a run folder (best programs,
+fitness against the seeds, cache hits, promotion) that `show` and the report print."""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from lion_search.language.parser import parse_program
+from lion_search.language.shapes import memory_cost
+from lion_search.runs.journal import RunStore
+from lion_search.runs.references import run_best, simplified_text
+
+
+def format_delta(fitness: float, seed: float, relative: bool) -> str:
+    """A fitness against the seed's (negative is better), the same wherever it is shown: a
+    percentage of a loss, or for a portfolio's fitness (already a mean log ratio) the
+    difference; small changes keep two significant digits ('-0.012%', not '-0.0%')."""
+    if not (math.isfinite(fitness) and math.isfinite(seed)) or (seed == 0 and not relative):
+        return ""
+    if relative:
+        return f"{fitness - seed:+.3g} vs seed"
+    percent = 100 * (fitness - seed) / abs(seed)
+    return f"{percent:+.1f}% vs seed" if abs(percent) >= 0.1 else f"{percent:+.2g}% vs seed"
+
+
+def is_relative(store: RunStore) -> bool:
+    """Whether the run's fitness is a portfolio's mean log ratio (it has reference losses)."""
+    return bool(store.value("references"))
+
+
+def json_number(x: float) -> float | None:
+    """JSON has no infinity: the worst fitness is written as null."""
+    return x if math.isfinite(x) else None
+
+
+def summarize(store: RunStore, top: int = 10) -> dict[str, Any]:
+    """The run's state, counts, seeds, best program and top programs."""
+    config = store.config
+    seeds = store.value("seeds", [])
+    seed_fitness = min((s["fitness"] for s in seeds), default=math.inf)
+    trained = store.count("search", cached=False)
+    hits = store.count("search", cached=True)
+    best = store.best(top)
+    promoted = store.best_fitness([row.id for row, _ in best], ("promoted",))
+    hit_counts = _cache_hits_by_hash(store)
+    relative = is_relative(store)
+    rows = []
+    for program_row, evaluation in best:
+        program = parse_program(program_row.text)
+        rows.append({
+            "id": program_row.id, "fitness": json_number(evaluation.fitness),
+            "was_promoted": program_row.id in promoted,
+            "promoted": json_number(promoted.get(program_row.id, math.inf)),
+            "delta": json_number(evaluation.fitness - seed_fitness),
+            "vs_seed": format_delta(evaluation.fitness, seed_fitness, relative),
+            "memory": memory_cost(program), "length": len(program),
+            "evaluation": _ordinal(store, evaluation.id),
+            "cache_hits": hit_counts.get(program_row.hash, 0), "program": program_row.text})
+    first, last = store.db.execute("SELECT MIN(created), MAX(created) FROM evaluations WHERE "
+                                   "kind = 'search' AND cached = 0").fetchone()
+    seconds = (last - first) if first is not None and last > first else 0.0
+    return {
+        "run": str(store.folder), "state": store.state(), "task": config.get("task"),
+        "budget": config.get("budget"), "workers": config.get("workers"),
+        "evaluations": trained, "cache_hits": hits,
+        "cache_hit_rate": hits / (trained + hits) if trained + hits else 0.0,
+        "search_seconds": seconds,
+        "evaluations_per_second": trained / seconds if seconds else None,
+        "startup": store.value("startup"),   # the latest session's (search.journal_startup)
+        "seeds": [{"name": s["name"], "fitness": json_number(s["fitness"]),
+                   "lr_scale": s["lr_scale"], "id": s["id"]} for s in seeds],
+        "references": store.value("references", []),
+        "promotion": {"tasks": promotion_tasks(store),
+                      # runs journaled before the score had a rule were scored by the mean
+                      "score": config.get("promote_score", "mean"),
+                      "references": store.value("promotion_references", []),
+                      "promoted": store.count("promoted")},
+        "best": _best_json(store),
+        "top": rows,
+    }
+
+
+def promotion_tasks(store: RunStore) -> list[str]:
+    """The tasks programs of this run were promoted to (empty before the first promotion)."""
+    return [r["task"] for r in store.value("promotion_references", [])]
+
+
+def _best_json(store: RunStore) -> dict[str, Any] | None:
+    """The run's best (see run_best) with its proxy fitness and promoted score."""
+    row = run_best(store)
+    if row is None:
+        return None
+    fitness = store.best_fitness([row.id], ("search", "seed")).get(row.id, math.inf)
+    promoted = store.best_fitness([row.id], ("promoted",)).get(row.id)
+    from lion_search.analysis.lr_check import lr_warning
+
+    simplified = simplified_text(store, row.id)
+    return {"id": row.id, "fitness": json_number(fitness),
+            "promoted": None if promoted is None else json_number(promoted),
+            "by": "promoted score" if promoted is not None else "proxy fitness",
+            "program": row.text, "simplified": simplified,
+            "lr_warning": lr_warning(parse_program(simplified or row.text))}
+
+
+def _ordinal(store: RunStore, evaluation_id: int) -> int:
+    """How many search evaluations had been journaled when this one was (1-based)."""
+    return int(store.db.execute("SELECT COUNT(*) FROM evaluations WHERE kind = 'search' "
+                                "AND id <= ?", (evaluation_id,)).fetchone()[0])
+
+
+def _cache_hits_by_hash(store: RunStore) -> dict[str, int]:
+    rows = store.db.execute("SELECT p.hash, COUNT(*) FROM evaluations e JOIN programs p ON "
+                            "p.id = e.program WHERE e.cached = 1 GROUP BY p.hash").fetchall()
+    return dict(rows)

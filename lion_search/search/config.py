@@ -1,0 +1,156 @@
+"""The settings of a search, in one record: stored in the run journal, so a resumed run is the
+same run, and checked before anything starts (each bad value is one line naming what is allowed).
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+from dataclasses import dataclass, field
+
+from lion_search.evaluation.lr_sweep import DEFAULT_GRID
+from lion_search.evaluation.portfolio import resolve_tasks
+from lion_search.evaluation.tasks import get_task, task_names
+from lion_search.language.errors import LionSearchError
+from lion_search.runs.references import load_program
+from lion_search.search.mutate import MutationWeights
+from lion_search.search.promotion import (
+    PROMOTED_SCORES,
+    PROMOTION_GRID,
+    PROMOTION_SHARE,
+    stage_b_tasks,
+)
+
+DEFAULT_TASK = "digits"  # the portfolio a search is scored on (proxy_tasks/portfolios.json)
+# Promotion and meta-validation rounds come every 5% / 10% of the budget, but at least every
+# EVERY_AT_MOST evaluations, so that a run with a huge budget and a time limit has rounds too.
+EVERY_AT_MOST = 1000
+PROMOTED_SEED = ("join", "off")  # what a promoted program that beats all promoted so far does
+
+
+def default_workers() -> int:
+    """One worker per core that this process may run on: the workers are threads of the
+    search process, and one per core makes the default run fastest (BENCHMARKS.md, section 9)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class EvolveConfig:
+    """Every setting of a search; stored in the run journal, so a resumed run is the same run.
+
+    The derived settings (tasks, metaval, promotion) read the portfolio and stage files once:
+    the search asks for them after every result."""
+
+    task: str = DEFAULT_TASK        # a task, tasks joined by commas, or a portfolio name
+    schedule: str = "warmup_cosine"
+    seeds: tuple[int, ...] = (0,)
+    budget: int = 2000
+    population: int = 100
+    tournament: int = 2
+    seed_programs: tuple[str, ...] = ("adamw",)
+    max_length: int = 32
+    max_memory: int = 4
+    mutation_weights: MutationWeights = field(default_factory=MutationWeights)
+    restart_every: int = 0
+    restart_from: str = "best"
+    hurdle: float = 2.0
+    lr_grid: tuple[float, ...] = DEFAULT_GRID
+    workers: int = field(default_factory=default_workers)
+    batch_size: int = 8
+    address: str | None = None
+    gpus_per_worker: float = 0.0
+    population_batch: int = 0       # programs a GPU worker trains at once (population trainer);
+                                    # 0: as many as its GPU's memory holds
+    rng_seed: int = 0
+    metaval_every: int = 0          # 0: every 10% of the budget, at most 1000
+    metaval_task: str = "auto"      # auto: the proxy family's 10x task, if any; "none": off
+    allow_lr_free: bool = False     # keep children whose update does not grow with lr
+    promote_every: int | None = None  # None: 5% of the budget, at most 1000; 0: off
+    promote_top: int = 3
+    promote_tasks: str = "auto"     # auto: the funnel's stage B tasks; or tasks joined by commas
+    promote_grid: tuple[float, ...] = PROMOTION_GRID
+    promote_share: float = PROMOTION_SHARE  # a round starts only while promotion used at most
+                                            # this share of the training time
+    promote_score: str = "worst"    # worst or mean of the per-task log ratios (promotion)
+    promoted_seed: str = "join"     # join: a new promoted best joins the population; off
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> "EvolveConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        data = {k: v for k, v in data.items() if k in known}
+        # Runs journaled before the score had a rule were scored by the mean; they keep it.
+        data.setdefault("promote_score", "mean")
+        data["mutation_weights"] = MutationWeights(**data.get("mutation_weights", {}))
+        for key in ("seeds", "seed_programs", "lr_grid", "promote_grid"):
+            if key in data:
+                data[key] = tuple(data[key])
+        return cls(**data)
+
+    def check(self) -> None:
+        """Raise LionSearchError (one line) on settings that cannot run."""
+        if self.budget <= 0:
+            raise LionSearchError(f"--budget must be a positive number of evaluations, got {self.budget}")
+        if self.population < 2:
+            raise LionSearchError(f"--population must be at least 2, got {self.population}")
+        if self.population_batch < 0:
+            raise LionSearchError(f"--population-batch must be at least 1 (or 0: fitted to "
+                                  f"the GPU's memory), got {self.population_batch}")
+        if not 1 <= self.tournament <= self.population:
+            raise LionSearchError(f"--tournament must be between 1 and the population "
+                                  f"({self.population}), got {self.tournament}")
+        if self.workers < 1:
+            raise LionSearchError(f"--workers must be at least 1, got {self.workers}")
+        if self.restart_from not in ("best", "seeds"):
+            raise LionSearchError(f"--restart-from must be 'best' or 'seeds', got {self.restart_from!r}")
+        for task in self.tasks:
+            get_task(task, self.schedule)
+        for name in self.seed_programs:
+            load_program(name)
+        if self.metaval_every < 0:
+            raise LionSearchError(f"--metaval-every must be >= 0, got {self.metaval_every}")
+        if self.metaval_task not in ("auto", "none"):
+            get_task(self.metaval_task, self.schedule)
+        if self.promote_every is not None and self.promote_every < 0:
+            raise LionSearchError(f"--promote-every must be >= 0 (0 turns promotion off), got "
+                                  f"{self.promote_every}")
+        if not 0 < self.promote_share <= 1:
+            raise LionSearchError(f"--promote-share must be in (0, 1], got {self.promote_share}")
+        if self.promote_top < 1:
+            raise LionSearchError(f"--promote-top must be at least 1, got {self.promote_top}")
+        if self.promote_score not in PROMOTED_SCORES:
+            raise LionSearchError(f"--promote-score must be one of {', '.join(PROMOTED_SCORES)}, "
+                                  f"got {self.promote_score!r}")
+        if self.promoted_seed not in PROMOTED_SEED:
+            raise LionSearchError(f"--promoted-seed must be one of {', '.join(PROMOTED_SEED)}, "
+                                  f"got {self.promoted_seed!r}")
+        for task in self.promotion[0]:
+            get_task(task, self.schedule)
+
+    @functools.cached_property
+    def tasks(self) -> tuple[str, ...]:
+        """The tasks a candidate is trained on (one, or a portfolio's)."""
+        return resolve_tasks(self.task)
+
+    @functools.cached_property
+    def metaval(self) -> tuple[str | None, int]:
+        """(task, every): where and how often the best-so-far program is meta-validated."""
+        task = self.metaval_task
+        if task == "auto":
+            larger = f"{get_task(self.tasks[0]).family}-10x"
+            task = larger if larger in task_names() and larger not in self.tasks else "none"
+        every = self.metaval_every or min(max(self.budget // 10, 1), EVERY_AT_MOST)
+        return (None if task == "none" else task), every
+
+    @functools.cached_property
+    def promotion(self) -> tuple[tuple[str, ...], int]:
+        """(tasks, every): where and how often the best programs are promoted (every 0: off)."""
+        every = min(max(self.budget // 20, 1), EVERY_AT_MOST) \
+            if self.promote_every is None else self.promote_every
+        tasks = stage_b_tasks(self.tasks[0]) if self.promote_tasks == "auto" \
+            else resolve_tasks(self.promote_tasks)
+        return tasks, every

@@ -1,0 +1,92 @@
+"""The jobs that workers train, and how a worker trains them. The workers are threads of this
+process (`in_process`) or Ray actors (`ray_pool`); both keep their compiled loops warm.
+
+Both pools take jobs (an id, the program text and how to score it) and hand back results in
+completion order. They start at once: the workers compile the training loops (`warm_up`) while
+the first jobs queue, and `starting()` says what the pool is still waiting for. A Ray actor
+that dies is replaced and its jobs are queued again, so nothing is lost.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+from typing import NamedTuple, Sequence
+
+from lion_search.language.parser import parse_program
+
+STARTING, COMPILING = "starting workers", "compiling"   # what a pool can be waiting for
+FIT_TO_MEMORY = -1       # EvalSpec.population: a population batch sized from device memory
+
+
+class Scoring(NamedTuple):
+    """How a job is trained and scored: its tasks, in order (a candidate that diverges or is
+    cut on one is not trained on the next), each task's hurdle loss (inf: none), and with
+    several tasks each one's reference loss (fitness is then the mean log ratio to them)."""
+
+    tasks: tuple[str, ...]
+    hurdles: tuple[float, ...]
+    references: tuple[float, ...] | None = None
+
+
+class Job(NamedTuple):
+    """A program to train: an id chosen by the sender (the search's is the journal id), the
+    program's text, and how to score it."""
+
+    id: int
+    text: str
+    scoring: Scoring
+
+
+class Done(NamedTuple):
+    """A finished job, with its result on each task trained (fitness.EvalResult)."""
+
+    id: int
+    fitness: float
+    status: str
+    seconds: float
+    worker: str
+    per_task: tuple = ()
+
+
+@dataclass(frozen=True)
+class EvalSpec:
+    """What every worker shares: the tasks it compiles for at start (a job may name others),
+    the lr schedule, the training seeds, and whether it trains batches at once: vmapped
+    (`batched`), or as populations of `population` programs (the population trainer;
+    FIT_TO_MEMORY: as many as its device's memory holds, see `population.fit_population`)."""
+
+    tasks: tuple[str, ...]
+    schedule: str
+    seeds: tuple[int, ...]
+    batched: bool = False
+    population: int = 0
+
+
+def train_jobs(jobs: Sequence[Job], spec: EvalSpec, worker: str) -> list[Done]:
+    """Train jobs in order, each as its scoring says (the compiled loops are shared by every
+    call in the process)."""
+    from lion_search.evaluation.portfolio import PortfolioEvaluator
+
+    done: list[Done] = []
+    for scoring, group in itertools.groupby(jobs, key=lambda job: job.scoring):
+        group = list(group)
+        evaluator = PortfolioEvaluator(scoring.tasks, spec.schedule, spec.seeds,
+                                       scoring.references, batched=spec.batched,
+                                       population=spec.population)
+        results = evaluator.evaluate_many([parse_program(job.text) for job in group],
+                                          scoring.hurdles)
+        done += [Done(job.id, r.fitness, r.status, r.seconds, worker, r.per_task)
+                 for job, r in zip(group, results)]
+    return done
+
+
+def warm_up(spec: EvalSpec, texts: Sequence[str], tasks: Sequence[str]) -> None:
+    """Compile the training loops that the programs' sizes need on each of `tasks`: each
+    program is trained up to the first hurdle check (a quarter of training), at a hurdle that
+    every run fails."""
+    from lion_search.evaluation.interpreter import size_for
+
+    by_size = {size_for(parse_program(text)): text for text in texts}
+    train_jobs([Job(-1, text, Scoring((task,), (-math.inf,))) for task in tasks
+                for text in by_size.values()], spec, "warm-up")

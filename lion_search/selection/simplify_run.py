@@ -1,0 +1,41 @@
+"""A run's program simplified as the run scores it (`simplify_in_run`): ablation on the run's own
+proxy and seeds, and the result journaled as a program of the run."""
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from lion_search.simplify.pipeline import SimplifyReport, simplify
+
+if TYPE_CHECKING:
+    from lion_search.runs.journal import RunStore
+
+
+def simplify_in_run(store: RunStore, program_id: int, tolerance: float = 0.01,
+                    ablation: bool = True) -> tuple[SimplifyReport, int]:
+    """Simplify program `program_id` of a run, scored as the run scores: on its tasks, schedule
+    and training seeds, against its reference losses (a portfolio's fitness is a log ratio, so
+    the tolerance is then absolute; see `within`). The result is journaled as a program of
+    origin 'simplified' (parent: `program_id`) with its fitness as an evaluation of kind
+    'simplified'; returns the report and the new program's id."""
+    from lion_search.analysis.dedup import DedupCache
+    from lion_search.evaluation.portfolio import PortfolioEvaluator
+    from lion_search.language.parser import parse_program
+    from lion_search.search.config import EvolveConfig
+
+    config = EvolveConfig.from_json(store.config)
+    references = store.value("references")
+    evaluator = PortfolioEvaluator(config.tasks, config.schedule, config.seeds,
+                                   [r["fitness"] for r in references] if references else None)
+    score = None if not ablation else (lambda p: evaluator.evaluate(p).fitness)
+    report = simplify(parse_program(store.program(program_id).text), score, tolerance,
+                      absolute=evaluator.relative)
+    kept = sum(s.kept for s in report.steps)
+    pid = store.add_program(str(report.after), DedupCache().keys(report.after), program_id,
+                            f"simplified: {', '.join(dict.fromkeys(report.rules)) or 'no rule'};"
+                            f" {kept} ablation step(s) kept", "simplified")
+    if report.fitness_after is not None:
+        store.add_evaluation(pid, "simplified", report.fitness_after,
+                             "ok" if math.isfinite(report.fitness_after) else "diverged", False,
+                             config.task, config.seeds, 0.0, "simplify")
+    return report, pid
