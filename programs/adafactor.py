@@ -10,6 +10,7 @@
 # and then over its two largest dims; this program factors every tensor of rank >= 2. It
 # matches optax when each tensor of rank >= 2 has its last two dims >= 128 and these are its
 # two largest.
+# hyperparameters: decay_rate = -0.8, eps1 = 1e-30, eps2 = 0.001
 def adafactor(w, g, lr, t, r, c):
     decay = 1 - t ** -0.8
     g2 = square(g) + 1e-30

@@ -1,5 +1,6 @@
 # AdamW (Loshchilov & Hutter, 2019, "Decoupled Weight Decay Regularization"), as
 # optax.adamw(lr): Adam with b1 0.9, b2 0.999, eps 1e-8, plus decoupled weight decay 1e-4.
+# hyperparameters: b1 = 0.9, b2 = 0.999, eps = 1e-8, weight_decay = 0.0001
 def adamw(w, g, lr, t, m, v):
     m = interp(g, m, 0.9)
     v = interp(square(g), v, 0.999)

@@ -3,6 +3,7 @@
 # a slow EMA m2 (b3 0.9999, not bias-corrected), over the square root of the bias-corrected
 # second moment (b2 0.999) plus eps 1e-8; no weight decay. optax's defaults schedule neither
 # alpha nor b3 (no warmup), so both are constants.
+# hyperparameters: b1 = 0.9, b2 = 0.999, b3 = 0.9999, alpha = 5, eps = 1e-8
 def ademamix(w, g, lr, t, m1, m2, v):
     m1 = interp(g, m1, 0.9)
     m2 = interp(g, m2, 0.9999)

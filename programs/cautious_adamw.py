@@ -4,6 +4,7 @@
 # rescaled by the mask's per-tensor mean, floored at 1e-3 as in the authors' code
 # (github.com/kyleliang919/C-Optim: mask.mean().clamp(min=1e-3)). The decoupled weight decay
 # (1e-4, as optax.adamw) is not masked, as in the authors' code.
+# hyperparameters: b1 = 0.9, b2 = 0.999, eps = 1e-8, weight_decay = 0.0001, mask_floor = 0.001
 def cautious_adamw(w, g, lr, t, m, v):
     m = interp(g, m, 0.9)
     v = interp(square(g), v, 0.999)

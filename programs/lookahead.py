@@ -3,6 +3,7 @@
 # set from w at t = 1; every k = 5 steps they move alpha = 0.5 of the way to the fast weights,
 # and the fast weights are reset to them. The model is evaluated at the slow weights (optax's
 # LookaheadParams.slow), those on entry to a step.
+# hyperparameters: b1 = 0.9, b2 = 0.999, eps = 1e-8, alpha = 0.5
 def lookahead(w, g, lr, t, m, v, s):
     slow = where(t == 1, w, s)
     m = interp(g, m, 0.9)

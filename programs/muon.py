@@ -4,6 +4,7 @@
 # (orthogonalize) and scaled by sqrt(max(1, fan_out / fan_in)); every tensor that is not 2-D gets
 # optax.adamw(lr, nesterov=True) with b1 0.9, b2 0.999, eps 1e-8. No weight decay (optax's
 # default 0). The second moment v is used by the non-matrix tensors only, but is a full slot.
+# hyperparameters: momentum = 0.95, b1 = 0.9, b2 = 0.999, eps = 1e-8
 def muon(w, g, lr, t, m, v):
     matrix = rank == 2
     b = where(matrix, 0.95, 0.9)

@@ -1,5 +1,7 @@
 # Nadam (Dozat, 2016, "Incorporating Nesterov Momentum into Adam"), as optax.nadam(lr):
 # b1 0.9, b2 0.999, eps 1e-8; the first moment looks one step ahead.
+# hyperparameters: b1 = 0.9, b2 = 0.999, eps = 1e-8
+# derived: 0.1 = 1 - b1
 def nadam(w, g, lr, t, m, v):
     m = interp(g, m, 0.9)
     v = interp(square(g), v, 0.999)

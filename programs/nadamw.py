@@ -1,6 +1,8 @@
 # NAdamW: Nadam (Dozat, 2016, "Incorporating Nesterov Momentum into Adam") with decoupled
 # weight decay (Loshchilov & Hutter, 2019), as optax.nadamw(lr) = optax.adamw(lr,
 # nesterov=True): b1 0.9, b2 0.999, eps 1e-8, weight decay 1e-4.
+# hyperparameters: b1 = 0.9, b2 = 0.999, eps = 1e-8, weight_decay = 0.0001
+# derived: 0.1 = 1 - b1
 def nadamw(w, g, lr, t, m, v):
     m = interp(g, m, 0.9)
     v = interp(square(g), v, 0.999)

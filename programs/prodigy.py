@@ -5,6 +5,8 @@
 # weighted numerator) are scalar slots; m and v are Adam's moments of d g, s accumulates the
 # d-weighted gradients and x0 holds the initial weights (set at t = 1). optax sums <g, x0 - w>
 # and |s| over all entries; this program takes global means, whose ratio is the same.
+# hyperparameters: b1 = 0.9, b2 = 0.999, eps = 1e-8, d0 = 0.000001
+# derived: 0.9994998749 = sqrt(b2)
 def prodigy(w, g, lr, t, m, v, s, x0, d, r):
     first = t == 1
     d = where(first, 0.000001, d)

@@ -2,6 +2,8 @@
 # optax.radam(lr): b1 0.9, b2 0.999, eps 1e-8, threshold 5. While the variance estimate's
 # length rho is below 5 the step is plain bias-corrected momentum; then the adaptive step is
 # scaled by the rectification r. rho_inf = 2 / (1 - b2) - 1 = 1999.
+# hyperparameters: b1 = 0.9, b2 = 0.999, eps = 1e-8
+# derived: 1999 = 2 / (1 - b2) - 1
 def radam(w, g, lr, t, m, v):
     m = interp(g, m, 0.9)
     v = interp(square(g), v, 0.999)

@@ -2,6 +2,8 @@
 # (Zhang et al., 2019) with k = 6, alpha = 0.5 over RAdam (Liu et al., 2020), as
 # optax.lookahead(optax.radam(lr), sync_period=6, slow_step_size=0.5). The model is evaluated
 # at the slow weights (optax's LookaheadParams.slow), those on entry to a step.
+# hyperparameters: b1 = 0.9, b2 = 0.999, eps = 1e-8, alpha = 0.5
+# derived: 1999 = 2 / (1 - b2) - 1
 def ranger(w, g, lr, t, m, v, s):
     slow = where(t == 1, w, s)
     m = interp(g, m, 0.9)

@@ -8,6 +8,8 @@
 # entry to a step. z starts at the weights (set at t = 1), as optax initialises it to the
 # params; lr_max (the largest lr so far) and s are scalar slots, so the memory cost is 2.
 # With a schedule, optax reads it at count + 1 and this program at count.
+# hyperparameters: b1 = 0.9, b2 = 0.999, eps = 1e-8
+# derived: 0.1 = 1 - b1
 def schedule_free_adamw(w, g, lr, t, z, v, lr_max, s):
     z = where(t == 1, w, z)
     x = (w - 0.1 * z) / 0.9
