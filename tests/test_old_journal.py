@@ -1,0 +1,67 @@
+"""A journal written before the journal's schema version 2 (tests/data/journal_v1.sqlite: made by
+`lion-search evolve --task quadratic --budget 40 --population 10 --workers 1 --promote-every 20
+--promote-tasks rosenbrock --metaval-task logreg --metaval-every 10 --restart-every 30`, then
+`lion-search simplify RUN:best`, with the code of commit 7b63d2e). It opens, shows what it showed
+then (tests/data/journal_v1_show.json: `lion-search show RUN --json` then, less the path), and
+resumes and salvages."""
+import json
+import math
+import shutil
+from pathlib import Path
+
+import pytest
+
+from lion_search.cli.entry import main
+from lion_search.inspect.lineage import ancestry
+from lion_search.inspect.summary import summarize
+from lion_search.runs.journal import JOURNAL, RunStore
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture
+def old_run(tmp_path):
+    folder = tmp_path / "old"
+    folder.mkdir()
+    shutil.copy(DATA / "journal_v1.sqlite", folder / JOURNAL)
+    return folder
+
+
+def test_an_old_journal_shows_what_it_showed(old_run, capsys):
+    assert main(["show", str(old_run), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown.pop("run") == str(old_run)
+    assert shown == json.loads((DATA / "journal_v1_show.json").read_text())
+    store = RunStore.open(old_run)
+    assert summarize(store, 10)["best"]["id"] == 34
+    assert [step.id for step in ancestry(store, 34)] == [10, 20, 34]
+    store.close()
+    assert main(["show", f"{old_run}:best", "--lineage", "best"]) == 0
+    assert "ancestry: #34 (7.196e-09) <- #20 (1.358e-08) <- #10 (8.984e-09)" \
+        in capsys.readouterr().out
+
+
+def test_an_old_journal_resumes(old_run, capsys):
+    assert main(["evolve", "--out", str(old_run), "--resume", "--budget", "44",
+                 "--workers", "1"]) == 0
+    capsys.readouterr()
+    store = RunStore.open(old_run)
+    assert store.count("search", cached=False) == 44 and store.state() == "finished"
+    assert store.count("promoted") >= 6
+    store.close()
+    assert main(["show", str(old_run), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["evaluations"] == 44
+
+
+def test_an_old_journal_salvages(old_run, tmp_path, capsys):
+    out = tmp_path / "salvaged"
+    assert main(["salvage", str(old_run), "-o", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["show", str(out), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    shown.pop("run")
+    expected = json.loads((DATA / "journal_v1_show.json").read_text())
+    assert shown["best"] == expected["best"] and shown["top"] == expected["top"]
+    store = RunStore.open(out)
+    assert store.count("search") == 48 and math.isfinite(store.best(1)[0][1].fitness)
+    store.close()
