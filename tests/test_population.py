@@ -1,4 +1,4 @@
-"""The population trainer: the same results as the interpreter, and no host round trips."""
+"""The multi-program trainer: the same results as the interpreter, and no host round trips."""
 import math
 
 import jax
@@ -15,13 +15,13 @@ from lion_search.evaluation.interpreter import (
     size_for,
 )
 from lion_search.evaluation.multi_trainer import (
-    compiled_population_trainer,
-    encode_population,
-    evaluate_population,
+    common_size,
+    compiled_multi_trainer,
+    encode_programs,
+    evaluate_multi,
     live_instructions,
-    make_population_trainer,
-    population_size,
-    train_population,
+    make_multi_trainer,
+    train_multi,
 )
 from lion_search.evaluation.tasks import get_task
 from lion_search.language.parser import parse_program
@@ -96,7 +96,7 @@ def test_population_matches_interpreter(task):
     ours = []
     for first in range(0, len(progs), P):
         chunk = slice(first, first + P)
-        ours.append(train_population(task, progs[chunk], seed, lrs[chunk], hurdles[chunk],
+        ours.append(train_multi(task, progs[chunk], seed, lrs[chunk], hurdles[chunk],
                                      P=P, size=SIZE))
     val = np.concatenate([o.val_loss for o in ours])
     stopped = np.concatenate([o.stopped for o in ours])
@@ -132,7 +132,7 @@ def test_dead_code_is_removed():
     live, slots = live_instructions(program)
     assert [program.body[i].op for i in live] == ["interp", "mul"]
     assert slots == {0}
-    assert population_size([program]).length == 8
+    assert common_size([program]).length == 8
 
 
 def _primitives(jaxpr) -> list:
@@ -153,8 +153,8 @@ def test_no_while_or_cond(task):
     """Steps and instructions are scans with static trip counts: no `while` with a runtime
     predicate (which a GPU runs by copying the predicate to the host each iteration) and no
     `cond`, in the traced computation or any sub-computation."""
-    train = make_population_trainer(task, SIZE, 4)
-    encoded = encode_population([load_program(n) for n in ("adam", "muon", "adafactor",
+    train = make_multi_trainer(task, SIZE, 4)
+    encoded = encode_programs([load_program(n) for n in ("adam", "muon", "adafactor",
                                                            "schedule_free_adamw")], SIZE)
     jaxpr = jax.make_jaxpr(train)(encoded, np.int32(0), np.ones(4, np.float32),
                                   np.full(4, np.inf, np.float32))
@@ -170,9 +170,9 @@ def test_no_while_or_cond(task):
 
 
 def test_compiled_once_per_size(task):
-    assert compiled_population_trainer(task, SIZE, P) is compiled_population_trainer(task, SIZE, P)
+    assert compiled_multi_trainer(task, SIZE, P) is compiled_multi_trainer(task, SIZE, P)
     with pytest.raises(ValueError):
-        train_population(task, [load_program("sgd")] * 3, 0, P=2)
+        train_multi(task, [load_program("sgd")] * 3, 0, P=2)
 
 
 def test_vector_and_scalar_parameters():
@@ -183,7 +183,7 @@ def test_vector_and_scalar_parameters():
         """def ortho(w, g, lr, t, m):
     m = interp(g, m, 0.9)
     return lr * orthogonalize(m) + lr * row_mean(g) * rms(g) + lr * col_mean(g), m""")]
-    ours = train_population(task, progs, 0, 0.05, P=8, size=Size(16, 4))
+    ours = train_multi(task, progs, 0, 0.05, P=8, size=Size(16, 4))
     for i, program in enumerate(progs):
         s = size_for(program)
         ref = compiled_trainer(task, s)(encode(program, s), np.int32(0), np.float32(0.05),
@@ -196,7 +196,7 @@ def test_evaluate_population_is_the_fitness():
     """EvalResults as the interpreter's Evaluator gives them: fitness, status, per seed."""
     task = get_task("logreg", steps=20)
     progs = [load_program("adam"), load_program("sgd"), parse_program(HANDWRITTEN[2])]
-    ours = evaluate_population(task, progs, seeds=(0, 1), lr_scale=0.05, P=8, size=Size(16, 4))
+    ours = evaluate_multi(task, progs, seeds=(0, 1), lr_scale=0.05, P=8, size=Size(16, 4))
     reference = Evaluator(task, seeds=(0, 1), lr_scale=0.05).evaluate_many(progs)
     for a, b in zip(ours, reference):
         assert a.status == b.status
@@ -205,7 +205,7 @@ def test_evaluate_population_is_the_fitness():
 
 
 def test_workers_with_a_population_batch_score_as_the_interpreter_does():
-    """A GPU worker's jobs (EvalSpec.population > 0) go through the population trainer and
+    """A GPU worker's jobs (EvalSpec.multi_batch > 0) go through the multi-program trainer and
     score as the interpreter's workers do."""
     from lion_search.search.jobs import EvalSpec, Job, Scoring, train_jobs
 
@@ -213,7 +213,7 @@ def test_workers_with_a_population_batch_score_as_the_interpreter_does():
     jobs = [Job(i, text, Scoring(("logreg",), (math.inf,))) for i, text in enumerate(texts)]
     spec = EvalSpec(("logreg",), "constant", (0,))
     plain = train_jobs(jobs, spec, "cpu")
-    population = train_jobs(jobs, EvalSpec(("logreg",), "constant", (0,), population=4), "gpu")
+    population = train_jobs(jobs, EvalSpec(("logreg",), "constant", (0,), multi_batch=4), "gpu")
     assert [d.id for d in population] == [d.id for d in plain]
     for ours, theirs in zip(population, plain):
         assert ours.status == theirs.status and ours.fitness == pytest.approx(theirs.fitness, rel=1e-4)
@@ -224,7 +224,7 @@ def test_the_population_batch_fits_the_memory_it_is_given():
     figure for the fitted P stays within the share of memory it was fitted to."""
     from lion_search.evaluation.multi_trainer import (
         MEMORY_SHARE,
-        fit_population,
+        fit_multi_batch,
         trainer_bytes,
     )
 
@@ -233,13 +233,13 @@ def test_the_population_batch_fits_the_memory_it_is_given():
     assert large > small
     per_program = (large - small) / 8
     memory = int((small + 56 * per_program) / MEMORY_SHARE)    # room for P = 64, not 128
-    assert fit_population(task, memory, SIZE) == 64
+    assert fit_multi_batch(task, memory, SIZE) == 64
     assert trainer_bytes(task, SIZE, 64) <= 1.05 * MEMORY_SHARE * memory
-    assert fit_population(task, 1, SIZE) == 8
-    assert fit_population(task, 10**15, SIZE, most=512) == 512
+    assert fit_multi_batch(task, 1, SIZE) == 8
+    assert fit_multi_batch(task, 10**15, SIZE, most=512) == 512
 
 
-@pytest.mark.slow  # starts Ray and compiles the population trainer three times: about 20 s
+@pytest.mark.slow  # starts Ray and compiles the multi-program trainer three times: about 20 s
 def test_a_worker_that_fits_its_population_to_memory_trains_batches_of_that_size():
     """A Ray actor whose spec asks for a population fitted to its device tells the pool its P,
     and the pool then sends batches of that size (on a CPU, P is capped small)."""
@@ -249,7 +249,7 @@ def test_a_worker_that_fits_its_population_to_memory_trains_batches_of_that_size
     from lion_search.search.jobs import FIT_TO_MEMORY, EvalSpec, Job, Scoring
     from lion_search.search.ray_pool import RayPool
 
-    spec = EvalSpec(("quadratic",), "constant", (0,), population=FIT_TO_MEMORY)
+    spec = EvalSpec(("quadratic",), "constant", (0,), multi_batch=FIT_TO_MEMORY)
     pool = RayPool(spec, workers=1, batch_size=4, address="local")
     try:
         texts = [str(load_program(name)) for name in ("adamw", "lion", "sgd")]

@@ -121,9 +121,9 @@ def population_benchmark(task_name: str = "digits-mlp", populations: tuple[int, 
         size_for,
     )
     from lion_search.evaluation.multi_trainer import (
-        compiled_population_trainer,
-        encode_population,
-        population_size,
+        common_size,
+        compiled_multi_trainer,
+        encode_programs,
     )
 
     task = get_task(task_name)
@@ -152,15 +152,15 @@ def population_benchmark(task_name: str = "digits-mlp", populations: tuple[int, 
         speeds.append(PopulationSpeed("batched interpreter (vmap)", P, P * batches,
                                       time.perf_counter() - start, warm, buffers(compiled)))
         # the population trainer
-        size = population_size([p for chunk in chunks for p in chunk])
+        size = common_size([p for chunk in chunks for p in chunk])
         lrs, hurdles = np.ones(P, np.float32), np.full(P, np.inf, np.float32)
         start = time.perf_counter()
-        compiled = compiled_population_trainer(task, size, P).lower(
-            encode_population(chunks[0], size), seed, lrs, hurdles).compile()
+        compiled = compiled_multi_trainer(task, size, P).lower(
+            encode_programs(chunks[0], size), seed, lrs, hurdles).compile()
         warm = time.perf_counter() - start
         start = time.perf_counter()
         for chunk in chunks:
-            jax.block_until_ready(compiled(encode_population(chunk, size), seed, lrs, hurdles))
+            jax.block_until_ready(compiled(encode_programs(chunk, size), seed, lrs, hurdles))
         speeds.append(PopulationSpeed("population trainer", P, P * batches,
                                       time.perf_counter() - start, warm, buffers(compiled)))
     device = jax.devices()[0]

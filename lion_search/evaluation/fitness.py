@@ -32,20 +32,20 @@ class Evaluator:
     """Scores programs on one task; keeps its compiled training loops warm between calls.
 
     `batched=True` trains programs of the same size together with the vmapped interpreter
-    (in groups of `batch_size`, padded, so that the batch shape never changes). `population=P`
-    trains them with the population trainer (`population`) in batches of P: the path written
+    (in groups of `batch_size`, padded, so that the batch shape never changes). `multi_batch=P`
+    trains them with the multi-program trainer (`multi_trainer`) in batches of P: the path written
     for accelerators.
     """
 
     def __init__(self, task: Task | str = "digits-mlp", seeds: Sequence[int] = (0,),
                  lr_scale: float = 1.0, batched: bool = False, batch_size: int = 8,
-                 population: int = 0):
+                 multi_batch: int = 0):
         self.task = get_task(task) if isinstance(task, str) else task
         self.seeds = tuple(seeds)
         self.lr_scale = lr_scale
         self.batched = batched
         self.batch_size = batch_size
-        self.population = population
+        self.multi_batch = multi_batch
 
     def evaluate(self, program: Program, hurdle: float = math.inf) -> EvalResult:
         """Train `program` once per seed and score it."""
@@ -61,11 +61,11 @@ class Evaluator:
             groups[size_for(program)].append(i)
         results: list[EvalResult | None] = [None] * len(programs)
         for size, indices in groups.items():
-            if self.population:
-                from lion_search.evaluation.multi_trainer import evaluate_population
+            if self.multi_batch:
+                from lion_search.evaluation.multi_trainer import evaluate_multi
 
-                chunk = evaluate_population(self.task, [programs[i] for i in indices],
-                                            self.seeds, scale, hurdle, self.population, size)
+                chunk = evaluate_multi(self.task, [programs[i] for i in indices],
+                                       self.seeds, scale, hurdle, self.multi_batch, size)
                 for i, result in zip(indices, chunk):
                     results[i] = result
                 continue

@@ -1,4 +1,4 @@
-"""The population trainer: one jitted call trains P programs at once, written for accelerators.
+"""The multi-program trainer: one jitted call trains P programs at once, written for accelerators.
 
 The interpreter (`interpret.make_trainer`) trains one program with a `while_loop` over steps that
 ends when the run diverges, a `fori_loop` over the program's instructions and a `lax.switch`
@@ -47,9 +47,9 @@ orthogonalize's matmuls) for every candidate, so on a CPU, which the interpreter
 spares this, it is much slower per candidate; it is meant for accelerators, where the work is
 memory-bound and wide.
 
-Use: `encode_population(programs, size)` then `compiled_population_trainer(task, size,
-P)(encoded, seed, lr_scales, hurdle_losses)`; `population_size(programs)` picks a size and
-`train_population` does all three for one seed, `evaluate_population` gives
+Use: `encode_programs(programs, size)` then `compiled_multi_trainer(task, size,
+P)(encoded, seed, lr_scales, hurdle_losses)`; `common_size(programs)` picks a size and
+`train_multi` does all three for one seed, `evaluate_multi` gives
 `fitness.EvalResult`s as `fitness.Evaluator.evaluate_many` does.
 """
 from __future__ import annotations
@@ -89,9 +89,9 @@ from proxy_tasks.base import Task
 
 N_INPUTS = len(ALL_INPUTS)  # w, g, lr, t, rank, fan_in, fan_out, T
 W, G, LR, T_STEP = 0, 1, 2, 3
-# Lengths a population may be compiled for: the interpreter's buckets, and shorter ones (after
+# Lengths a multi-program batch may be compiled for: the interpreter's buckets, and shorter ones (after
 # dead-code removal most programs are short, and every padded instruction costs a full pass).
-POPULATION_LENGTHS = (8, 16) + LENGTH_BUCKETS
+MULTI_LENGTHS = (8, 16) + LENGTH_BUCKETS
 NOOP = OPCODES["copy"]
 # How an argument is read: the vector register's row, the scalar register broadcast (constants,
 # lr, t, T), or the first entry of the vector row broadcast (an argument of an instruction whose
@@ -99,7 +99,7 @@ NOOP = OPCODES["copy"]
 ROW, SCALAR, FIRST = 0, 1, 2
 
 
-class PopulationEncoded(NamedTuple):
+class EncodedPrograms(NamedTuple):
     """A program in static single assignment, as arrays of fixed shape (stacked: P leading).
 
     Vector registers: [inputs 8 | memory | instruction j at 8 + memory + j]; scalar registers:
@@ -142,18 +142,18 @@ def live_instructions(program: Program) -> tuple[list[int], set[int]]:
 
 
 def live_length(program: Program) -> int:
-    """The number of instructions the population trainer runs for `program`."""
+    """The number of instructions the multi-program trainer runs for `program`."""
     return len(live_instructions(program)[0])
 
 
-def encode_one(program: Program, size: Size) -> PopulationEncoded:
+def encode_one(program: Program, size: Size) -> EncodedPrograms:
     """`program` without its dead instructions, in static single assignment, padded to `size`
     (numpy only). ProgramError if it does not fit."""
     live, live_slots = live_instructions(program)
     body = tuple(program.body[i] for i in live)
     if len(body) > size.length or program.slots > size.memory:
         raise ProgramError(f"program {program.name!r} ({len(body)} live instructions, "
-                           f"{program.slots} slots) does not fit population size {size}")
+                           f"{program.slots} slots) does not fit the multi-program trainer's size {size}")
     shapes = instruction_shapes(program)
     live_outputs = ((program.outputs[0],)
                     + tuple(program.outputs[1 + k] for k in sorted(live_slots))
@@ -162,7 +162,7 @@ def encode_one(program: Program, size: Size) -> PopulationEncoded:
     placed = _constant_values(keys)
     if len(placed) > size.n_constants:
         raise ProgramError(f"program {program.name!r} has too many distinct constants for "
-                           f"population size {size}")
+                           f"the multi-program trainer's size {size}")
     first_instruction = N_INPUTS + size.memory
     # name -> (vector register, scalar register, mode); lr, t and T are read as scalars
     names: dict[str, tuple[int, int, int]] = {
@@ -201,23 +201,23 @@ def encode_one(program: Program, size: Size) -> PopulationEncoded:
     constants = np.zeros(size.n_constants, np.float32)
     constants[[offset for offset, _ in placed]] = [value for _, value in placed]
     out_vector, out_scalar, out_modes = (np.asarray(x, np.int32) for x in zip(*out))
-    return PopulationEncoded(ops, vector_args, scalar_args, modes, out_vector, out_scalar,
+    return EncodedPrograms(ops, vector_args, scalar_args, modes, out_vector, out_scalar,
                              out_modes, constants)
 
 
-def encode_population(programs: Sequence[Program], size: Size) -> PopulationEncoded:
+def encode_programs(programs: Sequence[Program], size: Size) -> EncodedPrograms:
     """The programs encoded (`encode_one`) and stacked along a leading axis."""
     encoded = [encode_one(p, size) for p in programs]
-    return PopulationEncoded(*(np.stack(field) for field in zip(*encoded)))
+    return EncodedPrograms(*(np.stack(field) for field in zip(*encoded)))
 
 
-def population_size(programs: Sequence[Program]) -> Size:
-    """The smallest Size (length from POPULATION_LENGTHS, memory from MEMORY_BUCKETS) that holds
+def common_size(programs: Sequence[Program]) -> Size:
+    """The smallest Size (length from MULTI_LENGTHS, memory from MEMORY_BUCKETS) that holds
     every program once its dead instructions are removed."""
     length = max((live_length(p) for p in programs), default=0)
     slots = max((p.slots for p in programs), default=0)
     memory = next((m for m in MEMORY_BUCKETS if slots <= m), None)
-    for n in POPULATION_LENGTHS:
+    for n in MULTI_LENGTHS:
         if length <= n and memory is not None:
             size = Size(n, memory)
             try:
@@ -227,7 +227,7 @@ def population_size(programs: Sequence[Program]) -> Size:
                 continue
             return size
     raise ProgramError(f"programs with {length} live instructions and {slots} slots do not fit "
-                       f"the population trainer (at most {POPULATION_LENGTHS[-1]} and "
+                       f"the multi-program trainer (at most {MULTI_LENGTHS[-1]} and "
                        f"{MEMORY_BUCKETS[-1]})")
 
 
@@ -269,7 +269,7 @@ def _read(V, S, vector_index, scalar_index, mode) -> jax.Array:
 
 
 class _Machine(NamedTuple):
-    """The static pieces of one compiled population trainer."""
+    """The static pieces of one compiled multi-program trainer."""
 
     size: Size
     leaves: Leaves
@@ -287,7 +287,7 @@ class _Machine(NamedTuple):
         value = lax.select_n(jnp.broadcast_to(op[:, None], results[0].shape), *results)
         return lax.dynamic_update_index_in_dim(V, value, N_INPUTS + self.size.memory + j, axis=1)
 
-    def run(self, program: PopulationEncoded, V, S):
+    def run(self, program: EncodedPrograms, V, S):
         """All instructions once: the static length, padding included."""
 
         def body(V, xs):
@@ -298,7 +298,7 @@ class _Machine(NamedTuple):
               jnp.arange(self.size.length))
         return lax.scan(body, V, xs)[0]
 
-    def step(self, program: PopulationEncoded, V, S, w, g, lr, t):
+    def step(self, program: EncodedPrograms, V, S, w, g, lr, t):
         """One step of every program: (V with the inputs set and the instructions' results, S,
         the outputs [P, 2 + memory, n]: update, new memory values, evaluation weights)."""
         V = V.at[:, W].set(w).at[:, G].set(g)
@@ -310,7 +310,7 @@ class _Machine(NamedTuple):
         return V, S, outputs
 
 
-def _initial_registers(size: Size, program: PopulationEncoded, leaves: Leaves, steps: float,
+def _initial_registers(size: Size, program: EncodedPrograms, leaves: Leaves, steps: float,
                        P: int) -> tuple[jax.Array, jax.Array]:
     """(V, S) before the first step: the shape inputs and the constants set, the rest zero."""
     shape_rows = jnp.asarray(leaves.shape_inputs(steps))  # rank, fan_in, fan_out, T
@@ -324,8 +324,8 @@ def _initial_registers(size: Size, program: PopulationEncoded, leaves: Leaves, s
 
 # --------------------------------------------------------------------------- the training loop
 
-def make_population_trainer(task: Task, size: Size, P: int) -> Callable[..., Trained]:
-    """train(encoded [P-stacked PopulationEncoded], seed, lr_scales[P], hurdle_losses[P]) ->
+def make_multi_trainer(task: Task, size: Size, P: int) -> Callable[..., Trained]:
+    """train(encoded [P-stacked EncodedPrograms], seed, lr_scales[P], hurdle_losses[P]) ->
     Trained with a leading P axis: what `interpret.make_trainer` gives each program (same
     seed, so the same initial weights and batches for all), the hurdle and lr scale per
     candidate."""
@@ -342,9 +342,9 @@ def make_population_trainer(task: Task, size: Size, P: int) -> Callable[..., Tra
     loss_and_grad = jax.vmap(jax.value_and_grad(task.loss), in_axes=(0, None))
     val_loss = jax.vmap(lambda w: task.val_loss(unravel(w)))
 
-    def train(program: PopulationEncoded, seed: jax.Array, lr_scales: jax.Array,
+    def train(program: EncodedPrograms, seed: jax.Array, lr_scales: jax.Array,
               hurdle_losses: jax.Array) -> Trained:
-        program = PopulationEncoded(*(jnp.asarray(x) for x in program))
+        program = EncodedPrograms(*(jnp.asarray(x) for x in program))
         init_key, data_key = jax.random.split(jax.random.PRNGKey(seed))
         w0 = flat(task.init_params(init_key))
         w = jnp.broadcast_to(w0, (P, leaves.n))
@@ -389,17 +389,17 @@ def make_population_trainer(task: Task, size: Size, P: int) -> Callable[..., Tra
 
 
 @functools.cache
-def compiled_population_trainer(task: Task, size: Size, P: int) -> Callable[..., Trained]:
-    """The population trainer for (task, size, P), jitted once per process: train(encoded,
+def compiled_multi_trainer(task: Task, size: Size, P: int) -> Callable[..., Trained]:
+    """The multi-program trainer for (task, size, P), jitted once per process: train(encoded,
     seed, lr_scales[P], hurdle_losses[P]) -> Trained (val_loss[P], losses[P, steps],
     stopped[P])."""
-    return jax.jit(make_population_trainer(task, size, P))
+    return jax.jit(make_multi_trainer(task, size, P))
 
 
 # ------------------------------------------------------------------ fitting P to the device
 
 FITTED_SIZE = Size(32, MEMORY_BUCKETS[-1])   # what P is fitted at: the default length limit
-MEMORY_SHARE = 0.5     # of the device's memory that one population batch may plan to take
+MEMORY_SHARE = 0.5     # of the device's memory that one multi-program batch may plan to take
 MOST_PROGRAMS = 4096
 # On a CPU the trainer computes every op for every program, so its speed does not grow with P
 # (BENCHMARKS.md, section 8): there P stays small, whatever the memory.
@@ -407,11 +407,11 @@ MOST_PROGRAMS_CPU = 16
 
 
 def trainer_bytes(task: Task, size: Size, P: int) -> int:
-    """The bytes XLA assigns the population trainer's buffers (arguments, outputs and
+    """The bytes XLA assigns the multi-program trainer's buffers (arguments, outputs and
     temporaries) for P programs of `size` on the default device; compiles it."""
     programs = [parse_program("def sgd(w, g, lr, t):\n    return lr * g")] * P
-    compiled = compiled_population_trainer(task, size, P).lower(
-        encode_population(programs, size), np.int32(0), np.ones(P, np.float32),
+    compiled = compiled_multi_trainer(task, size, P).lower(
+        encode_programs(programs, size), np.int32(0), np.ones(P, np.float32),
         np.full(P, np.inf, np.float32)).compile()
     m = compiled.memory_analysis()
     return int(m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes)
@@ -424,7 +424,7 @@ def device_bytes() -> int:
     return int(stats.get("bytes_limit") or os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
 
 
-def fit_population(task: Task, memory: int, size: Size = FITTED_SIZE,
+def fit_multi_batch(task: Task, memory: int, size: Size = FITTED_SIZE,
                    most: int = MOST_PROGRAMS) -> int:
     """The largest power of two P <= `most` (at least 8) whose trainer's buffers take at most
     MEMORY_SHARE of `memory` bytes. The buffers grow linearly in P (each program has its own
@@ -438,14 +438,14 @@ def fit_population(task: Task, memory: int, size: Size = FITTED_SIZE,
     return P
 
 
-def population_for_device(task: Task) -> int:
+def multi_batch_for_device(task: Task) -> int:
     """P for JAX's default device: fitted to its memory, at most MOST_PROGRAMS on an
     accelerator and MOST_PROGRAMS_CPU on a CPU."""
     cpu = jax.devices()[0].platform == "cpu"
-    return fit_population(task, device_bytes(), most=MOST_PROGRAMS_CPU if cpu else MOST_PROGRAMS)
+    return fit_multi_batch(task, device_bytes(), most=MOST_PROGRAMS_CPU if cpu else MOST_PROGRAMS)
 
 
-def train_population(task: Task, programs: Sequence[Program], seed: int,
+def train_multi(task: Task, programs: Sequence[Program], seed: int,
                      lr_scales: Sequence[float] | float = 1.0,
                      hurdle_losses: Sequence[float] | float = float("inf"),
                      P: int | None = None, size: Size | None = None) -> Trained:
@@ -455,23 +455,23 @@ def train_population(task: Task, programs: Sequence[Program], seed: int,
     P = P or len(programs)
     if not 0 < len(programs) <= P:
         raise ValueError(f"need between 1 and P = {P} programs, got {len(programs)}")
-    size = size or population_size(programs)
+    size = size or common_size(programs)
     padded = programs + [programs[0]] * (P - len(programs))
     lr = np.broadcast_to(np.asarray(lr_scales, np.float32), (len(programs),))
     hurdle = np.broadcast_to(np.asarray(hurdle_losses, np.float32), (len(programs),))
     lr = np.concatenate([lr, np.full(P - len(programs), lr[0], np.float32)])
     hurdle = np.concatenate([hurdle, np.full(P - len(programs), hurdle[0], np.float32)])
-    train = compiled_population_trainer(task, size, P)
-    out = jax.device_get(train(encode_population(padded, size), np.int32(seed), lr, hurdle))
+    train = compiled_multi_trainer(task, size, P)
+    out = jax.device_get(train(encode_programs(padded, size), np.int32(seed), lr, hurdle))
     return Trained(*(np.asarray(x)[:len(programs)] for x in out))
 
 
-def evaluate_population(task: Task, programs: Sequence[Program], seeds: Sequence[int] = (0,),
+def evaluate_multi(task: Task, programs: Sequence[Program], seeds: Sequence[int] = (0,),
                         lr_scale: float = 1.0, hurdle: float = float("inf"), P: int = 64,
                         size: Size | None = None) -> list:
-    """`fitness.Evaluator.evaluate_many` on the population trainer: one EvalResult per
+    """`fitness.Evaluator.evaluate_many` on the multi-program trainer: one EvalResult per
     program, in order, trained in batches of P (the last padded) once per seed, each batch at
-    `size` (default: `population_size` of the batch; a fixed size avoids compiling one
+    `size` (default: `common_size` of the batch; a fixed size avoids compiling one
     trainer per size)."""
     from lion_search.evaluation.results import combine_seeds
 
@@ -480,7 +480,7 @@ def evaluate_population(task: Task, programs: Sequence[Program], seeds: Sequence
     for first in range(0, len(programs), P):
         chunk = programs[first:first + P]
         start = time.perf_counter()
-        runs = [train_population(task, chunk, s, lr_scale, hurdle, P=P, size=size)
+        runs = [train_multi(task, chunk, s, lr_scale, hurdle, P=P, size=size)
                 for s in seeds]
         seconds = (time.perf_counter() - start) / len(chunk)
         for j in range(len(chunk)):

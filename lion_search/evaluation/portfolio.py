@@ -91,13 +91,13 @@ class PortfolioEvaluator:
 
     def __init__(self, tasks: Sequence[str], schedule: str, seeds: Sequence[int],
                  references: Sequence[float] | None = None, batched: bool = False,
-                 population: int = 0):
+                 multi_batch: int = 0):
         if len(tasks) > 1 and (references is None or len(references) != len(tasks)):
             raise ValueError("a portfolio of several tasks needs one reference loss per task")
         self.tasks = tuple(tasks)
         self.references = tuple(references) if references is not None else None
         self.evaluators = [Evaluator(get_task(t, schedule), seeds, batched=batched,
-                                     population=population) for t in tasks]
+                                     multi_batch=multi_batch) for t in tasks]
 
     @property
     def relative(self) -> bool:

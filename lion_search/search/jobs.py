@@ -16,7 +16,7 @@ from typing import NamedTuple, Sequence
 from lion_search.language.parser import parse_program
 
 STARTING, COMPILING = "starting workers", "compiling"   # what a pool can be waiting for
-FIT_TO_MEMORY = -1       # EvalSpec.population: a population batch sized from device memory
+FIT_TO_MEMORY = -1       # EvalSpec.multi_batch: a multi-program batch sized from device memory
 
 
 class Scoring(NamedTuple):
@@ -53,14 +53,14 @@ class Done(NamedTuple):
 class EvalSpec:
     """What every worker shares: the tasks it compiles for at start (a job may name others),
     the lr schedule, the training seeds, and whether it trains batches at once: vmapped
-    (`batched`), or as populations of `population` programs (the population trainer;
-    FIT_TO_MEMORY: as many as its device's memory holds, see `population.fit_population`)."""
+    (`batched`), or in batches of `multi_batch` programs (the multi-program trainer;
+    FIT_TO_MEMORY: as many as its device's memory holds, see `multi_trainer.fit_multi_batch`)."""
 
     tasks: tuple[str, ...]
     schedule: str
     seeds: tuple[int, ...]
     batched: bool = False
-    population: int = 0
+    multi_batch: int = 0
 
 
 def train_jobs(jobs: Sequence[Job], spec: EvalSpec, worker: str) -> list[Done]:
@@ -73,7 +73,7 @@ def train_jobs(jobs: Sequence[Job], spec: EvalSpec, worker: str) -> list[Done]:
         group = list(group)
         evaluator = PortfolioEvaluator(scoring.tasks, spec.schedule, spec.seeds,
                                        scoring.references, batched=spec.batched,
-                                       population=spec.population)
+                                       multi_batch=spec.multi_batch)
         results = evaluator.evaluate_many([parse_program(job.text) for job in group],
                                           scoring.hurdles)
         done += [Done(job.id, r.fitness, r.status, r.seconds, worker, r.per_task)

@@ -42,10 +42,10 @@ def make_pool(config: EvolveConfig):
     GPUs."""
     spec = EvalSpec(config.tasks, config.schedule, config.seeds)
     warm = warm_programs(config)
-    if config.gpus_per_worker:   # an actor per GPU trains populations of --population-batch
+    if config.gpus_per_worker:   # an actor per GPU trains batches of --population-batch
         spec = EvalSpec(config.tasks, config.schedule, config.seeds,
-                        population=config.population_batch or FIT_TO_MEMORY)
-        # Until an actor has fitted its population to its GPU, batches of 256 are queued.
+                        multi_batch=config.population_batch or FIT_TO_MEMORY)
+        # Until an actor has fitted its multi-program batch to its GPU, batches of 256 are queued.
         return RayPool(spec, config.workers, config.population_batch or 256, config.address,
                        config.gpus_per_worker, warm)
     if config.address or os.environ.get("RAY_ADDRESS"):

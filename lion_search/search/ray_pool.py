@@ -47,23 +47,23 @@ class _Actor:
     def pid(self) -> int:
         return os.getpid()
 
-    def population(self) -> int:
+    def multi_batch(self) -> int:
         """The programs this actor trains at once (0: one at a time); fitted to its device's
         memory on the spec's first task, once, where the spec asks for that."""
-        if self.spec.population == FIT_TO_MEMORY:
-            from lion_search.evaluation.multi_trainer import population_for_device
+        if self.spec.multi_batch == FIT_TO_MEMORY:
+            from lion_search.evaluation.multi_trainer import multi_batch_for_device
             from lion_search.evaluation.tasks import get_task
 
             task = get_task(self.spec.tasks[0], self.spec.schedule)
-            self.spec = replace(self.spec, population=population_for_device(task))
-        return self.spec.population
+            self.spec = replace(self.spec, multi_batch=multi_batch_for_device(task))
+        return self.spec.multi_batch
 
     def warm(self, texts: list[str]) -> None:
-        self.population()
+        self.multi_batch()
         warm_up(self.spec, texts, self.spec.tasks)
 
     def train(self, jobs: list[Job]) -> list[Done]:
-        self.population()
+        self.multi_batch()
         return train_jobs(jobs, self.spec, self.name)
 
 
@@ -107,7 +107,7 @@ class RayPool:
     """One Ray actor per worker, each with up to two batches in flight; results come back in
     completion order (`ray.wait`). Each actor first compiles the spec's tasks for the `warm`
     programs, while the first batches queue behind it. A dead actor is replaced and its
-    batches are queued again. With a spec that fits its population to memory, a batch is
+    batches are queued again. With a spec that fits its multi-program batch to memory, a batch is
     what the first actor found it can train at once (nothing is sent before it answers)."""
 
     def __init__(self, spec: EvalSpec, workers: int, batch_size: int = 4,
@@ -140,9 +140,9 @@ class RayPool:
         self.warm = list(warm)
         self.started: list = []    # each new actor's pid, then its warm-up (object refs)
         self.actors = [self._start_actor() for _ in range(workers)]
-        # The first actor's population size, once it answers (FIT_TO_MEMORY), is the batch.
-        self.fitting = self.actors[0].population.remote() \
-            if spec.population == FIT_TO_MEMORY else None
+        # The first actor's multi-program batch, once it answers (FIT_TO_MEMORY), is the batch.
+        self.fitting = self.actors[0].multi_batch.remote() \
+            if spec.multi_batch == FIT_TO_MEMORY else None
         self.queue: collections.deque[Job] = collections.deque()
         self.running: dict = {}  # object ref -> (actor index, jobs)
         self.replaced = 0
