@@ -15,6 +15,7 @@ from lion_search.cli.display import _fitness, _warn, console
 def cmd_show(args: argparse.Namespace) -> None:
     """Print a run's summary, or one program and its memory cost."""
     from lion_search.analysis.lr_check import lr_warning
+    from lion_search.analysis.retune import relate
     from lion_search.language.shapes import format_cost, memory_cost
     from lion_search.runs.references import (
         is_run,
@@ -30,13 +31,14 @@ def cmd_show(args: argparse.Namespace) -> None:
     fitness = program_in_run(*ref)[1] if ref else None
     steps = _ancestry(*ref) if ref else []
     warning = lr_warning(program)
+    relation = relate(program)
     if args.json:
         from lion_search.inspect.lineage import lineage_json
 
         print(json.dumps({"name": program.name, "memory": memory_cost(program),
                           "slots": program.slots,
                           "length": len(program), "program": str(program),
-                          "lr_warning": warning,
+                          "lr_warning": warning, "relation": relation.to_json(),
                           **({"fitness": fitness if math.isfinite(fitness) else None,
                               "ancestry": lineage_json(steps)} if ref else {})}, indent=2))
         return
@@ -45,6 +47,7 @@ def cmd_show(args: argparse.Namespace) -> None:
                   f"(parameter-sized copies, {program.slots} slot(s)), "
                   f"{len(program)} instruction(s){extra}")
     console.print(str(program), end="")
+    console.print(relation.describe(), markup=False, highlight=False)
     _warn(warning)
     if steps:
         console.print("ancestry: " + " <- ".join(
