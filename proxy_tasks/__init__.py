@@ -51,6 +51,7 @@ TASK_BUILDERS: dict[str, Builder] = {
     **_family_builders("digits-cnn", digits.cnn_task),
     **_family_builders("text-lm", text_lm.lm_task),
     "digits-cnn-mini": functools.cache(functools.partial(digits.cnn_task, "mini")),
+    "text-lm-micro": functools.cache(functools.partial(text_lm.lm_task, "micro")),
     "text-lm-mini": functools.cache(functools.partial(text_lm.lm_task, "mini")),
     "quadratic": _fixed_batch(synthetic.quadratic_task),
     "rosenbrock": _fixed_batch(synthetic.rosenbrock_task),

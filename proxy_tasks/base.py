@@ -29,7 +29,7 @@ class Task:
     """A small JAX training problem with a fixed step budget and a unit-peak lr schedule shape.
 
     ``scale`` is ``"1x"``, ``"10x"``, ``"100x"`` (the funnel sizes of one family), ``"mini"``
-    (a cheaper member for portfolios) or ``"synthetic"``. ``batch_size`` is 0 for deterministic objectives whose batch is ``()``.
+    or ``"micro"`` (cheaper members for portfolios and proxies) or ``"synthetic"``. ``batch_size`` is 0 for deterministic objectives whose batch is ``()``.
     """
 
     name: str

@@ -43,6 +43,28 @@ def plot_lr_sensitivity(sweeps: dict[str, list[tuple[float, float]]], path: str 
     return _save(fig, path)
 
 
+def plot_agreement_against_cost(points: list[tuple[str, float, float]], threshold: float,
+                                path: str | Path, title: str) -> Path:
+    """Each (label, seconds per evaluation, Kendall tau) as a labelled point, cost on a log
+    scale, with the tau a proxy needs as a dashed line; a NaN tau is left out."""
+    fig, ax = plt.subplots(figsize=(9, 6), dpi=110)
+    shown = [(label, s, tau) for label, s, tau in points if np.isfinite(tau)]
+    for label, seconds, tau in shown:
+        ax.scatter(seconds, tau, s=18, color="tab:blue" if tau >= threshold else "0.45")
+        ax.annotate(label, (seconds, tau), fontsize=6.5, xytext=(3, 2),
+                    textcoords="offset points")
+    ax.axhline(threshold, color="tab:red", linestyle="--", linewidth=1,
+               label=f"tau = {threshold:g}")
+    ax.axhline(0, color="0.6", linewidth=0.8)
+    ax.set_xscale("log")
+    ax.set_xlabel("seconds per evaluation (one training, one seed, one core)")
+    ax.set_ylabel("Kendall tau against the mean target rank\n(of the targets not in the proxy)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(loc="lower right")
+    return _save(fig, path)
+
+
 def _save(fig, path: str | Path) -> Path:
     """Lay out `fig`, write it to `path` and free it."""
     fig.tight_layout()

@@ -1,0 +1,7 @@
+# adamw_b053.py of BENCHMARKS section 12 (AdamW with #106's b1)
+def adamw_b053(w, g, lr, t, m, v):
+    m = interp(g, m, 0.5297)
+    v = interp(square(g), v, 0.999)
+    m_hat = m / (1 - 0.5297 ** t)
+    v_hat = v / (1 - 0.999 ** t)
+    return lr * (m_hat / (sqrt(v_hat) + 1e-8) + 0.0001 * w), m, v

@@ -1,0 +1,7 @@
+# promoted program #36 of `lion-search evolve --budget 600 --rng-seed 1`
+def corpus1_36(w, g, lr, t, m, v):
+    lr = 0.03162277660168379 * lr
+    m = interp(g, m, 0.9)
+    v = interp(square(g), v, 0.999)
+    v_hat = v / (1 - 0.999 ** t)
+    return lr * (m / (sqrt(v_hat) + 1e-8) + 0.0001 * w), m, v

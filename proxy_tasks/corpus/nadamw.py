@@ -1,0 +1,7 @@
+# seed: programs/nadamw.py
+def nadamw(w, g, lr, t, m, v):
+    m = interp(g, m, 0.9)
+    v = interp(square(g), v, 0.999)
+    m_hat = 0.9 * (m / (1 - 0.9 ** (t + 1))) + 0.1 * (g / (1 - 0.9 ** t))
+    v_hat = v / (1 - 0.999 ** t)
+    return lr * (m_hat / (sqrt(v_hat) + 1e-8) + 0.0001 * w), m, v

@@ -1,0 +1,4 @@
+# retune of seed rmsprop: every constant 0.9 replaced by 0.5
+def rmsprop_b05(w, g, lr, t, v):
+    v = interp(square(g), v, 0.5)
+    return lr * g * rsqrt(v + 1e-8), v

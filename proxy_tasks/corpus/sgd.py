@@ -1,0 +1,3 @@
+# seed: programs/sgd.py
+def sgd(w, g, lr, t):
+    return lr * g
