@@ -205,3 +205,42 @@ def test_show_says_retune_or_new_structure(tmp_path, capsys):
     assert main(["show", str(retune), "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)["relation"]
     assert shown["label"] == "retune of adamw" and shown["changes"][0]["name"] == "b1"
+
+
+# A retune of Lion and a new structure (gradient ascent: SGD with its step negated), funnelled
+# against SGD at a learning rate too small to learn: the retune passes both stages and is
+# exported, labelled; the ascent loses on the first.
+FUNNEL_STAGES = {"stages": [{"name": "A", "tasks": ["quadratic"], "seeds": [0], "pass": "mean"},
+                            {"name": "B", "tasks": ["logreg"], "seeds": [0],
+                             "pass": "every_task"}],
+                 "baselines": ["sgd"], "baseline_grid": [1e-7], "candidate_grid": [0.01]}
+ASCENT = "def ascent(w, g, lr, t):\n    return -(lr * g)\n"
+
+
+def test_the_funnel_labels_a_passing_retune_and_a_failing_new_structure(tmp_path):
+    from lion_search.analysis.dedup import DedupCache
+    from lion_search.runs.journal import RunStore
+    from lion_search.search.config import EvolveConfig
+    from lion_search.selection.funnel import run_funnel
+
+    store = RunStore.create(tmp_path / "run", EvolveConfig(task="quadratic").to_json())
+    retune = scale_lr(substitute(SEEDS["lion"], {"b1": 0.5}), 0.3)
+    for fitness, program in ((0.1, retune), (0.2, parse_program(ASCENT))):
+        pid = store.add_program(str(program), DedupCache().keys(program), None, "", "search")
+        store.add_evaluation(pid, "search", fitness, "ok", False, "quadratic", (0,), 1.0, "test")
+    (tmp_path / "stages.json").write_text(json.dumps(FUNNEL_STAGES))
+    record = run_funnel(store, top=2, stages_path=tmp_path / "stages.json")
+    store.close()
+    labels = {c["name"]: c["relation"]["headline"] for c in record["candidates"]}
+    assert labels == {"c1": "retune of lion: b1 0.9 -> 0.5",
+                      "c2": "new structure (nearest seed sgd, 1 instruction differs)"}
+    verdicts = [(c["name"], c["verdict"]) for stage in record["stages"]
+                for c in stage["candidates"]]
+    assert verdicts == [("c1", "retune of lion: passes"), ("c2", "new structure: out"),
+                        ("c1", "retune of lion: passes")]
+    [winner] = record["winners"]
+    assert winner["relation"] == "retune of lion: b1 0.9 -> 0.5"
+    from lion_search.inspect.report.tables import funnel_html
+
+    page = funnel_html(record)
+    assert "retune of lion: passes" in page and "new structure: out" in page

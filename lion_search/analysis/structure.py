@@ -195,7 +195,8 @@ def differing_instructions(a: Graph, b: Graph, pairs: dict[int, int]) -> int:
     """How many instructions of `a` and `b` differ under `pairs`: each paired one whose op or
     operands differ, and each unpaired one of either program; and each returned value (the
     update, a slot's new value, the evaluation weights) that is not the paired value of the
-    other program's, or that only one program returns (a slot more)."""
+    other program's (unless an unpaired instruction computes it, counted already), or that
+    only one program returns (a slot more)."""
     def same_operand(x: Ref, y: Ref) -> bool:
         if x[0] == "node" or y[0] == "node":
             return x[0] == y[0] and pairs.get(x[1]) == y[1]
@@ -210,7 +211,10 @@ def differing_instructions(a: Graph, b: Graph, pairs: dict[int, int]) -> int:
                 not any(all(map(same_operand, xs, order)) for order in orders):
             changed += 1
     aligned = _aligned_outputs(a, b)
-    returned = sum(1 for x, y in aligned if not same_operand(x, y))
+    unpaired = {("node", i) for i in a.nodes if i not in pairs}, \
+        {("node", j) for j in b.nodes if j not in set(pairs.values())}
+    returned = sum(1 for x, y in aligned if not same_operand(x, y)
+                   and x not in unpaired[0] and y not in unpaired[1])
     returned += len(a.outputs) + len(b.outputs) - 2 * len(aligned)
     return changed + len(a.nodes) - len(pairs) + len(b.nodes) - len(pairs) + returned
 

@@ -117,14 +117,14 @@ def show_run(args: argparse.Namespace) -> None:
                       f"{PROMOTED_SCORES[promotion['score']]}")
     table = Table(title="best programs by proxy fitness")
     for column in ("id", "fitness", "promoted", "vs seed", "memory", "length", "found at",
-                   "cache hits"):
+                   "cache hits", "relation"):
         table.add_column(column, justify="right")
     for row in summary["top"]:
         table.add_row(str(row["id"]), _fitness(row["fitness"]),
                       _fitness(row["promoted"]) if row["was_promoted"] else "",
                       row["vs_seed"].removesuffix(" vs seed"),
                       format_cost(row["memory"]), str(row["length"]), f"eval {row['evaluation']}",
-                      str(row["cache_hits"]))
+                      str(row["cache_hits"]), row["relation"]["label"])
     console.print(table)
     if summary["best"]:
         best = summary["best"]
@@ -135,4 +135,5 @@ def show_run(args: argparse.Namespace) -> None:
                       + (", simplified:" if best["simplified"] else
                          f"; `lion-search simplify {summary['run']}:best` cleans it up:"))
         console.print(best["simplified"] or best["program"], end="")
+        console.print(best["relation"]["headline"], markup=False, highlight=False)
         _warn(best["lr_warning"])

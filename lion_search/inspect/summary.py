@@ -1,10 +1,12 @@
 """What a run holds, for people and for scripts: the summary of a run folder (best programs,
-fitness against the seeds, cache hits, promotion) that `show` and the report print."""
+fitness against the seeds, cache hits, promotion, and how each program relates to the seeds:
+a retune of one, or new structure, see `analysis.retune`) that `show` and the report print."""
 from __future__ import annotations
 
 import math
 from typing import Any
 
+from lion_search.analysis.retune import relate
 from lion_search.language.parser import parse_program
 from lion_search.language.shapes import memory_cost
 from lion_search.runs.journal import RunStore
@@ -55,7 +57,8 @@ def summarize(store: RunStore, top: int = 10) -> dict[str, Any]:
             "vs_seed": format_delta(evaluation.fitness, seed_fitness, relative),
             "memory": memory_cost(program), "length": len(program),
             "evaluation": _ordinal(store, evaluation.id),
-            "cache_hits": hit_counts.get(program_row.hash, 0), "program": program_row.text})
+            "cache_hits": hit_counts.get(program_row.hash, 0), "program": program_row.text,
+            "relation": relate(program).to_json()})
     first, last = store.db.execute("SELECT MIN(created), MAX(created) FROM evaluations WHERE "
                                    "kind = 'search' AND cached = 0").fetchone()
     seconds = (last - first) if first is not None and last > first else 0.0
@@ -95,11 +98,12 @@ def _best_json(store: RunStore) -> dict[str, Any] | None:
     from lion_search.analysis.lr_check import lr_warning
 
     simplified = simplified_text(store, row.id)
+    program = parse_program(simplified or row.text)
     return {"id": row.id, "fitness": json_number(fitness),
             "promoted": None if promoted is None else json_number(promoted),
             "by": "promoted score" if promoted is not None else "proxy fitness",
             "program": row.text, "simplified": simplified,
-            "lr_warning": lr_warning(parse_program(simplified or row.text))}
+            "lr_warning": lr_warning(program), "relation": relate(program).to_json()}
 
 
 def _ordinal(store: RunStore, evaluation_id: int) -> int:

@@ -16,6 +16,10 @@ validation losses on seed s of n,
 the candidate is better by more than one standard error of the mean difference (no margin with
 one seed, where the seeds give no estimate of the noise). With two seeds this is: better on
 each seed.
+
+Each candidate is labelled with how it relates to the seeds (`analysis.retune`): a retune of a
+seed (with each changed constant) or new structure. The record gives each stage's verdict with
+the label ("retune of adamw: passes"), and a winner's exported module says it in its docstring.
 """
 from __future__ import annotations
 
@@ -29,6 +33,7 @@ import numpy as np
 
 from lion_search.analysis.dedup import DedupCache
 from lion_search.analysis.lr_check import lr_warning
+from lion_search.analysis.retune import relate
 from lion_search.evaluation.fitness import Evaluator
 from lion_search.evaluation.lr_sweep import Comparison, sweep
 from lion_search.evaluation.stages import (
@@ -148,9 +153,11 @@ def run_funnel(store: RunStore, top: int = 5, stages_path: str | Path = DEFAULT_
     programs = {name: program for name, _, program in entrants}
     ids = {name: pid for name, pid, _ in entrants}
     progress("checking that each candidate's update grows with lr")
+    relations = {name: relate(program) for name, program in programs.items()}
     record = {"run": str(store.folder), "top": top, "stages": [], "winners": [],
               "candidates": [{"name": name, "id": pid, "program": str(program),
-                              "lr_warning": lr_warning(program)}
+                              "lr_warning": lr_warning(program),
+                              "relation": relations[name].to_json()}
                              for name, pid, program in entrants]}
     reached: dict[str, str] = {}
     for index, stage in enumerate(config.stages):
@@ -163,6 +170,7 @@ def run_funnel(store: RunStore, top: int = 5, stages_path: str | Path = DEFAULT_
             "baselines": [{"name": e.name, "results": {t: _result_json(c) for t, c in
                                                         e.results.items()}} for e in base_entries],
             "candidates": [{"name": e.name, "id": e.id, "passed": e.passed,
+                            "verdict": relations[e.name].verdict(e.passed),
                             "results": {t: _result_json(c) for t, c in e.results.items()}}
                            for e in cand_entries]})
         passed = {e.name for e in cand_entries if e.passed}
@@ -179,6 +187,7 @@ def run_funnel(store: RunStore, top: int = 5, stages_path: str | Path = DEFAULT_
                                 winners_dir / f"{name}.py",
                                 (scale, "the peak lr of the search's schedule"))
             record["winners"].append({"name": name, "id": ids[name], "stage": stage_name,
+                                      "relation": relations[name].headline,
                                       "path": str(path.relative_to(store.folder)),
                                       "learning_rate": module_lrs(record, name, scale)})
     (store.folder / "funnel.json").write_text(json.dumps(record, indent=2))

@@ -28,6 +28,7 @@ from lion_search.inspect.report.tables import (
     _num,
     _table,
     funnel_html,
+    relation_html,
 )
 from lion_search.inspect.summary import format_delta, is_relative, summarize
 from lion_search.runs.hall_of_fame import HallEntry, pareto_front
@@ -170,6 +171,7 @@ def _html(store: RunStore, summary: dict, config: dict, entries: list[HallEntry]
             body.append("<p>Simplified (<code>lion-search simplify</code>):</p>"
                         f"<pre>{_e(best['simplified'])}</pre><p>As the search found it:</p>")
         body.append(f"<pre>{_e(best['program'])}</pre>")
+        body.append(f"<p>{relation_html(best['relation'])}</p>")
         if best["lr_warning"]:
             body.append(f'<p class="fail">Warning: {_e(best["lr_warning"])}.</p>')
         body.append("<details><summary>its lineage from the seed</summary>"
@@ -178,11 +180,12 @@ def _html(store: RunStore, summary: dict, config: dict, entries: list[HallEntry]
     body.append(f"<h2>Top {len(summary['top'])} programs</h2>")
     body.append(_table(
         ["id", "fitness", "promoted", "vs seed", "memory", "length", "found at eval",
-         "cache hits", "program"],
+         "cache hits", "program", "relation to the seeds"],
         [[f"#{r['id']}", _num(r["fitness"]), _num(r["promoted"]) if r["was_promoted"] else "",
           _e(r["vs_seed"].removesuffix(" vs seed")), str(r["memory"]),
           str(r["length"]), str(r["evaluation"]), str(r["cache_hits"]),
-          f"<pre>{_e(r['program'])}</pre>"] for r in summary["top"]], {8}))
+          f"<pre>{_e(r['program'])}</pre>", _e(r["relation"]["headline"])]
+         for r in summary["top"]], {8, 9}))
 
     front = [e for e in entries if e.on_front]
     body.append(f"<h2>Pareto front ({len(front)} of {len(entries)} (length, memory) "

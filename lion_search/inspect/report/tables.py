@@ -61,8 +61,9 @@ def funnel_html(funnel: dict) -> str:
         for candidate in stage.get("candidates", []):
             results = candidate.get("results", {})
             passed = candidate.get("passed")
-            verdict = ('<span class="pass">passed</span>' if passed else
-                       '<span class="fail">out</span>' if passed is not None else "")
+            said = _e(candidate.get("verdict") or ("passed" if passed else "out"))
+            verdict = (f'<span class="pass">{said}</span>' if passed else
+                       f'<span class="fail">{said}</span>' if passed is not None else "")
             name = candidate.get("name", "")
             ident = candidate.get("id")
             rows.append([_e(name) + (f" <small>#{_e(ident)}</small>" if ident is not None
@@ -74,21 +75,31 @@ def funnel_html(funnel: dict) -> str:
     entrants = funnel.get("candidates", [])
     if entrants:
         parts.append("<h3>Candidates</h3>")
-        parts.append(_table(["name", "id", "program"],
+        parts.append(_table(["name", "id", "program", "relation to the seeds"],
                             [[_e(c.get("name", "")), _e(c.get("id", "")),
                               f"<pre>{_e(c.get('program', ''))}</pre>"
                               + (f'<p class="fail">Warning: {_e(c["lr_warning"])}.</p>'
-                                 if c.get("lr_warning") else "")] for c in entrants], {0, 2}))
+                                 if c.get("lr_warning") else ""),
+                              relation_html(c.get("relation"))] for c in entrants], {0, 2, 3}))
     winners = funnel.get("winners", [])
     if winners:
         parts.append("<h3>Winners</h3>")
-        parts.append(_table(["name", "id", "stage", "exported to"],
+        parts.append(_table(["name", "id", "stage", "exported to", "relation to the seeds"],
                             [[_e(w.get("name", "")), _e(w.get("id", "")), _e(w.get("stage", "")),
-                              f"<code>{_e(w.get('path', ''))}</code>"] for w in winners],
-                            {0, 3}))
+                              f"<code>{_e(w.get('path', ''))}</code>", _e(w.get("relation", ""))]
+                             for w in winners], {0, 3, 4}))
     elif funnel.get("stages"):
         parts.append("<p>No winner: no candidate beat the baselines through the last stage.</p>")
     return "\n".join(parts)
+
+
+def relation_html(relation: dict | None) -> str:
+    """A program's relation to the seeds (`analysis.retune`): its headline, and for new
+    structure the diff to the nearest seed; empty for records written before it existed."""
+    if not relation:
+        return ""
+    diff = relation.get("diff")
+    return _e(relation.get("headline", "")) + (f"<pre>{_e(diff)}</pre>" if diff else "")
 
 
 def _diff_html(diff: str) -> str:
