@@ -1,4 +1,6 @@
 """Shared test helpers: a nested parameter pytree and random gradients with exact zeros."""
+import os
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -58,6 +60,19 @@ def max_relative_error(a, b) -> float:
                            / max(float(jnp.linalg.norm(y.ravel().astype(jnp.float32))), 1e-6)),
         a, b)
     return max(jax.tree.leaves(errors))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def tuning_studies(tmp_path_factory):
+    """Tuning studies (evaluation.tuning) in a SQLite file of the session, not the user's cache;
+    set in the environment, so that commands run as subprocesses use it too."""
+    before = os.environ.get("LION_SEARCH_TUNING")
+    os.environ["LION_SEARCH_TUNING"] = str(tmp_path_factory.mktemp("tuning") / "studies.sqlite")
+    yield
+    if before is None:
+        os.environ.pop("LION_SEARCH_TUNING")
+    else:
+        os.environ["LION_SEARCH_TUNING"] = before
 
 
 @pytest.fixture

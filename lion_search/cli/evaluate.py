@@ -1,4 +1,4 @@
-"""Measuring: `eval` (a program against baselines, each with its learning rate swept) and
+"""Measuring: `eval` (a program against baselines, each tuned on the same budget) and
 `bench` (candidates/s of each evaluation path, the population trainer, or whole evolve
 commands)."""
 from __future__ import annotations
@@ -14,34 +14,57 @@ from rich.table import Table
 from lion_search.cli.display import _fitness, console
 
 EVAL_PLOTS = Path("runs") / "eval"   # where `eval` writes its plots unless told
+EVAL_TRIALS = 32                     # `eval`'s trials per optimizer unless --tune says
+
+
+def changed_constants(tuned) -> str:
+    """The tuned hyperparameters that moved, as 'b1 0.9 -> 0.739'."""
+    return ", ".join(f"{n} {before:.4g} -> {tuned.values[n]:.4g}"
+                     for n, before in tuned.start.items()
+                     if n in tuned.values and tuned.values[n] != before)
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
-    """Train a program and baselines, each with its lr swept, and compare them."""
-    from lion_search.evaluation.fitness import Evaluator
-    from lion_search.evaluation.lr_sweep import DEFAULT_GRID, sweep
+    """Train a program and baselines, each tuned on the same budget (`--tune`), and compare
+    them; every row says what its tuning spent."""
+    from lion_search.evaluation.lr_sweep import DEFAULT_GRID
     from lion_search.evaluation.tasks import get_task
+    from lion_search.evaluation.tuning import TuneSpec, declaration_for, tune_all
     from lion_search.inspect.plots import plot_curves, plot_lr_sensitivity
+    from lion_search.language.errors import LionSearchError
     from lion_search.runs.references import load_program
 
-    programs = {name: load_program(name) for name in (args.program, *args.vs)}
-    task = get_task(args.task, args.schedule, args.steps, args.batch)
+    if args.grid is not None and args.tune not in (None, "lr"):
+        raise LionSearchError("--grid is the lr grid of --tune lr; with --tune N, drop --grid")
     grid = DEFAULT_GRID if args.grid is None else tuple(float(x) for x in args.grid.split(","))
-    with console.status(f"training {len(programs)} optimizers x {len(grid)} learning rates "
-                        f"x {len(args.seeds)} seed(s) on {task.name}"):
-        results = sweep(programs, Evaluator(task, args.seeds), grid)
-    table = Table(title=f"{task.name} ({task.description}, {task.steps} steps); lr swept over "
-                        f"{grid[0]:g}..{grid[-1]:g}, seeds {','.join(map(str, args.seeds))}")
-    for column in ("optimizer", "best lr", "val loss", "spread", "status"):
-        table.add_column(column, justify="left" if column == "optimizer" else "right")
-    for c in results:
-        table.add_row(c.name, f"{c.lr:.3g}", _fitness(c.fitness),
-                      f"{c.spread:.2g}" if math.isfinite(c.spread) else "", c.result.status)
+    spec = TuneSpec.parse(args.tune or ("lr" if args.grid is not None else str(EVAL_TRIALS)),
+                          grid)
+    names = (args.program, *args.vs)
+    programs = {name: load_program(name) for name in names}
+    declarations = {name: declaration_for(name, p) for name, p in programs.items()}
+    task = get_task(args.task, args.schedule, args.steps, args.batch)
+    with console.status(f"tuning {len(programs)} optimizers ({spec.count} trials x "
+                        f"{len(args.seeds)} seed(s) each) on {task.name}") as status:
+        tuned = tune_all(programs, task, args.seeds, spec, declarations, status.update)
+    results = [t.comparison for t in tuned]
+    table = Table(title=f"{task.name} ({task.description}, {task.steps} steps), seeds "
+                        f"{','.join(map(str, args.seeds))}; each optimizer tuned on "
+                        f"{spec.count} trials")
+    for column in ("optimizer", "tuning budget", "best lr", "tuned constants", "val loss",
+                   "spread", "status"):
+        table.add_column(column, justify="left" if column in ("optimizer", "tuning budget",
+                                                              "tuned constants") else "right")
+    for t, c in zip(tuned, results):
+        table.add_row(c.name, t.budget.describe(), f"{c.lr:.3g}", changed_constants(t),
+                      _fitness(c.fitness), f"{c.spread:.2g}" if math.isfinite(c.spread) else "",
+                      c.result.status)
     console.print(table)
     if args.markdown:
-        print("| optimizer | best lr | val loss | spread |\n|---|---|---|---|")
-        for c in results:
-            print(f"| {c.name} | {c.lr:.3g} | {_fitness(c.fitness)} | {c.spread:.2g} |")
+        print("| optimizer | tuning budget | best lr | tuned constants | val loss | spread |\n"
+              "|---|---|---|---|---|---|")
+        for t, c in zip(tuned, results):
+            print(f"| {c.name} | {t.budget.describe()} | {c.lr:.3g} | {changed_constants(t)} | "
+                  f"{_fitness(c.fitness)} | {c.spread:.2g} |")
     stem = f"{re.sub(r'[^0-9A-Za-z_.-]+', '_', Path(args.program).stem)}-{task.name}"
     plot = Path(args.plot or EVAL_PLOTS / f"{stem}.png")
     lr_plot = Path(args.lr_plot or EVAL_PLOTS / f"{stem}-lr.png")
@@ -50,20 +73,24 @@ def cmd_eval(args: argparse.Namespace) -> None:
     plot_curves({c.name: c.result.curve for c in results}, plot,
                 f"training loss on {task.name} (best lr of each)")
     plot_lr_sensitivity({c.name: c.sweep for c in results}, lr_plot,
-                        f"learning-rate sensitivity on {task.name}")
+                        f"final validation loss of each trial against its lr on {task.name}")
     console.print(f"wrote {plot} (training loss at each optimizer's best lr) and {lr_plot} "
                   "(final validation loss against lr)")
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
     """Candidates/s of the interpreter, the batched interpreter and per-program jit; or with
-    --startup, the start-up and workers benchmark."""
+    --startup, the start-up and workers benchmark; or with --proxies, the proxy benchmark."""
     from lion_search.bench.speed import benchmark
 
     if args.startup:
         return bench_startup(Path(args.out))
     if args.population:
         return bench_population(args.task, args.population)
+    if args.proxies:
+        from lion_search.cli.bench_proxies import bench_proxies
+
+        return bench_proxies(args)
     with console.status(f"benchmarking on {args.task}"):
         speeds = benchmark(args.task, args.candidates, args.jitted, args.batch_size)
     table = Table(title=f"candidates/s on {args.task} (one process, measured side by side)")

@@ -15,6 +15,7 @@ from lion_search.cli.evolve import cmd_evolve
 from lion_search.cli.export import cmd_export
 from lion_search.cli.listings import cmd_programs, cmd_runs, cmd_tasks
 from lion_search.cli.show import cmd_show
+from lion_search.cli.tune import cmd_tune
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -153,7 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("programs", cmd_programs, "list the seed programs with their memory cost")
     add("tasks", cmd_tasks, "list the proxy tasks with their size and cost")
 
-    p = add("eval", cmd_eval, "train a program and baselines with swept learning rates; compare")
+    p = add("eval", cmd_eval, "train a program and baselines, each tuned on the same budget; "
+                              "compare")
     p.add_argument("program", help="a seed name, a program file, or RUN:ID")
     p.add_argument("--vs", type=_names, default=("adamw", "lion"), help="baselines (default adamw,lion)")
     p.add_argument("--task", default="digits-mlp", help="proxy task (default digits-mlp)")

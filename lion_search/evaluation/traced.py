@@ -32,8 +32,9 @@ _PACKAGES = ("lion_search", "proxy_tasks")
 
 
 @functools.cache
-def code_version() -> str:
-    """A hex digest of everything a traced module depends on besides its own key."""
+def code_version(packages: tuple[str, ...] = _PACKAGES) -> str:
+    """A hex digest of everything a traced module depends on besides its own key: the versions
+    and flags above and every file under `packages` (folders of the checkout)."""
     import jaxlib
 
     digest = hashlib.blake2b(digest_size=16)
@@ -41,7 +42,7 @@ def code_version() -> str:
                  os.environ.get("XLA_FLAGS", "")):
         digest.update(part.encode() + b"\0")
     root = Path(__file__).resolve().parents[2]
-    for package in _PACKAGES:   # code and data (a task's data is a constant in its module)
+    for package in packages:   # code and data (a task's data is a constant in its module)
         for path in sorted((root / package).rglob("*")):
             if path.is_file() and "__pycache__" not in path.parts:
                 digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
