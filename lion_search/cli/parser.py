@@ -165,12 +165,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, help="training batch size (default: the task's own; "
                                              "digits and text-lm families)")
     p.add_argument("--seeds", type=_ints, default=(0, 1), help="training seeds (default 0,1)")
-    p.add_argument("--grid", help="comma-separated lr scales (default 1e-4..1, 9 points)")
+    p.add_argument("--tune", help="N: tune every optimizer's lr and hyperparameters with N "
+                                  "Optuna trials (default 32); lr: sweep the lr alone over "
+                                  "--grid (fast, but not a fair test against a tuned optimizer)")
+    p.add_argument("--grid", help="comma-separated lr scales for --tune lr (default 1e-4..1, "
+                                  "9 points); --grid alone means --tune lr")
     p.add_argument("--plot", help=f"PNG of the loss curves (default "
                                   f"{EVAL_PLOTS}/PROGRAM-TASK.png)")
     p.add_argument("--lr-plot", help=f"PNG of the final validation loss against the lr, one "
                                      f"line per optimizer (default {EVAL_PLOTS}/PROGRAM-TASK-lr.png)")
     p.add_argument("--markdown", action="store_true", help="also print a markdown table")
+
+    p = add("tune", cmd_tune, "tune a program's lr and hyperparameters on a task (Optuna TPE); "
+                              "print the best setting, write it with -o")
+    p.add_argument("program", help="a seed name, a program file, or RUN:ID")
+    p.add_argument("--task", default="digits-mlp", help="task (default digits-mlp)")
+    p.add_argument("--trials", type=int, default=32, help="trials (default 32); each trains "
+                                                          "once per seed")
+    p.add_argument("--seeds", type=_ints, default=(0, 1), help="training seeds (default 0,1)")
+    p.add_argument("--tune-constants", type=int, metavar="K",
+                   help="tune only the K constants whose perturbation moves the loss most "
+                        "(default: all the program's hyperparameters)")
+    p.add_argument("-o", "--output", help="write the tuned program to this program file")
+    p.add_argument("--schedule", default="warmup_cosine", help="lr schedule shape")
+    p.add_argument("--steps", type=int, help="training steps (default: the task's own)")
+    p.add_argument("--batch", type=int, help="training batch size (default: the task's own)")
 
     p = add("bench", cmd_bench, "candidates/s of the interpreter, batched interpreter and per-program jit")
     p.add_argument("--task", default="digits-mlp")
@@ -184,4 +203,17 @@ def build_parser() -> argparse.ArgumentParser:
                    "against the population trainer at these population sizes, e.g. 16,64")
     p.add_argument("--out", default="runs/bench-startup", help="where --startup writes its runs "
                                                                "(default runs/bench-startup)")
+    p.add_argument("--proxies", action="store_true", help="instead, how well each candidate "
+                   "proxy ranks the proxy corpus as the funnel's stage B and C tasks do (Kendall "
+                   "tau), against its cost (about ten minutes on 2 cores)")
+    p.add_argument("--targets", action="store_true", help="with --proxies: compute the targets "
+                   "again (about an hour on 2 cores) and write them")
+    p.add_argument("--corpus", help="with --proxies: the folder of program files (default "
+                                    "proxy_tasks/corpus)")
+    p.add_argument("--targets-file", help="with --proxies: the targets' JSON file (default "
+                                          "proxy_tasks/proxy_targets.json)")
+    p.add_argument("--workers", type=int, help="with --proxies: trainings at once (default: one "
+                                               "per core)")
+    p.add_argument("--plot", help="with --proxies: PNG of tau against cost (default "
+                                  "runs/bench/proxies.png)")
     return parser
