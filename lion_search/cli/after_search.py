@@ -88,12 +88,14 @@ def cmd_funnel(args: argparse.Namespace) -> None:
     for candidate in record["candidates"]:
         console.print(f"{candidate['name']} (#{candidate['id']}):")
         console.print(candidate["program"], end="", markup=False)
+        console.print(candidate["relation"]["headline"], markup=False, highlight=False)
         _warn(candidate["lr_warning"])
     for stage in record["stages"]:
         console.print(funnel_table(stage))
     for winner in record["winners"]:
         lrs = ", ".join(f"{task} {lr:.3g}" for task, lr in winner["learning_rate"].items())
-        console.print(f"winner {winner['name']} (#{winner['id']}, passed stage {winner['stage']}):"
+        console.print(f"winner {winner['name']} (#{winner['id']}, {winner['relation']}, passed "
+                      f"stage {winner['stage']}):"
                       f" {Path(record['run']) / winner['path']} (its best learning rate: {lrs})")
     if not record["winners"]:
         console.print("no candidate passed the second stage")
@@ -107,9 +109,10 @@ def funnel_table(stage: dict) -> Table:
     table.add_column("optimizer")
     for task in stage["tasks"]:
         table.add_column(f"{task}\nval loss (lr)", justify="right")
-    table.add_column("passed", justify="center")
+    table.add_column("verdict", justify="center")
     rows = [(b["name"], b["results"], "baseline") for b in stage["baselines"]]
-    rows += [(c["name"], c["results"], "yes" if c["passed"] else "no") for c in stage["candidates"]]
+    rows += [(c["name"], c["results"], c.get("verdict") or ("passes" if c["passed"] else "out"))
+             for c in stage["candidates"]]
     for name, results, passed in rows:
         cells = []
         for task in stage["tasks"]:

@@ -152,13 +152,16 @@ def _print_outcome(folder: Path, state: str) -> None:
     console.print(f"{state}: {summary['evaluations']} evaluations trained, "
                   f"{summary['cache_hits']} cache hits ({100 * summary['cache_hit_rate']:.0f}%)")
     table = Table(title="best programs")
-    for column in ("id", "fitness", "vs seed", "memory", "length"):
+    for column in ("id", "fitness", "vs seed", "memory", "length", "relation"):
         table.add_column(column, justify="right")
     for row in summary["top"]:
         table.add_row(str(row["id"]), _fitness(row["fitness"]),
                       row["vs_seed"].removesuffix(" vs seed"), format_cost(row["memory"]),
-                      str(row["length"]))
+                      str(row["length"]), row["relation"]["label"])
     console.print(table)
+    if summary["best"]:
+        console.print(f"{folder}:best (#{summary['best']['id']}) is "
+                      f"{summary['best']['relation']['headline']}", markup=False, highlight=False)
     if summary["top"]:
         best = summary["top"][0]["id"]
         console.print(f"inspect: lion-search show {folder}   |   one program: lion-search show "
