@@ -244,3 +244,29 @@ def test_the_funnel_labels_a_passing_retune_and_a_failing_new_structure(tmp_path
 
     page = funnel_html(record)
     assert "retune of lion: passes" in page and "new structure: out" in page
+    from rich.console import Console
+
+    from lion_search.cli.after_search import funnel_table
+
+    console = Console(record=True, width=200)
+    console.print(funnel_table(record["stages"][0]))
+    table = console.export_text()
+    assert "retune of lion: passes" in table and "new structure: out" in table
+
+
+def test_show_run_and_the_end_of_run_summary_say_how_the_best_relates(tmp_path_factory, capsys):
+    from lion_search.cli.evolve import _print_outcome
+    from tests.conftest import small_run
+
+    folder = small_run(tmp_path_factory)
+    assert main(["show", str(folder), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    best = summary["best"]["relation"]
+    assert best["kind"] in ("retune", "new structure") and best["headline"]
+    assert all(row["relation"]["label"] for row in summary["top"])
+    assert main(["show", str(folder)]) == 0
+    assert best["headline"] in capsys.readouterr().out
+    _print_outcome(folder, "finished")
+    out = capsys.readouterr().out
+    assert f":best (#{summary['best']['id']}) is {best['headline']}" in out
+    assert summary["top"][0]["relation"]["label"][:12] in out   # the table's relation column
