@@ -47,11 +47,7 @@ from lion_search.analysis.structure import (
     pair_instructions,
     renamed_like,
 )
-from lion_search.language.hyperparams import (
-    NO_DECLARATION,
-    Declaration,
-    seed_declaration,
-)
+from lion_search.language.hyperparams import Declaration, seed_declaration
 from lion_search.language.library import read_program, seed_names
 from lion_search.language.program import Program, format_constant
 
@@ -138,6 +134,8 @@ class Relation(NamedTuple):
 
 
 class SeedForm(NamedTuple):
+    """A seed: its name, the data flow of its canonical form, and its file's declaration."""
+
     name: str
     graph: Graph
     declaration: Declaration
@@ -146,12 +144,8 @@ class SeedForm(NamedTuple):
 @functools.lru_cache(maxsize=1)
 def seed_forms() -> tuple[SeedForm, ...]:
     """Every seed in canonical form, with its declaration."""
-    forms = []
-    for name in seed_names():
-        declaration = seed_declaration(name)
-        forms.append(SeedForm(name, graph(canonical(read_program(name))[0]),
-                              declaration if declaration.names else NO_DECLARATION))
-    return tuple(forms)
+    return tuple(SeedForm(name, graph(canonical(read_program(name))[0]), seed_declaration(name))
+                 for name in seed_names())
 
 
 # ---------------------------------------------------------------------------------- retunes
