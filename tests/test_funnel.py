@@ -21,7 +21,13 @@ from tests.conftest import small_run
 # winners exist, and the test can check them against what the funnel reported.
 STAGES = {"stages": [{"name": "A", "tasks": ["{proxy}"], "seeds": [0], "pass": "mean"},
                      {"name": "B", "tasks": ["logreg"], "seeds": [0, 1], "pass": "every_task"}],
-          "baselines": ["sgd"], "baseline_grid": [1e-7], "candidate_grid": [0.5, 1.0]}
+          "baselines": ["sgd"], "baseline_grid": [1e-7], "candidate_grid": [0.5, 1.0],
+          "tune": "lr"}
+# Every optimizer tuned with 3 trials of Optuna per task; a candidate over its most sensitive
+# constant.
+TUNED = {"stages": [{"name": "A", "tasks": ["{proxy}"], "seeds": [0, 1], "pass": "every_task"}],
+         "baselines": ["adamw", "lion"], "baseline_grid": [0.01], "candidate_grid": [1.0],
+         "tune": 3, "constants": 1}
 
 
 @pytest.fixture(scope="module")
@@ -136,3 +142,64 @@ def test_bad_stage_files_are_one_clear_error(tmp_path, content, message):
     with pytest.raises(LionSearchError, match=message) as info:
         load_stages(path)
     assert "\n" not in str(info.value)
+
+
+@pytest.fixture(scope="module")
+def tuned_funnel(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tuned") / "run"
+    shutil.copytree(small_run(tmp_path_factory), folder)
+    stages = folder.parent / "stages.json"
+    stages.write_text(json.dumps(TUNED))
+    store = RunStore.open(folder)
+    records = [run_funnel(store, top=2, stages_path=stages) for _ in range(2)]
+    store.close()
+    return records
+
+
+def test_baselines_and_candidates_are_tuned_on_the_same_budget_and_the_record_says_so(
+        tuned_funnel):
+    (stage,) = tuned_funnel[0]["stages"]
+    assert stage["budget"] == {"baselines": "3 trials over the lr and its hyperparameters",
+                               "candidates": "3 trials over the lr and the 1 most sensitive "
+                                             "of its constants"}
+    adamw = stage["baselines"][0]["results"]["quadratic"]["budget"]
+    assert adamw["trials"] == 3 and adamw["tuned"] == ["lr", "b1", "b2", "eps", "weight_decay"]
+    for candidate in stage["candidates"]:
+        budget = candidate["results"]["quadratic"]["budget"]
+        assert budget["trials"] == 3 and budget["seeds"] == 2 and len(budget["tuned"]) == 2
+        assert budget["runs"] == 6 + budget["screening"]
+    best = min(b["results"]["quadratic"]["fitness"] for b in stage["baselines"])
+    for candidate in stage["candidates"]:
+        if candidate["passed"]:
+            assert candidate["results"]["quadratic"]["fitness"] < best
+
+
+def test_a_second_funnel_trains_no_optimizer_again(tuned_funnel):
+    first, second = tuned_funnel
+    for side in ("baselines", "candidates"):
+        for before, after in zip(first["stages"][0][side], second["stages"][0][side]):
+            assert before["results"]["quadratic"]["trained"] > 0
+            assert after["results"]["quadratic"]["trained"] == 0
+            assert {**after["results"]["quadratic"], "trained": 0} == \
+                {**before["results"]["quadratic"], "trained": 0}
+
+
+def test_the_funnel_table_prints_each_sides_budget(tuned_funnel):
+    from rich.console import Console
+
+    from lion_search.cli.after_search import funnel_table
+
+    console = Console(width=300, record=True)
+    console.print(funnel_table(tuned_funnel[0]["stages"][0]))
+    text = " ".join(console.export_text().split())
+    assert "baselines: 3 trials over the lr and its hyperparameters per task" in text
+    assert "runs per task" in text
+
+
+def test_muon_joins_the_baselines_on_the_language_models_and_both_sides_get_equal_trials():
+    config = load_stages(DEFAULT_STAGES, proxy="digits-mlp")
+    assert config.baselines_for("text-lm-mini") == ("adamw", "adam", "lion", "muon")
+    assert config.baselines_for("digits-cnn") == ("adamw", "adam", "lion")
+    baseline, candidate = config.specs()
+    assert baseline.trials == candidate.trials == 16 and candidate.constants == 4
+    assert config._replace(tune="lr").specs()[0].grid == config.baseline_grid

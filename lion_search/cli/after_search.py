@@ -82,7 +82,8 @@ def cmd_funnel(args: argparse.Namespace) -> None:
     try:
         with console.status("funnel") as status:
             record = run_funnel(store, args.top, args.stages or DEFAULT_STAGES,
-                                prepare=lambda p: rewrite(p)[0], progress=status.update)
+                                prepare=lambda p: rewrite(p)[0], progress=status.update,
+                                tune=args.tune)
     finally:
         store.close()
     for candidate in record["candidates"]:
@@ -96,19 +97,24 @@ def cmd_funnel(args: argparse.Namespace) -> None:
         lrs = ", ".join(f"{task} {lr:.3g}" for task, lr in winner["learning_rate"].items())
         console.print(f"winner {winner['name']} (#{winner['id']}, {winner['relation']}, passed "
                       f"stage {winner['stage']}):"
-                      f" {Path(record['run']) / winner['path']} (its best learning rate: {lrs})")
+                      f" {Path(record['run']) / winner['path']} (its tuned lr per task: {lrs};"
+                      " with the constants tuned there, in funnel.json)")
     if not record["winners"]:
         console.print("no candidate passed the second stage")
     console.print(f"wrote {Path(record['run']) / 'funnel.json'}")
 
 
 def funnel_table(stage: dict) -> Table:
-    """One stage as a table: every optimizer's loss (mean over seeds +- spread) and lr per task."""
+    """One stage as a table: every optimizer's loss (mean over seeds +- spread) and lr per task,
+    and what its tuning spent; the title gives each side's budget."""
+    budget = "; ".join(f"{side}: {text} per task" for side, text in stage.get("budget", {}).items())
     table = Table(title=f"stage {stage['name']} ({stage['rule']}; seeds "
-                        f"{','.join(map(str, stage['seeds']))})")
+                        f"{','.join(map(str, stage['seeds']))}" + (f"; {budget}" if budget else "")
+                        + ")")
     table.add_column("optimizer")
     for task in stage["tasks"]:
         table.add_column(f"{task}\nval loss (lr)", justify="right")
+    table.add_column("runs per task", justify="right")
     table.add_column("verdict", justify="center")
     rows = [(b["name"], b["results"], "baseline") for b in stage["baselines"]]
     rows += [(c["name"], c["results"], c.get("verdict") or ("passes" if c["passed"] else "out"))
@@ -116,8 +122,9 @@ def funnel_table(stage: dict) -> Table:
     for name, results, passed in rows:
         cells = []
         for task in stage["tasks"]:
-            r = results[task]
-            cells.append("failed" if r["fitness"] is None else
+            r = results.get(task)
+            cells.append("" if r is None else "failed" if r["fitness"] is None else
                          f"{r['fitness']:.4g} ±{r['spread']:.2g} ({r['lr']:.2g})")
-        table.add_row(name, *cells, passed)
+        runs = sorted({r["budget"]["runs"] for r in results.values() if "budget" in r})
+        table.add_row(name, *cells, "/".join(map(str, runs)), passed)
     return table

@@ -150,6 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", nargs="?", default="runs/latest", help="run folder (default runs/latest)")
     p.add_argument("--top", type=int, default=5, help="programs entering the first stage (default 5)")
     p.add_argument("--stages", help="stage file (default proxy_tasks/funnel.json)")
+    p.add_argument("--tune", help="N: every optimizer tuned with N trials per task (default: the "
+                                  "stage file's, 16); lr: the lr alone over the file's grids "
+                                  "(fast, but not a fair test)")
 
     add("programs", cmd_programs, "list the seed programs with their memory cost")
     add("tasks", cmd_tasks, "list the proxy tasks with their size and cost")

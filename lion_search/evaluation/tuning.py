@@ -327,7 +327,7 @@ def tune(program: Program, task: Task, seeds: Sequence[int], spec: TuneSpec | No
     `declaration` names its hyperparameters (default: its seed's, if it is one)."""
     name, spec = name or program.name, spec or TuneSpec()
     base, scale = unscale_lr(program)
-    declaration = declaration_of(program) if declaration is None else declaration
+    declaration = declaration_of(base) if declaration is None else declaration
     params = hyperparameters(base, declaration)
     trainer = _Trainer(base, declaration, params, Evaluator(task, seeds))
     key = {"program": str(base), "declaration": [list(declaration.names.items()),

@@ -2,9 +2,15 @@
 
 Stages come from a JSON file (default `proxy_tasks/funnel.json`): each names its tasks, seeds
 and pass rule. The top K distinct programs of a run enter the first stage; those that pass a
-stage enter the next. In every stage each baseline (AdamW, Adam, Lion) has its learning rate
-swept over a log grid on each task, and each candidate its own lr scale times a small grid,
-so that nobody is compared at a learning rate tuned for somebody else. A candidate passes when
+stage enter the next. In every stage, on each task, every optimizer is tuned on the same budget
+(`evaluation.tuning`; the stage file's "tune"): the baselines (AdamW, Adam, Lion; Muon on the
+language models) over the lr and their hyperparameters (b1, b2, eps, weight decay...), each
+candidate over the lr and its constants (the stage file's "constants" most sensitive ones), with
+the same number of Optuna trials, so that nobody is compared at a setting tuned for somebody
+else; the record gives each side's budget. ("tune": "lr" sweeps the lr alone, as the funnel
+once did: fast, but a candidate that only retunes a baseline's constants then looks like a
+win.) Tuned baselines are kept in the tuning studies, so a second funnel trains none of them
+again. A candidate passes when
 it beats the best baseline on every task of the stage by more than the seeds' noise (rule
 "every_task"), or on the mean over tasks of its loss relative to the best baseline's (rule
 "mean"). Candidate and baseline train on the same seeds (same initialization, same batches), so
@@ -34,8 +40,7 @@ import numpy as np
 from lion_search.analysis.dedup import DedupCache
 from lion_search.analysis.lr_check import lr_warning
 from lion_search.analysis.retune import relate
-from lion_search.evaluation.fitness import Evaluator
-from lion_search.evaluation.lr_sweep import Comparison, sweep
+from lion_search.evaluation.lr_sweep import Comparison
 from lion_search.evaluation.stages import (
     DEFAULT_STAGES,
     FunnelConfig,
@@ -43,6 +48,7 @@ from lion_search.evaluation.stages import (
     load_stages,
 )
 from lion_search.evaluation.tasks import get_task
+from lion_search.evaluation.tuning import Tuned, declaration_for, tune
 from lion_search.export.optax_module import write_module
 from lion_search.language.errors import LionSearchError
 from lion_search.language.lr_scale import unscale_lr
@@ -53,11 +59,11 @@ from lion_search.runs.references import load_program, program_name
 
 
 class Entry(NamedTuple):
-    """An optimizer in a stage: its results per task, and whether it passed."""
+    """An optimizer in a stage: its tuning on each task, and whether it passed."""
 
     name: str
     id: int | None
-    results: dict[str, Comparison]
+    results: dict[str, Tuned]
     passed: bool
 
 
@@ -101,51 +107,68 @@ def passes(entry_results: dict[str, Comparison], best_baseline: dict[str, Compar
 
 def run_stage(stage: Stage, config: FunnelConfig, entrants: list[tuple[str, int, Program]],
               progress: Callable[[str], None] = lambda msg: None) -> tuple[list[Entry], list[Entry]]:
-    """(baselines, candidates) of one stage, each with its swept results per task."""
-    baselines = {name: load_program(name) for name in config.baselines}
-    baseline_results: dict[str, dict[str, Comparison]] = {n: {} for n in baselines}
-    candidate_results: dict[str, dict[str, Comparison]] = {n: {} for n, _, _ in entrants}
-    programs = {name: program for name, _, program in entrants}
-    runs = [(name, program, config.baseline_grid, baseline_results)
-            for name, program in baselines.items()]
-    runs += [(name, program, config.candidate_grid, candidate_results)
-             for name, program in programs.items()]
+    """(baselines, candidates) of one stage, each tuned on each task as the stage file says
+    (`FunnelConfig.specs`: both sides get the same number of trials); a baseline that is not
+    on every task (Muon, on the language models only) is compared where it is."""
+    baseline_spec, candidate_spec = config.specs()
+    names = dict.fromkeys(n for t in stage.tasks for n in config.baselines_for(t))
+    baselines = {name: load_program(name) for name in names}
+    declarations = {name: declaration_for(name, p) for name, p in baselines.items()}
+    baseline_results: dict[str, dict[str, Tuned]] = {n: {} for n in baselines}
+    candidate_results: dict[str, dict[str, Tuned]] = {n: {} for n, _, _ in entrants}
     for t, task_name in enumerate(stage.tasks, 1):
-        evaluator = Evaluator(get_task(task_name), stage.seeds)
-        for k, (name, program, grid, results) in enumerate(runs, 1):
-            progress(f"stage {stage.name}, task {t}/{len(stage.tasks)} ({task_name}): "
-                     f"{name}, {len(grid)} learning rates ({k}/{len(runs)} optimizers)")
-            results[name][task_name] = sweep({name: program}, evaluator, grid)[0]
-    best = {t: min((r[t] for r in baseline_results.values()), key=lambda c: c.fitness)
-            for t in stage.tasks}
+        task = get_task(task_name)
+        runs = [(name, baselines[name], declarations[name], baseline_spec, baseline_results)
+                for name in config.baselines_for(task_name)]
+        runs += [(name, program, None, candidate_spec, candidate_results)
+                 for name, _, program in entrants]
+        for k, (name, program, declaration, spec, results) in enumerate(runs, 1):
+            where = f"stage {stage.name}, task {t}/{len(stage.tasks)} ({task_name}), " \
+                    f"optimizer {k}/{len(runs)}: "
+            results[name][task_name] = tune(program, task, stage.seeds, spec, name, declaration,
+                                            lambda msg, where=where: progress(where + msg))
+    best = {t: min((r[t].comparison for r in baseline_results.values() if t in r),
+                   key=lambda c: c.fitness) for t in stage.tasks}
     base_entries = [Entry(n, None, r, False) for n, r in baseline_results.items()]
     cand_entries = [Entry(name, pid, candidate_results[name],
-                          passes(candidate_results[name], best, stage.rule))
+                          passes({t: r.comparison for t, r in candidate_results[name].items()},
+                                 best, stage.rule))
                     for name, pid, _ in entrants]
     return base_entries, cand_entries
 
 
-def _result_json(c: Comparison) -> dict:
+def _result_json(tuned: Tuned) -> dict:
+    """A tuning's result in the funnel record: loss, spread and per-seed losses, the lr and
+    constants it was tuned to, and its budget."""
+    c = tuned.comparison
     finite = math.isfinite(c.fitness)
     return {"fitness": c.fitness if finite else None,
-            "spread": c.spread if finite else None, "lr": c.lr if finite else None}
+            "spread": c.spread if finite else None, "lr": c.lr if finite else None,
+            "per_seed": [x if math.isfinite(x) else None for x in c.result.per_seed],
+            "hyperparameters": {n: v for n, v in tuned.values.items() if tuned.start[n] != v},
+            "budget": tuned.budget.to_json(), "trained": tuned.trained}
 
 
-def module_lrs(record: dict, name: str, scale: float) -> dict[str, float]:
-    """The learning rate to give a winner's exported module on each task it trained: the
-    module has no `lr = scale * lr` line, so its lr is `scale` times the factor the funnel
-    found for the candidate (which has the line)."""
-    return {task: scale * result["lr"] for stage in record["stages"]
+def module_lrs(record: dict, name: str) -> dict[str, float]:
+    """The learning rate to give a winner's exported module (its program without the
+    calibration line `lr = c * lr`) on each task it trained, as tuned there (with the constants
+    in the record's `hyperparameters`, where the tuning changed any)."""
+    return {task: result["lr"] for stage in record["stages"]
             for c in stage["candidates"] if c["name"] == name
             for task, result in c["results"].items() if result["lr"] is not None}
 
 
 def run_funnel(store: RunStore, top: int = 5, stages_path: str | Path = DEFAULT_STAGES,
                prepare: Callable[[Program], Program] = lambda p: p,
-               progress: Callable[[str], None] = lambda msg: None) -> dict:
+               progress: Callable[[str], None] = lambda msg: None, tune: str | None = None
+               ) -> dict:
     """Run every stage on the run's top programs; writes RUN/funnel.json and RUN/winners/*.py
-    (the programs that passed at least the second stage) and returns the funnel record."""
+    (the programs that passed at least the second stage) and returns the funnel record.
+    `tune` (a number of trials, or "lr") overrides the stage file's tuning."""
     config = load_stages(stages_path, store.config.get("task", "digits-mlp"))
+    if tune is not None:
+        config = config._replace(tune=tune)
+        config.specs()
     progress(f"choosing the {top} best distinct programs")
     entrants = candidates(store, top, prepare)
     if not entrants:
@@ -166,7 +189,7 @@ def run_funnel(store: RunStore, top: int = 5, stages_path: str | Path = DEFAULT_
         base_entries, cand_entries = run_stage(stage, config, entrants, progress)
         record["stages"].append({
             "name": stage.name, "tasks": list(stage.tasks), "seeds": list(stage.seeds),
-            "rule": stage.rule,
+            "rule": stage.rule, "budget": config.describe(),
             "baselines": [{"name": e.name, "results": {t: _result_json(c) for t, c in
                                                         e.results.items()}} for e in base_entries],
             "candidates": [{"name": e.name, "id": e.id, "passed": e.passed,
@@ -189,6 +212,6 @@ def run_funnel(store: RunStore, top: int = 5, stages_path: str | Path = DEFAULT_
             record["winners"].append({"name": name, "id": ids[name], "stage": stage_name,
                                       "relation": relations[name].headline,
                                       "path": str(path.relative_to(store.folder)),
-                                      "learning_rate": module_lrs(record, name, scale)})
+                                      "learning_rate": module_lrs(record, name)})
     (store.folder / "funnel.json").write_text(json.dumps(record, indent=2))
     return record

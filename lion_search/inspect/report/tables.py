@@ -48,15 +48,17 @@ def funnel_html(funnel: dict) -> str:
     for stage in funnel.get("stages", []):
         tasks = list(stage.get("tasks", []))
         seeds = ", ".join(map(str, stage.get("seeds", [])))
+        budget = stage.get("budget", {})
         notes = "; ".join(([f"seeds {seeds}"] if seeds else []) +
-                          ([f"pass rule {stage['rule']}"] if stage.get("rule") else []))
+                          ([f"pass rule {stage['rule']}"] if stage.get("rule") else []) +
+                          [f"{side}: {text} per task" for side, text in budget.items()])
         parts.append(f"<h3>Stage {_e(stage.get('name', '?'))}: {_e(', '.join(tasks))}"
                      + (f" ({_e(notes)})" if notes else "") + "</h3>")
         rows, classes = [], []
         for baseline in stage.get("baselines", []):
             results = baseline.get("results", {})
             rows.append([_e(baseline.get("name", "")), "baseline",
-                         *(_result_cell(results.get(t)) for t in tasks), ""])
+                         *(_result_cell(results.get(t)) for t in tasks), _budget(results), ""])
             classes.append("")
         for candidate in stage.get("candidates", []):
             results = candidate.get("results", {})
@@ -68,10 +70,11 @@ def funnel_html(funnel: dict) -> str:
             ident = candidate.get("id")
             rows.append([_e(name) + (f" <small>#{_e(ident)}</small>" if ident is not None
                                      else ""), "candidate",
-                         *(_result_cell(results.get(t)) for t in tasks), verdict])
+                         *(_result_cell(results.get(t)) for t in tasks), _budget(results),
+                         verdict])
             classes.append("win" if passed else "")
-        parts.append(_table(["optimizer", "kind", *(_e(t) for t in tasks), "verdict"], rows,
-                            {0, 1}, classes))
+        parts.append(_table(["optimizer", "kind", *(_e(t) for t in tasks),
+                             "tuning budget (first task)", "verdict"], rows, {0, 1}, classes))
     entrants = funnel.get("candidates", [])
     if entrants:
         parts.append("<h3>Candidates</h3>")
@@ -91,6 +94,12 @@ def funnel_html(funnel: dict) -> str:
     elif funnel.get("stages"):
         parts.append("<p>No winner: no candidate beat the baselines through the last stage.</p>")
     return "\n".join(parts)
+
+
+def _budget(results: dict) -> str:
+    """What the tuning of a row's first task spent (empty for records from before budgets)."""
+    first = next(iter(results.values()), None) or {}
+    return _e(first.get("budget", {}).get("text", ""))
 
 
 def relation_html(relation: dict | None) -> str:
