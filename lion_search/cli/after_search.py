@@ -8,6 +8,7 @@ from pathlib import Path
 from rich.table import Table
 
 from lion_search.cli.display import _warn, console
+from lion_search.cli.evolve import writer_lock
 
 
 def cmd_simplify(args: argparse.Namespace) -> None:
@@ -22,14 +23,16 @@ def cmd_simplify(args: argparse.Namespace) -> None:
 
     ref = split_run_ref(args.program)
     if ref:
-        row, _ = program_in_run(*ref)
-        store = RunStore.open(ref[0])
-        try:
-            with console.status(f"simplifying #{row.id}" + ("" if args.no_ablation else
-                                f" (ablation on {store.config.get('task')})")):
-                report, pid = simplify_in_run(store, row.id, args.tolerance, not args.no_ablation)
-        finally:
-            store.close()
+        with writer_lock(ref[0], "simplify"):       # it saves the result into the run
+            row, _ = program_in_run(*ref)
+            store = RunStore.open(ref[0])
+            try:
+                with console.status(f"simplifying #{row.id}" + ("" if args.no_ablation else
+                                    f" (ablation on {store.config.get('task')})")):
+                    report, pid = simplify_in_run(store, row.id, args.tolerance,
+                                                  not args.no_ablation)
+            finally:
+                store.close()
     else:
         program = load_program(args.program)
         evaluator = Evaluator(args.task or "digits-mlp")
@@ -64,28 +67,26 @@ def cmd_report(args: argparse.Namespace) -> None:
 
 
 def cmd_salvage(args: argparse.Namespace) -> None:
-    """Recover what is readable of a damaged journal (lion_search/runs/salvage.py)."""
+    """Recover what is readable of a damaged journal (lion_search/runs/salvage.py), holding
+    the writer lock of a run it overwrites (--force)."""
     from lion_search.runs.journal import resolve_run
-    from lion_search.runs.salvage import salvage
+    from lion_search.runs.salvage import salvage, salvage_target
 
-    console.print(salvage(resolve_run(args.run), args.out, args.force).summary(), markup=False)
+    run = resolve_run(args.run)
+    with writer_lock(salvage_target(run, args.out), "salvage"):
+        report = salvage(run, args.out, args.force)
+    console.print(report.summary(), markup=False)
 
 
 def cmd_funnel(args: argparse.Namespace) -> None:
-    """Re-test a run's best programs on larger tasks against tuned baselines."""
-    from lion_search.evaluation.stages import DEFAULT_STAGES
-    from lion_search.runs.journal import RunStore, resolve_run
-    from lion_search.selection.funnel import run_funnel
-    from lion_search.simplify.rules import rewrite
+    """Re-test a run's best programs on larger tasks against tuned baselines, holding the
+    run's writer lock (it writes RUN/funnel.json and RUN/winners/; taken before JAX is imported,
+    so that it is refused at once while a search writes the run)."""
+    from lion_search.runs.journal import resolve_run
 
-    store = RunStore.open(resolve_run(args.run))
-    try:
-        with console.status("funnel") as status:
-            record = run_funnel(store, args.top, args.stages or DEFAULT_STAGES,
-                                prepare=lambda p: rewrite(p)[0], progress=status.update,
-                                tune=args.tune)
-    finally:
-        store.close()
+    folder = resolve_run(args.run)
+    with writer_lock(folder, "funnel"):
+        record = _funnel_record(args, folder)
     for candidate in record["candidates"]:
         console.print(f"{candidate['name']} (#{candidate['id']}):")
         console.print(candidate["program"], end="", markup=False)
@@ -102,6 +103,23 @@ def cmd_funnel(args: argparse.Namespace) -> None:
     if not record["winners"]:
         console.print("no candidate passed the second stage")
     console.print(f"wrote {Path(record['run']) / 'funnel.json'}")
+
+
+def _funnel_record(args: argparse.Namespace, folder: Path) -> dict:
+    """Run the funnel on the run in `folder`; its record (also written to RUN/funnel.json)."""
+    from lion_search.evaluation.stages import DEFAULT_STAGES
+    from lion_search.runs.journal import RunStore
+    from lion_search.selection.funnel import run_funnel
+    from lion_search.simplify.rules import rewrite
+
+    store = RunStore.open(folder)
+    try:
+        with console.status("funnel") as status:
+            return run_funnel(store, args.top, args.stages or DEFAULT_STAGES,
+                              prepare=lambda p: rewrite(p)[0], progress=status.update,
+                              tune=args.tune)
+    finally:
+        store.close()
 
 
 def funnel_table(stage: dict) -> Table:

@@ -1,18 +1,24 @@
-"""`evolve`: run or resume a search with a live view, and print what it found. Ctrl-C stops it
-cleanly and resumably; GPU workers are chosen where JAX sees GPUs."""
+"""`evolve`: run or resume a search with a live view, and print what it found. It holds the
+run's writer lock throughout (a second writer stops at once); Ctrl-C or SIGTERM stops it cleanly
+and resumably, and so does a full disk; GPU workers are chosen where JAX sees GPUs."""
 from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import signal
 import threading
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from rich.table import Table
 
 from lion_search.cli.display import _fitness, console
 from lion_search.language.errors import LionSearchError
+
+if TYPE_CHECKING:
+    from lion_search.runs.journal import RunStore
+    from lion_search.search.config import EvolveConfig
 
 
 def _config_from_args(args: argparse.Namespace) -> dict:
@@ -38,10 +44,13 @@ def _config_from_args(args: argparse.Namespace) -> dict:
     return fields
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)   # Ctrl-C; `kill`, `timeout` and schedulers
+
+
 @contextlib.contextmanager
 def _stop_on_interrupt() -> Iterator[threading.Event]:
-    """While open, the first Ctrl-C only sets the event (the search loop polls it after each
-    batch of results) and a second one raises KeyboardInterrupt.
+    """While open, the first Ctrl-C or SIGTERM only sets the event (the search loop polls it
+    after journaling each batch of results) and a second one raises KeyboardInterrupt.
 
     Not raising at once matters: Python drops an exception raised inside a garbage-collector
     callback (JAX registers one), printing its traceback, so a raised Ctrl-C could be lost.
@@ -53,11 +62,23 @@ def _stop_on_interrupt() -> Iterator[threading.Event]:
             raise KeyboardInterrupt
         requested.set()
 
-    previous = signal.signal(signal.SIGINT, handler)
+    previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
     try:
         yield requested
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, action in previous.items():
+            signal.signal(sig, action)
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """While open, SIGTERM raises KeyboardInterrupt as Ctrl-C does, so that a search stopped
+    while it starts up is also left "interrupted", with the resume hint."""
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def with_gpu_workers(fields: dict) -> dict:
@@ -74,43 +95,85 @@ def with_gpu_workers(fields: dict) -> dict:
 
 
 def cmd_evolve(args: argparse.Namespace) -> int:
-    """Run (or resume) a search, with a live view; Ctrl-C stops it cleanly and resumably."""
-    from lion_search.inspect.live import LiveView
-    from lion_search.runs.journal import (
-        RunStore,
-        link_latest,
-        new_run_folder,
-        resolve_run,
-    )
-    from lion_search.search.config import EvolveConfig
-    from lion_search.search.evolution import Search
-    from lion_search.search.pools import process_started, start_pool
+    """Run (or resume) a search, with a live view, holding the run's writer lock (taken before
+    anything heavy is imported, so that a second writer is refused at once)."""
+    from lion_search.runs.journal import new_run_folder, resolve_run
+    from lion_search.runs.lock import hold
 
     if args.time_limit is not None and args.time_limit <= 0:
         raise LionSearchError(f"--time-limit must be a positive number of seconds, got {args.time_limit}")
+    if args.resume and not args.out:
+        raise LionSearchError("--resume needs --out RUN_FOLDER (the run to continue)")
+    folder = resolve_run(args.out) if args.resume else \
+        Path(args.out) if args.out else new_run_folder()
+    with contextlib.ExitStack() as writer:
+        # A run to resume, or one --force overwrites, is locked before its journal is opened;
+        # a new one as soon as its journal exists. The lock is let go after the store closes.
+        lock = writer.enter_context(writer_lock(folder, "evolve"))
+        opened = _open_run(args, folder)
+        if opened is None:
+            return 0
+        if lock is None:
+            try:
+                writer.enter_context(hold(folder, "evolve"))
+            except LionSearchError:
+                opened[0].close()
+                raise
+        return _search(args, *opened)
+
+
+def writer_lock(folder: Path, command: str) -> contextlib.AbstractContextManager:
+    """The writer lock of run folder `folder` for `command` (runs/lock.py: RunLocked at once if
+    another process holds it) when the folder holds a journal; else nothing to hold (a folder
+    without one is no run yet: opening it says so, or a new run is made there)."""
+    from lion_search.runs.journal import JOURNAL
+    from lion_search.runs.lock import hold
+
+    return hold(folder, command) if (folder / JOURNAL).is_file() else contextlib.nullcontext()
+
+
+def _open_run(args: argparse.Namespace, folder: Path
+              ) -> tuple[RunStore, EvolveConfig] | None:
+    """The store and config of the run to search: the one resumed (None if its budget is
+    spent), or a new one."""
+    from lion_search.runs.journal import RunStore, link_latest
+    from lion_search.search.config import EvolveConfig
+
     fields = _config_from_args(args)
-    if args.resume:
-        if not args.out:
-            raise LionSearchError("--resume needs --out RUN_FOLDER (the run to continue)")
-        store = RunStore.open(resolve_run(args.out), verify=True)   # whole, before appending
-        stored = store.config
+    if not args.resume:
+        config = EvolveConfig(**with_gpu_workers(fields))
+        config.check()
+        store = RunStore.create(folder, config.to_json(), force=args.force)
+        link_latest(folder)
+        return store, config
+    store = RunStore.open(folder, verify=True)   # whole, before appending
+    try:
         overrides = {k: v for k, v in fields.items() if k in (
             "budget", "workers", "address", "batch_size", "gpus_per_worker", "population_batch")}
-        config = EvolveConfig.from_json({**stored, **overrides})
+        config = EvolveConfig.from_json({**store.config, **overrides})
         config.check()
         trained = store.count("search", cached=False)
         if trained >= config.budget:
             store.close()
             console.print(f"run {args.out} is finished: {trained}/{config.budget} evaluations "
                           "trained; raise --budget to continue it")
-            return 0
+            return None
         store.set_config(config.to_json())
-    else:
-        config = EvolveConfig(**with_gpu_workers(fields))
-        config.check()
-        out = Path(args.out) if args.out else new_run_folder()
-        store = RunStore.create(out, config.to_json(), force=args.force)
-        link_latest(out)
+    except BaseException:
+        store.close()
+        raise
+    return store, config
+
+
+def _search(args: argparse.Namespace, store: RunStore, config: EvolveConfig) -> int:
+    """Search until the budget is met (or the time limit, Ctrl-C, SIGTERM or a full disk stops
+    it), journal the state, close the store and say what came of it."""
+    from lion_search.inspect.live import LiveView
+    from lion_search.language.errors import DiskFull
+    from lion_search.runs.journal import disk_full
+    from lion_search.search.evolution import Search
+    from lion_search.search.pools import process_started, start_pool
+
     pool = start_pool(config)   # the workers start while the search sets up
     console.print(f"run folder {store.folder}: task {config.task}, budget {config.budget}, "
                   f"population {config.population}, tournament {config.tournament}, "
@@ -119,21 +182,31 @@ def cmd_evolve(args: argparse.Namespace) -> int:
     search = Search(store, config, view, pool, started=process_started())
     state = "interrupted"
     try:
-        store.set_state("running")
-        with view:
-            if store.value("seeds") is None:
-                search.setup()
-            search.load()
-            with _stop_on_interrupt() as interrupted:
-                stats = search.run(args.time_limit, stop=interrupted.is_set)
+        with _terminate_as_interrupt():
+            store.set_state("running")
+            with view:
+                if store.value("seeds") is None:
+                    search.setup()
+                search.load()
+                with _stop_on_interrupt() as interrupted:
+                    stats = search.run(args.time_limit, stop=interrupted.is_set)
         if not interrupted.is_set():
             state = "finished" if stats.trained >= config.budget else "stopped"
     except KeyboardInterrupt:
         pass
+    except OSError as err:      # the hall of fame, or another file of the run, had no room
+        if err.errno != errno.ENOSPC:
+            raise
+        raise disk_full(store.folder) from None
     finally:
         search.close()
-        store.set_state(state)
-        store.close()
+        try:
+            store.set_state(state)
+        except DiskFull:
+            if state != "interrupted":   # else the unwritten state reads "interrupted" anyway:
+                raise                    # the writer lock is let go
+        finally:
+            store.close()
     if state == "interrupted":
         console.print(f"interrupted; resume with: lion-search evolve --out {store.folder} --resume")
         return 130

@@ -20,3 +20,8 @@ class RunError(LionSearchError):
 class JournalDamaged(RunError):
     """A run journal whose file is damaged (SQLite reads it as malformed or not a database);
     `lion-search salvage RUN` copies its readable rows into a new run folder."""
+
+
+class DiskFull(RunError):
+    """A run journal write the disk had no room for (SQLITE_FULL, ENOSPC); what was committed
+    before it is kept, and the command can be run again once space is freed."""

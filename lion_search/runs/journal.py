@@ -20,18 +20,21 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import sqlite3
 import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, NamedTuple
 
-from lion_search.language.errors import JournalDamaged, RunError
+from lion_search.language.errors import DiskFull, JournalDamaged, RunError
+from lion_search.runs.lock import is_held
 
 FORMAT = "lion-search-run/1"
 JOURNAL = "journal.sqlite"
 CHECK_LIMIT = 64 * 2**20        # journals up to this size are checked whole when opened
 _DAMAGE_CODES = (11, 26)        # SQLITE_CORRUPT, SQLITE_NOTADB (primary result codes)
+_FULL_CODE = 13                 # SQLITE_FULL (SQLite's answer to ENOSPC)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -118,10 +121,24 @@ def damaged(journal: Path, why: object) -> JournalDamaged:
         f"{journal.parent}` copies its readable programs and evaluations into a new run folder")
 
 
+def disk_full(folder: Path) -> DiskFull:
+    """The one-line error for a write the disk had no room for: the run folder, the space left
+    on its filesystem, and what to do. A failed write is rolled back whole, so every result
+    committed before it is kept."""
+    try:
+        free = f"{shutil.disk_usage(folder).free / 2**20:.1f} MiB free"
+    except OSError:
+        free = "free space unknown"
+    return DiskFull(f"the disk holding run folder {str(folder)!r} is full ({free}); every result "
+                    "committed so far is kept: free some space, then run the command again (a "
+                    f"search continues with `lion-search evolve --out {folder} --resume`)")
+
+
 @contextmanager
 def _guard(journal: Path) -> Iterator[None]:
     """Turn SQLite's errors about the journal into one-line RunErrors (JournalDamaged for a
-    damaged file); programming errors (bad SQL, closed connection) stay as they are."""
+    damaged file, DiskFull for a full disk); programming errors (bad SQL, closed connection)
+    stay as they are."""
     try:
         yield
     except (sqlite3.ProgrammingError, sqlite3.InterfaceError):
@@ -129,6 +146,8 @@ def _guard(journal: Path) -> Iterator[None]:
     except sqlite3.DatabaseError as err:
         if is_damage(err):
             raise damaged(journal, err) from None
+        if getattr(err, "sqlite_errorcode", 0) & 0xFF == _FULL_CODE:
+            raise disk_full(journal.parent) from None
         raise RunError(f"cannot use run journal {str(journal)!r}: {err}") from None
 
 
@@ -325,12 +344,17 @@ class RunStore:
             self._set("heartbeat", repr(time.time()))
 
     def state(self) -> str:
-        """The run's state; a 'running' run whose writer process is gone reads 'interrupted'."""
+        """The run's state; a 'running' run reads 'interrupted' when no process holds its
+        writer lock (runs/lock.py: told alike on every host that sees the folder), or, in a
+        folder without a lock file (a run from before locks), when its writer's pid is gone."""
         state = self._get("state") or "unknown"
-        pid = int(self._get("pid") or 0)
-        if state == "running" and pid and not _alive(pid):
-            return "interrupted"
-        return state
+        if state != "running":
+            return state
+        held = is_held(self.folder)
+        if held is None:
+            pid = int(self._get("pid") or 0)
+            held = not pid or _alive(pid)
+        return "running" if held else "interrupted"
 
     def set_value(self, key: str, value: Any) -> None:
         """Store any JSON value under `key` in the run's metadata."""

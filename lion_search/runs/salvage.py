@@ -158,6 +158,11 @@ def _tables(db: sqlite3.Connection) -> set[str] | None:
         return None
 
 
+def salvage_target(run: Path, out: str | Path | None) -> Path:
+    """The run folder a salvage of `run` writes: `out`, by default RUN-salvaged."""
+    return Path(out) if out else run.with_name(run.name + "-salvaged")
+
+
 def salvage(run: str | Path, out: str | Path | None = None, force: bool = False) -> SalvageReport:
     """Copy the readable rows of RUN's journal into a new run folder `out` (default
     RUN-salvaged); the original is left as it is. RunError when nothing can be read."""
@@ -165,7 +170,7 @@ def salvage(run: str | Path, out: str | Path | None = None, force: bool = False)
     journal = run / JOURNAL
     if not journal.is_file():
         raise RunError(f"{str(run)!r} is not a lion-search run folder (no {JOURNAL})")
-    out = Path(out) if out else run.with_name(run.name + "-salvaged")
+    out = salvage_target(run, out)
     if out.resolve() == run.resolve():
         raise RunError("salvage writes a new run folder: give -o a folder other than the run's")
     if out.exists() and any(out.iterdir()) and not force:
