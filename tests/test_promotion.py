@@ -121,7 +121,7 @@ def test_promotion_takes_no_more_than_its_share_of_the_training_time(tmp_path):
     assert store.value("promotion_seconds") > 0
     resumed = Search(store, config)
     resumed.load()
-    assert resumed.promotion_seconds == store.value("promotion_seconds")
+    assert resumed.promotion.seconds == store.value("promotion_seconds")
     assert resumed.search_seconds == pytest.approx(search.search_seconds)
     store.close()
 
@@ -147,7 +147,8 @@ def test_the_final_round_promotes_the_best_program_of_the_search(promoted_run):
     search = Search(store, EvolveConfig.from_json(store.config))
     search.load()
     (best, _), = store.best(1)
-    assert set(search.cache.keys(search.rewrite(best.id))) & search.promoted_keys
+    promotion = search.promotion
+    assert set(search.cache.keys(promotion.rewrite(best.id))) & promotion.promoted_keys
     store.close()
 
 
@@ -156,11 +157,11 @@ def test_equivalent_programs_are_promoted_once(promoted_run):
     store = RunStore.open(folder)
     search = Search(store, EvolveConfig.from_json(store.config))
     search.load()
-    rewritten = [search.rewrite(e.program) for e in store.evaluations("promoted")]
+    rewritten = [search.promotion.rewrite(e.program) for e in store.evaluations("promoted")]
     keys = [search.cache.keys(p) for p in rewritten]
     assert len({k[0] for k in keys}) == len(keys) and len({k[1] for k in keys}) == len(keys)
     # after a resume, the promoted programs are known and not picked again
-    assert not {p for p, _ in search.promotion_candidates()} & \
+    assert not {p for p, _ in search.promotion.candidates()} & \
         {e.program for e in store.evaluations("promoted")}
     store.close()
 

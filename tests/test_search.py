@@ -215,7 +215,7 @@ def test_a_killed_ray_worker_is_replaced_and_the_budget_is_met(tmp_path):
 def test_restarts_refill_the_population_from_the_best_or_the_seeds(tmp_path, source):
     store, search, stats = run_search(tmp_path / "run", budget=45, restart_every=20,
                                       restart_from=source, batch_size=1)
-    assert stats.trained == 45 and search.restarted
+    assert stats.trained == 45 and search.population.restarted
     after = store.value("restart_after")
     evaluations = store.evaluations("search")
     restart_time = next(e.created for e in evaluations if e.id == after)

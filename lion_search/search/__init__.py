@@ -25,12 +25,15 @@ Modules, in the order data flows (each imports only those above it):
     observer           the `Observer` protocol, `QuietObserver`, the phases CALIBRATING, TRAINING
     pools              starting the workers: `make_pool`, `start_pool` (in a background thread),
                        `stop_pool`, `warm_programs`, `process_started`
-    metaval_promotion  the Search's meta-validation and promotion jobs (a mixin of Search)
-    evolution          `Search`: set up or resume, propose, record, restart, run
+    sweeps             journaling the lr sweeps of AdamW (references) and of the seeds
+    population         `Population`: the last P children, tournament selection, the best, restarts
+    metavalidation     `MetaValidation`: the best so far trained on a held-out larger task
+    promotion_scheduler  `PromotionScheduler`: when rounds of promotion start, their results filed
+    evolution          `Search`: set up or resume, propose, record, restart, run; holds the three
     notebook           `evolve`: a whole search in one call, for notebooks and scripts
 """
 from lion_search.search.evolution import HALL_OF_FAME_EVERY, Search
-from lion_search.search.metaval_promotion import MetavalAndPromotion
+from lion_search.search.metavalidation import MetaValidation
 from lion_search.search.notebook import evolve
 from lion_search.search.observer import CALIBRATING, TRAINING, Observer, QuietObserver
 from lion_search.search.pools import (
@@ -41,8 +44,11 @@ from lion_search.search.pools import (
            stop_pool,
            warm_programs,
 )
+from lion_search.search.population import Population
+from lion_search.search.promotion_scheduler import PromotionScheduler
 from lion_search.search.records import Member, Stats
 
-__all__ = ["CALIBRATING", "HALL_OF_FAME_EVERY", "TRAINING", "Member", "MetavalAndPromotion",
-           "Observer", "QuietObserver", "Search", "Stats", "_starter", "evolve", "make_pool",
-           "process_started", "start_pool", "stop_pool", "warm_programs"]
+__all__ = ["CALIBRATING", "HALL_OF_FAME_EVERY", "TRAINING", "Member", "MetaValidation",
+           "Observer", "Population", "PromotionScheduler", "QuietObserver", "Search", "Stats",
+           "_starter", "evolve", "make_pool", "process_started", "start_pool", "stop_pool",
+           "warm_programs"]

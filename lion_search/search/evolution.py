@@ -1,9 +1,9 @@
 """`Search`: regularized evolution over a run journal: set up (calibrate the seeds) or resume,
-then propose children, file their results, restart the population, and meta-validate and
-promote the best programs (metaval_promotion)."""
+then propose children and file their results. It holds its collaborators: the population
+(parents, the best, restarts), meta-validation and the promotion scheduler, each passed what it
+needs; the search submits the jobs they ask for and hands each finished job to its owner."""
 from __future__ import annotations
 
-import itertools
 import math
 import time
 from concurrent.futures import Future
@@ -15,7 +15,6 @@ from lion_search.analysis.dedup import DedupCache
 from lion_search.analysis.lr_check import grows_with_lr
 from lion_search.evaluation.calibrate import best_scale, lr_sweep
 from lion_search.evaluation.portfolio import REFERENCE_PROGRAM, combine
-from lion_search.evaluation.results import hurdle_loss
 from lion_search.language.parser import parse_program
 from lion_search.language.program import Program
 from lion_search.language.validate import Limits, fitting
@@ -24,19 +23,20 @@ from lion_search.runs.journal import RunStore
 from lion_search.runs.references import load_program
 from lion_search.search.config import EvolveConfig
 from lion_search.search.jobs import STARTING, Done, Job, Scoring
-from lion_search.search.metaval_promotion import MetavalAndPromotion
+from lion_search.search.metavalidation import MetaValidation
 from lion_search.search.mutate import mutate
 from lion_search.search.observer import CALIBRATING, TRAINING, Observer, QuietObserver
 from lion_search.search.pools import start_pool, stop_pool
-from lion_search.search.promotion import PromotionRound, Trial
+from lion_search.search.population import Population
+from lion_search.search.promotion_scheduler import PromotionScheduler
 from lion_search.search.ray_pool import RayPool
 from lion_search.search.records import Member, Stats
-from lion_search.simplify.rules import rewrite
+from lion_search.search.sweeps import journal_references, journal_seed
 
 HALL_OF_FAME_EVERY = 50  # trained evaluations between rewrites of RUN/hall_of_fame.csv
 
 
-class Search(MetavalAndPromotion):
+class Search:
     """One search over a run journal: set up (calibrate the seeds) or resume, then evolve.
 
     `pool` is the future of a pool started for it (`start_pool`; by default the search starts
@@ -55,27 +55,17 @@ class Search(MetavalAndPromotion):
         self.limits = fitting(Limits(config.max_length, config.max_memory),
                               [load_program(name) for name in config.seed_programs], 1)
         self.cache = DedupCache()
-        self.population: list[Member] = []
         self.pending: dict[int, tuple[Program, int | None, str, tuple[str, str]]] = {}
-        self.best: Member | None = None
         self.seeds: list[dict] = []
-        self.seed_members: list[Member] = []
-        self.restarted = False
         self.pool = None
         self.scoring: Scoring | None = None        # how children are scored (set by `run`)
-        self.metaval_job: tuple[Member, str] | None = None   # in flight: (member, task)
-        self.last_metaval: tuple[int, Done] | None = None    # (program id, its result)
         self.references: tuple[float, ...] | None = None   # a portfolio's reference losses
-        self.promoted_best: Member | None = None   # the best by promoted score
-        self.promoted_keys: set[str] = set()       # hashes and fingerprints promoted so far
-        self.promotion_references: tuple[float, ...] | None = None
-        self.promotion: PromotionRound | None = None   # the round in flight
-        self.promotion_jobs: dict[int, Trial] = {}     # its unfinished jobs, by job id
-        self.search_seconds = 0.0      # workers' training time: children, and promotion
-        self.promotion_seconds = 0.0
-        self.job_ids = itertools.count(-2, -1)   # ids of jobs that are not journaled children
-        self.rewritten: dict[int, Program] = {}    # program id -> its exact rewrite
+        self.search_seconds = 0.0      # workers' training time on children
         self.rng = np.random.default_rng([config.rng_seed, store.count()])
+        self.population = Population(config.population, config.tournament, config.restart_from,
+                                     self.rng)
+        self.metaval = MetaValidation(store, *config.metaval, config.seeds, self.observer)
+        self.promotion = PromotionScheduler(store, config, self.cache)
         self.trained = 0
         self.session_trained = 0
         self.started = time.perf_counter()
@@ -157,52 +147,21 @@ class Search(MetavalAndPromotion):
         if reference:
             references = [best_scale(grid, reference, [trained[str(p), task] for p in reference])
                           for task in tasks]
-            self.store.set_value("references", self.journal_references(tasks, references,
-                                                                       "reference"))
+            self.store.set_value("references", journal_references(
+                self.store, self.cache, tasks, references, "reference", self.config.seeds))
             self.references = tuple(c.result.fitness for c in references)
         seeds = []
         for name, sweep in sweeps.items():
             calibration = best_scale(grid, sweep, [
                 combine(tuple(trained[str(p), task] for task in tasks), self.references)
                 for p in sweep])
-            for scale, scaled, result in calibration.sweep:
-                pid = self.store.add_program(str(scaled), self.cache.keys(scaled), None,
-                                             f"{name} lr sweep: lr x{scale:g}", "calibration")
-                self.store.add_evaluation(pid, "calibration", result.fitness, result.status,
-                                          False, self.config.task, self.config.seeds,
-                                          result.seconds, "calibration")
-            best = calibration.program
-            pid = self.store.add_program(str(best), self.cache.keys(best), None,
-                                         f"{name} calibrated: lr x{calibration.scale:g}", "seed")
-            self.store.add_evaluation(pid, "seed", calibration.result.fitness,
-                                      calibration.result.status, False, self.config.task,
-                                      self.config.seeds, calibration.result.seconds, "calibration")
-            seeds.append({"name": name, "id": pid, "lr_scale": calibration.scale,
-                          "fitness": calibration.result.fitness,
-                          "hurdle": [hurdle_loss(r.curve, self.config.hurdle)
-                                     if self.config.hurdle > 0 and r.status == "ok" else math.inf
-                                     for r in calibration.result.per_task]})
+            seeds.append(journal_seed(self.store, self.cache, name, calibration, self.config))
         self.store.set_value("seeds", seeds)
         self.store.set_value("restart_after", 0)
 
-    def journal_references(self, tasks: tuple[str, ...], references: list, kind: str
-                           ) -> list[dict]:
-        """Journal AdamW's lr sweep on each task (evaluations of `kind`); the JSON record."""
-        out = []
-        for task, calibration in zip(tasks, references):
-            pid = self.store.add_program(str(calibration.program),
-                                         self.cache.keys(calibration.program), None,
-                                         f"reference on {task}: lr x{calibration.scale:g}",
-                                         "reference")
-            result = calibration.result
-            self.store.add_evaluation(pid, kind, result.fitness, result.status, False, task,
-                                      self.config.seeds, result.seconds, "calibration")
-            out.append({"task": task, "id": pid, "lr_scale": calibration.scale,
-                        "fitness": result.fitness})
-        return out
-
     def load(self) -> None:
-        """Rebuild the cache, population, best and pending children from the journal."""
+        """Rebuild the cache, population, best, pending children and promotions from the
+        journal."""
         evaluated = {e.program: e.fitness for e in self.store.evaluations("search")}
         for kind in ("seed", "calibration"):
             evaluated.update({e.program: e.fitness for e in self.store.evaluations(kind)})
@@ -211,67 +170,31 @@ class Search(MetavalAndPromotion):
                 self.cache.add_keys((row.hash, row.fingerprint), evaluated[row.id])
         after = self.store.value("restart_after", 0)
         recent = [e for e in self.store.evaluations("search") if e.id > after]
-        self.population = [Member(e.program, parse_program(self.store.program(e.program).text),
-                                  e.fitness) for e in recent[-self.config.population:]]
+        members = [Member(e.program, parse_program(self.store.program(e.program).text),
+                          e.fitness) for e in recent[-self.config.population:]]
         self.trained = self.store.count("search", cached=False)
         self.search_seconds = math.fsum(e.seconds for e in self.store.evaluations("search"))
-        self.promotion_seconds = self.store.value("promotion_seconds", 0.0)
+        best = None
         top = self.store.best(1)
         if top:
             row, evaluation = top[0]
-            self.best = Member(row.id, parse_program(row.text), evaluation.fitness)
+            best = Member(row.id, parse_program(row.text), evaluation.fitness)
         for row in self.store.pending():
             self.pending[row.id] = (parse_program(row.text), row.parent, row.mutation,
                                     (row.hash, row.fingerprint))
         self.seeds = self.store.value("seeds", [])
         references = self.store.value("references")
         self.references = tuple(r["fitness"] for r in references) if references else None
-        references = self.store.value("promotion_references")
-        self.promotion_references = tuple(r["fitness"] for r in references) if references \
-            else None
-        for e in self.store.evaluations("promoted"):
-            self.promoted_keys.update(self.cache.keys(self.rewrite(e.program)))
-        top = self.store.best(1, "promoted")
-        if top:
-            row, evaluation = top[0]
-            self.promoted_best = Member(row.id, parse_program(row.text),
-                                        self.proxy_fitness(row.id))
-        self.seed_members = [Member(s["id"], parse_program(self.store.program(s["id"]).text),
-                                    s["fitness"]) for s in self.seeds]
-        self.restarted = bool(after)
+        promoted_best = self.promotion.resume()
+        seeds = [Member(s["id"], parse_program(self.store.program(s["id"]).text), s["fitness"])
+                 for s in self.seeds]
+        self.population.resume(members, best, promoted_best, seeds, bool(after))
 
     # ------------------------------------------------------------------------ the search
 
-    def sources(self) -> list[Member]:
-        """Where children come from while the population is filling up."""
-        best = self.promoted_best or self.best
-        if self.config.restart_from == "best" and best and self.restarted:
-            return [best]
-        return self.seed_members
-
-    def proxy_fitness(self, program_id: int) -> float:
-        """A journaled program's best proxy fitness."""
-        return self.store.best_fitness([program_id], ("search", "seed")).get(program_id,
-                                                                              math.inf)
-
-    def rewrite(self, program_id: int) -> Program:
-        """A journaled program after exact rewriting (cached by id)."""
-        if program_id not in self.rewritten:
-            program = parse_program(self.store.program(program_id).text)
-            self.rewritten[program_id] = rewrite(program)[0]
-        return self.rewritten[program_id]
-
-    def select_parent(self) -> Member:
-        """Tournament selection, or a source while the population is not yet full."""
-        if len(self.population) < self.config.population:
-            sources = self.sources()
-            return sources[self.rng.integers(len(sources))]
-        picks = self.rng.choice(len(self.population), self.config.tournament, replace=False)
-        return min((self.population[i] for i in picks), key=lambda m: m.fitness)
-
     def propose(self) -> Job | None:
         """Journal one new child; a cache hit joins the population at once (returns None)."""
-        parent = self.select_parent()
+        parent = self.population.select_parent()
         child = mutate(parent.program, self.rng, self.config.mutation_weights, self.limits)
         keys = self.cache.keys(child.program)
         if any(keys == k for _, _, _, k in self.pending.values()):
@@ -293,22 +216,22 @@ class Search(MetavalAndPromotion):
         return Job(pid, str(child.program), self.scoring)
 
     def admit(self, member: Member) -> None:
-        """Add an evaluated child to the population; the oldest member leaves."""
-        self.population.append(member)
-        if len(self.population) > self.config.population:
-            self.population.pop(0)
-        if math.isfinite(member.fitness) and (self.best is None or member.fitness < self.best.fitness):
-            self.best = member
+        """Add an evaluated child to the population; the observer hears of a new best."""
+        if self.population.admit(member):
             self.observer.new_best(member, self.stats())
 
     def take(self, done: Done) -> None:
-        """Journal a finished job: a child's evaluation, or a meta-validation."""
+        """Journal a finished job: a child's evaluation, a meta-validation or a promotion."""
         if done.id in self.pending:
             self.record(done)
-        elif self.metaval_job is not None and done.id == self.metaval_job[0].id:
-            self.record_metaval(done)
-        elif done.id in self.promotion_jobs:
-            self.record_promotion(done)
+        elif self.metaval.owns(done.id):
+            self.metaval.record(done)
+        elif self.promotion.owns(done.id):
+            for promoted in self.promotion.record(done):
+                if promoted.new_best and self.population.promote(
+                        promoted.member, self.config.promoted_seed == "join"):
+                    self.observer.new_best(promoted.member, self.stats())
+                self.observer.promoted(*promoted)
 
     def record(self, done: Done) -> None:
         program, _, _, keys = self.pending.pop(done.id)
@@ -323,9 +246,15 @@ class Search(MetavalAndPromotion):
         self.admit(Member(done.id, program, done.fitness))
         if self.trained % HALL_OF_FAME_EVERY == 0:
             write_hall_of_fame(self.store)
-        self.maybe_metavalidate()
-        self.maybe_promote()
+        self.submit(self.metaval.start(self.population.best, self.trained))
+        self.submit(self.promotion.start(self.trained, self.search_seconds))
         self.maybe_restart()
+
+    def submit(self, jobs: list[Job]) -> bool:
+        """Send the workers the jobs a collaborator asked for; whether there were any."""
+        if jobs:
+            self.pool.submit(jobs)
+        return bool(jobs)
 
     def maybe_restart(self) -> None:
         """Every `restart_every` trained evaluations, empty the population: it refills with
@@ -333,14 +262,13 @@ class Search(MetavalAndPromotion):
         every = self.config.restart_every
         if every and self.trained % every == 0 and self.trained < self.config.budget:
             self.store.set_value("restart_after", self.store.evaluations("search", last=1)[0].id)
-            self.population = []
-            self.restarted = True
+            self.population.restart()
 
     def stats(self) -> Stats:
         elapsed = time.perf_counter() - self.started
         seed_fitness = min((s["fitness"] for s in self.seeds), default=math.inf)
         return Stats(self.trained, self.config.budget, self.cache.hits, self.cache.lookups,
-                     self.session_trained / elapsed if elapsed > 0 else 0.0, self.best,
+                     self.session_trained / elapsed if elapsed > 0 else 0.0, self.population.best,
                      seed_fitness, self.references is not None)
 
     def hurdles(self) -> tuple[float, ...]:
@@ -377,9 +305,10 @@ class Search(MetavalAndPromotion):
                         continue
                     pool.submit([job])
                     open_slots -= 1
-                if not (self.pending or self.metaval_job or self.promotion_jobs):
+                if not (self.pending or self.metaval.in_flight or self.promotion.in_flight):
                     # The budget is spent: one last round promotes the best programs found.
-                    if open_slots <= 0 and not final_round and self.maybe_promote(final=True):
+                    if open_slots <= 0 and not final_round and self.submit(
+                            self.promotion.start(self.trained, self.search_seconds, final=True)):
                         final_round = True
                         continue
                     break

@@ -1,0 +1,82 @@
+"""The evolving population of regularized evolution: the last P evaluated children, tournament
+selection of parents, the best so far, and restarts.
+
+Until it holds P members (at the start, and after a restart) a parent is drawn uniformly from the
+sources: the calibrated seeds, or after a restart with `restart_from` 'best' the best program
+(by promoted score if any was promoted, else by proxy fitness). Once full, a parent is the
+fittest of `tournament` members drawn without replacement; an admitted member makes the oldest
+leave."""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+
+from lion_search.search.records import Member
+
+
+class Population:
+    """The population and its best members; draws from `rng` (shared with the mutations, so
+    that a search's choices follow one random stream)."""
+
+    def __init__(self, size: int, tournament: int, restart_from: str, rng: np.random.Generator):
+        self.size = size
+        self.tournament = tournament
+        self.restart_from = restart_from
+        self.rng = rng
+        self.members: list[Member] = []
+        self.best: Member | None = None            # the best by proxy fitness
+        self.promoted_best: Member | None = None   # the best by promoted score
+        self.seeds: list[Member] = []
+        self.restarted = False
+
+    def __len__(self) -> int:
+        return len(self.members)
+
+    def resume(self, members: Sequence[Member], best: Member | None,
+               promoted_best: Member | None, seeds: Sequence[Member], restarted: bool) -> None:
+        """Take up a journaled search's state (members oldest first)."""
+        self.members = list(members)
+        self.best = best
+        self.promoted_best = promoted_best
+        self.seeds = list(seeds)
+        self.restarted = restarted
+
+    def sources(self) -> list[Member]:
+        """Where parents come from while the population is filling up."""
+        best = self.promoted_best or self.best
+        if self.restart_from == "best" and best and self.restarted:
+            return [best]
+        return self.seeds
+
+    def select_parent(self) -> Member:
+        """Tournament selection, or a source while the population is not yet full."""
+        if len(self.members) < self.size:
+            sources = self.sources()
+            return sources[self.rng.integers(len(sources))]
+        picks = self.rng.choice(len(self.members), self.tournament, replace=False)
+        return min((self.members[i] for i in picks), key=lambda m: m.fitness)
+
+    def admit(self, member: Member) -> bool:
+        """Add an evaluated child (the oldest member leaves); whether it is the new best (the
+        lowest finite fitness so far)."""
+        self.members.append(member)
+        if len(self.members) > self.size:
+            self.members.pop(0)
+        if math.isfinite(member.fitness) and (self.best is None
+                                              or member.fitness < self.best.fitness):
+            self.best = member
+            return True
+        return False
+
+    def promote(self, member: Member, join: bool) -> bool:
+        """A new best by promoted score: the source of restarts from the best; with `join` it
+        also joins the population. Whether it is then the new best by proxy fitness too."""
+        self.promoted_best = member
+        return self.admit(member) if join else False
+
+    def restart(self) -> None:
+        """Empty the population: it refills with mutants of the sources."""
+        self.members = []
+        self.restarted = True

@@ -1,0 +1,154 @@
+"""When the search promotes (see promotion): every `every` trained evaluations, while promotion
+has used at most its share of the workers' training time, a round promotes the top
+`promote_top` distinct programs not promoted yet; the `final` round, when the budget is spent,
+comes whatever the cadence and share, so that the run's best programs are promoted. A round's
+trainings are jobs for the workers like the children (the search goes on meanwhile); the first
+round also sweeps AdamW on the promotion tasks. This module files their results in the
+journal and says which promoted program is the new best."""
+from __future__ import annotations
+
+import itertools
+import math
+from typing import NamedTuple
+
+from lion_search.analysis.dedup import DedupCache
+from lion_search.language.parser import parse_program
+from lion_search.language.program import Program
+from lion_search.runs.journal import RunStore
+from lion_search.search.config import EvolveConfig
+from lion_search.search.jobs import Done, Job, Scoring
+from lion_search.search.promotion import Promotion, PromotionRound, Trial
+from lion_search.search.records import Member
+from lion_search.search.sweeps import journal_references
+from lion_search.simplify.rules import rewrite
+
+
+class Promoted(NamedTuple):
+    """A program of a finished round: its promotion, itself as a member (its rewrite, with its
+    proxy fitness) and whether its score is the best promoted so far."""
+
+    promotion: Promotion
+    member: Member
+    new_best: bool
+
+
+def proxy_fitness(store: RunStore, program_id: int) -> float:
+    """A journaled program's best proxy fitness."""
+    return store.best_fitness([program_id], ("search", "seed")).get(program_id, math.inf)
+
+
+class PromotionScheduler:
+    """Promotion rounds of a search over `store`, with the search's dedup `cache` (a program
+    equivalent to one promoted before is not promoted again)."""
+
+    def __init__(self, store: RunStore, config: EvolveConfig, cache: DedupCache):
+        self.store = store
+        self.config = config
+        self.cache = cache
+        self.promoted_keys: set[str] = set()       # hashes and fingerprints promoted so far
+        self.references: tuple[float, ...] | None = None   # tuned AdamW's loss on each task
+        self.round: PromotionRound | None = None   # the round in flight
+        self.jobs: dict[int, Trial] = {}           # its unfinished jobs, by job id
+        self.seconds = 0.0                         # workers' training time spent promoting
+        self.job_ids = itertools.count(-2, -1)     # ids of jobs that are not journaled children
+        self.rewritten: dict[int, Program] = {}    # program id -> its exact rewrite
+
+    @property
+    def in_flight(self) -> bool:
+        return bool(self.jobs)
+
+    def owns(self, job_id: int) -> bool:
+        """Whether a finished job is one of the round in flight."""
+        return job_id in self.jobs
+
+    def resume(self) -> Member | None:
+        """Take up the journal's promotions (the programs promoted, AdamW's losses, the time
+        spent); the best promoted program so far, as a member with its proxy fitness."""
+        self.seconds = self.store.value("promotion_seconds", 0.0)
+        references = self.store.value("promotion_references")
+        self.references = tuple(r["fitness"] for r in references) if references else None
+        for e in self.store.evaluations("promoted"):
+            self.promoted_keys.update(self.cache.keys(self.rewrite(e.program)))
+        top = self.store.best(1, "promoted")
+        if not top:
+            return None
+        row, _ = top[0]
+        return Member(row.id, parse_program(row.text), proxy_fitness(self.store, row.id))
+
+    def rewrite(self, program_id: int) -> Program:
+        """A journaled program after exact rewriting (cached by id)."""
+        if program_id not in self.rewritten:
+            program = parse_program(self.store.program(program_id).text)
+            self.rewritten[program_id] = rewrite(program)[0]
+        return self.rewritten[program_id]
+
+    def start(self, trained: int, search_seconds: float, final: bool = False) -> list[Job]:
+        """The jobs of a new round, if one is due after `trained` evaluations of the search
+        (which took the workers `search_seconds`); none if not, or if no program is left to
+        promote."""
+        tasks, every = self.config.promotion
+        share = self.seconds / max(search_seconds + self.seconds, 1e-9)
+        if not every or self.round is not None or not final and (
+                trained % every or share > self.config.promote_share):
+            return []
+        picks = self.candidates()
+        if not picks:
+            return []
+        self.round = PromotionRound(
+            picks, tasks, self.config.promote_grid,
+            self.config.lr_grid if self.references is None else None,
+            self.config.promote_score)
+        jobs = []
+        for trial, program in self.round.trials:
+            job = Job(next(self.job_ids), str(program), Scoring((trial.task,), (math.inf,)))
+            self.jobs[job.id] = trial
+            jobs.append(job)
+        return jobs
+
+    def candidates(self) -> list[tuple[int, Program]]:
+        """The best programs by proxy fitness whose rewrite is not equivalent to one promoted
+        (or picked) before, up to `promote_top` of them."""
+        picks: list[tuple[int, Program]] = []
+        for row, _ in self.store.best(20 * self.config.promote_top):
+            program = self.rewrite(row.id)
+            keys = self.cache.keys(program)
+            if self.promoted_keys & set(keys):
+                continue
+            self.promoted_keys.update(keys)
+            picks.append((row.id, program))
+            if len(picks) == self.config.promote_top:
+                break
+        return picks
+
+    def record(self, done: Done) -> list[Promoted]:
+        """File a finished training of the round; once all are in, journal the round and
+        return its programs in order (none before)."""
+        self.round.results[self.jobs.pop(done.id)] = done.per_task[0]
+        self.seconds += done.seconds
+        if not self.round.finished:
+            return []
+        self.store.set_value("promotion_seconds", self.seconds)
+        (tuned, promotions), self.round = self.round.scores(self.references), None
+        tasks, _ = self.config.promotion
+        if tuned is not None:
+            self.store.set_value("promotion_references", journal_references(
+                self.store, self.cache, tasks, tuned, "promotion-reference", self.config.seeds))
+            self.references = tuple(c.result.fitness for c in tuned)
+        best_score = self.store.best(1, "promoted")
+        best_score = best_score[0][1].fitness if best_score else math.inf
+        out = []
+        for p in promotions:
+            for t in p.per_task:
+                self.store.add_evaluation(p.program_id, "promotion", t.loss,
+                                          "ok" if math.isfinite(t.loss) else "failed", False,
+                                          t.task, self.config.seeds, 0.0, f"lr x{t.lr_factor:g}")
+            self.store.add_evaluation(p.program_id, "promoted", p.score,
+                                      "ok" if math.isfinite(p.score) else "failed", False,
+                                      ",".join(tasks), self.config.seeds, p.seconds, "promotion")
+            member = Member(p.program_id, self.rewrite(p.program_id),
+                            proxy_fitness(self.store, p.program_id))
+            new_best = p.score < best_score
+            if new_best:
+                best_score = p.score
+            out.append(Promoted(p, member, new_best))
+        return out

@@ -1,0 +1,88 @@
+"""The promotion scheduler (search/promotion_scheduler.py) over a real journal (a finished
+40-evaluation search on the quadratic task): rounds start on the cadence while promotion is
+within its share of the training time, or when the budget is spent; a round's jobs are its
+trainings, and once all are in it is journaled with AdamW's reference losses; a resumed
+scheduler knows what was promoted."""
+import math
+import shutil
+
+import pytest
+
+from lion_search.analysis.dedup import DedupCache
+from lion_search.runs.journal import RunStore
+from lion_search.search.config import EvolveConfig
+from lion_search.search.jobs import EvalSpec, Scoring, train_jobs
+from lion_search.search.promotion_scheduler import PromotionScheduler, proxy_fitness
+from tests.conftest import small_run
+
+CONFIG = EvolveConfig(task="quadratic", budget=40, population=8, workers=1, promote_every=10,
+                      promote_top=2, promote_tasks="rosenbrock", seed_programs=("adamw",))
+SPEC = EvalSpec(CONFIG.tasks, CONFIG.schedule, CONFIG.seeds)
+
+
+@pytest.fixture(scope="module")
+def promoted(tmp_path_factory):
+    """A copy of the small run, with one round promoted by a scheduler: (folder, the round's
+    jobs, what it returned after each training)."""
+    folder = tmp_path_factory.mktemp("scheduler") / "run"
+    shutil.copytree(small_run(tmp_path_factory), folder)
+    store = RunStore.open(folder)
+    scheduler = PromotionScheduler(store, CONFIG, DedupCache())
+    assert scheduler.resume() is None
+    assert scheduler.start(5, 1.0) == []                      # not on the cadence
+    jobs = scheduler.start(10, 1.0)
+    assert scheduler.in_flight and scheduler.start(20, 1.0) == []   # one round at a time
+    returned = [scheduler.record(done) for done in train_jobs(jobs, SPEC, "test")]
+    assert not scheduler.in_flight
+    store.close()
+    return folder, jobs, returned
+
+
+def test_a_round_trains_the_top_distinct_programs_and_adamw_on_the_promotion_tasks(promoted):
+    folder, jobs, returned = promoted
+    n_reference, n_picks = len(CONFIG.lr_grid), 2 * len(CONFIG.promote_grid)
+    assert len(jobs) == n_reference + n_picks
+    assert len({j.id for j in jobs}) == len(jobs) and all(j.id < 0 for j in jobs)
+    assert {j.scoring for j in jobs} == {Scoring(("rosenbrock",), (math.inf,))}
+    assert all(r == [] for r in returned[:-1]) and len(returned[-1]) == 2
+    store = RunStore.open(folder)
+    top = [row.id for row, _ in store.best(2)]
+    assert [p.promotion.program_id for p in returned[-1]] == top
+    assert store.count("promoted") == 2 and store.count("promotion") == 2
+    assert store.count("promotion-reference") == 1
+    reference, = store.value("promotion_references")
+    assert reference["task"] == "rosenbrock" and math.isfinite(reference["fitness"])
+    assert store.value("promotion_seconds") > 0
+    scores = {e.program: e.fitness for e in store.evaluations("promoted")}
+    first, second = returned[-1]
+    assert math.isfinite(first.promotion.score) and first.new_best
+    assert second.new_best == (scores[top[1]] < scores[top[0]])
+    for p in returned[-1]:
+        assert p.promotion.score == scores[p.member.id]
+        assert p.member.fitness == proxy_fitness(store, p.member.id)
+    store.close()
+
+
+def test_promotion_waits_while_over_its_share_unless_the_budget_is_spent(promoted):
+    folder, _, _ = promoted
+    store = RunStore.open(folder)
+    scheduler = PromotionScheduler(store, CONFIG, DedupCache())
+    scheduler.resume()
+    assert scheduler.seconds == store.value("promotion_seconds") > 0
+    assert scheduler.start(20, 0.0) == []                     # promotion took all the time
+    jobs = scheduler.start(21, 0.0, final=True)
+    assert len(jobs) == 2 * len(CONFIG.promote_grid)          # AdamW is known: not swept again
+    store.close()
+
+
+def test_a_resumed_scheduler_does_not_promote_a_program_twice(promoted):
+    folder, _, returned = promoted
+    store = RunStore.open(folder)
+    scheduler = PromotionScheduler(store, CONFIG, DedupCache())
+    best = scheduler.resume()
+    scores = {e.program: e.fitness for e in store.evaluations("promoted")}
+    assert best.id == min(scores, key=scores.get)
+    assert scheduler.references == (store.value("promotion_references")[0]["fitness"],)
+    picks = {pid for pid, _ in scheduler.candidates()}
+    assert picks and not picks & set(scores)
+    store.close()
