@@ -208,12 +208,13 @@ def test_show_says_retune_or_new_structure(tmp_path, capsys):
 
 
 # A retune of Lion and a new structure (gradient ascent: SGD with its step negated), funnelled
-# against SGD at a learning rate too small to learn: the retune passes both stages and is
-# exported, labelled; the ascent loses on the first.
+# against SGD at a learning rate too small to learn (lr sweeps on one task, to be quick): the
+# retune passes both stages and is exported, labelled; the ascent loses on the first.
 FUNNEL_STAGES = {"stages": [{"name": "A", "tasks": ["quadratic"], "seeds": [0], "pass": "mean"},
-                            {"name": "B", "tasks": ["logreg"], "seeds": [0],
+                            {"name": "B", "tasks": ["quadratic"], "seeds": [1],
                              "pass": "every_task"}],
-                 "baselines": ["sgd"], "baseline_grid": [1e-7], "candidate_grid": [0.01]}
+                 "baselines": ["sgd"], "baseline_grid": [1e-7], "candidate_grid": [0.01],
+                 "tune": "lr"}
 ASCENT = "def ascent(w, g, lr, t):\n    return -(lr * g)\n"
 
 
