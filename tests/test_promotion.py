@@ -43,41 +43,52 @@ def test_the_promoted_score_rule_is_checked_and_old_runs_keep_the_mean():
 
 
 def test_a_round_is_scored_from_its_trainings_at_each_programs_best_factor():
-    """A round's trainings: each pick at each factor on each task, and AdamW's sweep while
-    the references are unknown; a pick scores at its best factor per task, and a task where
-    every factor failed scores the worst, with no factor."""
+    """A round's trainings: each pick at each factor on each task; a pick scores at its best
+    factor per task against the references, and a task where every factor failed scores the
+    worst, with no factor."""
     import numpy as np
 
     from lion_search.evaluation.results import EvalResult
-    from lion_search.runs.references import load_program
-    from lion_search.search.promotion import REFERENCE, PromotionRound
+    from lion_search.language.library import read_program
+    from lion_search.search.promotion import PromotionRound
 
     def result(loss):
         return EvalResult(loss, np.zeros(1), "ok" if math.isfinite(loss) else "diverged", 1.0)
 
-    picks = [(7, load_program("lion")), (9, load_program("sgd"))]
-    round_ = PromotionRound(picks, ("a", "b"), (0.5, 2.0), reference_grid=(0.1, 1.0))
-    assert len(round_.trials) == 2 * (2 * 2 + 2)
-    assert {t.program_id for t, _ in round_.trials} == {7, 9, REFERENCE}
+    picks = [(7, read_program("lion")), (9, read_program("sgd"))]
+    round_ = PromotionRound(picks, ("a", "b"), (0.5, 2.0))
+    assert len(round_.trials) == 2 * 2 * 2
+    assert {t.program_id for t, _ in round_.trials} == {7, 9}
     losses = {(7, "a", 0.5): 1.0, (7, "a", 2.0): 0.5, (7, "b", 0.5): 3.0, (7, "b", 2.0): 4.0,
               (9, "a", 0.5): math.inf, (9, "a", 2.0): math.inf, (9, "b", 0.5): 1.0,
-              (9, "b", 2.0): 1.0, (REFERENCE, "a", 0.1): 2.0, (REFERENCE, "a", 1.0): 1.0,
-              (REFERENCE, "b", 0.1): 3.0, (REFERENCE, "b", 1.0): 6.0}
+              (9, "b", 2.0): 1.0}
     for trial, _ in round_.trials:
         assert not round_.finished
         round_.results[trial] = result(losses[trial])
     assert round_.finished
-    tuned, (lion, sgd) = round_.scores(None)
-    assert [c.scale for c in tuned] == [1.0, 0.1]
+    lion, sgd = round_.scores((1.0, 3.0))
     assert [(s.lr_factor, s.loss) for s in lion.per_task] == [(2.0, 0.5), (0.5, 3.0)]
     assert lion.score == pytest.approx(max(math.log(0.5 / 1.0), math.log(3.0 / 3.0)))
     assert lion.seconds == 4.0
     assert math.isnan(sgd.per_task[0].lr_factor) and sgd.score == math.inf
-    # a later round is scored against the references it is given
-    later = PromotionRound(picks[:1], ("a", "b"), (0.5, 2.0), reference_grid=None, rule="mean")
-    later.results.update((t, result(losses[t])) for t, _ in later.trials)
-    assert later.scores((1.0, 4.0)) == (None, [lion._replace(score=pytest.approx(
-        (math.log(0.5) + math.log(3.0 / 4.0)) / 2))])
+    mean = PromotionRound(picks[:1], ("a", "b"), (0.5, 2.0), rule="mean")
+    mean.results.update((t, result(losses[t])) for t, _ in mean.trials)
+    assert mean.scores((1.0, 4.0)) == [lion._replace(score=pytest.approx(
+        (math.log(0.5) + math.log(3.0 / 4.0)) / 2))]
+
+
+def test_the_reference_is_adamw_fully_tuned_once_per_task_and_the_budgets_say_so():
+    from lion_search.search.promotion import budgets, tune_references
+
+    (tuned,) = tune_references(("rosenbrock",), (0,), trials=4)
+    assert tuned.budget.tuned == ("lr", "b1", "b2", "eps", "weight_decay")
+    assert tuned.budget.trials == 4 and tuned.trained == 4
+    assert tune_references(("rosenbrock",), (0,), trials=4)[0].trained == 0
+    fewer = budgets(32, (1 / 3, 1.0, 3.0), 1)
+    assert fewer["reference"].startswith("AdamW: 32 trials x 1 seed(s) over its lr, b1, b2")
+    assert fewer["candidates"].startswith("3 trials x 1 seed(s) over the lr alone")
+    assert "fewer trials (3) than the reference (32)" in fewer["note"]
+    assert budgets(3, (1 / 3, 1.0, 3.0), 1)["note"] == ""
 
 
 def test_default_promotion_tasks_are_the_funnels_stage_b():
@@ -95,7 +106,7 @@ def promoted_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("promoted") / "run"
     config = EvolveConfig(task="quadratic", budget=60, population=8, workers=1,
                           promote_every=20, promote_top=2, promote_tasks="rosenbrock",
-                          seed_programs=("adamw", "sgd"))
+                          promote_trials=4, seed_programs=("adamw", "sgd"))
     store = RunStore.create(folder, config.to_json())
     search = Search(store, config)
     search.setup()
@@ -111,7 +122,7 @@ def test_promotion_takes_no_more_than_its_share_of_the_training_time(tmp_path):
     the final one when the budget is spent."""
     config = EvolveConfig(task="quadratic", budget=60, population=8, workers=1,
                           promote_every=10, promote_top=2, promote_tasks="rosenbrock",
-                          promote_share=0.01, seed_programs=("adamw",))
+                          promote_share=0.01, promote_trials=4, seed_programs=("adamw",))
     store = RunStore.create(tmp_path / "run", config.to_json())
     search = Search(store, config)
     search.setup()
@@ -131,7 +142,10 @@ def test_promotions_are_journaled_with_their_references(promoted_run):
     store = RunStore.open(folder)
     promoted = store.evaluations("promoted")
     assert 2 <= len(promoted) <= 8                       # 3 rounds and a final one, <= 2 each
-    assert store.count("promotion-reference") == 1        # AdamW swept once, on rosenbrock
+    assert store.count("promotion-reference") == 1        # AdamW tuned once, on rosenbrock
+    (reference,) = store.value("promotion_references")
+    assert reference["budget"]["trials"] == 4 and reference["budget"]["tuned"][1:] == \
+        ["b1", "b2", "eps", "weight_decay"]
     assert all(e.task == "rosenbrock" for e in promoted)
     assert store.count("promotion") == len(promoted)      # one row per task per program
     summary = summarize(store)
@@ -216,3 +230,13 @@ def test_the_funnel_takes_the_best_promoted_program_first(promoted_run):
     assert entrants[0][1] == run_best(store).id
     assert len({pid for _, pid, _ in entrants}) == len(entrants)
     store.close()
+
+
+def test_show_says_when_the_candidates_got_fewer_trials_than_the_reference(promoted_run, capsys):
+    from lion_search.cli.entry import main
+
+    assert main(["show", str(promoted_run[0])]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "promotion budget per task: reference AdamW: 4 trials x 1 seed(s)" in out
+    assert "candidates 3 trials x 1 seed(s) over the lr alone" in out
+    assert "note: the candidates got fewer trials (3) than the reference (4)" in out

@@ -1,7 +1,8 @@
 """The promotion scheduler (search/promotion_scheduler.py) over a real journal (a finished
 40-evaluation search on the quadratic task): rounds start on the cadence while promotion is
 within its share of the training time, or when the budget is spent; a round's jobs are its
-trainings, and once all are in it is journaled with AdamW's reference losses; a resumed
+trainings, and once all are in it is journaled against AdamW's losses (tuned before the first
+round, with both sides' budgets); a resumed
 scheduler knows what was promoted."""
 import math
 import shutil
@@ -16,7 +17,8 @@ from lion_search.search.promotion_scheduler import PromotionScheduler, proxy_fit
 from tests.conftest import small_run
 
 CONFIG = EvolveConfig(task="quadratic", budget=40, population=8, workers=1, promote_every=10,
-                      promote_top=2, promote_tasks="rosenbrock", seed_programs=("adamw",))
+                      promote_top=2, promote_tasks="rosenbrock", promote_trials=4,
+                      seed_programs=("adamw",))
 SPEC = EvalSpec(CONFIG.tasks, CONFIG.schedule, CONFIG.seeds)
 
 
@@ -38,10 +40,9 @@ def promoted(tmp_path_factory):
     return folder, jobs, returned
 
 
-def test_a_round_trains_the_top_distinct_programs_and_adamw_on_the_promotion_tasks(promoted):
+def test_a_round_trains_the_top_distinct_programs_against_adamw_tuned_first(promoted):
     folder, jobs, returned = promoted
-    n_reference, n_picks = len(CONFIG.lr_grid), 2 * len(CONFIG.promote_grid)
-    assert len(jobs) == n_reference + n_picks
+    assert len(jobs) == 2 * len(CONFIG.promote_grid)     # AdamW was tuned before the round
     assert len({j.id for j in jobs}) == len(jobs) and all(j.id < 0 for j in jobs)
     assert {j.scoring for j in jobs} == {Scoring(("rosenbrock",), (math.inf,))}
     assert all(r == [] for r in returned[:-1]) and len(returned[-1]) == 2
@@ -52,6 +53,8 @@ def test_a_round_trains_the_top_distinct_programs_and_adamw_on_the_promotion_tas
     assert store.count("promotion-reference") == 1
     reference, = store.value("promotion_references")
     assert reference["task"] == "rosenbrock" and math.isfinite(reference["fitness"])
+    assert reference["budget"]["trials"] == CONFIG.promote_trials
+    assert store.value("promotion_budget")["note"].startswith("the candidates got fewer trials")
     assert store.value("promotion_seconds") > 0
     scores = {e.program: e.fitness for e in store.evaluations("promoted")}
     first, second = returned[-1]
@@ -71,7 +74,7 @@ def test_promotion_waits_while_over_its_share_unless_the_budget_is_spent(promote
     assert scheduler.seconds == store.value("promotion_seconds") > 0
     assert scheduler.start(20, 0.0) == []                     # promotion took all the time
     jobs = scheduler.start(21, 0.0, final=True)
-    assert len(jobs) == 2 * len(CONFIG.promote_grid)          # AdamW is known: not swept again
+    assert len(jobs) == 2 * len(CONFIG.promote_grid)          # AdamW is known: not tuned again
     store.close()
 
 

@@ -30,7 +30,7 @@ def _config_from_args(args: argparse.Namespace) -> dict:
         "max_length", "max_memory", "restart_every", "restart_from", "hurdle", "workers",
         "batch_size", "address", "gpus_per_worker", "population_batch", "rng_seed",
         "metaval_every", "metaval_task", "promote_every", "promote_top", "promote_share",
-        "promote_tasks", "promote_score", "promoted_seed")
+        "promote_tasks", "promote_score", "promoted_seed", "promote_trials")
         if getattr(args, k) is not None}
     if args.allow_lr_free:
         fields["allow_lr_free"] = True

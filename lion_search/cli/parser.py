@@ -90,6 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "is skipped while promotion has used more (default 0.25)")
     p.add_argument("--promote-tasks", help="promotion tasks, joined by commas (default: the "
                                            "funnel's stage B)")
+    p.add_argument("--promote-trials", type=int,
+                   help="tuning trials of the promotion reference, AdamW, on each promotion "
+                        "task, over its lr, b1, b2, eps and weight decay (default 32; tuned once "
+                        "and kept in the tuning studies)")
     p.add_argument("--promote-score", choices=("worst", "mean"),
                    help="a promoted program's score over the promotion tasks: worst (default), "
                         "its largest log loss ratio to tuned AdamW (below 0: it beats AdamW on "

@@ -115,6 +115,12 @@ def show_run(args: argparse.Namespace) -> None:
         console.print(f"{promotion['promoted']} program(s) promoted to "
                       f"{', '.join(promotion['tasks'])}; promoted score: "
                       f"{PROMOTED_SCORES[promotion['score']]}")
+        budget = promotion.get("budget") or {}
+        if budget:
+            console.print(f"promotion budget per task: reference {budget['reference']}; "
+                          f"candidates {budget['candidates']}")
+        if budget.get("note"):
+            console.print(f"[bold yellow]note:[/] {budget['note']}")
     table = Table(title="best programs by proxy fitness")
     for column in ("id", "fitness", "promoted", "vs seed", "memory", "length", "found at",
                    "cache hits", "relation"):

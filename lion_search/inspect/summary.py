@@ -77,6 +77,8 @@ def summarize(store: RunStore, top: int = 10) -> dict[str, Any]:
                       # runs journaled before the score had a rule were scored by the mean
                       "score": config.get("promote_score", "mean"),
                       "references": store.value("promotion_references", []),
+                      # each side's budget (search.promotion.budgets); None before it existed
+                      "budget": store.value("promotion_budget"),
                       "promoted": store.count("promoted")},
         "best": _best_json(store),
         "top": rows,

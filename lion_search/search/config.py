@@ -18,6 +18,7 @@ from lion_search.search.promotion import (
     PROMOTED_SCORES,
     PROMOTION_GRID,
     PROMOTION_SHARE,
+    PROMOTION_TRIALS,
     stage_b_tasks,
 )
 
@@ -74,6 +75,7 @@ class EvolveConfig:
     promote_share: float = PROMOTION_SHARE  # a round starts only while promotion used at most
                                             # this share of the training time
     promote_score: str = "worst"    # worst or mean of the per-task log ratios (promotion)
+    promote_trials: int = PROMOTION_TRIALS  # tuning trials of the reference (AdamW) per task
     promoted_seed: str = "join"     # join: a new promoted best joins the population; off
 
     def to_json(self) -> dict:
@@ -122,6 +124,9 @@ class EvolveConfig:
             raise LionSearchError(f"--promote-share must be in (0, 1], got {self.promote_share}")
         if self.promote_top < 1:
             raise LionSearchError(f"--promote-top must be at least 1, got {self.promote_top}")
+        if self.promote_trials < 1:
+            raise LionSearchError(f"--promote-trials must be at least 1, got "
+                                  f"{self.promote_trials}")
         if self.promote_score not in PROMOTED_SCORES:
             raise LionSearchError(f"--promote-score must be one of {', '.join(PROMOTED_SCORES)}, "
                                   f"got {self.promote_score!r}")

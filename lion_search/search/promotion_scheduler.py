@@ -2,9 +2,11 @@
 has used at most its share of the workers' training time, a round promotes the top
 `promote_top` distinct programs not promoted yet; the `final` round, when the budget is spent,
 comes whatever the cadence and share, so that the run's best programs are promoted. A round's
-trainings are jobs for the workers like the children (the search goes on meanwhile); the first
-round also sweeps AdamW on the promotion tasks. This module files their results in the
-journal and says which promoted program is the new best."""
+trainings are jobs for the workers like the children (the search goes on meanwhile). Before
+the first round, this process tunes AdamW on the promotion tasks (`promotion.tune_references`;
+the tuning studies keep it, so it is trained once per tasks, seeds and code) and journals it
+with both sides' budgets. This module files the rounds' results in the journal and says which
+promoted program is the new best."""
 from __future__ import annotations
 
 import itertools
@@ -17,9 +19,9 @@ from lion_search.language.program import Program
 from lion_search.runs.journal import RunStore
 from lion_search.search.config import EvolveConfig
 from lion_search.search.jobs import Done, Job, Scoring
-from lion_search.search.promotion import Promotion, PromotionRound, Trial
+from lion_search.search.promotion import (Promotion, PromotionRound, Trial, budgets,
+                                          tune_references)
 from lion_search.search.records import Member
-from lion_search.search.sweeps import journal_references
 from lion_search.simplify.rules import rewrite
 
 
@@ -94,16 +96,35 @@ class PromotionScheduler:
         picks = self.candidates()
         if not picks:
             return []
-        self.round = PromotionRound(
-            picks, tasks, self.config.promote_grid,
-            self.config.lr_grid if self.references is None else None,
-            self.config.promote_score)
+        if self.references is None:
+            self.tune_references(tasks)
+        self.round = PromotionRound(picks, tasks, self.config.promote_grid,
+                                    self.config.promote_score)
         jobs = []
         for trial, program in self.round.trials:
             job = Job(next(self.job_ids), str(program), Scoring((trial.task,), (math.inf,)))
             self.jobs[job.id] = trial
             jobs.append(job)
         return jobs
+
+    def tune_references(self, tasks: tuple[str, ...]) -> None:
+        """Tune AdamW on each promotion task, here and now, and journal it (kind
+        'promotion-reference') with each side's budget ('promotion_budget')."""
+        records = []
+        for task, tuned in zip(tasks, tune_references(tasks, self.config.seeds,
+                                                      self.config.promote_trials)):
+            pid = self.store.add_program(str(tuned.program), self.cache.keys(tuned.program),
+                                         None, f"reference on {task}: adamw tuned, lr "
+                                         f"{tuned.lr:.3g}", "reference")
+            self.store.add_evaluation(pid, "promotion-reference", tuned.fitness,
+                                      tuned.comparison.result.status, False, task,
+                                      self.config.seeds, 0.0, "tuning")
+            records.append({"task": task, "id": pid, "lr": tuned.lr, "fitness": tuned.fitness,
+                            "hyperparameters": tuned.values, "budget": tuned.budget.to_json()})
+        self.store.set_value("promotion_references", records)
+        self.store.set_value("promotion_budget", budgets(
+            self.config.promote_trials, self.config.promote_grid, len(self.config.seeds)))
+        self.references = tuple(r["fitness"] for r in records)
 
     def candidates(self) -> list[tuple[int, Program]]:
         """The best programs by proxy fitness whose rewrite is not equivalent to one promoted
@@ -128,12 +149,8 @@ class PromotionScheduler:
         if not self.round.finished:
             return []
         self.store.set_value("promotion_seconds", self.seconds)
-        (tuned, promotions), self.round = self.round.scores(self.references), None
+        promotions, self.round = self.round.scores(self.references), None
         tasks, _ = self.config.promotion
-        if tuned is not None:
-            self.store.set_value("promotion_references", journal_references(
-                self.store, self.cache, tasks, tuned, "promotion-reference", self.config.seeds))
-            self.references = tuple(c.result.fitness for c in tuned)
         best_score = self.store.best(1, "promoted")
         best_score = best_score[0][1].fitness if best_score else math.inf
         out = []
