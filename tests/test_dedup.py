@@ -187,9 +187,46 @@ def test_equal_hashes_mean_equal_fingerprints(name, seed):
     rng = np.random.default_rng(seed)
     parent = mutate(SEEDS[name], rng, limits=Limits(max_length=40)).program
     try:
-        child = mutate(parent, rng, weights=MutationWeights(*[0] * 5, swap=1, add_slot=0, remove_slot=0),
+        child = mutate(parent, rng, weights=MutationWeights(*[0] * 5, swap=1, add_slot=0, remove_slot=0,
+                                                        static_branch=0),
                        limits=Limits(max_length=40)).program
     except RuntimeError:  # no valid swap: too few statements, or every swap breaks data flow
         reject()
     if dataflow_hash(child) == dataflow_hash(parent):
         assert fingerprint(child) == fingerprint(parent)
+
+
+MUON_V_ON_ITS_BRANCH = """def muon(w, g, lr, t, m, v):
+    matrix = rank == 2
+    b = where(matrix, 0.95, 0.9)
+    m = interp(g, m, b)
+    v = where(matrix, v, interp(square(g), v, 0.999))
+    m_hat = b * (m / (1 - b ** (t + 1))) + (1 - b) * (g / (1 - b ** t))
+    adam = m_hat / (sqrt(v / (1 - 0.999 ** t)) + 1e-8)
+    ortho = orthogonalize(m_hat) * sqrt(max(fan_out / fan_in, 1))
+    return lr * where(matrix, ortho, adam), m, v
+"""
+
+
+def test_fingerprints_see_the_state_a_program_keeps():
+    """Muon updating its Adam moment on every tensor or on the non-matrices alone keeps the
+    same state (matrices never read it) and steps alike: one fingerprint. An unread slot is no
+    state at all."""
+    muon = SEEDS["muon"]
+    assert fingerprint(parse_program(MUON_V_ON_ITS_BRANCH)) == fingerprint(muon)
+    assert dataflow_hash(parse_program(MUON_V_ON_ITS_BRANCH)) != dataflow_hash(muon)
+    adam = SEEDS["adam"]
+    unread = parse_program(str(adam).replace("(w, g, lr, t, m, v)", "(w, g, lr, t, m, v, s)")
+                           .replace("), m, v", "), m, v, interp(g, s, 0.5)"))
+    assert unread.slots == 3 and fingerprint(unread) == fingerprint(adam)
+
+
+@pytest.mark.parametrize("condition", ["rank >= 3", "min(fan_in, fan_out) >= 128", "rank < 1"])
+def test_fingerprints_tell_branches_apart_that_only_other_tensors_take(condition):
+    """The fingerprint's leaves are a 6 x 8 matrix and a vector; its other runs declare larger
+    tensors' facts, so a branch for kernels, large matrices or scalars changes the key."""
+    plain = parse_program("def p(w, g, lr, t, m):\n    m = interp(g, m, 0.9)\n"
+                          "    return lr * m, m\n")
+    branched = parse_program(f"def p(w, g, lr, t, m):\n    m = interp(g, m, 0.9)\n"
+                             f"    return lr * where({condition}, sign(m), m), m\n")
+    assert fingerprint(branched) != fingerprint(plain)

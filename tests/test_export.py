@@ -54,7 +54,8 @@ def test_exported_module_matches_to_optax(name, tmp_path, params):
 def test_exported_module_imports_only_jax_and_optax(tmp_path):
     path = write_module(lion_search.load_program("lion"), tmp_path / "lion_opt.py")
     imports = [line for line in path.read_text().splitlines() if line.startswith(("import", "from"))]
-    assert imports == ["from typing import Any, Callable, NamedTuple", "import jax",
+    assert imports == ["import functools", "from enum import Enum, IntEnum",
+                       "from typing import Any, Callable, NamedTuple", "import jax",
                        "import jax.numpy as jnp", "import optax"]
     # It runs in a fresh interpreter where lion_search is never imported.
     code = ("import sys, jax.numpy as jnp, optax, lion_opt; tx = lion_opt.optimizer(1e-3); "
@@ -135,8 +136,15 @@ def test_exported_module_gives_the_evaluation_weights(name, tmp_path, params):
     assert max_relative_error(ours, params) > 1e-4   # not the weights it steps
 
 
-def test_exported_state_is_stored_at_the_slots_shapes(tmp_path):
+def test_exported_state_is_stored_at_the_slots_shapes_on_each_tensor(tmp_path):
+    """Adafactor factors the 140 x 130 matrix alone: row and column statistics there, a full
+    second moment for the small matrix and the vector, and zero-size placeholders elsewhere."""
     module = import_module(write_module(lion_search.load_program("adafactor"),
                                         tmp_path / "adafactor_opt.py"))
-    state = module.optimizer(1e-3).init({"w": jnp.ones((6, 4)), "b": jnp.ones(4)})
-    assert (state.r["w"].shape, state.c["w"].shape, state.r["b"].shape) == ((6, 1), (1, 4), (4,))
+    params = {"w": jnp.ones((140, 130)), "s": jnp.ones((6, 4)), "b": jnp.ones(4)}
+    state = module.optimizer(1e-3).init(params)
+    assert jax.tree.map(jnp.shape, (state.r, state.c, state.v)) == (
+        {"w": (140, 1), "s": (0,), "b": (0,)}, {"w": (1, 130), "s": (0,), "b": (0,)},
+        {"w": (0,), "s": (6, 4), "b": (4,)})
+    assert jax.tree.map(jnp.shape, state) == jax.tree.map(
+        jnp.shape, lion_search.to_optax(lion_search.load_program("adafactor"), 1e-3).init(params))

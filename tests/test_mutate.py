@@ -8,10 +8,12 @@ from lion_search.language.edits import accept, prune_dead_temps, statements
 from lion_search.language.library import seed_names
 from lion_search.language.parser import normalize, parse_program
 from lion_search.language.program import Instr, Program, print_program
+from lion_search.language.shapes import plan_for
 from lion_search.language.validate import Limits, check
 from lion_search.runs.references import load_program
 from lion_search.search.mutate import (
     MUTATIONS,
+    STATIC_CONDITIONS,
     Mutation,
     MutationWeights,
     add_slot,
@@ -43,9 +45,10 @@ def assert_good_child(parent, mutation: Mutation, limits: Limits = LIMITS) -> No
 
 def test_weights_name_every_mutation():
     assert KINDS == ("insert", "delete", "change_arg", "change_op", "perturb_constant", "swap",
-                     "add_slot", "remove_slot")
+                     "add_slot", "remove_slot", "static_branch")
     weights = MutationWeights()
-    assert (weights.swap, weights.add_slot, weights.remove_slot) == (0.5, 0.5, 0.25)
+    assert (weights.swap, weights.add_slot, weights.remove_slot, weights.static_branch) == (
+        0.5, 0.5, 0.25, 0.25)
 
 
 @settings(max_examples=60, deadline=None)
@@ -239,3 +242,18 @@ def test_mutations_reach_the_shape_aware_ops_and_inputs():
                                                   if isinstance(a, str)}
     assert {"row_mean", "col_mean", "orthogonalize", "cos", "sin"} <= seen
     assert {"rank", "fan_in", "fan_out", "T"} <= seen
+
+
+@settings(max_examples=40, deadline=None)
+@given(name=st.sampled_from(sorted(SEEDS)), seed=st.integers(0, 2**32 - 1))
+def test_static_branch_treats_kinds_of_tensor_apart(name, seed):
+    """The child reads a where on a static condition of STATIC_CONDITIONS where the parent read
+    one value: on a pytree of both kinds of matrix, a vector and a kernel, some tensor takes a
+    branch of it by its facts alone (the plan), the other branch not computed there."""
+    mutation = mutate(SEEDS[name], np.random.default_rng(seed), weights=only("static_branch"),
+                      limits=LIMITS)
+    assert_good_child(SEEDS[name], mutation)
+    assert mutation.kind == "static_branch"
+    assert any(f"where({text}," in mutation.detail for text, _ in STATIC_CONDITIONS)
+    plan = plan_for(mutation.program, ((140, 130), (20, 12), (12,), (3, 3, 8)))
+    assert any(mode > 0 for modes in plan.modes for mode in modes)

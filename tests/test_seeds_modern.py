@@ -4,11 +4,13 @@ small jnp implementations of the papers' rules otherwise. Each trajectory runs a
 scan over the steps."""
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 import pytest
 
 import lion_search
-from lion_search.language.shapes import memory_cost, slot_kinds
+from lion_search.language.plan import Shape
+from lion_search.language.shapes import REFERENCE_SHAPES, memory_cost, plan_for
 from tests.conftest import gradient_sequence, make_params
 
 STEPS = 120
@@ -102,13 +104,34 @@ def test_prodigy_matches_optax_as_its_step_size_estimate_grows(big_params, big_g
         assert float(jnp.max(jnp.abs(leaf / ref_d - 1))) <= TOLERANCE
 
 
-def test_adafactor_factors_small_matrices_as_optax_does_when_told_to(params):
-    """optax factors only matrices with two dims >= 128 by default; ours factors every matrix,
-    as optax does with min_dim_size_to_factor=1."""
-    grads = stack(gradient_sequence(params, STEPS))
-    assert_same_trajectory(
-        scan_trajectory(ours("adafactor"), params, grads),
-        scan_trajectory(optax.adafactor(LR, min_dim_size_to_factor=1), params, grads))
+def make_mixed_params():
+    """A pytree that mixes the tensors optax's Adafactor and Muon treat apart: a 140 x 130
+    matrix (factored, orthogonalized), a 20 x 12 one (orthogonalized, not factored), vectors
+    and a 3 x 3 x 8 kernel (neither)."""
+    rng = np.random.default_rng(0)
+    shapes = {"big": (140, 130), "small": (20, 12), "bias": (130,), "gain": (12,),
+              "kernel": (3, 3, 8)}
+    return {k: jnp.asarray(rng.normal(size=s) / (10 if k == "big" else 1), jnp.float32)
+            for k, s in shapes.items()}
+
+
+@pytest.fixture(scope="module")
+def mixed_params():
+    return make_mixed_params()
+
+
+@pytest.fixture(scope="module")
+def mixed_grads(mixed_params):
+    return stack(gradient_sequence(mixed_params, STEPS))
+
+
+@pytest.mark.parametrize("name", ["adafactor", "muon"])
+def test_seeds_follow_optax_per_kind_of_tensor(name, mixed_params, mixed_grads):
+    """Adafactor factors the 140 x 130 matrix alone and Muon orthogonalizes both matrices,
+    with optax's default settings, each tensor keeping only the state its branch reads."""
+    optimizer, lr = OPTAX_COUNTERPARTS[name]
+    assert_same_trajectory(scan_trajectory(ours(name, lr), mixed_params, mixed_grads),
+                           scan_trajectory(optimizer(lr), mixed_params, mixed_grads))
 
 
 def test_schedule_free_params_and_evaluation_params_match_optax(big_params, big_grads):
@@ -205,21 +228,31 @@ def test_the_sign_seeds_need_the_total_number_of_steps():
         lion_search.to_optax(lion_search.load_program("powersign"), LR)
 
 
-def test_state_is_stored_at_its_shape():
-    """Adafactor's moments are row and column statistics, Schedule-Free's and Prodigy's
-    scalars are scalar slots: their optax states hold what the optimizers really store."""
+def test_state_is_stored_at_its_shape_on_each_tensor():
+    """Adafactor keeps row and column statistics for the matrices it factors and a full second
+    moment for the rest; Muon keeps its Adam moment for the tensors that are not 2-D alone;
+    Schedule-Free's and Prodigy's scalars are scalar slots. The optax states hold what the
+    optimizers really store (a zero-size placeholder where a slot is not stored), and the
+    memory costs on the reference block count it."""
     seeds = {name: lion_search.load_program(name)
-             for name in ("adafactor", "schedule_free_adamw", "prodigy")}
-    assert slot_kinds(seeds["adafactor"]) == ("row", "col")
-    assert slot_kinds(seeds["schedule_free_adamw"]) == ("tensor",) * 2 + ("scalar",) * 2
-    assert slot_kinds(seeds["prodigy"]) == ("tensor",) * 4 + ("scalar",) * 2
-    assert memory_cost(seeds["adafactor"]) < 0.05
+             for name in ("adafactor", "muon", "schedule_free_adamw", "prodigy")}
+    matrix, vector = Shape.TENSOR, Shape.TENSOR
+    assert plan_for(seeds["adafactor"], REFERENCE_SHAPES).slots[:2] == (
+        (Shape.ROW, None, Shape.ROW, None, None, None), (Shape.COL, None, Shape.COL, None, None, None))
+    assert plan_for(seeds["muon"], REFERENCE_SHAPES).slots[1] == (None, vector, None) + (vector,) * 3
+    assert plan_for(seeds["muon"], REFERENCE_SHAPES).slots[0] == (matrix,) * 6
+    entries = sum(np.prod(s) for s in REFERENCE_SHAPES)
+    assert memory_cost(seeds["adafactor"]) == pytest.approx((2 * (512 + 2048) + 3584) / entries)
+    assert memory_cost(seeds["muon"]) == pytest.approx(1 + 3584 / entries)
     assert memory_cost(seeds["schedule_free_adamw"]) < 2.001  # a scalar per tensor for each
     assert memory_cost(seeds["prodigy"]) < 4.001               # scalar slot
-    params = make_params()
-    state = ours("adafactor").init(params)
-    assert [x.shape for x in jax.tree.leaves(state[1])] == [(3,), (4, 1), (5,), ()]
-    assert [x.shape for x in jax.tree.leaves(state[2])] == [(3,), (1, 3), (5,), ()]
+    state = ours("adafactor").init(make_mixed_params())
+    assert jax.tree.map(jnp.shape, (state.r, state.c, state.v)) == (
+        {"big": (140, 1), "small": (0,), "bias": (0,), "gain": (0,), "kernel": (0,)},
+        {"big": (1, 130), "small": (0,), "bias": (0,), "gain": (0,), "kernel": (0,)},
+        {"big": (0,), "small": (20, 12), "bias": (130,), "gain": (12,), "kernel": (3, 3, 8)})
+    state = ours("muon").init(make_params())
+    assert [x.shape for x in jax.tree.leaves(state.v)] == [(3,), (0,), (5,), ()]
 
 
 MODERN_REFERENCES = set(OPTAX_COUNTERPARTS) | set(PAPER_REFERENCES) | {"prodigy"}

@@ -1,4 +1,5 @@
-"""Shapes: the lattice, slot shapes, stored state, memory costs and the shape-aware ops."""
+"""Shapes: the lattice, slot shapes, per-tensor plans, stored state, memory costs and the
+shape-aware ops."""
 import itertools
 
 import jax
@@ -10,9 +11,16 @@ from optax.contrib._muon import orthogonalize_via_newton_schulz
 import lion_search
 from lion_search.language import runtime
 from lion_search.language.ops import Shape, join
-from lion_search.language.shapes import memory_cost, slot_kinds, slot_shapes
+from lion_search.language.plan import Mode
+from lion_search.language.shapes import (
+    REFERENCE_SHAPES,
+    memory_cost,
+    plan_for,
+    slot_shapes,
+)
 from lion_search.language.validate import check
 from lion_search.runs.references import load_program
+from lion_search.simplify.dead_code import remove_dead
 
 S, P, R, C, T = Shape.SCALAR, Shape.PER_TENSOR, Shape.ROW, Shape.COL, Shape.TENSOR
 
@@ -38,7 +46,7 @@ def test_slots_take_the_shape_of_what_is_written_to_them():
                 "    m = interp(g, m, 0.9)\n"
                 "    return lr * m * rsqrt(r * c) / (1 + a + s), a, r, c, s, m\n")
     assert slot_shapes(p) == (S, R, C, P, T)
-    assert slot_kinds(p) == ("scalar", "row", "col", "per_tensor", "tensor")
+    assert plan_for(p, ((6, 4), (4,))).slots == tuple((s, s) for s in slot_shapes(p))
 
 
 def test_a_slot_fed_back_from_a_wider_value_widens():
@@ -56,15 +64,84 @@ def test_memory_cost_is_the_fraction_of_full_copies_stored(name, low, high):
     assert low <= memory_cost(load_program(name)) <= high
 
 
-def test_adafactor_state_is_stored_factored():
+def test_adafactor_state_is_stored_factored_where_it_factors():
     params = {"w": jnp.ones((140, 130)), "b": jnp.ones(7), "k": jnp.ones((2, 3, 4))}
     tx = lion_search.to_optax(load_program("adafactor"), 1e-3)
     state = tx.init(params)
-    shapes = jax.tree.map(jnp.shape, (state.r, state.c))
-    assert shapes == ({"w": (140, 1), "b": (7,), "k": (2, 3, 1)},
-                      {"w": (1, 130), "b": (7,), "k": (2, 1, 4)})
-    updates, state = tx.update(params, state, params)
-    assert jax.tree.map(jnp.shape, state.r) == shapes[0]
+    shapes = jax.tree.map(jnp.shape, (state.r, state.c, state.v))
+    assert shapes == ({"w": (140, 1), "b": (0,), "k": (0,)}, {"w": (1, 130), "b": (0,), "k": (0,)},
+                      {"w": (0,), "b": (7,), "k": (2, 3, 4)})
+    _, state = jax.jit(tx.update)(params, state, params)
+    assert jax.tree.map(jnp.shape, (state.r, state.c, state.v)) == shapes
+
+
+# Each tensor takes one branch of a where on its rank: a row statistic for matrices, the
+# squared gradient itself for the rest; the slot s is read on the matrices' branch alone.
+PER_KIND = """def per_kind(w, g, lr, t, v, s):
+    matrix = rank >= 2
+    v = interp(where(matrix, row_mean(g * g), g * g), v, 0.99)
+    s = interp(g, s, 0.9)
+    return lr * where(matrix, s, g) * rsqrt(v + 1e-8), v, s
+"""
+
+
+def test_a_static_where_takes_one_branch_per_tensor():
+    p = program(PER_KIND)
+    plan = plan_for(p, ((6, 4), (4,), (2, 3, 4)))
+    assert plan.slots == ((R, T, R), (T, None, T))
+    where_v = next(i for i, ins in enumerate(p.body) if ins.op == "where")
+    assert plan.modes[where_v] == (Mode.TAKE_A, Mode.TAKE_B, Mode.TAKE_A)
+    # the row mean is computed on the matrices only
+    row_mean = next(i for i, ins in enumerate(p.body) if ins.op == "row_mean")
+    assert plan.modes[row_mean] == (Mode.RUN, Mode.DEAD, Mode.RUN)
+    # the program-wide shapes bound every tensor's
+    assert slot_shapes(p) == (T, T)
+
+
+def test_a_program_run_by_its_plan_steps_as_written_and_stores_what_it_reads_again():
+    p = program(PER_KIND)
+    params = {"m": jnp.arange(24.0).reshape(6, 4) / 24, "b": jnp.ones(4)}
+    tx = lion_search.to_optax(p, 0.1)
+    state = tx.init(params)
+    assert jax.tree.map(jnp.shape, (state.v, state.s)) == ({"b": (4,), "m": (6, 1)},
+                                                           {"b": (0,), "m": (6, 4)})
+    g = jax.tree.map(lambda x: jnp.sin(3 * x), params)
+    v, s = {"m": jnp.zeros((6, 1)), "b": jnp.zeros(4)}, {"m": jnp.zeros((6, 4))}
+    for _ in range(3):
+        updates, state = tx.update(g, state, params)
+        g2 = {k: x * x for k, x in g.items()}
+        v = {"m": 0.01 * jnp.mean(g2["m"], -1, keepdims=True) + 0.99 * v["m"],
+             "b": 0.01 * g2["b"] + 0.99 * v["b"]}
+        s = {"m": 0.1 * g["m"] + 0.9 * s["m"]}
+        expected = {"m": -0.1 * s["m"] / jnp.sqrt(v["m"] + 1e-8),
+                    "b": -0.1 * g["b"] / jnp.sqrt(v["b"] + 1e-8)}
+        for k in params:
+            np.testing.assert_allclose(updates[k], expected[k], rtol=1e-5)
+    np.testing.assert_allclose(state.v["m"], v["m"], rtol=1e-6)
+
+
+def test_a_global_reduction_reads_its_argument_on_every_tensor():
+    """Only matrices use global_norm(m), which sums m over every tensor: m is stored for all."""
+    p = program("def p(w, g, lr, t, m):\n    m = interp(g, m, 0.9)\n"
+                "    return lr * where(rank == 2, g / (global_norm(m) + 1), g), m\n")
+    assert plan_for(p, ((6, 4), (4,))).slots == ((T, T),)
+    assert plan_for(p, ((4,), (5,))).slots == ((None, None),)   # no matrix: no tensor reads m
+
+
+def test_a_branch_no_reference_tensor_takes_costs_nothing_but_stays_in_the_program():
+    """Momentum for tensors of rank >= 3 only: the reference block (matrices and vectors)
+    stores nothing for it, simplification keeps it, and a kernel stores it."""
+    p = program("def p(w, g, lr, t, m):\n    m = interp(g, m, 0.9)\n"
+                "    return lr * where(rank >= 3, m, g), m\n")
+    assert max(len(s) for s in REFERENCE_SHAPES) < 3 and memory_cost(p) == 0
+    assert remove_dead(p) == p
+    assert memory_cost(p, ((3, 3, 8), (8,))) == pytest.approx(72 / 80)
+    state = lion_search.to_optax(p, 0.1).init({"k": jnp.ones((3, 3, 8)), "b": jnp.ones(8)})
+    assert jax.tree.map(jnp.shape, state.m) == {"k": (3, 3, 8), "b": (0,)}
+
+
+def test_muon_pays_for_its_momentum_alone():
+    assert memory_cost(load_program("muon")) <= 1.1
 
 
 def test_evaluation_weights_must_not_depend_on_g_or_lr():

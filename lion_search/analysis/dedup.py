@@ -10,15 +10,19 @@ Two keys identify a program's computation:
   instructions, the order of a commutative op's operands or plain assignments.
 
 * `fingerprint`, functional: the hash of every output of `steps` steps of the program, run by
-  the interpreter's compiled probe (about 0.1 ms a program, against milliseconds for op-by-op
-  dispatch) on fixed pseudo-random inputs and rounded to about 5 significant digits. It also equates algebraically equal programs (x + x and 2 * x, sqrt(x * x) and
-  abs(x)) as long as their float32 results round alike. The inputs are chosen so that different
+  the interpreter's compiled probe (one call for all its runs, about 1.5 ms a program on a
+  CPU) on fixed pseudo-random inputs and rounded to about 5 significant digits, memory slots
+  as the program stores them on each tensor (`plan`: nothing where no branch a tensor takes
+  reads a slot). It also equates algebraically equal programs (x + x and 2 * x, sqrt(x * x)
+  and abs(x)) as long as their float32 results round alike. The inputs are chosen so that different
   optimizers rarely agree on all of them: 64 entries in two leaves; memory starts random rather
   than zero (a mid-training state, where sign(interp(g, m, 0.9)) and sign(interp(g, m, 0.8))
   differ); g is fresh each step with a fifth of its entries exactly zero (so lazy updates show);
   w moves by the update; lr changes every step (so `lr` does not collide with a constant); and
   t runs through FINGERPRINT_T = 1, 4, 15, 6, 35, ...: with the default 4 steps, every-k-steps
-  programs fire on a different set of steps for each k in 1..6.
+  programs fire on a different set of steps for each k in 1..6. The runs declare other
+  tensors' rank, fan_in and fan_out for the same entries (FINGERPRINT_FACTS), so that static
+  branches for tensors unlike the two leaves show.
 
 `DedupCache` maps both keys to the fitness of the program that produced them.
 """
@@ -26,16 +30,24 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import math
 from typing import NamedTuple
 
 import numpy as np
 
 from lion_search.evaluation.interpreter import probe, size_for
+from lion_search.language.plan import tensor_facts
 from lion_search.language.program import ALL_INPUTS, Arg, Program
+from lion_search.language.shapes import tensor_plan
 
 COMMUTATIVE_OPS = frozenset({"add", "mul", "max", "min", "eq", "ne"})
 FINGERPRINT_T: tuple[float, ...] = (1.0, 4.0, 15.0, 6.0, 35.0, 24.0, 60.0, 420.0)
 FINGERPRINT_SHAPES: tuple[tuple[int, ...], ...] = ((6, 8), (16,))
+# The (rank, fan_in, fan_out) each run of the fingerprint declares for those leaves: the first
+# run their own, the others those of other tensors (a 192 x 160 matrix, a kernel of rank 3, one
+# of rank 4, a 0-d scalar), so that programs that differ only on a branch that such tensors take
+# (a where on rank >= 3 or on min(fan_in, fan_out) >= 128) get different keys.
+FINGERPRINT_FACTS: tuple = (None, ((2, 192, 160), (3, 4, 16)), ((4, 3, 8), (0, 1, 1)))
 FINGERPRINT_SEED = 20230213
 MANTISSA_BITS = 17
 
@@ -128,17 +140,40 @@ def fingerprint(program: Program, steps: int = 4) -> str:
     """A hex key of the program's outputs over `steps` steps on fixed inputs, rounded.
 
     Step k feeds (w_k, g_k, lr_k, t_k, memory_k) and gets (u_k, memory_{k+1}[, evaluation
-    weights]); then w_{k+1} = w_k - u_k. Every output of every step enters the key (see
-    `quantize`); the interpreter's padding slots (beyond the program's memory) are left out.
+    weights]); then w_{k+1} = w_k - u_k. This runs once for each set of FINGERPRINT_FACTS.
+    Every output of every step of every run enters the key (see `quantize`), the memory
+    slots as the program's plan stores them: zero on the leaves where a slot is not stored,
+    and left out, as the interpreter's padding slots are, where it is stored on none.
     """
     if not 1 <= steps <= len(FINGERPRINT_T):
         raise ValueError(f"steps must be in 1..{len(FINGERPRINT_T)}, got {steps}")
     inputs = fingerprint_inputs(steps, size_for(program).memory)
+    runs = len(FINGERPRINT_FACTS)
     with np.errstate(all="ignore"):
-        outputs = probe(program, FINGERPRINT_SHAPES, inputs.w[None], inputs.memory[None],
-                        inputs.grads[None], inputs.lrs[None], inputs.ts[None])[0]
-    columns = list(range(1 + program.slots)) + ([-1] if program.has_eval else [])
-    return hashlib.blake2b(quantize(outputs[:, columns]), digest_size=16).hexdigest()
+        outputs = probe(program, FINGERPRINT_SHAPES,
+                        *(np.broadcast_to(x, (runs,) + x.shape) for x in
+                          (inputs.w, inputs.memory, inputs.grads, inputs.lrs, inputs.ts)),
+                        facts=list(FINGERPRINT_FACTS))
+    return hashlib.blake2b(quantize(as_stored(program, outputs)), digest_size=16).hexdigest()
+
+
+def as_stored(program: Program, outputs: np.ndarray) -> np.ndarray:
+    """The probe's outputs [runs, steps, 2 + memory, entries] of FINGERPRINT_FACTS's runs as
+    the program keeps them: the update, each memory slot stored on some leaf of some run (zero
+    on the leaves where its plan does not store it) and the evaluation weights if any."""
+    outputs = np.array(outputs)
+    ends = np.cumsum([0] + [math.prod(s) for s in FINGERPRINT_SHAPES])
+    stored = set()
+    for run, declared in enumerate(FINGERPRINT_FACTS):
+        facts = declared or tuple(tensor_facts(s) for s in FINGERPRINT_SHAPES)
+        for k, slot in enumerate(tensor_plan(program, facts).slots):
+            for leaf, shape in enumerate(slot):
+                if shape is None:
+                    outputs[run, :, 1 + k, ends[leaf]:ends[leaf + 1]] = 0.0
+                else:
+                    stored.add(k)
+    columns = [0] + [1 + k for k in sorted(stored)] + ([-1] if program.has_eval else [])
+    return outputs[:, :, columns]
 
 
 # ---------------------------------------------------------------------------------------- cache

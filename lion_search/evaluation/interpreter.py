@@ -13,8 +13,11 @@ Registers hold parameter-sized vectors; the register file is laid out as
 and lives in the loop carry, so that memory slots persist between steps and nothing but the
 first four inputs is rewritten at each step. Ops that act on each tensor at its shape
 (reductions, row_mean, orthogonalize) cut the vector into the tensors with static slices.
-Memory slots are held at full size here whatever their shape (`shapes.slot_shapes`): values
-are the same, only the storage differs from `to_optax`'s.
+Memory slots are held at full size here whatever their shape on each tensor, and every
+instruction runs on every entry: a `where` whose condition is static per tensor (`plan`:
+rank == 2, min(fan_in, fan_out) >= 128, ...) selects entry by entry what the tensor's plan
+takes, so every value the plan keeps is the same; only the storage and the work differ from
+`to_optax`'s. One compiled loop serves every program, static branches or not.
 
 A program with evaluation weights is run once more after the last step (g and lr do not reach
 them) and the validation loss is measured at them.
@@ -35,8 +38,8 @@ from lion_search.evaluation.traced import jit_kept
 from lion_search.language.errors import ProgramError
 from lion_search.language.ops import OPS, PER_LEAF_KINDS, Kind, Shape
 from lion_search.language.parser import parse_program
+from lion_search.language.plan import tensor_facts
 from lion_search.language.program import ALL_INPUTS, INPUTS, Program
-from lion_search.language.runtime import tensor_facts
 from lion_search.language.shapes import instruction_shapes
 from proxy_tasks.base import Task
 
@@ -204,10 +207,10 @@ class Leaves(NamedTuple):
             start += size
         return jnp.concatenate(parts)
 
-    def shape_inputs(self, steps: float) -> np.ndarray:
+    def shape_inputs(self, steps: float, facts: tuple | None = None) -> np.ndarray:
         """The rows of rank, fan_in, fan_out and T (float32[4, n]), as `runtime.shape_inputs`
-        defines them."""
-        rows = [tensor_facts(s) for s in self.shapes]
+        defines them, or with the (rank, fan_in, fan_out) of each tensor `facts` gives."""
+        rows = facts or [tensor_facts(s) for s in self.shapes]
         per_entry = np.repeat(np.asarray(rows, np.float32), self.sizes, axis=0).T
         return np.concatenate([per_entry, np.full((1, self.n), steps, np.float32)])
 
@@ -404,21 +407,23 @@ PROBE_RUNS, PROBE_STEPS = 4, 8   # every probe call's shape (fewer runs and step
 
 
 def make_probe(size: Size, shapes: tuple[tuple[int, ...], ...]) -> Callable[..., jax.Array]:
-    """probe(program, w, memory, grads, lrs, ts) -> outputs, to be jitted, that runs a program for
-    `steps` steps on each of `runs` sets of inputs at once (one call, so one dispatch, for all
-    the runs a check needs), as parameters of the given leaf `shapes` flattened into one
-    vector: w[runs, entries], memory[runs, size.memory, entries], grads[runs, steps, entries],
-    lrs[runs, steps], ts[runs, steps], with T = PROBE_STEPS_T. Returns the outputs (update,
-    memory, evaluation weights) of every step, float32[runs, steps, 2 + memory, entries]; w
-    moves by each update.
+    """probe(program, w, memory, grads, lrs, ts, facts) -> outputs, to be jitted, that runs a
+    program for `steps` steps on each of `runs` sets of inputs at once (one call, so one
+    dispatch, for all the runs a check needs), as parameters of the given leaf `shapes`
+    flattened into one vector: w[runs, entries], memory[runs, size.memory, entries],
+    grads[runs, steps, entries], lrs[runs, steps], ts[runs, steps] and the rows of rank, fan_in
+    and fan_out facts[runs, 3, entries] (`Leaves.shape_inputs`: each tensor's own, or what a
+    run declares), with T = PROBE_STEPS_T. Returns the outputs (update, memory, evaluation
+    weights) of every step, float32[runs, steps, 2 + memory, entries]; w moves by each update.
     """
     leaves = Leaves(shapes)
     branches = _branches(leaves)
     first_slot = len(ALL_INPUTS)
 
-    def probe(program: Encoded, w, memory, grads, lrs, ts) -> jax.Array:
+    def probe(program: Encoded, w, memory, grads, lrs, ts, facts) -> jax.Array:
         registers = _initial_registers(size, program, leaves, PROBE_STEPS_T)
         registers = registers.at[first_slot:first_slot + size.memory].set(memory)
+        registers = registers.at[len(INPUTS):len(INPUTS) + 3].set(facts)
 
         def step(carry, inputs):
             regs, w = carry
@@ -428,7 +433,7 @@ def make_probe(size: Size, shapes: tuple[tuple[int, ...], ...]) -> Callable[...,
         return lax.scan(step, (registers, w), (grads, lrs, ts))[1]
 
     # The program is shared by the runs, so its op index stays unbatched: a real switch.
-    return jax.vmap(probe, in_axes=(None, 0, 0, 0, 0, 0))
+    return jax.vmap(probe, in_axes=(None, 0, 0, 0, 0, 0, 0))
 
 
 @functools.lru_cache(maxsize=None)
@@ -440,17 +445,19 @@ def _kept_probe(size: Size, shapes: tuple[tuple[int, ...], ...]) -> Callable[...
     example = (_example_program(size), zeros((PROBE_RUNS, entries)),
                zeros((PROBE_RUNS, size.memory, entries)),
                zeros((PROBE_RUNS, PROBE_STEPS, entries)), zeros((PROBE_RUNS, PROBE_STEPS)),
-               zeros((PROBE_RUNS, PROBE_STEPS)))
+               zeros((PROBE_RUNS, PROBE_STEPS)), zeros((PROBE_RUNS, 3, entries)))
     return jit_kept(f"probe {tuple(size)} {shapes}", lambda: make_probe(size, shapes), example,
                     (Encoded,))
 
 
 def probe(program: Program, shapes: tuple[tuple[int, ...], ...], w: np.ndarray,
-          memory: np.ndarray, grads: np.ndarray, lrs: np.ndarray, ts: np.ndarray) -> np.ndarray:
+          memory: np.ndarray, grads: np.ndarray, lrs: np.ndarray, ts: np.ndarray,
+          facts: list | None = None) -> np.ndarray:
     """`make_probe`'s outputs for runs <= PROBE_RUNS and steps <= PROBE_STEPS (shaped as
     it takes them), computed at PROBE_RUNS x PROBE_STEPS: runs are padded with copies of the
     first, steps with zeros after the last (a step sees only the steps before it, so the
-    padding changes no output that is returned)."""
+    padding changes no output that is returned). `facts` gives per run the (rank, fan_in,
+    fan_out) of each leaf, or None for its own (the default for every run)."""
     runs, steps = lrs.shape
     if runs > PROBE_RUNS or steps > PROBE_STEPS:
         raise ValueError(f"a probe takes at most {PROBE_RUNS} runs of {PROBE_STEPS} steps, got "
@@ -465,7 +472,9 @@ def probe(program: Program, shapes: tuple[tuple[int, ...], ...], w: np.ndarray,
         return x
 
     size = size_for(program)
+    rows = np.stack([Leaves(shapes).shape_inputs(PROBE_STEPS_T, declared)[:3]
+                     for declared in (facts or [None] * runs)])
     outputs = _kept_probe(size, shapes)(
         encode(program, size), padded(w, False), padded(memory, False), padded(grads, True),
-        padded(lrs, True), padded(ts, True))
+        padded(lrs, True), padded(ts, True), padded(rows, False))
     return np.asarray(outputs)[:runs, :steps]

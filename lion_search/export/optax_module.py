@@ -1,13 +1,14 @@
 """Programs as optax optimizers: `to_optax` in-process, and standalone modules on disk.
 
-Both run the same code: the op implementations and the optax wrapper live in `runtime`, and a
-standalone module carries copies of exactly the functions of `runtime` its program uses.
+Both run the same code: the op implementations and the optax wrapper live in `runtime`, the
+per-tensor plan and the step that follows it in `plan`, and a standalone module carries the
+program as data (`plan.Code`) and copies of exactly the functions of `plan` and `runtime` it
+uses. Each plans its state per tensor when it meets the params (`plan.make_plan`).
 """
 from __future__ import annotations
 
 import functools
 import inspect
-import keyword
 import textwrap
 import types
 from pathlib import Path
@@ -15,12 +16,11 @@ from typing import Any, Callable, NamedTuple
 
 import optax
 
-from lion_search.language import runtime
+from lion_search.language import plan, runtime
 from lion_search.language.direct import run_program
 from lion_search.language.errors import LionSearchError
-from lion_search.language.ops import OPS, PER_LEAF_KINDS, Kind
-from lion_search.language.program import ALL_INPUTS, INPUTS, SHAPE_INPUTS, Arg, Program
-from lion_search.language.shapes import format_cost, memory_cost, slot_kinds
+from lion_search.language.program import Program
+from lion_search.language.shapes import FUNCTIONS, code_of, format_cost, memory_cost
 
 
 @functools.lru_cache(maxsize=None)
@@ -41,16 +41,22 @@ def _check_total_steps(program: Program, total_steps: int | None) -> None:
                               "pass total_steps=")
 
 
+def planner(program: Program) -> Callable[[tuple], plan.Plan]:
+    """plan_for(leaf shapes): the program's plan for params of those shapes (`plan.planner`, with
+    the runtime's ops evaluating the static values)."""
+    return plan.planner(code_of(program), functools.partial(runtime.static_value, FUNCTIONS))
+
+
 def to_optax(program: Program, learning_rate: float | optax.Schedule,
              total_steps: int | None = None) -> optax.GradientTransformation:
     """`program` as an optax GradientTransformation; `learning_rate` (a float or an optax
     schedule of the step count) is fed to the program as `lr`, t = count + 1, and T =
-    `total_steps` (required when the program reads T). Memory slots are stored at their
-    shape (`shapes.slot_kinds`)."""
+    `total_steps` (required when the program reads T). Memory slots are stored at their shape
+    on each tensor, by the program's plan for the params (nothing where a slot is not needed)."""
     _check_total_steps(program, total_steps)
     return runtime.gradient_transformation(
         functools.partial(run_program, program), state_type(program.name, program.memory),
-        learning_rate, slot_kinds(program), total_steps)
+        learning_rate, planner(program), total_steps)
 
 
 def eval_params(program: Program, state: Any, params: Any, total_steps: int | None = None) -> Any:
@@ -59,8 +65,8 @@ def eval_params(program: Program, state: Any, params: Any, total_steps: int | No
     if not program.has_eval:
         return params
     _check_total_steps(program, total_steps)
-    return runtime.evaluation_params(functools.partial(run_program, program), state, params,
-                                     total_steps)
+    return runtime.evaluation_params(functools.partial(run_program, program), planner(program),
+                                     state, params, total_steps)
 
 
 # ------------------------------------------------------------------- standalone module source
@@ -79,6 +85,8 @@ Usage:
     tx = optimizer(learning_rate={learning_rate:.3g})  # a float, or an optax schedule of the step count
 {learning_rate:.3g} is {why}.
 """
+import functools
+from enum import Enum, IntEnum
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -97,13 +105,14 @@ class State(NamedTuple):
 
 _FOOTER = '''
 
-SLOT_KINDS = {kinds!r}  # the shape each memory slot is stored at
+program = functools.partial(run, CODE, FUNCTIONS)
+plan_for = planner(CODE, functools.partial(static_value, FUNCTIONS))  # cached per leaf shapes
 
 
 def optimizer(learning_rate: Any, total_steps: Any = None) -> optax.GradientTransformation:
     """The program as an optax optimizer; learning_rate is a float or an optax schedule, and
     total_steps the T the program reads{needs}."""{check}
-    return gradient_transformation(program, State, learning_rate, SLOT_KINDS, total_steps)
+    return gradient_transformation(program, State, learning_rate, plan_for, total_steps)
 '''
 
 _CHECK_T = '''
@@ -114,14 +123,14 @@ _EVAL = '''
 
 def eval_params(state: Any, params: Any, total_steps: Any = None) -> Any:
     """The weights to evaluate the model at, given the optimizer state and the params."""
-    return evaluation_params(program, state, params, total_steps)
+    return evaluation_params(program, plan_for, state, params, total_steps)
 '''
 
 
 def _footer(program: Program) -> str:
     """`optimizer(...)` (and `eval_params(...)` for a program with evaluation weights)."""
     reads_t = reads_total_steps(program)
-    text = _FOOTER.format(kinds=slot_kinds(program), check=_CHECK_T if reads_t else "",
+    text = _FOOTER.format(check=_CHECK_T if reads_t else "",
                           needs=" (required)" if reads_t else " (unused)")
     return text + (_EVAL if program.has_eval else "")
 
@@ -141,11 +150,13 @@ def _codes(obj) -> list[types.CodeType]:
     return [inspect.unwrap(m).__code__ for m in members if inspect.isfunction(m)]
 
 
-def needed_objects(module: types.ModuleType, names: set[str]) -> list[str]:
-    """`names` and every function or class of `module` they use, in the module's own order:
-    what a standalone export copies from a runtime module."""
-    available = {n: f for n, f in vars(module).items()
-                 if (inspect.isfunction(f) or inspect.isclass(f)) and f.__module__ == module.__name__}
+def needed_objects(modules: tuple[types.ModuleType, ...], names: set[str]) -> list[Any]:
+    """The functions and classes called `names` in `modules` and every one of theirs they call,
+    in the modules' order, each module's in its own: what a standalone export copies (the
+    names in their signatures' annotations must be among them or be builtins)."""
+    available = {n: f for module in modules for n, f in vars(module).items()
+                 if (inspect.isfunction(f) or inspect.isclass(f))
+                 and f.__module__ == module.__name__}
     needed, todo = set(), list(names)
     while todo:
         name = todo.pop()
@@ -155,52 +166,37 @@ def needed_objects(module: types.ModuleType, names: set[str]) -> list[str]:
         for code in _codes(available[name]):
             todo.extend(n for n in _called_names(code) if n in available)
     order = list(available)
-    return sorted(needed, key=order.index)
+    return [available[n] for n in sorted(needed, key=order.index)]
 
 
-def _local_names(program: Program, taken: set[str]) -> dict[str, str]:
-    """Python names for the program's variables that shadow none of the module's functions."""
-    names: dict[str, str] = {}
-    variables = list(ALL_INPUTS + program.memory) + [i.dst for i in program.body]
-    for var in dict.fromkeys(variables):
-        name = var
-        while name in taken or keyword.iskeyword(name):
-            name += "_"
-        names[var] = name
-        taken.add(name)
-    return names
+def _literal(value: Any) -> str:
+    """Python source for a value of a `plan.Code`: a name, a float, an enum member, a tuple."""
+    if isinstance(value, (plan.Shape, plan.Kind)):
+        return f"{type(value).__name__}.{value.name}"
+    if isinstance(value, tuple):
+        return "(" + ", ".join(_literal(v) for v in value) + ("," if len(value) == 1 else "") + ")"
+    return repr(float(value)) if isinstance(value, float) else repr(value)
 
 
-_APPLY = {Kind.ELEMENTWISE: "each", Kind.GLOBAL_REDUCE: "reduce_all",
-          **dict.fromkeys(PER_LEAF_KINDS, "each_tensor")}
+def program_data(program: Program) -> str:
+    """Source defining CODE, the program as data (`plan.Code`; its body one `(dst, op, args)`
+    line per instruction), and FUNCTIONS, the op functions it calls by name."""
+    code = code_of(program)
 
+    def rows(items: tuple) -> str:
+        return "(\n" + "".join(f"        {_literal(item)},\n" for item in items) + "    )"
 
-def _program_function(program: Program, functions: set[str]) -> str:
-    """The program as a Python function over lists of leaves, one line per instruction."""
-    names = _local_names(program, set(functions) | {"shapes", "total_steps"})
-
-    def arg(a: Arg) -> str:
-        return names[a] if isinstance(a, str) else repr(float(a))
-
-    params = ", ".join(names[v] for v in INPUTS + program.memory) + ", total_steps=None"
-    shape_names = ", ".join(names[v] for v in SHAPE_INPUTS)
-    lines = [f"def program({params}):", '    """One step of the program, on lists of leaves."""',
-             f"    shapes = {names['w']}",
-             f"    {shape_names} = shape_inputs({names['w']}, total_steps)"]
-    for ins in program.body:
-        op = OPS[ins.op]
-        args = [arg(a) for a in ins.args]
-        if op.kind is not Kind.ELEMENTWISE:
-            args.append("shapes")
-        lines.append(f"    {names[ins.dst]} = {_APPLY[op.kind]}({op.fn.__name__}, {', '.join(args)})")
-    lines.append(f"    return ({', '.join(arg(a) for a in program.outputs)},)")
-    return "\n".join(lines) + "\n"
+    functions = "".join(f"    {op!r}: {FUNCTIONS[op].__name__},\n" for op, _, _ in code.ops)
+    return (f"CODE = Code(\n    inputs={rows(code.inputs)},\n    facts={_literal(code.facts)},\n"
+            f"    memory={_literal(code.memory)},\n    body={rows(code.body)},\n"
+            f"    outputs={_literal(code.outputs)},\n    ops={rows(code.ops)},\n)\n"
+            f"FUNCTIONS = {{\n{functions}}}\n")
 
 
 DEFAULT_LR_ADVICE = (1e-3, "a starting point: sweep it on your task")
 
 
-def _escaped(text: str) -> str:
+def escaped(text: str) -> str:
     """`text` as the body of a triple-quoted string."""
     return text.replace("\\", "\\\\").replace('"""', r'\"\"\"')
 
@@ -211,22 +207,21 @@ def module_source(program: Program, learning_rate: float = DEFAULT_LR_ADVICE[0],
     """A standalone Python module (jax + optax only) defining `optimizer(learning_rate)`, with
     the program text in PROGRAM (for `load_program`), and a docstring that shows the program,
     suggests `learning_rate` (saying `why`) and carries `warning` (the lr check's) if any."""
-    op_functions = {OPS[i.op].fn.__name__ for i in program.body}
-    functions = needed_objects(
-        runtime,
-        op_functions | {"gradient_transformation", "shape_inputs"}
-        | {_APPLY[OPS[i.op].kind] for i in program.body}
+    objects = needed_objects(
+        (plan, runtime),
+        {FUNCTIONS[op].__name__ for op, _, _ in code_of(program).ops}
+        | {"Code", "planner", "run", "static_value", "gradient_transformation"}
         | ({"evaluation_params"} if program.has_eval else set()))
-    shown = _escaped(textwrap.indent(str(program), "    "))
+    shown = escaped(textwrap.indent(str(program), "    "))
     fields = "".join(f"    {m}: Any\n" for m in program.memory)
-    notes = "" if warning is None else "\n" + _escaped(textwrap.fill(
+    notes = "" if warning is None else "\n" + escaped(textwrap.fill(
         f"WARNING: {warning}", 92)) + "\n"
     cost = format_cost(memory_cost(program))
     parts = [_HEADER.format(name=program.name, program=shown, memory=cost,
-                            fields=fields, text=_escaped(str(program)), warning=notes,
+                            fields=fields, text=escaped(str(program)), warning=notes,
                             learning_rate=learning_rate, why=why, path=path)]
-    parts += [inspect.getsource(getattr(runtime, f)) for f in functions]
-    parts.append(_program_function(program, set(functions)))
+    parts += [inspect.getsource(obj) for obj in objects]
+    parts.append(program_data(program))
     return "\n\n".join(parts) + _footer(program)
 
 

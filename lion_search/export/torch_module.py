@@ -1,9 +1,9 @@
 """Programs as standalone PyTorch optimizers: `lion-search export PROGRAM --framework torch`.
 
-The module written holds copies of exactly the functions of `torch_runtime` its program uses
-(the torch twin of `runtime`, op by op), the program as a function over lists of leaves (the
-same one `export` writes for optax), and a `torch.optim.Optimizer` subclass named after the
-program; it needs only torch.
+The module written holds copies of exactly the functions of `plan` and `torch_runtime` (the
+torch twin of `runtime`, op by op) its program uses, the program as data (the same `CODE`
+`optax_module` writes), and a `torch.optim.Optimizer` subclass named after the program; it needs
+only torch.
 """
 from __future__ import annotations
 
@@ -15,16 +15,15 @@ from pathlib import Path
 from lion_search.export import optax_module as export
 from lion_search.export import torch_runtime
 from lion_search.export.optax_module import (
-    _APPLY,
     DEFAULT_LR_ADVICE,
-    _escaped,
-    _program_function,
+    escaped,
     needed_objects,
+    program_data,
     reads_total_steps,
 )
-from lion_search.language.ops import OPS
+from lion_search.language import plan
 from lion_search.language.program import Program
-from lion_search.language.shapes import format_cost, memory_cost, slot_kinds
+from lion_search.language.shapes import FUNCTIONS, code_of, format_cost, memory_cost
 
 _HEADER = '''"""{name}: an optimizer program found with lion-search, as a torch.optim.Optimizer.
 
@@ -46,7 +45,10 @@ Param groups, torch's lr schedulers and state_dict() work as for any torch optim
 program computes in float32 and the state is kept in the parameters' dtype.
 """
 import contextlib
+import functools
 import math
+from enum import Enum, IntEnum
+from typing import Any, Callable, NamedTuple
 
 import torch
 
@@ -64,11 +66,12 @@ class {cls}(ProgramOptimizer):
     """The program {name!r} as a torch optimizer: {cls}(params, lr={learning_rate:.3g},
     total_steps=None), total_steps being the T the program reads{needs}."""
 
-    SLOTS = {slots!r}  # (state key, stored shape) of each memory slot
+    SLOTS = {slots!r}  # the state key of each memory slot
     READS_T = {reads_t!r}
     HAS_EVAL = {has_eval!r}
     LR = {learning_rate!r}
-    program = staticmethod(program)
+    program = staticmethod(functools.partial(run, CODE, FUNCTIONS))
+    plan_for = staticmethod(planner(CODE, functools.partial(static_value, FUNCTIONS)))
 '''
 
 
@@ -81,26 +84,28 @@ def class_name(program: Program, taken: set[str]) -> str:
     return name
 
 
-def slot_keys(program: Program) -> tuple[tuple[str, str], ...]:
-    """(state key, stored shape kind) of each memory slot: the slot's name, `step` being the
-    step count's key."""
+def slot_keys(program: Program) -> tuple[str, ...]:
+    """The state key of each memory slot: the slot's name, `step` being the step count's
+    key."""
     keys, taken = [], {"step"}
-    for name, kind in zip(program.memory, slot_kinds(program)):
+    for name in program.memory:
         while name in taken:
             name += "_"
         taken.add(name)
-        keys.append((name, kind))
+        keys.append(name)
     return tuple(keys)
 
 
-def _module_names(program: Program) -> tuple[list[str], set[str]]:
-    """(the functions and classes of `torch_runtime` the module copies, every top-level name
-    of the module but the optimizer class's)."""
+def _module_names(program: Program) -> tuple[list, set[str]]:
+    """(the functions and classes of `plan` and `torch_runtime` the module copies, every
+    top-level name of the module but the optimizer class's)."""
     objects = needed_objects(
-        torch_runtime,
-        {OPS[i.op].fn.__name__ for i in program.body} | {"shape_inputs", "ProgramOptimizer"}
-        | {_APPLY[OPS[i.op].kind] for i in program.body})
-    return objects, set(objects) | {"torch", "math", "contextlib", "PROGRAM", "program"}
+        (plan, torch_runtime),
+        {FUNCTIONS[op].__name__ for op, _, _ in code_of(program).ops}
+        | {"Code", "planner", "run", "static_value", "ProgramOptimizer"})
+    return objects, {obj.__name__ for obj in objects} | {
+        "torch", "math", "contextlib", "functools", "Enum", "IntEnum", "Any", "Callable",
+        "NamedTuple", "PROGRAM", "CODE", "FUNCTIONS"}
 
 
 def optimizer_class(program: Program) -> str:
@@ -117,16 +122,16 @@ def module_source(program: Program, learning_rate: float = DEFAULT_LR_ADVICE[0],
     objects, taken = _module_names(program)
     cls = class_name(program, taken)
     reads_t = reads_total_steps(program)
-    notes = "" if warning is None else "\n" + _escaped(textwrap.fill(
+    notes = "" if warning is None else "\n" + escaped(textwrap.fill(
         f"WARNING: {warning}", 92)) + "\n"
     parts = [_HEADER.format(
-        name=program.name, program=_escaped(textwrap.indent(str(program), "    ")),
+        name=program.name, program=escaped(textwrap.indent(str(program), "    ")),
         memory=format_cost(memory_cost(program)), path=path, warning=notes,
         module=Path(path).stem, cls=cls, learning_rate=learning_rate, why=why,
         total_steps=", total_steps=T" if reads_t else "",
-        evaluation=_EVALUATION if program.has_eval else "", text=_escaped(str(program)))]
-    parts += [inspect.getsource(getattr(torch_runtime, name)) for name in objects]
-    parts.append(_program_function(program, taken | {cls}))
+        evaluation=_EVALUATION if program.has_eval else "", text=escaped(str(program)))]
+    parts += [inspect.getsource(obj) for obj in objects]
+    parts.append(program_data(program))
     return "\n\n".join(parts) + _CLASS.format(
         cls=cls, name=program.name, learning_rate=learning_rate, slots=slot_keys(program),
         reads_t=reads_t, has_eval=program.has_eval,

@@ -9,42 +9,18 @@ number per column: col_mean) or TENSOR (one number per parameter entry):
 
 Elementwise ops broadcast to the join (least upper bound) of their arguments' shapes;
 reductions narrow it. For tensors of rank < 2 a ROW or COL value is as large as the tensor.
+The lattice and the rule live in `plan` (`Shape`, `result_shape`), which exported optimizers
+carry to plan each tensor's state.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum, IntEnum
 from typing import Callable
 
 from lion_search.language import runtime
+from lion_search.language.plan import Kind, Shape, join, result_shape
 
-
-class Shape(IntEnum):
-    """What a value varies over (see the module docstring for the lattice)."""
-
-    SCALAR = 0
-    PER_TENSOR = 1
-    ROW = 2
-    COL = 3
-    TENSOR = 4
-
-
-def join(*shapes: Shape) -> Shape:
-    """The least upper bound: the shape a value broadcast from all of `shapes` has."""
-    top = max(shapes, default=Shape.SCALAR)
-    if top is Shape.COL and Shape.ROW in shapes:
-        return Shape.TENSOR
-    return top
-
-
-class Kind(Enum):
-    """How an op is applied to parameter pytrees."""
-
-    ELEMENTWISE = "elementwise"      # fn(*arrays), leaf by leaf
-    TENSOR_REDUCE = "tensor_reduce"  # fn(array) -> 0-d, leaf by leaf
-    AXIS_REDUCE = "axis_reduce"      # fn(array) -> array reduced along one axis, leaf by leaf
-    MATRIX = "matrix"                # fn(array) -> array of its shape, leaf by leaf
-    GLOBAL_REDUCE = "global_reduce"  # fn(list of arrays) -> 0-d, over all leaves
+__all__ = ["CALLABLE_OPS", "OPS", "PER_LEAF_KINDS", "Kind", "Op", "Shape", "get_op", "join"]
 
 
 # The ops that see each leaf at its shape (the argument broadcast to the parameter's shape).
@@ -66,17 +42,16 @@ class Op:
         """The math the op computes (its implementation's docstring)."""
         return (self.fn.__doc__ or "").strip()
 
+    @property
+    def axis(self) -> Shape:
+        """The shape an axis reduction reduces to (ROW for row_mean, COL for col_mean), else
+        TENSOR."""
+        return _AXIS_SHAPES.get(self.name, Shape.TENSOR)
+
     def shape(self, args: list[Shape]) -> Shape:
-        """The shape rule: the shape of the result given the shapes of the arguments."""
-        if self.kind is Kind.TENSOR_REDUCE:
-            return Shape.PER_TENSOR  # even of a scalar: norm(lr) = |lr| sqrt(n) grows with n
-        if self.kind is Kind.GLOBAL_REDUCE:
-            return Shape.SCALAR
-        if self.kind is Kind.AXIS_REDUCE:  # the mean of a value constant along the axis is itself
-            return args[0] if args[0] <= Shape.PER_TENSOR else _AXIS_SHAPES[self.name]
-        if self.kind is Kind.MATRIX:
-            return Shape.TENSOR
-        return join(*args)
+        """The shape rule: the shape of the result given the shapes of the arguments
+        (`plan.result_shape`)."""
+        return result_shape(self.kind, self.axis, args)
 
 
 def _op(name: str, arity: int, kind: Kind = Kind.ELEMENTWISE, symbol: str | None = None) -> Op:

@@ -1,14 +1,16 @@
 """The jnp semantics of every op, and the optax wrapper that runs a program as an optimizer.
 
-This module is self-contained on purpose (it imports only jax, optax and typing): `export` copies
-the functions a program needs from here into a standalone module, so an exported optimizer and
-`to_optax` run the very same code.
+This module is self-contained on purpose (it imports only jax, optax, the standard library and
+the pure-Python `plan`): `export` copies the functions a program needs from here and from `plan`
+into a standalone module, so an exported optimizer and `to_optax` run the very same code.
 
 Values inside a program are either a *list of leaves* (one array per parameter tensor) or a
 *scalar* shared by all leaves (lr, t, constants, global reductions). Ops are written on arrays;
-`each` applies them leaf by leaf, `each_tensor` applies per-tensor ops (reductions, row_mean,
-orthogonalize) to each leaf at its shape and `reduce_all` applies reductions
-over all tensors. Every value means the parameter-shaped array it broadcasts to.
+`apply` runs one instruction by the program's plan (`plan.make_plan`): elementwise ops leaf by
+leaf, per-tensor ops (reductions, row_mean, orthogonalize) on each leaf at its shape, global
+reductions over all leaves, and on each leaf only what the plan keeps live there (a where whose
+condition is static there is its branch). Every value means the parameter-shaped array it
+broadcasts to; a value is None on the leaves where it is dead.
 
 Safe numerics: from finite inputs no op returns NaN or Inf. Division by zero gives 0, sqrt and
 log act on |x|, log is floored at log(tiny), arcsin clips its input to [-1, 1], and results
@@ -19,6 +21,15 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 import optax
+
+from lion_search.language.plan import (
+    Kind,
+    Mode,
+    Plan,
+    execute,
+    stored_shape,
+    tensor_facts,
+)
 
 
 def finite(x):
@@ -264,45 +275,40 @@ def op_global_norm(xs):
     return jnp.sqrt(sum(jnp.sum(jnp.square(x)) for x in xs))
 
 
-def each(fn, *args):
-    """Apply `fn` leaf by leaf; an argument that is not a list is a scalar shared by all leaves."""
-    lists = [a for a in args if isinstance(a, list)]
-    if not lists:
-        return fn(*args)
-    return [fn(*(a[i] if isinstance(a, list) else a for a in args)) for i in range(len(lists[0]))]
-
-
-def each_tensor(fn, x, like):
-    """A per-tensor op (a reduction, row_mean, orthogonalize) of x broadcast to the shapes of the
-    leaves of `like` (the params): every value is parameter-shaped, so norm(lr) is
-    |lr| * sqrt(n) for a tensor of n entries."""
+def broadcast_leaves(x, like):
+    """x (a list of leaves or a scalar) broadcast to the shapes of the leaves of `like`."""
     values = x if isinstance(x, list) else [x] * len(like)
-    return [fn(jnp.broadcast_to(v, jnp.shape(p))) for v, p in zip(values, like)]
+    return [jnp.broadcast_to(v, jnp.shape(p)) for v, p in zip(values, like)]
 
 
-def reduce_all(fn, x, like):
-    """A global reduction `fn` (of a list of arrays) of x broadcast to the leaves of `like`."""
-    values = x if isinstance(x, list) else [x] * len(like)
-    return fn([jnp.broadcast_to(v, jnp.shape(p)) for v, p in zip(values, like)])
-
-
-def stored_shape(kind: str, shape: tuple) -> tuple:
-    """The shape at which a memory slot of shape `kind` ("scalar", "per_tensor", "row", "col" or
-    "tensor") is stored for a parameter of `shape`: () for scalars, shape[:-1] + (1,) for a row
-    value and shape[:-2] + (1, shape[-1]) for a column value of rank >= 2, else `shape`."""
-    if kind in ("scalar", "per_tensor"):
-        return ()
-    if len(shape) >= 2 and kind == "row":
-        return tuple(shape[:-1]) + (1,)
-    if len(shape) >= 2 and kind == "col":
-        return tuple(shape[:-2]) + (1, shape[-1])
-    return tuple(shape)
-
-
-def tensor_facts(shape: tuple) -> tuple[int, int, int]:
-    """(rank, fan_in, fan_out) of a tensor: its rank, shape[-2] (1 below rank 2) and shape[-1]
-    (1 for rank 0)."""
-    return len(shape), shape[-2] if len(shape) >= 2 else 1, shape[-1] if shape else 1
+def apply(kind, fn, args, modes, like):
+    """The value of one instruction, an op `fn` of `kind` on `args` (each a list of leaves or a
+    scalar), by the plan's `modes` (one `Mode` per leaf of `like`, the params): None on DEAD
+    leaves, argument 1 or 2 as it is on TAKE_A or TAKE_B ones (a where whose condition is
+    static there), else the op. Elementwise ops apply leaf by leaf, once when every argument is
+    a scalar and the leaves agree; per-tensor ops see their argument broadcast to each leaf's shape (so norm(lr) is
+    |lr| * sqrt(n) for a tensor of n entries); global reductions see all leaves."""
+    if all(m == Mode.DEAD for m in modes):
+        return None
+    if kind == Kind.GLOBAL_REDUCE:
+        return fn(broadcast_leaves(args[0], like))
+    taken = {m for m in modes if m != Mode.DEAD}
+    if kind == Kind.ELEMENTWISE and len(taken) == 1 and not any(isinstance(a, list)
+                                                                for a in args):
+        mode = taken.pop()  # one value for all leaves
+        return args[mode] if mode > 0 else fn(*args)
+    out = []
+    for i, (mode, p) in enumerate(zip(modes, like)):
+        xs = [a[i] if isinstance(a, list) else a for a in args]
+        if mode == Mode.DEAD:
+            out.append(None)
+        elif mode > 0:
+            out.append(xs[mode])
+        elif kind == Kind.ELEMENTWISE:
+            out.append(fn(*xs))
+        else:
+            out.append(fn(jnp.broadcast_to(xs[0], jnp.shape(p))))
+    return out
 
 
 def shape_inputs(leaves: list, total_steps: Any) -> tuple:
@@ -314,68 +320,89 @@ def shape_inputs(leaves: list, total_steps: Any) -> tuple:
     return rank, fan_in, fan_out, steps
 
 
+def static_value(functions, op, values):
+    """functions[op] of float32 scalars `values`, computed at once (also while jax traces a
+    function: a static value is a constant), as a float."""
+    with jax.ensure_compile_time_eval():
+        return float(functions[op](*[jnp.float32(v) for v in values]))
+
+
+def run(code, functions, w, g, lr, t, *memory, plan, total_steps=None):
+    """One step of the program `code` (`plan.Code`, its ops in `functions`) by `plan`, on lists
+    of leaves: (update, *new memory values[, evaluation weights]). w gives the shape inputs; T
+    is `total_steps` (NaN when None)."""
+    values = (w, g, lr, t) + shape_inputs(w, total_steps) + memory
+    return execute(code, functions, plan, values, w, apply)
+
+
 def gradient_transformation(
     program: Callable[..., tuple], state_type: Any, learning_rate: Any,
-    slot_kinds: tuple = (), total_steps: Any = None,
+    plan_for: Callable[[tuple], Plan], total_steps: Any = None,
 ) -> optax.GradientTransformation:
-    """Run `program(w, g, lr, t, *memory, total_steps=) -> (update, *memory, ...)` as an optax
-    transformation.
+    """Run `program(w, g, lr, t, *memory, plan=, total_steps=) -> (update, *memory, ...)` as an
+    optax transformation, by its plan `plan_for(leaf shapes)` for the params.
 
     The state is `state_type(count, *memory)`: the step count (int32) and one pytree per memory
-    slot, zero at init, stored at `stored_shape(slot_kinds[k], leaf shape)` in the params' dtype.
-    Each step feeds the program t = count + 1 and lr = learning_rate(count) (or the float),
-    computing in at least float32, and returns -update, so that optax.apply_updates gives
-    w - update. Outputs after the memory values (evaluation weights) are not used here.
+    slot, zero at init, each leaf stored at `stored_shape` of the slot's shape on it in the
+    params' dtype (a zero-size placeholder where the plan does not store the slot). Each step
+    feeds the program t = count + 1 and lr = learning_rate(count) (or the float), computing in
+    at least float32, and returns -update, so that optax.apply_updates gives w - update.
+    Outputs after the memory values (evaluation weights) are not used here.
     """
-    n_memory = len(state_type._fields) - 1
-    kinds = tuple(slot_kinds) or ("tensor",) * n_memory
-
     def init_fn(params):
-        zeros = [jax.tree.map(lambda p, k=k: jnp.zeros(stored_shape(k, jnp.shape(p)), p.dtype),
-                              params) for k in kinds]
+        leaves, treedef = jax.tree.flatten(params)
+        plan = plan_for(tuple(jnp.shape(p) for p in leaves))
+        zeros = [treedef.unflatten([jnp.zeros(stored_shape(s, jnp.shape(p)), p.dtype)
+                                    for s, p in zip(shapes, leaves)]) for shapes in plan.slots]
         return state_type(jnp.zeros([], jnp.int32), *zeros)
 
     def update_fn(updates, state, params=None):
         if params is None:
             raise ValueError("this optimizer reads the weights w: pass params to update()")
         lr = learning_rate(state.count) if callable(learning_rate) else learning_rate
-        p_leaves, outputs = run_step(program, params, updates, state, lr, total_steps)
+        p_leaves, plan, outputs = run_step(program, plan_for, params, updates, state, lr,
+                                           total_steps)
         treedef = jax.tree.structure(params)
         new_updates = treedef.unflatten([-u for u in narrow(outputs[0], p_leaves)])
-        memory = [treedef.unflatten(narrow(m, p_leaves, k))
-                  for m, k in zip(outputs[1:1 + n_memory], kinds)]
+        memory = [treedef.unflatten(narrow(m, p_leaves, [stored_shape(s, p.shape)
+                                                         for s, p in zip(shapes, p_leaves)]))
+                  for m, shapes in zip(outputs[1:], plan.slots)]
         return new_updates, state_type(state.count + 1, *memory)
 
     return optax.GradientTransformation(init_fn, update_fn)
 
 
-def run_step(program, params, updates, state, lr, total_steps) -> tuple:
-    """(the params' leaves, the program's outputs for one step from `state`), computing on
-    leaves widened to at least float32."""
+def run_step(program, plan_for, params, updates, state, lr, total_steps) -> tuple:
+    """(the params' leaves, their plan, the program's outputs for one step from `state`),
+    computing on leaves widened to at least float32."""
     treedef = jax.tree.structure(params)
     p_leaves = treedef.flatten_up_to(params)
+    plan = plan_for(tuple(jnp.shape(p) for p in p_leaves))
 
     def widen(tree):
         return [jnp.asarray(x, jnp.promote_types(p.dtype, jnp.float32))
                 for x, p in zip(treedef.flatten_up_to(tree), p_leaves)]
 
     t = (state.count + 1).astype(jnp.float32)
-    return p_leaves, program(widen(params), widen(updates), jnp.asarray(lr, jnp.float32), t,
-                             *[widen(m) for m in state[1:]], total_steps=total_steps)
+    return p_leaves, plan, program(widen(params), widen(updates), jnp.asarray(lr, jnp.float32),
+                                   t, *[widen(m) for m in state[1:]], plan=plan,
+                                   total_steps=total_steps)
 
 
-def narrow(value, p_leaves, kind="tensor"):
-    """A program value as leaves of the params' dtype, at the stored shape of `kind`."""
+def narrow(value, p_leaves, shapes=None):
+    """A program value as leaves of the params' dtypes at `shapes` (default: the params'):
+    zeros where the value is dead (None) or the shape has no entries (a slot not stored)."""
     leaves = value if isinstance(value, list) else [value] * len(p_leaves)
-    return [jnp.broadcast_to(v, stored_shape(kind, p.shape)).astype(p.dtype)
-            for v, p in zip(leaves, p_leaves)]
+    shapes = [jnp.shape(p) for p in p_leaves] if shapes is None else shapes
+    return [jnp.zeros(s, p.dtype) if v is None or 0 in s else
+            jnp.broadcast_to(v, s).astype(p.dtype) for v, s, p in zip(leaves, shapes, p_leaves)]
 
 
-def evaluation_params(program: Callable[..., tuple], state: Any, params: Any,
-                      total_steps: Any = None) -> Any:
+def evaluation_params(program: Callable[..., tuple], plan_for: Callable[[tuple], Plan],
+                      state: Any, params: Any, total_steps: Any = None) -> Any:
     """The weights to evaluate at, given the optimizer `state` and the current `params`: the
     program's last output (its evaluation weights, computed from the values on entry to a step,
     so g = 0 and lr = 0 change nothing) broadcast to the params' shapes and dtypes."""
     zeros = jax.tree.map(jnp.zeros_like, params)
-    p_leaves, outputs = run_step(program, params, zeros, state, 0.0, total_steps)
+    p_leaves, _, outputs = run_step(program, plan_for, params, zeros, state, 0.0, total_steps)
     return jax.tree.structure(params).unflatten(narrow(outputs[-1], p_leaves))

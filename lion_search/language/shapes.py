@@ -1,26 +1,43 @@
-"""What each value of a program varies over, and what its memory really costs.
+"""What each value of a program varies over, what it stores for each tensor, and what its memory
+really costs.
 
-The op table's shape rule (`ops.Shape`: SCALAR < PER_TENSOR < ROW, COL < TENSOR) gives the
-shape of every instruction's result from its arguments'. A memory slot has the shape of the
-values written to it: the least fixed point of
+For the whole program (validation, the interpreters' encodings, mutations): the op table's
+shape rule (`ops.Shape`: SCALAR < PER_TENSOR < ROW, COL < TENSOR) gives the shape of every
+instruction's result from its arguments'. A memory slot has the shape of the values written to
+it: the least fixed point of
 
     shape(slot) = join(shape of its new value, given the slots' shapes),
 
 starting from SCALAR (a slot starts at zero, which has every shape). So a slot written only
 with per-tensor reductions is PER_TENSOR, Adafactor's row statistics are ROW, and a slot that
-accumulates g is TENSOR. A slot is stored at its shape (`runtime.stored_shape`): a scalar per
-tensor, one value per row or column of each matrix, or a full copy of the parameters.
+accumulates g is TENSOR. These shapes bound those of every tensor.
+
+For each tensor (what is stored and run): the program's plan (`plan.make_plan`, `tensor_plan`)
+evaluates what depends only on a tensor's rank, fan_in and fan_out once per tensor, so that a
+`where` on such a static condition takes one branch there, and gives each slot the same fixed
+point over that tensor's live instructions, or no storage where no live instruction reads it.
+A slot is stored at its shape on each tensor (`plan.stored_shape`): nothing, a scalar, one value
+per row or column of a matrix, or a full copy of the tensor.
 
 Memory cost: the entries all slots store, divided by the entries of the parameters, on a
-reference model (REFERENCE_SHAPES); a full slot costs 1, a scalar one about 0.
+reference model (REFERENCE_SHAPES); a full slot costs 1, a scalar one about 0. A branch that no
+tensor of the reference model takes costs nothing, though it stays in the program.
 """
 from __future__ import annotations
 
+import functools
 import math
 
+from lion_search.language import runtime
 from lion_search.language.ops import OPS, Shape, join
-from lion_search.language.program import INPUT_SHAPES, Arg, Program
-from lion_search.language.runtime import stored_shape
+from lion_search.language.plan import Code, Plan, make_plan, stored_shape, tensor_facts
+from lion_search.language.program import (
+    ALL_INPUTS,
+    INPUT_SHAPES,
+    SHAPE_INPUTS,
+    Arg,
+    Program,
+)
 
 # A reference model for memory costs: a two-layer MLP block of width 512 with its biases and a
 # layer norm (matrices dominate, as in most models; vectors are stored whole by every slot).
@@ -67,17 +84,48 @@ def instruction_shapes(program: Program) -> list[Shape]:
     return forward(program, slot_shapes(program))[1]
 
 
-def slot_kinds(program: Program) -> tuple[str, ...]:
-    """Each slot's shape as the runtime names it ("scalar", "per_tensor", "row", ...)."""
-    return tuple(s.name.lower() for s in slot_shapes(program))
+# The ops' functions by name, for running programs and evaluating their static values.
+FUNCTIONS = {name: op.fn for name, op in OPS.items()}
+
+
+@functools.lru_cache(maxsize=4096)
+def code_of(program: Program) -> Code:
+    """`program` as the plain data that plans and runs it (`plan.Code`)."""
+    used = dict.fromkeys(ins.op for ins in program.body)
+    return Code(tuple((name, INPUT_SHAPES[name]) for name in ALL_INPUTS), SHAPE_INPUTS[:3],
+                program.memory, tuple((ins.dst, ins.op, ins.args) for ins in program.body),
+                program.outputs, tuple((op, OPS[op].kind, OPS[op].axis) for op in used))
+
+
+def evaluate_static(op: str, values: list[float]) -> float:
+    """A static value: the op on float32 scalars, as the runtime computes it."""
+    return runtime.static_value(FUNCTIONS, op, values)
+
+
+@functools.lru_cache(maxsize=4096)
+def tensor_plan(program: Program, facts: tuple[tuple[int, int, int], ...]) -> Plan:
+    """The plan of `program` for tensors of these (rank, fan_in, fan_out) facts."""
+    return make_plan(code_of(program), list(facts), evaluate_static)
+
+
+def plan_for(program: Program, shapes: tuple[tuple[int, ...], ...]) -> Plan:
+    """The plan of `program` for tensors of these shapes."""
+    return tensor_plan(program, tuple(tensor_facts(s) for s in shapes))
+
+
+def stored_shapes(program: Program, shapes: tuple[tuple[int, ...], ...]
+                  ) -> tuple[tuple[tuple[int, ...], ...], ...]:
+    """For each memory slot, the array shape it is stored at for each tensor of `shapes`
+    ((0,) where it is not stored)."""
+    return tuple(tuple(stored_shape(s, leaf) for s, leaf in zip(slot, shapes))
+                 for slot in plan_for(program, shapes).slots)
 
 
 def memory_cost(program: Program, shapes: tuple[tuple[int, ...], ...] = REFERENCE_SHAPES
                 ) -> float:
     """Entries stored by all memory slots / entries of parameters of the given `shapes`."""
     total = sum(math.prod(s) for s in shapes)
-    stored = sum(math.prod(stored_shape(kind, s)) for kind in slot_kinds(program) for s in shapes)
-    return stored / total
+    return sum(math.prod(s) for slot in stored_shapes(program, shapes) for s in slot) / total
 
 
 def format_cost(cost: float) -> str:

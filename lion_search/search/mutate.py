@@ -26,6 +26,11 @@ The kinds:
   remove_slot       drop one memory slot and its output; each write of it is deleted as
                     `delete` does (later reads take one of its other arguments, or 0), and
                     reads of its old value read 0.0 (an absent slot is zero)
+  static_branch     one tensor-valued read that feeds the update reads where(c, x, y) (or
+                    where(c, y, x)) instead of x, c a condition of STATIC_CONDITIONS on the
+                    tensor's rank, fan_in and fan_out (static per tensor, so each tensor takes
+                    one branch and stores only the state its branch reads) and y a name set
+                    there or a constant: a rule per kind of tensor, as Muon and Adafactor have
 
 After an edit, temporaries that nothing reads any more are dropped (they are the orphaned parts
 of an expression; named variables stay, dead or not, and later mutations may read them again).
@@ -65,6 +70,15 @@ P_FRESH_DST = 0.5       # probability that an inserted instruction writes a fres
 SLOT_DECAYS: tuple[float, ...] = (0.9, 0.99, 0.999, 0.5)  # the c of a new slot's update
 P_SLOT_READS_G = 0.5    # probability that a new slot accumulates g (else any tensor set there)
 P_SLOT_INTERP = 0.5     # probability of s = interp(x, s, c) (an EMA) rather than s = s * c + x
+# The conditions `static_branch` inserts: (text, steps), each step (op, args) an instruction
+# whose argument k (an int) is the result of step k: matrices and larger tensors, matrices
+# alone, and tensors with both sides >= 128 (Adafactor's rule for factoring).
+STATIC_CONDITIONS: tuple[tuple[str, tuple[tuple[str, tuple], ...]], ...] = (
+    ("rank >= 2", (("ge", ("rank", 2.0)),)),
+    ("rank == 2", (("eq", ("rank", 2.0)),)),
+    ("min(fan_in, fan_out) >= 128", (("min", ("fan_in", "fan_out")), ("ge", (0, 128.0)))),
+)
+P_BRANCH_FIRST = 0.5    # probability that the read value is where's first branch (c != 0)
 OP_NAMES: tuple[str, ...] = tuple(OPS)
 
 
@@ -75,7 +89,8 @@ class MutationWeights:
     The slot mutations are rarer than the local edits: each is a large step (a new state, or
     a lost one), and most removals break the update (e.g. it no longer depends on g), so a
     higher weight would mostly spend draws; add_slot is twice remove_slot so that a search
-    from a memoryless seed finds state at a useful rate.
+    from a memoryless seed finds state at a useful rate. static_branch, as large a step as
+    remove_slot, is as rare.
     """
 
     insert: float = 1.0
@@ -86,6 +101,7 @@ class MutationWeights:
     swap: float = 0.5
     add_slot: float = 0.5
     remove_slot: float = 0.25
+    static_branch: float = 0.25
 
 
 class Mutation(NamedTuple):
@@ -229,12 +245,7 @@ def add_slot(program: Program, rng: np.random.Generator) -> Edit | None:
     argument of an instruction, or the update itself) reads instead; s is updated at a random
     position i before that read, from a tensor x set at i: `s = interp(x, s, c)` or
     `s = s * c + x`."""
-    readers = [(len(program.body), 0)] if isinstance(program.outputs[0], str) else []
-    for i, feeds in enumerate(feeds_update(program)):
-        if feeds:
-            at = shapes_before(program, i)
-            readers += [(i, j) for j, a in enumerate(program.body[i].args)
-                        if isinstance(a, str) and at[a] is Shape.TENSOR]
+    readers = tensor_reads(program)
     if not readers:
         return None
     i, j = readers[rng.integers(len(readers))]
@@ -252,17 +263,61 @@ def add_slot(program: Program, rng: np.random.Generator) -> Edit | None:
         temp = fresh_name(program, "_")
         update = (Instr(temp, "mul", (slot, c)), Instr(slot, "add", (temp, x)))
         text = f"{slot} = {slot} * {format_constant(c)} + {x}"
-    body, outputs = list(program.body), program.outputs
-    if i == len(body):
-        outputs, reader = (slot,) + outputs[1:], "the update"
-    else:
-        body[i] = replace(body[i], args=body[i].args[:j] + (slot,) + body[i].args[j + 1:])
-        reader = describe(body[i])
+    read, reader = read_instead(program, i, j, slot)
+    body = list(read.body)
     body[index:index] = update
     memory_end = 1 + program.slots  # the evaluation weights, if any, stay last
     child = replace(program, memory=program.memory + (slot,), body=tuple(body),
-                    outputs=outputs[:memory_end] + (slot,) + outputs[memory_end:])
+                    outputs=read.outputs[:memory_end] + (slot,) + read.outputs[memory_end:])
     return child, f"add slot {text} at {index}, read by {reader}"
+
+
+def tensor_reads(program: Program) -> list[tuple[int, int]]:
+    """The tensor-valued reads that feed the update: (instruction, argument) of each, and
+    (len(body), 0) for the update itself."""
+    readers = [(len(program.body), 0)] if isinstance(program.outputs[0], str) else []
+    for i, feeds in enumerate(feeds_update(program)):
+        if feeds:
+            at = shapes_before(program, i)
+            readers += [(i, j) for j, a in enumerate(program.body[i].args)
+                        if isinstance(a, str) and at[a] is Shape.TENSOR]
+    return readers
+
+
+def read_instead(program: Program, i: int, j: int, name: Arg) -> tuple[Program, str]:
+    """(the program with argument j of instruction i, or the update for i = len(body), reading
+    `name` instead, a description of that reader)."""
+    if i == len(program.body):
+        return replace(program, outputs=(name,) + program.outputs[1:]), "the update"
+    ins = program.body[i]
+    changed = replace(ins, args=ins.args[:j] + (name,) + ins.args[j + 1:])
+    return replace_instr(program, i, changed), describe(changed)
+
+
+def static_branch(program: Program, rng: np.random.Generator) -> Edit | None:
+    """One tensor-valued read x that feeds the update (an argument, or the update itself) reads
+    where(c, x, y) or where(c, y, x) instead, c a condition of STATIC_CONDITIONS (computed
+    just before the read) and y a name set there or a constant."""
+    readers = tensor_reads(program)
+    if not readers:
+        return None
+    i, j = readers[rng.integers(len(readers))]
+    x = program.outputs[0] if i == len(program.body) else program.body[i].args[j]
+    y = random_arg(defined_before(program, i), rng)
+    if y == x:
+        return None
+    text, steps = STATIC_CONDITIONS[rng.integers(len(STATIC_CONDITIONS))]
+    new: list[Instr] = []
+    for op, args in steps + (("where", (len(steps) - 1,) + ((x, y) if rng.random()
+                                                             < P_BRANCH_FIRST else (y, x))),):
+        dst = fresh_name(replace(program, body=program.body + tuple(new)), "_")
+        new.append(Instr(dst, op, tuple(new[a].dst if isinstance(a, int) else a for a in args)))
+    read, reader = read_instead(program, i, j, new[-1].dst)
+    child = replace(read, body=read.body[:i] + tuple(new) + read.body[i:])
+    first, second = (arg_text(a) for a in new[-1].args[1:])
+    return child, f"static branch where({text}, {first}, {second}) read by {reader}"
+
+
 
 
 def remove_slot(program: Program, rng: np.random.Generator) -> Edit | None:
@@ -292,5 +347,5 @@ def remove_slot(program: Program, rng: np.random.Generator) -> Edit | None:
 MUTATIONS: dict[str, Callable[[Program, np.random.Generator], Edit | None]] = {
     "insert": insert, "delete": delete, "change_arg": change_arg, "change_op": change_op,
     "perturb_constant": perturb_constant, "swap": swap, "add_slot": add_slot,
-    "remove_slot": remove_slot,
+    "remove_slot": remove_slot, "static_branch": static_branch,
 }
