@@ -15,8 +15,8 @@ The rule, for every ```bash block of README.md (tests/readme_blocks.py reads the
   README runs in about a minute on 2 cores (SHRINK below): `evolve` gets a budget of 12 on the
   quadratic task, one in-process worker, a population of 6, no promotion and no
   meta-validation; `eval` trains 40 steps (`--steps 1000` too), 1 seed at 2 learning rates;
-  `funnel` takes its best program through one stage on the run's own task. Any other line runs
-  in a shell.
+  `tune` 2 trials of 40 steps, 1 seed; `funnel` takes its best program through one stage on the
+  run's own task. Any other line runs in a shell.
 """
 import shlex
 import subprocess
@@ -49,7 +49,8 @@ def shrink(args: list[str], folder) -> list[str]:
                           "--population": "6", "--promote-every": "0",
                           "--metaval-every": "1000"},
                "eval": {"--seeds": "0", "--grid": "0.01,0.1", "--steps": "40"},
-               "funnel": {"--top": "1", "--stages": str(folder / "stages.json")}}
+               "funnel": {"--top": "1", "--stages": str(folder / "stages.json")},
+               "tune": {"--trials": "2", "--seeds": "0", "--steps": "40"}}
     for option, value in changes.get(args[0], {}).items():
         args = set_option(args, option, value)
     return args

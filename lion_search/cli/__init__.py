@@ -4,7 +4,8 @@
     lion-search show RUN | RUN:ID | NAME     what a run found, or one program
     lion-search export PROGRAM -o F.py       a standalone optax module (jax + optax only)
     lion-search programs | tasks             the seed programs, the proxy tasks
-    lion-search eval PROGRAM --vs adamw,lion a fair comparison with swept learning rates
+    lion-search eval PROGRAM --vs adamw,lion a fair comparison: each tuned on the same budget
+    lion-search tune PROGRAM --task T        a program's lr and hyperparameters tuned (Optuna)
     lion-search bench                        candidates/s of each evaluation path
 
 Each command imports the modules it needs (JAX among them) when it runs, so that
@@ -16,7 +17,9 @@ Modules, in the order data flows (each imports only those above it):
     listings      `programs`, `tasks`, `runs`: the seed programs, proxy tasks, run folders
     show          `show`: a run's summary, a program's lineage, or one program
     export        `export`: a program as an optax module or a torch optimizer
-    evaluate      `eval` (against baselines, lr swept) and `bench` (candidates/s, start-up)
+    evaluate      `eval` (against baselines, each tuned on the same budget) and `bench`
+                  (candidates/s, start-up)
+    tune          `tune`: one program's lr and hyperparameters tuned on a task, -o writes it
     evolve        `evolve`: run or resume a search; the config from the arguments, Ctrl-C
                   handling, GPU workers where JAX sees GPUs, the outcome printed at the end
     after_search  `simplify`, `funnel`, `report`, `salvage`: what follows a run's search
@@ -50,10 +53,11 @@ from lion_search.cli.export import cmd_export
 from lion_search.cli.listings import cmd_programs, cmd_runs, cmd_tasks
 from lion_search.cli.parser import _ints, _names, build_parser
 from lion_search.cli.show import _ancestry, cmd_show, show_lineage, show_run
+from lion_search.cli.tune import cmd_tune
 
 __all__ = ["EVAL_PLOTS", "_ancestry", "_config_from_args", "_fitness", "_ints", "_names",
            "_print_outcome", "_stop_on_interrupt", "_warn", "bench_population", "bench_startup",
            "build_parser", "cmd_bench", "cmd_eval", "cmd_evolve", "cmd_export", "cmd_funnel",
            "cmd_programs", "cmd_report", "cmd_runs", "cmd_salvage", "cmd_show", "cmd_simplify",
-           "cmd_tasks", "console", "funnel_table", "main", "show_lineage", "show_run",
+           "cmd_tasks", "cmd_tune", "console", "funnel_table", "main", "show_lineage", "show_run",
            "with_gpu_workers"]
