@@ -81,13 +81,14 @@ def raw_programs(draw):
 
 
 def evaluate(program):
-    """The program's outputs on fixed random inputs, each flattened to one vector."""
+    """The program's outputs on fixed random inputs, each flattened to one vector (empty on the
+    leaves where the program's plan leaves it uncomputed: a slot that nothing reads)."""
     rng = np.random.default_rng(0)
     w, g, m = ([rng.normal(size=(3,)).astype(np.float32), rng.normal(size=(2, 2)).astype(np.float32)]
                for _ in range(3))
     outputs = run_program(program, w, g, np.float32(0.1), np.float32(3.0), m, total_steps=50)
-    return [np.hstack([np.ravel(x) for x in v]) if isinstance(v, list) else np.ravel(v)
-            for v in outputs]
+    return [np.hstack([np.ravel(x if x is not None else []) for x in v]) if isinstance(v, list)
+            else np.ravel(v if v is not None else []) for v in outputs]
 
 
 @settings(max_examples=200, deadline=None)
