@@ -228,7 +228,8 @@ def test_the_funnel_labels_a_passing_retune_and_a_failing_new_structure(tmp_path
     retune = scale_lr(substitute(SEEDS["lion"], {"b1": 0.5}), 0.3)
     for fitness, program in ((0.1, retune), (0.2, parse_program(ASCENT))):
         pid = store.add_program(str(program), DedupCache().keys(program), None, "", "search")
-        store.add_evaluation(pid, "search", fitness, "ok", False, "quadratic", (0,), 1.0, "test")
+        store.add_evaluation(pid, kind="search", fitness=fitness, status="ok",
+                             task="quadratic", seeds=(0,), seconds=1.0, worker="test")
     (tmp_path / "stages.json").write_text(json.dumps(FUNNEL_STAGES))
     record = run_funnel(store, top=2, stages_path=tmp_path / "stages.json")
     store.close()
@@ -241,6 +242,9 @@ def test_the_funnel_labels_a_passing_retune_and_a_failing_new_structure(tmp_path
                         ("c1", "retune of lion: passes")]
     [winner] = record["winners"]
     assert winner["relation"] == "retune of lion: b1 0.9 -> 0.5"
+    module = (tmp_path / "run" / winner["path"]).read_text()
+    assert module.startswith('"""run_1: retune of lion; ')   # exported under its run's name
+    assert "How it relates to the seeds: retune of lion: b1 0.9 -> 0.5\n" in module
     from lion_search.inspect.report.tables import funnel_html
 
     page = funnel_html(record)
@@ -271,3 +275,22 @@ def test_show_run_and_the_end_of_run_summary_say_how_the_best_relates(tmp_path_f
     out = capsys.readouterr().out
     assert f":best (#{summary['best']['id']}) is {best['headline']}" in out
     assert summary["top"][0]["relation"]["label"][:12] in out   # the table's relation column
+
+
+@pytest.mark.parametrize("framework", ["optax", "torch"])
+def test_exported_modules_say_retune_or_new_structure(tmp_path, framework):
+    if framework == "torch":
+        pytest.importorskip("torch")
+        from lion_search.export.torch_module import write_module
+    else:
+        from lion_search.export.optax_module import write_module
+    retune = write_module(substitute(ADAMW, {"b1": 0.5297, "b2": 0.95}), tmp_path / "b1.py")
+    text = retune.read_text()
+    assert text.startswith('"""adamw: retune of adamw; ')
+    assert "How it relates to the seeds: retune of adamw: b1 0.9 -> 0.5297, b2 0.999 -> 0.95" \
+        in text
+    new = write_module(parse_program(TANH_V), tmp_path / "tanh_v.py").read_text()
+    assert new.startswith('"""adamw: new structure; ')
+    assert "new structure (nearest seed adamw, 1 instruction differs)" in new
+    assert "    -    v = interp(square(g), v, 0.999)\n    +    v = interp(tanh(g), v, 0.999)" in new
+    assert read_program(tmp_path / "tanh_v.py") == parse_program(TANH_V)   # still reads back

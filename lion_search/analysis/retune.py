@@ -113,15 +113,16 @@ class Relation(NamedTuple):
         """A funnel verdict with the relation: `retune of adamw: passes`, `new structure: out`."""
         return f"{self.label}: {'passes' if passed else 'out'}"
 
-    def describe(self) -> str:
-        """The headline, the lr prefactor and, for new structure, the diff (several lines)."""
+    def describe(self, indent: str = "") -> str:
+        """The headline, the lr prefactor and, for new structure, the diff, its lines indented
+        by `indent` (several lines)."""
         lines = [self.headline]
         if self.lr_scale != 1.0:
             lines.append(f"(its leading lr = {format_constant(self.lr_scale)} * lr, the "
                          "search's lr calibration, is left out of the comparison)")
         if self.kind is Kind.NEW_STRUCTURE:
             lines.append(f"diff to {self.seed} (both after exact rewriting):")
-            lines.append(self.diff)
+            lines += [indent + line for line in self.diff.splitlines()]
         return "\n".join(lines)
 
     def to_json(self) -> dict:
