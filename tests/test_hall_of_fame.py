@@ -108,15 +108,16 @@ def test_incremental_updates_match_a_fresh_computation(run):
     # A new best program of a new (length, memory) cell, and a better program for an old cell.
     worst = max(before, key=lambda e: e.fitness)
     better_old = store.add_program(worst.program, ("x1", "y1"), None, "test", "child")
-    store.add_evaluation(better_old, "search", worst.fitness / 2, "ok", False, "quadratic", (0,),
-                         0.0, "test")
+    store.add_evaluation(better_old, kind="search", fitness=worst.fitness / 2, status="ok",
+                         task="quadratic", seeds=(0,), seconds=0.0, worker="test")
     new_text = ("def tiny(w, g, lr, t):\n    return lr * sign(g)\n")
     new = store.add_program(new_text, ("x2", "y2"), None, "test", "child")
-    store.add_evaluation(new, "search", 0.5, "ok", False, "quadratic", (0,), 0.0, "test")
+    store.add_evaluation(new, kind="search", fitness=0.5, status="ok", task="quadratic",
+                         seeds=(0,), seconds=0.0, worker="test")
     failed = store.add_program("def f(w, g, lr, t):\n    return lr * g\n", ("x3", "y3"), None,
                                "test", "child")
-    store.add_evaluation(failed, "search", math.inf, "diverged", False, "quadratic", (0,), 0.0,
-                         "test")
+    store.add_evaluation(failed, kind="search", fitness=math.inf, status="diverged",
+                         task="quadratic", seeds=(0,), seconds=0.0, worker="test")
     after = pareto_front(store)
     n_search = store.count("search")
     hall_of_fame._HALLS.clear()                 # forget the incremental state: recompute

@@ -50,6 +50,8 @@ def test_a_round_trains_the_top_distinct_programs_against_adamw_tuned_first(prom
     top = [row.id for row, _ in store.best(2)]
     assert [p.promotion.program_id for p in returned[-1]] == top
     assert store.count("promoted") == 2 and store.count("promotion") == 2
+    # each program's best lr factor on the task, in its own column
+    assert {e.lr_factor for e in store.evaluations("promotion")} <= set(CONFIG.promote_grid)
     assert store.count("promotion-reference") == 1
     reference, = store.value("promotion_references")
     assert reference["task"] == "rosenbrock" and math.isfinite(reference["fitness"])

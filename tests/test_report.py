@@ -109,8 +109,8 @@ def test_meta_validation_is_plotted_when_the_run_has_it(run, tmp_path):
     store = RunStore.open(folder)
     best = store.best(1)[0][0].id
     for fitness in (0.9, 0.7, float("inf"), 0.6):
-        store.add_evaluation(best, "metaval", fitness, "ok", False, "bigger-task", (0,), 0.1,
-                             "metaval")
+        store.add_evaluation(best, kind="metaval", fitness=fitness, status="ok",
+                             task="bigger-task", seeds=(0,), seconds=0.1, worker="metaval")
     write_report(store)
     store.close()
     page = (folder / "report.html").read_text()

@@ -113,8 +113,9 @@ def test_readers_work_while_another_connection_writes(tmp_path_factory, tmp_path
                     writer.db.execute("UPDATE meta SET value = value WHERE key = 'heartbeat'")
                     time.sleep(0.05)
                     writer.db.execute("COMMIT")
-                writer.add_evaluation(pid, "search", 1e-8 * (1 + i), "ok", False, "quadratic",
-                                      (0,), 0.001, "live")
+                writer.add_evaluation(pid, kind="search", fitness=1e-8 * (1 + i), status="ok",
+                                      task="quadratic", seeds=(0,), seconds=0.001,
+                                      worker="live")
                 time.sleep(0.005)
         except BaseException as err:  # noqa: BLE001  (reported by the test below)
             errors.append(err)

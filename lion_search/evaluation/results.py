@@ -8,12 +8,24 @@ The interpreter and the multi-program trainer both return these, for `fitness.Ev
 from __future__ import annotations
 
 import math
+from enum import StrEnum
 from typing import NamedTuple
 
 import numpy as np
 
 WORST_FITNESS = math.inf
-STATUS = {0: "ok", 1: "diverged", 2: "hurdle"}
+
+
+class Status(StrEnum):
+    """How a training ended (EvalResult.status; the journal's status column)."""
+
+    OK = "ok"
+    DIVERGED = "diverged"     # NaN or Inf
+    HURDLE = "hurdle"         # cut as hopeless at the hurdle
+    FAILED = "failed"         # a promotion with no finite loss at any lr factor
+
+
+STATUS = {0: Status.OK, 1: Status.DIVERGED, 2: Status.HURDLE}   # the trainers' stop codes
 
 
 class EvalResult(NamedTuple):
@@ -21,7 +33,7 @@ class EvalResult(NamedTuple):
 
     fitness: float       # mean validation loss over seeds; WORST_FITNESS if any run failed
     curve: np.ndarray    # training loss per step, mean over seeds (NaN after a stop)
-    status: str          # "ok", "diverged" (NaN/Inf) or "hurdle" (cut as hopeless)
+    status: Status       # OK, DIVERGED (NaN/Inf) or HURDLE (cut as hopeless)
     seconds: float       # wall time spent training it (its share of a batch)
     per_seed: tuple[float, ...] = ()  # validation loss of each seed's run (inf if it failed)
     per_task: tuple["EvalResult", ...] = ()  # a portfolio's result on each of its tasks

@@ -9,8 +9,8 @@ from typing import Any
 from lion_search.analysis.retune import relate
 from lion_search.language.parser import parse_program
 from lion_search.language.shapes import memory_cost
-from lion_search.runs.journal import RunStore
-from lion_search.runs.references import run_best, simplified_text
+from lion_search.runs.journal import EvalKind, RunStore
+from lion_search.runs.references import run_best
 
 
 def format_delta(fitness: float, seed: float, relative: bool) -> str:
@@ -40,11 +40,12 @@ def summarize(store: RunStore, top: int = 10) -> dict[str, Any]:
     config = store.config
     seeds = store.value("seeds", [])
     seed_fitness = min((s["fitness"] for s in seeds), default=math.inf)
-    trained = store.count("search", cached=False)
-    hits = store.count("search", cached=True)
+    trained = store.count(EvalKind.SEARCH, cached=False)
+    hits = store.count(EvalKind.SEARCH, cached=True)
     best = store.best(top)
-    promoted = store.best_fitness([row.id for row, _ in best], ("promoted",))
-    hit_counts = _cache_hits_by_hash(store)
+    promoted = store.best_fitness([row.id for row, _ in best], (EvalKind.PROMOTED,))
+    hit_counts = store.cache_hits_by_hash()
+    found_at = store.positions([e.id for _, e in best], EvalKind.SEARCH)
     relative = is_relative(store)
     rows = []
     for program_row, evaluation in best:
@@ -56,11 +57,10 @@ def summarize(store: RunStore, top: int = 10) -> dict[str, Any]:
             "delta": json_number(evaluation.fitness - seed_fitness),
             "vs_seed": format_delta(evaluation.fitness, seed_fitness, relative),
             "memory": memory_cost(program), "length": len(program),
-            "evaluation": _ordinal(store, evaluation.id),
+            "evaluation": found_at[evaluation.id],
             "cache_hits": hit_counts.get(program_row.hash, 0), "program": program_row.text,
             "relation": relate(program).to_json()})
-    first, last = store.db.execute("SELECT MIN(created), MAX(created) FROM evaluations WHERE "
-                                   "kind = 'search' AND cached = 0").fetchone()
+    first, last = store.time_span(EvalKind.SEARCH, cached=False) or (None, None)
     seconds = (last - first) if first is not None and last > first else 0.0
     return {
         "run": str(store.folder), "state": store.state(), "task": config.get("task"),
@@ -79,7 +79,7 @@ def summarize(store: RunStore, top: int = 10) -> dict[str, Any]:
                       "references": store.value("promotion_references", []),
                       # each side's budget (search.promotion.budgets); None before it existed
                       "budget": store.value("promotion_budget"),
-                      "promoted": store.count("promoted")},
+                      "promoted": store.count(EvalKind.PROMOTED)},
         "best": _best_json(store),
         "top": rows,
     }
@@ -95,11 +95,11 @@ def _best_json(store: RunStore) -> dict[str, Any] | None:
     row = run_best(store)
     if row is None:
         return None
-    fitness = store.best_fitness([row.id], ("search", "seed")).get(row.id, math.inf)
-    promoted = store.best_fitness([row.id], ("promoted",)).get(row.id)
+    fitness = store.best_fitness([row.id]).get(row.id, math.inf)
+    promoted = store.best_fitness([row.id], (EvalKind.PROMOTED,)).get(row.id)
     from lion_search.analysis.lr_check import lr_warning
 
-    simplified = simplified_text(store, row.id)
+    simplified = store.simplified(row.id)
     program = parse_program(simplified or row.text)
     return {"id": row.id, "fitness": json_number(fitness),
             "promoted": None if promoted is None else json_number(promoted),
@@ -107,14 +107,3 @@ def _best_json(store: RunStore) -> dict[str, Any] | None:
             "program": row.text, "simplified": simplified,
             "lr_warning": lr_warning(program), "relation": relate(program).to_json()}
 
-
-def _ordinal(store: RunStore, evaluation_id: int) -> int:
-    """How many search evaluations had been journaled when this one was (1-based)."""
-    return int(store.db.execute("SELECT COUNT(*) FROM evaluations WHERE kind = 'search' "
-                                "AND id <= ?", (evaluation_id,)).fetchone()[0])
-
-
-def _cache_hits_by_hash(store: RunStore) -> dict[str, int]:
-    rows = store.db.execute("SELECT p.hash, COUNT(*) FROM evaluations e JOIN programs p ON "
-                            "p.id = e.program WHERE e.cached = 1 GROUP BY p.hash").fetchall()
-    return dict(rows)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from lion_search.language.errors import JournalDamaged, LionSearchError, RunError
-from lion_search.runs.journal import JOURNAL, RunStore
+from lion_search.runs.journal import JOURNAL, EvalKind, RunStore
 
 
 class RunInfo(NamedTuple):
@@ -38,16 +38,14 @@ def run_info(folder: str | Path) -> RunInfo:
     store = RunStore.open(folder)
     try:
         config = store.config
-        trained = store.count("search", cached=False)
-        hits = store.count("search", cached=True)
-        best = store.db.execute("SELECT MIN(fitness) FROM evaluations "
-                                "WHERE kind = 'search'").fetchone()[0]
+        trained = store.count(EvalKind.SEARCH, cached=False)
+        hits = store.count(EvalKind.SEARCH, cached=True)
+        best = store.lowest_fitness(EvalKind.SEARCH)
         if best is None:   # no child with a finite fitness yet: the seeds are the best so far
-            best = store.db.execute("SELECT MIN(fitness) FROM evaluations "
-                                    "WHERE kind = 'seed'").fetchone()[0]
-        created = float(store._get("created") or folder.stat().st_mtime)
+            best = store.lowest_fitness(EvalKind.SEED)
+        created = float(store.value("created") or folder.stat().st_mtime)
         return RunInfo(folder, config.get("task"), config.get("budget"), trained,
-                       math.inf if best is None else float(best), store.state(), created, hits)
+                       math.inf if best is None else best, store.state(), created, hits)
     except sqlite3.Error as err:
         raise RunError(f"cannot read run journal in {str(folder)!r}: {err}") from None
     finally:

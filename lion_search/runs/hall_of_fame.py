@@ -26,10 +26,11 @@ from typing import NamedTuple
 from lion_search.language.errors import LionSearchError
 from lion_search.language.parser import parse_program
 from lion_search.language.shapes import memory_cost
-from lion_search.runs.journal import RunStore
+from lion_search.runs.journal import EvalKind, RunStore
 
 HALL_OF_FAME = "hall_of_fame.csv"
 COLUMNS = ("id", "fitness", "memory", "length", "found_at", "pareto", "program")
+HALL_KINDS = (EvalKind.SEARCH, EvalKind.SEED, EvalKind.SIMPLIFIED)   # what the hall ranks
 
 
 class HallEntry(NamedTuple):
@@ -72,24 +73,15 @@ def _shape(hall: _Hall, text: str) -> tuple[int, float] | None:
 
 
 def _update(store: RunStore) -> _Hall:
-    key = (str(store.folder.resolve()), store._get("created") or "")
+    key = (str(store.folder.resolve()), str(store.value("created", "")))
     hall = _HALLS.setdefault(key, _Hall())
-    db = store.db
     # Everything up to `top` is committed and never changes (one writer, append-only ids), so
     # bounding every query by it gives a consistent view without holding a read transaction.
-    top = db.execute("SELECT MAX(id) FROM evaluations").fetchone()[0] or 0
+    top = store.last_evaluation_id()
     if top <= hall.last_id:
         return hall
     # The best evaluation of each distinct text among the new ones (earliest on ties).
-    rows = db.execute(
-        "SELECT text, fitness, eid, program, kind FROM ("
-        "  SELECT p.text AS text, e.fitness AS fitness, e.id AS eid, e.program AS program,"
-        "         e.kind AS kind, ROW_NUMBER() OVER (PARTITION BY p.text"
-        "                                           ORDER BY e.fitness, e.id) AS rank"
-        "  FROM evaluations e JOIN programs p ON p.id = e.program"
-        "  WHERE e.id > ? AND e.id <= ? AND e.kind IN ('search', 'seed', 'simplified')"
-        "    AND e.fitness IS NOT NULL)"
-        " WHERE rank = 1", (hall.last_id, top)).fetchall()
+    rows = store.best_by_text(HALL_KINDS, hall.last_id, top)
     changed: dict[tuple[int, float], tuple] = {}
     for text, fitness, eid, program, kind in rows:
         shape = _shape(hall, text)
@@ -100,19 +92,12 @@ def _update(store: RunStore) -> _Hall:
         if best is None or (fitness, eid) < (best[0], best[1]):
             changed[shape] = entry
     # Ordinals of the new cell winners: their rank among search evaluations.
-    ordinals: dict[int, int] = {}
-    wanted = [e[1] for e in changed.values() if e[3] == "search"]
-    if wanted:
-        marks = ",".join("?" * len(wanted))
-        ordinals = dict(db.execute(
-            f"SELECT id, n FROM (SELECT id, ? + ROW_NUMBER() OVER (ORDER BY id) AS n "
-            f"FROM evaluations WHERE kind = 'search' AND id > ? AND id <= ?) "
-            f"WHERE id IN ({marks})", (hall.searched, hall.last_id, top, *wanted)).fetchall())
+    wanted = [e[1] for e in changed.values() if e[3] == EvalKind.SEARCH]
+    ordinals = {eid: hall.searched + n for eid, n in
+                store.positions(wanted, EvalKind.SEARCH, hall.last_id, top).items()}
     for shape, (fitness, eid, program, kind, text) in changed.items():
         hall.cells[shape] = (fitness, eid, program, kind, text, ordinals.get(eid, 0))
-    hall.searched += db.execute(
-        "SELECT COUNT(*) FROM evaluations WHERE kind = 'search' AND id > ? AND id <= ?",
-        (hall.last_id, top)).fetchone()[0]
+    hall.searched += store.count(EvalKind.SEARCH, after=hall.last_id, upto=top)
     hall.last_id = top
     return hall
 

@@ -1,237 +1,52 @@
 """The run journal: one SQLite database (WAL mode) per run folder, written as results arrive.
 
 A run folder `runs/NAME/` holds `journal.sqlite` with
-    meta         the run config (JSON), format tag, state, heartbeat
+    meta         the run config (JSON), format tag, schema version, state, heartbeat
     programs     every program: text, data-flow hash, parent, mutation, origin
-    evaluations  every result: fitness, status, task, seeds, wall time, worker, cache hit or trained
+    evaluations  every result: kind, fitness, status, task, seeds, wall time, worker, cache hit or
+                 trained, a promotion's lr factor
 Each result is committed when it arrives, so a run killed at any moment loses nothing that was
 evaluated, and the population (the last P evaluated children) can be rebuilt from the journal.
 
-A damaged journal (a disk fault: a page of zeros, a truncated file, another file in its place) is
-one error line wherever it is read or written: every query of the connection turns SQLite's
-"database disk image is malformed" / "file is not a database" into JournalDamaged, which names
-the file and `lion-search salvage RUN` (lion_search/runs/salvage.py: the readable rows into a new
-journal). Opening a journal checks its structure (`PRAGMA quick_check`) when it is at most
-CHECK_LIMIT bytes (about 0.1 s), and always before a resumed search appends to it, so a damaged
-page is found before a command shows a partial answer.
+Every SQL query of the package lives in the journal's modules: this one (`RunStore`, whose
+named queries the other modules call), journal_schema (the tables, `EvalKind`, the schema
+versions and their migrations) and journal_sqlite (the guarded connection, and the reads that
+salvage a damaged file). A journal of an older schema version is migrated when it is opened.
+
+A damaged journal is one error line wherever it is read or written (journal_sqlite). Opening a
+journal checks its structure (`PRAGMA quick_check`) when it is at most CHECK_LIMIT bytes (about
+0.1 s), and always before a resumed search appends to it, so a damaged page is found before a
+command shows a partial answer.
 """
 from __future__ import annotations
 
 import json
-import math
 import os
-import shutil
 import sqlite3
 import time
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, NamedTuple
+from typing import Any, Iterator, Sequence
 
-from lion_search.language.errors import DiskFull, JournalDamaged, RunError
+from lion_search.language.errors import RunError
+from lion_search.runs.journal_schema import (
+    FORMAT,
+    JOURNAL,
+    PROXY_KINDS,
+    SCHEMA,
+    SCHEMA_VERSION,
+    EvalKind,
+    EvaluationRow,
+    ProgramRow,
+    evaluation_row,
+    fitness_in,
+    fitness_out,
+    migrate,
+    schema_version,
+)
+from lion_search.runs.journal_sqlite import check_journal, connect, damaged, table_names
 from lion_search.runs.lock import is_held
 
-FORMAT = "lion-search-run/1"
-JOURNAL = "journal.sqlite"
 CHECK_LIMIT = 64 * 2**20        # journals up to this size are checked whole when opened
-_DAMAGE_CODES = (11, 26)        # SQLITE_CORRUPT, SQLITE_NOTADB (primary result codes)
-_FULL_CODE = 13                 # SQLITE_FULL (SQLite's answer to ENOSPC)
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS programs (
-    id INTEGER PRIMARY KEY,
-    text TEXT NOT NULL,
-    hash TEXT NOT NULL,            -- data-flow hash (see dedup)
-    fingerprint TEXT NOT NULL,     -- functional fingerprint (see dedup)
-    parent INTEGER REFERENCES programs(id),
-    mutation TEXT NOT NULL,
-    origin TEXT NOT NULL,          -- seed | calibration | child | reference | simplified
-    created REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS evaluations (
-    id INTEGER PRIMARY KEY,
-    program INTEGER NOT NULL REFERENCES programs(id),
-    kind TEXT NOT NULL,            -- search | seed | calibration | metaval | simplified |
-                                   -- reference | promotion-reference | promotion (one task;
-                                   -- worker holds the best lr factor) | promoted (the score)
-    fitness REAL,                  -- NULL stands for the worst fitness (+inf)
-    status TEXT NOT NULL,          -- ok | diverged | hurdle
-    cached INTEGER NOT NULL,       -- 1: fitness reused from an equivalent program, not trained
-    task TEXT NOT NULL,
-    seeds TEXT NOT NULL,
-    seconds REAL NOT NULL,
-    worker TEXT NOT NULL,
-    created REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS evaluations_by_program ON evaluations(program);
-CREATE INDEX IF NOT EXISTS programs_by_hash ON programs(hash);
-"""
-
-
-class ProgramRow(NamedTuple):
-    """One journaled program."""
-
-    id: int
-    text: str
-    hash: str
-    fingerprint: str
-    parent: int | None
-    mutation: str
-    origin: str
-    created: float
-
-
-class EvaluationRow(NamedTuple):
-    """One journaled evaluation (fitness is +inf for failed runs)."""
-
-    id: int
-    program: int
-    kind: str
-    fitness: float
-    status: str
-    cached: bool
-    task: str
-    seeds: str
-    seconds: float
-    worker: str
-    created: float
-
-
-def _fitness_out(value: float | None) -> float:
-    return math.inf if value is None else value
-
-
-def _fitness_in(value: float) -> float | None:
-    return value if math.isfinite(value) else None
-
-
-def is_damage(err: BaseException) -> bool:
-    """Whether a sqlite3 error says the database file itself is damaged."""
-    code = getattr(err, "sqlite_errorcode", None)
-    return (isinstance(err, sqlite3.DatabaseError) and code is not None
-            and code & 0xFF in _DAMAGE_CODES)
-
-
-def damaged(journal: Path, why: object) -> JournalDamaged:
-    """The one-line error for a damaged journal: the file, what is wrong, what to do."""
-    journal = Path(journal)
-    why = str(why).strip().splitlines()[0] if str(why).strip() else "unreadable"
-    return JournalDamaged(
-        f"run journal {str(journal)!r} is damaged ({why}); `lion-search salvage "
-        f"{journal.parent}` copies its readable programs and evaluations into a new run folder")
-
-
-def disk_full(folder: Path) -> DiskFull:
-    """The one-line error for a write the disk had no room for: the run folder, the space left
-    on its filesystem, and what to do. A failed write is rolled back whole, so every result
-    committed before it is kept."""
-    try:
-        free = f"{shutil.disk_usage(folder).free / 2**20:.1f} MiB free"
-    except OSError:
-        free = "free space unknown"
-    return DiskFull(f"the disk holding run folder {str(folder)!r} is full ({free}); every result "
-                    "committed so far is kept: free some space, then run the command again (a "
-                    f"search continues with `lion-search evolve --out {folder} --resume`)")
-
-
-@contextmanager
-def _guard(journal: Path) -> Iterator[None]:
-    """Turn SQLite's errors about the journal into one-line RunErrors (JournalDamaged for a
-    damaged file, DiskFull for a full disk); programming errors (bad SQL, closed connection)
-    stay as they are."""
-    try:
-        yield
-    except (sqlite3.ProgrammingError, sqlite3.InterfaceError):
-        raise
-    except sqlite3.DatabaseError as err:
-        if is_damage(err):
-            raise damaged(journal, err) from None
-        if getattr(err, "sqlite_errorcode", 0) & 0xFF == _FULL_CODE:
-            raise disk_full(journal.parent) from None
-        raise RunError(f"cannot use run journal {str(journal)!r}: {err}") from None
-
-
-class _Cursor(sqlite3.Cursor):
-    """A cursor whose SQLite errors are RunErrors naming the journal (see _guard)."""
-
-    def execute(self, *args: Any) -> "_Cursor":
-        with _guard(self.connection.journal):
-            return super().execute(*args)
-
-    def executemany(self, *args: Any) -> "_Cursor":
-        with _guard(self.connection.journal):
-            return super().executemany(*args)
-
-    def executescript(self, *args: Any) -> "_Cursor":
-        with _guard(self.connection.journal):
-            return super().executescript(*args)
-
-    def fetchone(self) -> Any:
-        with _guard(self.connection.journal):
-            return super().fetchone()
-
-    def fetchmany(self, *args: Any) -> list:
-        with _guard(self.connection.journal):
-            return super().fetchmany(*args)
-
-    def fetchall(self) -> list:
-        with _guard(self.connection.journal):
-            return super().fetchall()
-
-    def __next__(self) -> Any:
-        with _guard(self.connection.journal):
-            return super().__next__()
-
-
-class _Connection(sqlite3.Connection):
-    """A journal's connection: every query goes through _Cursor, commits through _guard."""
-
-    journal: Path
-
-    def cursor(self, factory: type = _Cursor) -> sqlite3.Cursor:   # type: ignore[override]
-        return super().cursor(factory)
-
-    def execute(self, *args: Any) -> _Cursor:                       # type: ignore[override]
-        return self.cursor().execute(*args)
-
-    def executemany(self, *args: Any) -> _Cursor:                   # type: ignore[override]
-        return self.cursor().executemany(*args)
-
-    def executescript(self, *args: Any) -> _Cursor:                 # type: ignore[override]
-        return self.cursor().executescript(*args)
-
-    def commit(self) -> None:
-        with _guard(self.journal):
-            super().commit()
-
-    def __exit__(self, *exc: Any) -> Any:
-        with _guard(self.journal):
-            return super().__exit__(*exc)
-
-
-def _connect(path: Path) -> sqlite3.Connection:
-    try:
-        connection = sqlite3.connect(path, timeout=30.0, isolation_level=None,
-                                     factory=_Connection)
-    except sqlite3.Error as err:
-        raise RunError(f"cannot open run journal {str(path)!r}: {err}") from None
-    connection.journal = Path(path)
-    try:
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute("PRAGMA synchronous=NORMAL")
-    except RunError:
-        connection.close()
-        raise
-    return connection
-
-
-def check_journal(connection: sqlite3.Connection, journal: Path) -> None:
-    """Raise JournalDamaged unless SQLite's structural check of the journal passes."""
-    rows = connection.execute("PRAGMA quick_check(1)").fetchall()
-    if [tuple(r) for r in rows] != [("ok",)]:
-        lines = [line.strip() for r in rows for line in str(r[0]).splitlines()
-                 if line.strip() and not line.startswith("*** ")]
-        raise damaged(journal, "database disk image is malformed: " + "; ".join(lines[:1]))
 
 
 class RunStore:
@@ -261,7 +76,7 @@ class RunStore:
             # Renamed into place complete, so a reader (`show` on a starting run) or a crash
             # never meets a journal without its tables.
             os.replace(draft, journal)
-            return cls(folder, _connect(journal))
+            return cls(folder, connect(journal))
         except (OSError, sqlite3.Error) as err:
             raise RunError(f"cannot create run folder {str(folder)!r}: {err}") from None
 
@@ -270,11 +85,12 @@ class RunStore:
         """Write a journal holding the schema and the meta rows of a new run at `path`, then close
         it (closing the last connection folds the WAL back into the file)."""
         path.unlink(missing_ok=True)
-        draft = cls(path.parent, _connect(path))
+        draft = cls(path.parent, connect(path))
         try:
-            draft.db.executescript(_SCHEMA)
+            draft.db.executescript(SCHEMA)
             with draft.db:
                 draft._set("format", FORMAT)
+                draft._set("schema", str(SCHEMA_VERSION))
                 draft._set("config", json.dumps(config, sort_keys=True))
                 draft._set("created", repr(time.time()))
                 draft._set("state", "running")
@@ -296,12 +112,11 @@ class RunStore:
         size = journal.stat().st_size
         if size == 0:
             raise damaged(journal, "the file is empty: nothing in it can be read")
-        store = cls(folder, _connect(journal))
+        store = cls(folder, connect(journal))
         try:
             if verify or (verify is None and size <= CHECK_LIMIT):
                 check_journal(store.db, journal)
-            tables = {r[0] for r in store.db.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+            tables = table_names(store.db) or set()
             if not {"meta", "programs", "evaluations"} <= tables:
                 raise RunError(f"{str(journal)!r} is not a lion-search run journal (an SQLite "
                                f"database without its tables: {', '.join(sorted(tables)) or 'none'})")
@@ -313,7 +128,28 @@ class RunStore:
             store.close()
             raise RunError(f"{str(journal)!r} is not a lion-search run journal "
                            f"(format {tag!r}, expected {FORMAT!r})")
+        try:
+            store.upgrade()
+        except BaseException:
+            store.close()
+            raise
         return store
+
+    def upgrade(self) -> None:
+        """Migrate a journal of an older schema version (journal_schema.MIGRATIONS); refuse one
+        written by a newer lion-search."""
+        journal = self.folder / JOURNAL
+        version = schema_version(self.db)
+        if version > SCHEMA_VERSION:
+            raise RunError(f"{str(journal)!r} was written by a newer lion-search (journal schema "
+                           f"{version}; this one reads up to {SCHEMA_VERSION}): upgrade "
+                           "lion-search to read it")
+        if version < SCHEMA_VERSION:
+            try:
+                migrate(self.db)
+            except RunError as err:
+                raise RunError(f"{str(journal)!r} has journal schema {version} and is upgraded "
+                               f"to {SCHEMA_VERSION} when opened, which failed: {err}") from None
 
     def close(self) -> None:
         self.db.close()
@@ -377,15 +213,18 @@ class RunStore:
                 (text, *keys, parent, mutation, origin, time.time()))
         return int(cursor.lastrowid)
 
-    def add_evaluation(self, program: int, kind: str, fitness: float, status: str, cached: bool,
-                       task: str, seeds: tuple[int, ...], seconds: float, worker: str) -> int:
-        """Journal one result, committed at once; returns its id."""
+    def add_evaluation(self, program: int, *, kind: EvalKind, fitness: float, status: str,
+                       task: str, seeds: Sequence[int], seconds: float, worker: str,
+                       cached: bool = False, lr_factor: float | None = None) -> int:
+        """Journal one result of `program`, committed at once; returns its id. `cached`: its
+        fitness was reused from an equivalent program, not trained; `lr_factor`: a promotion's
+        best lr factor."""
         with self.db:
             cursor = self.db.execute(
                 "INSERT INTO evaluations (program, kind, fitness, status, cached, task, seeds, "
-                "seconds, worker, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (program, kind, _fitness_in(fitness), status, int(cached), task,
-                 json.dumps(list(seeds)), seconds, worker, time.time()))
+                "seconds, worker, created, lr_factor) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (program, kind, fitness_in(fitness), status, int(cached), task,
+                 json.dumps(list(seeds)), seconds, worker, time.time(), lr_factor))
             self._set("heartbeat", repr(time.time()))
         return int(cursor.lastrowid)
 
@@ -397,23 +236,30 @@ class RunStore:
             raise RunError(f"run {str(self.folder)!r} has no program {program_id}")
         return ProgramRow(*row)
 
-    def evaluations(self, kind: str = "search", last: int | None = None) -> list[EvaluationRow]:
+    def evaluations(self, kind: EvalKind = EvalKind.SEARCH, last: int | None = None
+                    ) -> list[EvaluationRow]:
         """Evaluations of one kind in journal order (only the `last` ones if given)."""
         query = "SELECT * FROM evaluations WHERE kind = ? ORDER BY id"
         rows = self.db.execute(query, (kind,)).fetchall()
         rows = rows[-last:] if last else rows
-        return [EvaluationRow(*r[:3], _fitness_out(r[3]), r[4], bool(r[5]), *r[6:]) for r in rows]
+        return [evaluation_row(r) for r in rows]
 
-    def count(self, kind: str = "search", cached: bool | None = None) -> int:
-        """How many evaluations of `kind` (trained only, cache hits only, or all)."""
-        query = "SELECT COUNT(*) FROM evaluations WHERE kind = ?"
-        params: tuple = (kind,)
+    def count(self, kind: EvalKind = EvalKind.SEARCH, cached: bool | None = None,
+              after: int = 0, upto: int | None = None) -> int:
+        """How many evaluations of `kind` (trained only, cache hits only, or all), of those
+        with ids in (after, upto] (default: all)."""
+        query = "SELECT COUNT(*) FROM evaluations WHERE kind = ? AND id > ?"
+        params: tuple = (kind, after)
         if cached is not None:
             query += " AND cached = ?"
             params += (int(cached),)
+        if upto is not None:
+            query += " AND id <= ?"
+            params += (upto,)
         return int(self.db.execute(query, params).fetchone()[0])
 
-    def best(self, k: int = 1, kind: str = "search") -> list[tuple[ProgramRow, EvaluationRow]]:
+    def best(self, k: int = 1, kind: EvalKind = EvalKind.SEARCH
+             ) -> list[tuple[ProgramRow, EvaluationRow]]:
         """The k best distinct programs (by data-flow hash) with their best evaluation."""
         rows = self.db.execute(
             "SELECT p.*, e.* FROM evaluations e JOIN programs p ON p.id = e.program "
@@ -424,22 +270,20 @@ class RunStore:
             if program.hash in seen:
                 continue
             seen.add(program.hash)
-            e = row[8:]
-            out.append((program, EvaluationRow(*e[:3], _fitness_out(e[3]), e[4], bool(e[5]),
-                                               *e[6:])))
+            out.append((program, evaluation_row(row[8:])))
             if len(out) == k:
                 break
         return out
 
     def best_fitness(self, ids: list[int],
-                     kinds: tuple[str, ...] = ("search", "seed")) -> dict[int, float]:
+                     kinds: tuple[EvalKind, ...] = PROXY_KINDS) -> dict[int, float]:
         """Each program's best fitness among its evaluations of `kinds` (inf when it only failed;
         programs never evaluated are left out)."""
         marks, kind_marks = ",".join("?" * len(ids)), ",".join("?" * len(kinds))
         rows = self.db.execute(
             f"SELECT program, MIN(fitness) FROM evaluations WHERE kind IN ({kind_marks}) "
             f"AND program IN ({marks}) GROUP BY program", (*kinds, *ids)).fetchall()
-        return {pid: _fitness_out(f) for pid, f in rows}
+        return {pid: fitness_out(f) for pid, f in rows}
 
     def pending(self) -> list[ProgramRow]:
         """Children journaled but never evaluated (in flight when the run stopped)."""
@@ -451,6 +295,65 @@ class RunStore:
     def programs(self) -> Iterator[ProgramRow]:
         for row in self.db.execute("SELECT * FROM programs ORDER BY id"):
             yield ProgramRow(*row)
+
+    def simplified(self, program_id: int) -> str | None:
+        """The text of the newest simplified version of a program (origin 'simplified', saved
+        by `lion-search simplify`), if any."""
+        row = self.db.execute("SELECT text FROM programs WHERE origin = 'simplified' AND "
+                              "parent = ? ORDER BY id DESC LIMIT 1", (program_id,)).fetchone()
+        return row[0] if row else None
+
+    def lowest_fitness(self, kind: EvalKind) -> float | None:
+        """The lowest finite fitness among the evaluations of `kind` (None if none)."""
+        row = self.db.execute("SELECT MIN(fitness) FROM evaluations WHERE kind = ?",
+                              (kind,)).fetchone()
+        return None if row[0] is None else float(row[0])
+
+    def last_evaluation_id(self) -> int:
+        """The id of the newest evaluation (0 before the first)."""
+        return int(self.db.execute("SELECT MAX(id) FROM evaluations").fetchone()[0] or 0)
+
+    def time_span(self, kind: EvalKind, cached: bool) -> tuple[float, float] | None:
+        """(first, last) journal time of the evaluations of `kind` that were (not) cache hits;
+        None if there are none."""
+        first, last = self.db.execute("SELECT MIN(created), MAX(created) FROM evaluations WHERE "
+                                      "kind = ? AND cached = ?", (kind, int(cached))).fetchone()
+        return None if first is None else (first, last)
+
+    def positions(self, ids: Sequence[int], kind: EvalKind, after: int = 0,
+                  upto: int | None = None) -> dict[int, int]:
+        """Each evaluation of `ids` (of `kind`, with an id in (after, upto]) and its 1-based
+        position among those evaluations of `kind`, in journal order."""
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        upto = self.last_evaluation_id() if upto is None else upto
+        return dict(self.db.execute(
+            f"SELECT id, n FROM (SELECT id, ROW_NUMBER() OVER (ORDER BY id) AS n FROM evaluations "
+            f"WHERE kind = ? AND id > ? AND id <= ?) WHERE id IN ({marks})",
+            (kind, after, upto, *ids)).fetchall())
+
+    def best_by_text(self, kinds: Sequence[EvalKind], after: int, upto: int
+                     ) -> list[tuple[str, float, int, int, str]]:
+        """Among the evaluations of `kinds` with a finite fitness and an id in (after, upto],
+        the best of each distinct program text (lowest fitness, earliest on ties): (text,
+        fitness, evaluation id, program id, kind)."""
+        marks = ",".join("?" * len(kinds))
+        return self.db.execute(
+            "SELECT text, fitness, eid, program, kind FROM ("
+            "  SELECT p.text AS text, e.fitness AS fitness, e.id AS eid, e.program AS program,"
+            "         e.kind AS kind, ROW_NUMBER() OVER (PARTITION BY p.text"
+            "                                           ORDER BY e.fitness, e.id) AS rank"
+            "  FROM evaluations e JOIN programs p ON p.id = e.program"
+            f"  WHERE e.id > ? AND e.id <= ? AND e.kind IN ({marks})"
+            "    AND e.fitness IS NOT NULL)"
+            " WHERE rank = 1", (after, upto, *kinds)).fetchall()
+
+    def cache_hits_by_hash(self) -> dict[str, int]:
+        """How many cache hits each data-flow hash had (evaluations of any kind)."""
+        return dict(self.db.execute(
+            "SELECT p.hash, COUNT(*) FROM evaluations e JOIN programs p ON p.id = e.program "
+            "WHERE e.cached = 1 GROUP BY p.hash").fetchall())
 
 
 def _alive(pid: int) -> bool:

@@ -10,7 +10,13 @@ from lion_search.language.errors import RunError
 from lion_search.language.library import read_program
 from lion_search.language.parser import parse_program
 from lion_search.language.program import Program
-from lion_search.runs.journal import JOURNAL, ProgramRow, RunStore, resolve_run
+from lion_search.runs.journal import (
+    JOURNAL,
+    EvalKind,
+    ProgramRow,
+    RunStore,
+    resolve_run,
+)
 
 _RUN_REF = re.compile(r"^(?P<run>.+):(?P<id>\d+|best)$")
 
@@ -32,7 +38,7 @@ def is_run(text: str) -> bool:
 def run_best(store: RunStore) -> ProgramRow | None:
     """The run's best program: the best by promoted score where one was promoted, else the
     best by proxy fitness (None before any evaluation)."""
-    top = store.best(1, "promoted") or store.best(1)
+    top = store.best(1, EvalKind.PROMOTED) or store.best(1)
     return top[0][0] if top else None
 
 
@@ -43,7 +49,8 @@ def program_in_run(folder: Path, ref: str) -> tuple[ProgramRow, float]:
         row = run_best(store) if ref == "best" else store.program(int(ref))
         if row is None:
             raise RunError(f"run {str(folder)!r} has no evaluated program yet")
-        fitness = store.best_fitness([row.id], ("search", "seed", "calibration", "simplified"))
+        fitness = store.best_fitness([row.id], (EvalKind.SEARCH, EvalKind.SEED,
+                                                EvalKind.CALIBRATION, EvalKind.SIMPLIFIED))
         return row, fitness.get(row.id, math.inf)
     finally:
         store.close()
@@ -56,13 +63,6 @@ def program_name(folder: Path, program_id: int) -> str:
     name = re.sub(r"[^0-9A-Za-z]+", "_", Path(folder).resolve().name).strip("_")
     return f"{name}_{program_id}" if name[:1].isalpha() else f"run_{name}_{program_id}".replace(
         "__", "_")
-
-
-def simplified_text(store: RunStore, program_id: int) -> str | None:
-    """The newest simplified version of a program (saved by `lion-search simplify`), if any."""
-    row = store.db.execute("SELECT text FROM programs WHERE origin = 'simplified' AND parent = ? "
-                           "ORDER BY id DESC LIMIT 1", (program_id,)).fetchone()
-    return row[0] if row else None
 
 
 def load_program(name_or_path: str | Path) -> Program:

@@ -15,6 +15,11 @@ already paid for are not lost:
 - Rows are copied unchanged (same ids); evaluations of a program whose row was lost are left
   out (a search could not use them), and children whose evaluation was lost are trained again
   when the salvaged run is resumed (`lion-search evolve --out NEW --resume`).
+- A journal of an older schema version keeps its version in the copy, which is migrated when it
+  is opened, as the original would have been.
+
+The reads and the writing are the journal's (journal_sqlite); this module decides what to read
+and what to keep.
 """
 from __future__ import annotations
 
@@ -29,22 +34,29 @@ from pathlib import Path
 from typing import NamedTuple
 
 from lion_search.language.errors import RunError
-from lion_search.runs.journal import _SCHEMA, FORMAT, JOURNAL, RunStore
+from lion_search.runs.journal import FORMAT, JOURNAL, RunStore
+from lion_search.runs.journal_schema import TABLES, EvalKind
+from lion_search.runs.journal_sqlite import (
+    last_rowid,
+    open_damaged,
+    row_at,
+    rows_from,
+    table_columns,
+    table_names,
+    write_journal,
+)
 
-TABLES = {"meta": ("key", "value"),
-          "programs": ("id", "text", "hash", "fingerprint", "parent", "mutation", "origin",
-                       "created"),
-          "evaluations": ("id", "program", "kind", "fitness", "status", "cached", "task", "seeds",
-                          "seconds", "worker", "created")}
 GIVE_UP_AFTER = 10_000   # rowids probed past the last readable row when the table's end is lost
 
 
 class TableSalvage(NamedTuple):
-    """What was read of one table: its rows (rowid first) and how many rowids failed to read."""
+    """What was read of one table: its rows (rowid first, then `columns`) and how many rowids
+    failed to read."""
 
     rows: list[tuple]
     unreadable: int       # rowids that raised an error when read one by one
     last: int | None      # the table's largest rowid, if it could be read
+    columns: tuple[str, ...] = ()   # the columns read (those of the journal's version)
 
 
 class SalvageReport(NamedTuple):
@@ -85,20 +97,17 @@ class SalvageReport(NamedTuple):
 
 
 def read_table(db: sqlite3.Connection, table: str, columns: tuple[str, ...]) -> TableSalvage:
-    """Every readable row of `table` (rowid first), skipping pages that cannot be read."""
-    cols = ", ".join(columns)
-    scan = f"SELECT rowid, {cols} FROM {table} WHERE rowid >= ? ORDER BY rowid"
-    one = f"SELECT rowid, {cols} FROM {table} WHERE rowid = ?"
-    try:
-        last = db.execute(f"SELECT MAX(rowid) FROM {table}").fetchone()[0]
-    except sqlite3.DatabaseError:
-        last = None
+    """Every readable row of `table` (rowid first), skipping pages that cannot be read: of
+    `columns`, those the table has (an older journal lacks the newer ones)."""
+    present = table_columns(db, table)
+    columns = tuple(c for c in columns if c in present) if present else columns
+    last = last_rowid(db, table)
     rows: list[tuple] = []
     unreadable, start = 0, -(2 ** 63)
     while True:
         try:
-            for row in db.execute(scan, (start,)):
-                rows.append(tuple(row))
+            for row in rows_from(db, table, columns, start):
+                rows.append(row)
                 start = row[0] + 1
             break                                   # the scan reached the table's end
         except sqlite3.DatabaseError:
@@ -109,7 +118,7 @@ def read_table(db: sqlite3.Connection, table: str, columns: tuple[str, ...]) -> 
         start, errors, misses, row = max(start, 0), 0, 0, None
         while row is None and (start <= last if last is not None else misses <= GIVE_UP_AFTER):
             try:
-                row = db.execute(one, (start,)).fetchone()
+                row = row_at(db, table, columns, start)
             except sqlite3.DatabaseError:
                 errors += 1
             misses += 1
@@ -118,8 +127,8 @@ def read_table(db: sqlite3.Connection, table: str, columns: tuple[str, ...]) -> 
             unreadable += errors if last is not None else 0
             break
         unreadable += errors
-        rows.append(tuple(row))
-    return TableSalvage(rows, unreadable, last)
+        rows.append(row)
+    return TableSalvage(rows, unreadable, last, columns)
 
 
 def _recover_with_cli(journal: Path, scratch: Path) -> Path | None:
@@ -137,25 +146,6 @@ def _recover_with_cli(journal: Path, scratch: Path) -> Path | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return target if target.is_file() else None
-
-
-def _open_source(journal: Path) -> sqlite3.Connection:
-    """A connection that reads as much of a damaged file as SQLite allows: with
-    writable_schema on, a file cut short is read up to its end instead of refused whole (it is
-    never written to)."""
-    db = sqlite3.connect(journal, isolation_level=None)
-    try:
-        db.execute("PRAGMA writable_schema = ON")
-    except sqlite3.DatabaseError:
-        pass
-    return db
-
-
-def _tables(db: sqlite3.Connection) -> set[str] | None:
-    try:
-        return {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    except sqlite3.DatabaseError:
-        return None
 
 
 def salvage_target(run: Path, out: str | Path | None) -> Path:
@@ -178,14 +168,14 @@ def salvage(run: str | Path, out: str | Path | None = None, force: bool = False)
                        "overwrite it")
     with tempfile.TemporaryDirectory(prefix="lion-salvage-") as scratch:
         method = "rows"
-        source = _open_source(journal)
+        source = open_damaged(journal)
         try:
-            tables = _tables(source)
+            tables = table_names(source)
             if tables is None or not set(TABLES) <= tables:
                 source.close()
                 recovered = _recover_with_cli(journal, Path(scratch))
-                source = _open_source(recovered or journal)
-                tables = _tables(source) if recovered else None
+                source = open_damaged(recovered or journal)
+                tables = table_names(source) if recovered else None
                 method = "recover"
                 if tables is None or not set(TABLES) & tables:
                     raise RunError(
@@ -194,7 +184,7 @@ def salvage(run: str | Path, out: str | Path | None = None, force: bool = False)
                                                    " (the sqlite3 shell, absent here, can try "
                                                    "`.recover`)"))
             read = {name: (read_table(source, name, cols) if name in tables
-                           else TableSalvage([], 0, None))
+                           else TableSalvage([], 0, None, cols))
                     for name, cols in TABLES.items()}
         finally:
             source.close()
@@ -223,20 +213,12 @@ def _write(run: Path, out: Path, force: bool, method: str, read: dict[str, Table
                                         "orphan_evaluations": orphans,
                                         "rebuilt_seeds": [row[0] for row in rebuilt]})
     draft = scratch / JOURNAL
-    db = sqlite3.connect(draft, isolation_level=None)
     try:
-        db.executescript(_SCHEMA)
-        db.execute("BEGIN")
-        db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", meta.items())
-        db.executemany(f"INSERT INTO programs VALUES ({', '.join('?' * 8)})",
-                       [row[1:] for row in programs])
-        db.executemany(f"INSERT INTO evaluations VALUES ({', '.join('?' * 11)})",
-                       [row[1:] for row in evaluations])
-        db.execute("COMMIT")
+        write_journal(draft, meta, {
+            "programs": (TABLES["programs"], [row[1:] for row in programs]),
+            "evaluations": (read["evaluations"].columns, [row[1:] for row in evaluations])})
     except sqlite3.Error as err:
         raise RunError(f"cannot write the salvaged journal: {err}") from None
-    finally:
-        db.close()
     try:
         if out.exists() and force:
             for name in (JOURNAL, f"{JOURNAL}-wal", f"{JOURNAL}-shm"):
@@ -248,7 +230,7 @@ def _write(run: Path, out: Path, force: bool, method: str, read: dict[str, Table
         raise RunError(f"cannot write run folder {str(out)!r}: {err}") from None
     store = RunStore.open(out, verify=True)
     try:
-        trained = store.count("search", cached=False)
+        trained = store.count(EvalKind.SEARCH, cached=False)
     finally:
         store.close()
     return SalvageReport(run, out, method, read, orphans, trained, lost_seeds,

@@ -15,11 +15,12 @@ from lion_search.analysis.dedup import DedupCache
 from lion_search.analysis.lr_check import grows_with_lr
 from lion_search.evaluation.calibrate import best_scale, lr_sweep
 from lion_search.evaluation.portfolio import REFERENCE_PROGRAM, combine
+from lion_search.evaluation.results import Status
 from lion_search.language.parser import parse_program
 from lion_search.language.program import Program
 from lion_search.language.validate import Limits, fitting
 from lion_search.runs.hall_of_fame import write_hall_of_fame
-from lion_search.runs.journal import RunStore
+from lion_search.runs.journal import EvalKind, RunStore
 from lion_search.runs.references import load_program
 from lion_search.search.config import EvolveConfig
 from lion_search.search.jobs import STARTING, Done, Job, Scoring
@@ -162,18 +163,18 @@ class Search:
     def load(self) -> None:
         """Rebuild the cache, population, best, pending children and promotions from the
         journal."""
-        evaluated = {e.program: e.fitness for e in self.store.evaluations("search")}
-        for kind in ("seed", "calibration"):
+        evaluated = {e.program: e.fitness for e in self.store.evaluations(EvalKind.SEARCH)}
+        for kind in (EvalKind.SEED, EvalKind.CALIBRATION):
             evaluated.update({e.program: e.fitness for e in self.store.evaluations(kind)})
         for row in self.store.programs():
             if row.id in evaluated:
                 self.cache.add_keys((row.hash, row.fingerprint), evaluated[row.id])
         after = self.store.value("restart_after", 0)
-        recent = [e for e in self.store.evaluations("search") if e.id > after]
+        recent = [e for e in self.store.evaluations(EvalKind.SEARCH) if e.id > after]
         members = [Member(e.program, parse_program(self.store.program(e.program).text),
                           e.fitness) for e in recent[-self.config.population:]]
-        self.trained = self.store.count("search", cached=False)
-        self.search_seconds = math.fsum(e.seconds for e in self.store.evaluations("search"))
+        self.trained = self.store.count(EvalKind.SEARCH, cached=False)
+        self.search_seconds = math.fsum(e.seconds for e in self.store.evaluations(EvalKind.SEARCH))
         best = None
         top = self.store.best(1)
         if top:
@@ -207,9 +208,10 @@ class Search:
         pid = self.store.add_program(str(child.program), keys, parent.id,
                                      f"{child.kind}: {child.detail}", "child")
         if known is not None:
-            self.store.add_evaluation(pid, "search", known, "ok" if math.isfinite(known) else
-                                      "diverged", True, self.config.task, self.config.seeds,
-                                      0.0, "cache")
+            self.store.add_evaluation(
+                pid, kind=EvalKind.SEARCH, fitness=known,
+                status=Status.OK if math.isfinite(known) else Status.DIVERGED, cached=True,
+                task=self.config.task, seeds=self.config.seeds, seconds=0.0, worker="cache")
             self.admit(Member(pid, child.program, known))
             return None
         self.pending[pid] = (child.program, parent.id, child.kind, keys)
@@ -235,8 +237,10 @@ class Search:
 
     def record(self, done: Done) -> None:
         program, _, _, keys = self.pending.pop(done.id)
-        self.store.add_evaluation(done.id, "search", done.fitness, done.status, False,
-                                  self.config.task, self.config.seeds, done.seconds, done.worker)
+        self.store.add_evaluation(done.id, kind=EvalKind.SEARCH, fitness=done.fitness,
+                                  status=done.status, task=self.config.task,
+                                  seeds=self.config.seeds, seconds=done.seconds,
+                                  worker=done.worker)
         self.cache.add_keys(keys, done.fitness)
         self.trained += 1
         self.search_seconds += done.seconds
@@ -261,7 +265,8 @@ class Search:
         mutants of the best program or of the seeds."""
         every = self.config.restart_every
         if every and self.trained % every == 0 and self.trained < self.config.budget:
-            self.store.set_value("restart_after", self.store.evaluations("search", last=1)[0].id)
+            last = self.store.evaluations(EvalKind.SEARCH, last=1)[0]
+            self.store.set_value("restart_after", last.id)
             self.population.restart()
 
     def stats(self) -> Stats:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 
-from lion_search.runs.journal import RunStore
+from lion_search.runs.journal import EvalKind, RunStore
 from lion_search.search.jobs import Done, Job, Scoring
 from lion_search.search.observer import Observer
 from lion_search.search.records import Member
@@ -42,8 +42,9 @@ class MetaValidation:
             return []
         if self.last is not None and self.last[0] == best.id:
             done = self.last[1]
-            self.store.add_evaluation(best.id, "metaval", done.fitness, done.status, True,
-                                      self.task, self.seeds, 0.0, done.worker)
+            self.store.add_evaluation(best.id, kind=EvalKind.METAVAL, fitness=done.fitness,
+                                      status=done.status, cached=True, task=self.task,
+                                      seeds=self.seeds, seconds=0.0, worker=done.worker)
             return []
         self.job = best
         return [Job(best.id, str(best.program), Scoring((self.task,), (math.inf,)))]
@@ -52,6 +53,7 @@ class MetaValidation:
         """Journal a finished meta-validation and tell the observer."""
         member, self.job = self.job, None
         self.last = (member.id, done)
-        self.store.add_evaluation(member.id, "metaval", done.fitness, done.status, False,
-                                  self.task, self.seeds, done.seconds, done.worker)
+        self.store.add_evaluation(member.id, kind=EvalKind.METAVAL, fitness=done.fitness,
+                                  status=done.status, task=self.task, seeds=self.seeds,
+                                  seconds=done.seconds, worker=done.worker)
         self.observer.metaval(self.task, member, done.fitness)

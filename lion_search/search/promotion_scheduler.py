@@ -14,13 +14,19 @@ import math
 from typing import NamedTuple
 
 from lion_search.analysis.dedup import DedupCache
+from lion_search.evaluation.results import Status
 from lion_search.language.parser import parse_program
 from lion_search.language.program import Program
-from lion_search.runs.journal import RunStore
+from lion_search.runs.journal import EvalKind, RunStore
 from lion_search.search.config import EvolveConfig
 from lion_search.search.jobs import Done, Job, Scoring
-from lion_search.search.promotion import (Promotion, PromotionRound, Trial, budgets,
-                                          tune_references)
+from lion_search.search.promotion import (
+    Promotion,
+    PromotionRound,
+    Trial,
+    budgets,
+    tune_references,
+)
 from lion_search.search.records import Member
 from lion_search.simplify.rules import rewrite
 
@@ -36,7 +42,7 @@ class Promoted(NamedTuple):
 
 def proxy_fitness(store: RunStore, program_id: int) -> float:
     """A journaled program's best proxy fitness."""
-    return store.best_fitness([program_id], ("search", "seed")).get(program_id, math.inf)
+    return store.best_fitness([program_id]).get(program_id, math.inf)
 
 
 class PromotionScheduler:
@@ -69,9 +75,9 @@ class PromotionScheduler:
         self.seconds = self.store.value("promotion_seconds", 0.0)
         references = self.store.value("promotion_references")
         self.references = tuple(r["fitness"] for r in references) if references else None
-        for e in self.store.evaluations("promoted"):
+        for e in self.store.evaluations(EvalKind.PROMOTED):
             self.promoted_keys.update(self.cache.keys(self.rewrite(e.program)))
-        top = self.store.best(1, "promoted")
+        top = self.store.best(1, EvalKind.PROMOTED)
         if not top:
             return None
         row, _ = top[0]
@@ -116,9 +122,10 @@ class PromotionScheduler:
             pid = self.store.add_program(str(tuned.program), self.cache.keys(tuned.program),
                                          None, f"reference on {task}: adamw tuned, lr "
                                          f"{tuned.lr:.3g}", "reference")
-            self.store.add_evaluation(pid, "promotion-reference", tuned.fitness,
-                                      tuned.comparison.result.status, False, task,
-                                      self.config.seeds, 0.0, "tuning")
+            self.store.add_evaluation(pid, kind=EvalKind.PROMOTION_REFERENCE,
+                                      fitness=tuned.fitness,
+                                      status=tuned.comparison.result.status, task=task,
+                                      seeds=self.config.seeds, seconds=0.0, worker="tuning")
             records.append({"task": task, "id": pid, "lr": tuned.lr, "fitness": tuned.fitness,
                             "hyperparameters": tuned.values, "budget": tuned.budget.to_json()})
         self.store.set_value("promotion_references", records)
@@ -151,17 +158,21 @@ class PromotionScheduler:
         self.store.set_value("promotion_seconds", self.seconds)
         promotions, self.round = self.round.scores(self.references), None
         tasks, _ = self.config.promotion
-        best_score = self.store.best(1, "promoted")
+        best_score = self.store.best(1, EvalKind.PROMOTED)
         best_score = best_score[0][1].fitness if best_score else math.inf
         out = []
         for p in promotions:
             for t in p.per_task:
-                self.store.add_evaluation(p.program_id, "promotion", t.loss,
-                                          "ok" if math.isfinite(t.loss) else "failed", False,
-                                          t.task, self.config.seeds, 0.0, f"lr x{t.lr_factor:g}")
-            self.store.add_evaluation(p.program_id, "promoted", p.score,
-                                      "ok" if math.isfinite(p.score) else "failed", False,
-                                      ",".join(tasks), self.config.seeds, p.seconds, "promotion")
+                self.store.add_evaluation(
+                    p.program_id, kind=EvalKind.PROMOTION, fitness=t.loss,
+                    status=Status.OK if math.isfinite(t.loss) else Status.FAILED, task=t.task,
+                    seeds=self.config.seeds, seconds=0.0, worker="promotion",
+                    lr_factor=t.lr_factor if math.isfinite(t.lr_factor) else None)
+            self.store.add_evaluation(
+                p.program_id, kind=EvalKind.PROMOTED, fitness=p.score,
+                status=Status.OK if math.isfinite(p.score) else Status.FAILED,
+                task=",".join(tasks), seeds=self.config.seeds, seconds=p.seconds,
+                worker="promotion")
             member = Member(p.program_id, self.rewrite(p.program_id),
                             proxy_fitness(self.store, p.program_id))
             new_best = p.score < best_score

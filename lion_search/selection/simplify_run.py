@@ -20,7 +20,9 @@ def simplify_in_run(store: RunStore, program_id: int, tolerance: float = 0.01,
     'simplified'; returns the report and the new program's id."""
     from lion_search.analysis.dedup import DedupCache
     from lion_search.evaluation.portfolio import PortfolioEvaluator
+    from lion_search.evaluation.results import Status
     from lion_search.language.parser import parse_program
+    from lion_search.runs.journal import EvalKind
     from lion_search.search.config import EvolveConfig
 
     config = EvolveConfig.from_json(store.config)
@@ -35,7 +37,8 @@ def simplify_in_run(store: RunStore, program_id: int, tolerance: float = 0.01,
                             f"simplified: {', '.join(dict.fromkeys(report.rules)) or 'no rule'};"
                             f" {kept} ablation step(s) kept", "simplified")
     if report.fitness_after is not None:
-        store.add_evaluation(pid, "simplified", report.fitness_after,
-                             "ok" if math.isfinite(report.fitness_after) else "diverged", False,
-                             config.task, config.seeds, 0.0, "simplify")
+        store.add_evaluation(
+            pid, kind=EvalKind.SIMPLIFIED, fitness=report.fitness_after,
+            status=Status.OK if math.isfinite(report.fitness_after) else Status.DIVERGED,
+            task=config.task, seeds=config.seeds, seconds=0.0, worker="simplify")
     return report, pid

@@ -10,7 +10,7 @@ from lion_search.language.errors import RunError
 from lion_search.language.parser import parse_program
 from lion_search.language.program import Program
 from lion_search.runs.journal import RunStore
-from lion_search.runs.references import program_name, run_best, simplified_text
+from lion_search.runs.references import program_name, run_best
 
 
 class ExportForm(NamedTuple):
@@ -36,7 +36,7 @@ def export_form(folder: Path, ref: str, raw: bool = False) -> ExportForm:
         row = run_best(store) if ref == "best" else store.program(int(ref))
         if row is None:
             raise RunError(f"run {str(folder)!r} has no evaluated program yet")
-        simplified = simplified_text(store, row.id)
+        simplified = store.simplified(row.id)
         schedule = store.config.get("schedule", "warmup_cosine")
     finally:
         store.close()

@@ -9,17 +9,14 @@ import warnings
 
 import numpy as np
 
-from lion_search.runs.journal import RunStore
+from lion_search.runs.journal import EvalKind, RunStore
 
 
 def _search_arrays(store: RunStore) -> dict[str, np.ndarray]:
     """Search evaluations in journal order: ids, fitness (inf = failed), cached, created."""
-    rows = store.db.execute("SELECT id, fitness, cached, created FROM evaluations "
-                            "WHERE kind = 'search' ORDER BY id").fetchall()
+    rows = [(e.id, e.fitness, e.cached, e.created) for e in store.evaluations(EvalKind.SEARCH)]
     data = np.array(rows, dtype=float).reshape(-1, 4)
-    fitness = data[:, 1].copy()
-    fitness[np.isnan(fitness)] = np.inf          # NULL (the worst fitness) reads as nan
-    return {"id": data[:, 0], "fitness": fitness, "cached": data[:, 2].astype(bool),
+    return {"id": data[:, 0], "fitness": data[:, 1], "cached": data[:, 2].astype(bool),
             "created": data[:, 3]}
 
 
@@ -54,15 +51,14 @@ def rolling_failed(fitness: np.ndarray, window: int) -> np.ndarray:
     return _rolling((~np.isfinite(fitness)).astype(float), window, np.mean)
 
 
-def _scores(store: RunStore, search_ids: np.ndarray, kind: str
+def _scores(store: RunStore, search_ids: np.ndarray, kind: EvalKind
             ) -> tuple[np.ndarray, np.ndarray, str] | None:
     """(search evaluation index, fitness, task) of the evaluations of `kind` (None if none)."""
-    rows = store.db.execute("SELECT id, fitness, task FROM evaluations WHERE kind = ? "
-                            "ORDER BY id", (kind,)).fetchall()
+    rows = store.evaluations(kind)
     if not rows:
         return None
-    x = np.searchsorted(search_ids, [r[0] for r in rows]).astype(float)
-    return x, np.array([math.inf if r[1] is None else r[1] for r in rows], float), rows[-1][2]
+    x = np.searchsorted(search_ids, [r.id for r in rows]).astype(float)
+    return x, np.array([r.fitness for r in rows], float), rows[-1].task
 
 
 def _seed_fitness(store: RunStore) -> float:

@@ -1,0 +1,162 @@
+"""The run journal's tables, the kinds of its evaluations, its rows, and its schema versions.
+
+The journal's meta row `schema` holds the version of its tables (a journal without one is of
+version 1). A journal of an older version is migrated when it is opened (`migrate`, in one
+transaction), so runs journaled before a change still read, resume and salvage:
+
+    1 -> 2   evaluations gain `lr_factor`: a promotion's best lr factor, which version 1 kept in
+             the `worker` column as 'lr x{factor}' (such rows now read worker 'promotion').
+"""
+from __future__ import annotations
+
+import math
+import sqlite3
+from enum import StrEnum
+from typing import NamedTuple
+
+FORMAT = "lion-search-run/1"    # the file's format tag (what it is), apart from its version
+JOURNAL = "journal.sqlite"
+SCHEMA_VERSION = 2
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS programs (
+    id INTEGER PRIMARY KEY,
+    text TEXT NOT NULL,
+    hash TEXT NOT NULL,            -- data-flow hash (see dedup)
+    fingerprint TEXT NOT NULL,     -- functional fingerprint (see dedup)
+    parent INTEGER REFERENCES programs(id),
+    mutation TEXT NOT NULL,
+    origin TEXT NOT NULL,          -- seed | calibration | child | reference | simplified
+    created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS evaluations (
+    id INTEGER PRIMARY KEY,
+    program INTEGER NOT NULL REFERENCES programs(id),
+    kind TEXT NOT NULL,            -- an EvalKind
+    fitness REAL,                  -- NULL stands for the worst fitness (+inf)
+    status TEXT NOT NULL,          -- a results.Status: ok | diverged | hurdle | failed
+    cached INTEGER NOT NULL,       -- 1: fitness reused from an equivalent program, not trained
+    task TEXT NOT NULL,
+    seeds TEXT NOT NULL,
+    seconds REAL NOT NULL,
+    worker TEXT NOT NULL,
+    created REAL NOT NULL,
+    lr_factor REAL                 -- promotion: the best lr factor (NULL: none trained, or
+                                   -- another kind)
+);
+CREATE INDEX IF NOT EXISTS evaluations_by_program ON evaluations(program);
+CREATE INDEX IF NOT EXISTS programs_by_hash ON programs(hash);
+"""
+TABLES = {"meta": ("key", "value"),
+          "programs": ("id", "text", "hash", "fingerprint", "parent", "mutation", "origin",
+                       "created"),
+          "evaluations": ("id", "program", "kind", "fitness", "status", "cached", "task", "seeds",
+                          "seconds", "worker", "created", "lr_factor")}
+
+
+class EvalKind(StrEnum):
+    """What an evaluation is (the journal's `kind` column)."""
+
+    SEARCH = "search"                  # a child on the proxy task(s): its fitness
+    SEED = "seed"                      # a seed at its calibrated lr
+    CALIBRATION = "calibration"        # a seed at one scale of its start-up lr sweep
+    REFERENCE = "reference"            # tuned AdamW on one task of a portfolio
+    METAVAL = "metaval"                # the best so far on the held-out larger task
+    SIMPLIFIED = "simplified"          # a simplified program (`lion-search simplify`)
+    PROMOTION_REFERENCE = "promotion-reference"   # tuned AdamW on one promotion task
+    PROMOTION = "promotion"            # a promoted program on one task, at its best lr factor
+    PROMOTED = "promoted"              # its promoted score over the promotion tasks
+
+
+PROXY_KINDS = (EvalKind.SEARCH, EvalKind.SEED)   # what a program's proxy fitness is read from
+
+
+class ProgramRow(NamedTuple):
+    """One journaled program."""
+
+    id: int
+    text: str
+    hash: str
+    fingerprint: str
+    parent: int | None
+    mutation: str
+    origin: str
+    created: float
+
+
+class EvaluationRow(NamedTuple):
+    """One journaled evaluation (fitness is +inf for failed runs)."""
+
+    id: int
+    program: int
+    kind: str
+    fitness: float
+    status: str
+    cached: bool
+    task: str
+    seeds: str
+    seconds: float
+    worker: str
+    created: float
+    lr_factor: float | None = None     # a promotion's best lr factor
+
+
+def fitness_out(value: float | None) -> float:
+    """A fitness as read: NULL is the worst fitness, +inf."""
+    return math.inf if value is None else value
+
+
+def fitness_in(value: float) -> float | None:
+    """A fitness as stored: anything not finite is NULL."""
+    return value if math.isfinite(value) else None
+
+
+def evaluation_row(row: tuple) -> EvaluationRow:
+    """An EvaluationRow from the columns of `evaluations`, in table order."""
+    return EvaluationRow(*row[:3], fitness_out(row[3]), row[4], bool(row[5]), *row[6:])
+
+
+def _lr_factor(worker: str) -> float | None:
+    """The factor in version 1's 'lr x{factor:g}' (None for 'lr xnan': none trained)."""
+    try:
+        factor = float(worker.removeprefix("lr x"))
+    except ValueError:
+        return None
+    return factor if math.isfinite(factor) else None
+
+
+def _to_version_2(db: sqlite3.Connection) -> None:
+    columns = {row[1] for row in db.execute("PRAGMA table_info(evaluations)")}
+    if "lr_factor" not in columns:
+        db.execute("ALTER TABLE evaluations ADD COLUMN lr_factor REAL")
+    rows = db.execute("SELECT id, worker FROM evaluations WHERE kind = ? AND worker LIKE 'lr x%'",
+                      (EvalKind.PROMOTION,)).fetchall()
+    db.executemany("UPDATE evaluations SET lr_factor = ?, worker = ? WHERE id = ?",
+                   [(_lr_factor(worker), EvalKind.PROMOTION, eid) for eid, worker in rows])
+
+
+MIGRATIONS = {1: _to_version_2}   # version -> the step that brings it to version + 1
+
+
+def schema_version(db: sqlite3.Connection) -> int:
+    """The journal's schema version (1 for a journal from before versions)."""
+    row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+    return int(row[0]) if row else 1
+
+
+def migrate(db: sqlite3.Connection) -> None:
+    """Bring an older journal's tables to SCHEMA_VERSION in one write transaction (another
+    process migrating it at the same time waits, then finds it done)."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        version = schema_version(db)
+        for step in range(version, SCHEMA_VERSION):
+            MIGRATIONS[step](db)
+        if version < SCHEMA_VERSION:
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
