@@ -34,7 +34,7 @@ from lion_search.evaluation.train import train
 from lion_search.export.optax_module import to_optax
 from lion_search.language.lr_scale import scale_lr
 from lion_search.language.program import Program
-from lion_search.runs.journal import RunStore
+from lion_search.runs.journal import EvalKind, RunStore
 from lion_search.runs.references import load_program
 
 
@@ -230,7 +230,7 @@ def time_evolve(label: str, args: tuple[str, ...], folder: Path,
     seconds = time.perf_counter() - start
     store = RunStore.open(folder)
     try:
-        trained = store.count("search", cached=False)
+        trained = store.count(EvalKind.SEARCH, cached=False)
         first = store.value("startup")["first_evaluation_s"]
     finally:
         store.close()

@@ -25,7 +25,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from lion_search.evaluation.fitness import Evaluator
-from lion_search.evaluation.results import WORST_FITNESS, EvalResult
+from lion_search.evaluation.results import WORST_FITNESS, EvalResult, Status
 from lion_search.evaluation.tasks import (
     USER_TASK_FORMS,
     get_task,
@@ -75,7 +75,7 @@ def log_ratio_fitness(per_task: Sequence[EvalResult], references: Sequence[float
     """(fitness, per-seed fitness): the mean over tasks and seeds of
     log(max(loss / reference, MIN_RATIO)), and for each seed the mean over tasks; the worst
     fitness if any run failed."""
-    if any(r.status != "ok" for r in per_task):
+    if any(r.status != Status.OK for r in per_task):
         return WORST_FITNESS, ()
     logs = np.array([[math.log(max(v / ref, MIN_RATIO)) for v in r.per_seed]
                      for r, ref in zip(per_task, references)])   # [tasks, seeds]
@@ -119,7 +119,7 @@ class PortfolioEvaluator:
             results = evaluator.evaluate_many([programs[i] for i in alive], hurdle, lr_scale)
             for i, result in zip(alive, results):
                 per_task[i].append(result)
-            alive = [i for i, r in zip(alive, results) if r.status == "ok"]
+            alive = [i for i, r in zip(alive, results) if r.status == Status.OK]
         references = self.references if self.relative else None
         return [combine(tuple(results), references) for results in per_task]
 
@@ -132,6 +132,6 @@ def combine(per_task: tuple[EvalResult, ...], references: Sequence[float] | None
     if references is None:
         return first._replace(per_task=per_task)
     seconds = math.fsum(r.seconds for r in per_task)
-    status = next((r.status for r in per_task if r.status != "ok"), "ok")
+    status = next((r.status for r in per_task if r.status != Status.OK), Status.OK)
     fitness, per_seed = log_ratio_fitness(per_task, references)
     return EvalResult(fitness, first.curve, status, seconds, per_seed, per_task)

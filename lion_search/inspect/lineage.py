@@ -19,7 +19,7 @@ import math
 from typing import Any, NamedTuple
 
 from lion_search.language.errors import RunError
-from lion_search.runs.journal import RunStore
+from lion_search.runs.journal import PROXY_KINDS, EvalKind, RunStore
 
 
 class LineageStep(NamedTuple):
@@ -63,7 +63,7 @@ def ancestry(store: RunStore, program_id: int) -> list[LineageStep]:
         rows.append(row)
         current = row.parent
     rows.reverse()
-    fitness = store.best_fitness([r.id for r in rows], ("search", "seed", "simplified"))
+    fitness = store.best_fitness([r.id for r in rows], (*PROXY_KINDS, EvalKind.SIMPLIFIED))
     steps: list[LineageStep] = []
     for i, row in enumerate(rows):
         f = fitness.get(row.id, math.inf)

@@ -149,7 +149,7 @@ class Search:
             references = [best_scale(grid, reference, [trained[str(p), task] for p in reference])
                           for task in tasks]
             self.store.set_value("references", journal_references(
-                self.store, self.cache, tasks, references, "reference", self.config.seeds))
+                self.store, self.cache, tasks, references, EvalKind.REFERENCE, self.config.seeds))
             self.references = tuple(c.result.fitness for c in references)
         seeds = []
         for name, sweep in sweeps.items():

@@ -54,7 +54,7 @@ from lion_search.language.errors import LionSearchError
 from lion_search.language.lr_scale import unscale_lr
 from lion_search.language.parser import parse_program
 from lion_search.language.program import Program
-from lion_search.runs.journal import RunStore
+from lion_search.runs.journal import EvalKind, RunStore
 from lion_search.runs.references import load_program, program_name
 
 
@@ -73,7 +73,7 @@ def candidates(store: RunStore, top: int,
     fingerprint, see dedup) after `prepare` (e.g. simplification): the promoted ones by promoted
     score first (so the run's best enters), then the rest by proxy fitness."""
     out, seen = [], set()
-    for row, _ in store.best(100 * top, "promoted") + store.best(100 * top):
+    for row, _ in store.best(100 * top, EvalKind.PROMOTED) + store.best(100 * top):
         program = prepare(parse_program(row.text))
         keys = set(DedupCache().keys(program))
         if keys & seen:

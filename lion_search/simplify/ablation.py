@@ -9,7 +9,7 @@ from typing import Callable, NamedTuple
 from lion_search.language.edits import describe, round_significant
 from lion_search.language.program import INPUTS, Arg, Program, format_constant
 from lion_search.language.validate import check
-from lion_search.simplify.dataflow import _copy, _definition, _replaced, _with_instr
+from lion_search.simplify.dataflow import copy_instr, definition, replaced, with_instr
 from lion_search.simplify.rules import LIMITS, rewrite
 
 
@@ -55,10 +55,10 @@ def _drop(program: Program, index: int) -> tuple[str, Program] | None:
     ins = program.body[index]
     names = [a for a in dict.fromkeys(ins.args) if isinstance(a, str)]
     overwritten = [ins.dst] if ins.dst in INPUTS + program.memory \
-        or _definition(program, index, ins.dst) is not None else []
+        or definition(program, index, ins.dst) is not None else []
     constants = [a for a in ins.args if not isinstance(a, str)]
     for value in names + overwritten + constants:
-        candidate = _replaced(program, index, _copy(ins, value))
+        candidate = replaced(program, index, copy_instr(ins, value))
         if check(candidate, LIMITS) is None:
             return f"drop {describe(ins)} (read {_text(value)} instead)", candidate
     return None
@@ -78,7 +78,7 @@ def rounding_candidates(program: Program) -> list[tuple[str, Program]]:
             for value in round_values(c):
                 new = args[:j] + (value,) + args[j + 1:]
                 edited = replace(program, outputs=new) if i == end else \
-                    _with_instr(program, i, replace(program.body[i], args=new))
+                    with_instr(program, i, replace(program.body[i], args=new))
                 if check(edited, LIMITS) is None:
                     out.append((f"round {format_constant(c)} -> {format_constant(value)} in "
                                 f"{where}", edited))

@@ -17,24 +17,24 @@ _FINITE_OPS = frozenset({"div", "pow", "mod", "neg", "abs", "sign", "sqrt", "rsq
                          "expm1", "log", "log1p", "max", "min", "clip", "where", "tanh",
                          "arcsin", "arctan", "cosh", "copy"})
 _COMPARISONS = frozenset({"lt", "le", "gt", "ge", "eq", "ne"})  # 0 or 1, even of NaN
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
-def _definition(program: Program, at: int, name: str) -> int | None:
+def definition(program: Program, at: int, name: str) -> int | None:
     """The index of the instruction whose value a read of `name` at `at` sees (the latest write
     before `at`; at = len(body) for the outputs), or None for the value on entry."""
     return next((j for j in range(at - 1, -1, -1) if program.body[j].dst == name), None)
 
 
-def _same_value(program: Program, a: Arg, at: int, other: int) -> bool:
+def same_value(program: Program, a: Arg, at: int, other: int) -> bool:
     """Whether argument `a` holds the same value when read at `at` and at `other`."""
-    return not isinstance(a, str) or _definition(program, at, a) == _definition(program, other, a)
+    return not isinstance(a, str) or definition(program, at, a) == definition(program, other, a)
 
 
-def _producer(program: Program, at: int, a: Arg, ops: frozenset[str] | set[str]
+def producer(program: Program, at: int, a: Arg, ops: frozenset[str] | set[str]
               ) -> tuple[int, Instr] | None:
     """(index, instruction) that computed the value `a` read at `at`, if its op is in `ops`."""
-    j = _definition(program, at, a) if isinstance(a, str) else None
+    j = definition(program, at, a) if isinstance(a, str) else None
     return (j, program.body[j]) if j is not None and program.body[j].op in ops else None
 
 
@@ -50,7 +50,7 @@ def _reads(program: Program, name: str, start: int) -> list[int]:
     return sites + [len(program.body)] if name in program.outputs else sites
 
 
-def _redirect(program: Program, name: str, start: int, value: Arg, at: int) -> Program:
+def redirect(program: Program, name: str, start: int, value: Arg, at: int) -> Program:
     """The reads of the value `name` holds at `start` read `value` (as read at `at`) instead,
     at each site where `value` still holds what it held at `at`."""
     body, outputs = list(program.body), program.outputs
@@ -59,7 +59,7 @@ def _redirect(program: Program, name: str, start: int, value: Arg, at: int) -> P
         return tuple(value if a == name else a for a in args)
 
     for j in _reads(program, name, start):
-        if not _same_value(program, value, at, j):
+        if not same_value(program, value, at, j):
             continue
         if j == len(body):
             outputs = sub(outputs)
@@ -81,17 +81,17 @@ def _finite_names(program: Program, at: int) -> set[str]:
     return finite
 
 
-def _is_finite(program: Program, at: int, a: Arg) -> bool:
+def is_finite(program: Program, at: int, a: Arg) -> bool:
     """Whether argument `a` read at `at` is provably finite (constants are)."""
     return not isinstance(a, str) or a in _finite_names(program, at)
 
 
-def _is_constant(a: Arg, value: float) -> bool:
+def is_constant(a: Arg, value: float) -> bool:
     """Whether argument `a` is the constant `value`."""
     return not isinstance(a, str) and a == value
 
 
-def _short_constant(x: object) -> float:
+def short_constant(x: object) -> float:
     """x as the shortest decimal within 1e-10 of it, relatively: 0.001 for the
     0.0010000000000000009 of 1 - 0.999, 1.4142135382 for the float32 sqrt(2)."""
     x = float(np.asarray(x))
@@ -99,23 +99,23 @@ def _short_constant(x: object) -> float:
                 if abs(d - x) <= 1e-10 * abs(x))
 
 
-def _with_instr(program: Program, index: int, ins: Instr) -> Program:
+def with_instr(program: Program, index: int, ins: Instr) -> Program:
     return replace(program, body=program.body[:index] + (ins,) + program.body[index + 1:])
 
 
-def _copy(ins: Instr, value: Arg) -> Instr:
+def copy_instr(ins: Instr, value: Arg) -> Instr:
     """`ins.dst = value`."""
     return Instr(ins.dst, "copy", (value,))
 
 
-def _replaced(program: Program, index: int, ins: Instr) -> Program:
+def replaced(program: Program, index: int, ins: Instr) -> Program:
     """The program with instruction `index` replaced by `ins`; a copy into a temporary is
     inlined into its readers (normalizing would otherwise name it, or the expression it
     copies, as a variable v1)."""
-    program = _with_instr(program, index, ins)
+    program = with_instr(program, index, ins)
     if ins.op != "copy" or not is_temp(ins.dst):
         return program
-    program = _redirect(program, ins.dst, index + 1, ins.args[0], index)
+    program = redirect(program, ins.dst, index + 1, ins.args[0], index)
     if _reads(program, ins.dst, index + 1):
         return program
     return replace(program, body=program.body[:index] + program.body[index + 1:])

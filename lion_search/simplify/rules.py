@@ -13,16 +13,16 @@ from lion_search.language.ops import OPS, Kind
 from lion_search.language.program import Arg, Instr, Program
 from lion_search.language.validate import Limits
 from lion_search.simplify.dataflow import (
-    _FLOAT32_MAX,
-    _copy,
-    _definition,
-    _is_constant,
-    _is_finite,
-    _producer,
-    _redirect,
-    _replaced,
-    _same_value,
-    _short_constant,
+    FLOAT32_MAX,
+    copy_instr,
+    definition,
+    is_constant,
+    is_finite,
+    producer,
+    redirect,
+    replaced,
+    same_value,
+    short_constant,
 )
 from lion_search.simplify.dead_code import remove_dead
 
@@ -48,7 +48,7 @@ def _local(matcher: Matcher) -> Callable[[Program], Program | None]:
     def apply(program: Program) -> Program | None:
         for i in range(len(program.body)):
             new = matcher(program, i)
-            result = None if new is None else accept(program, _replaced(program, i, new), LIMITS)
+            result = None if new is None else accept(program, replaced(program, i, new), LIMITS)
             if result is not None:
                 return result
         return None
@@ -62,7 +62,7 @@ def _fold_constants(p: Program, i: int) -> Instr | None:
             or any(isinstance(a, str) for a in ins.args):
         return None
     value = float(np.asarray(op.fn(*ins.args)))  # what execute.run_program computes
-    return _copy(ins, _short_constant(value)) if abs(value) <= _FLOAT32_MAX else None
+    return copy_instr(ins, short_constant(value)) if abs(value) <= FLOAT32_MAX else None
 
 
 def _copy_propagate(program: Program) -> Program | None:
@@ -74,7 +74,7 @@ def _copy_propagate(program: Program) -> Program | None:
         if value == ins.dst:
             candidate = replace(program, body=program.body[:i] + program.body[i + 1:])
         else:
-            candidate = _redirect(program, ins.dst, i + 1, value, i)
+            candidate = redirect(program, ins.dst, i + 1, value, i)
         result = accept(program, candidate, LIMITS)
         if result is not None:
             return result
@@ -86,12 +86,12 @@ def _commuted(ins: Instr, op: str, constant: float) -> Arg | None:
     if ins.op != op:
         return None
     x, y = ins.args
-    return x if _is_constant(y, constant) else y if _is_constant(x, constant) else None
+    return x if is_constant(y, constant) else y if is_constant(x, constant) else None
 
 
 def _mul_one(p: Program, i: int) -> Instr | None:
     x = _commuted(p.body[i], "mul", 1.0)
-    return None if x is None else _copy(p.body[i], x)
+    return None if x is None else copy_instr(p.body[i], x)
 
 
 def _mul_minus_one(p: Program, i: int) -> Instr | None:
@@ -101,52 +101,54 @@ def _mul_minus_one(p: Program, i: int) -> Instr | None:
 
 def _mul_zero(p: Program, i: int) -> Instr | None:
     x = _commuted(p.body[i], "mul", 0.0)
-    return None if x is None or not _is_finite(p, i, x) else _copy(p.body[i], 0.0)
+    return None if x is None or not is_finite(p, i, x) else copy_instr(p.body[i], 0.0)
 
 
 def _add_zero(p: Program, i: int) -> Instr | None:
     ins = p.body[i]
     x = _commuted(ins, "add", 0.0)
-    if ins.op == "sub" and _is_constant(ins.args[1], 0.0):
+    if ins.op == "sub" and is_constant(ins.args[1], 0.0):
         x = ins.args[0]
-    return None if x is None else _copy(ins, x)
+    return None if x is None else copy_instr(ins, x)
 
 
 def _zero_minus(p: Program, i: int) -> Instr | None:
     ins = p.body[i]
-    if ins.op == "sub" and _is_constant(ins.args[0], 0.0):
+    if ins.op == "sub" and is_constant(ins.args[0], 0.0):
         return Instr(ins.dst, "neg", (ins.args[1],))
     return None
 
 
 def _sub_self(p: Program, i: int) -> Instr | None:
     ins = p.body[i]
-    if ins.op == "sub" and ins.args[0] == ins.args[1] and _is_finite(p, i, ins.args[0]):
-        return _copy(ins, 0.0)
+    if ins.op == "sub" and ins.args[0] == ins.args[1] and is_finite(p, i, ins.args[0]):
+        return copy_instr(ins, 0.0)
     return None
 
 
 def _div_one(p: Program, i: int) -> Instr | None:
     ins = p.body[i]
-    return _copy(ins, ins.args[0]) if ins.op == "div" and _is_constant(ins.args[1], 1.0) else None
+    if ins.op == "div" and is_constant(ins.args[1], 1.0):
+        return copy_instr(ins, ins.args[0])
+    return None
 
 
 def _double_neg(p: Program, i: int) -> Instr | None:
     ins = p.body[i]
-    inner = _producer(p, i, ins.args[0], {"neg"}) if ins.op == "neg" else None
-    if inner is None or not _same_value(p, inner[1].args[0], inner[0], i):
+    inner = producer(p, i, ins.args[0], {"neg"}) if ins.op == "neg" else None
+    if inner is None or not same_value(p, inner[1].args[0], inner[0], i):
         return None
-    return _copy(ins, inner[1].args[0])
+    return copy_instr(ins, inner[1].args[0])
 
 
 def _squared(p: Program, at: int, a: Arg) -> Arg | None:
     """x if the value `a` read at `at` is x * x or square(x), x holding the same value at `at`."""
-    found = _producer(p, at, a, {"mul", "square"})
+    found = producer(p, at, a, {"mul", "square"})
     if found is None:
         return None
     j, ins = found
     x = ins.args[0]
-    if (ins.op == "mul" and ins.args[1] != x) or not _same_value(p, x, j, at):
+    if (ins.op == "mul" and ins.args[1] != x) or not same_value(p, x, j, at):
         return None
     return x
 
@@ -154,12 +156,12 @@ def _squared(p: Program, at: int, a: Arg) -> Arg | None:
 def _absolute(p: Program, at: int, a: Arg) -> Arg | None:
     """x if the value `a` read at `at` is abs(x), sqrt(x * x) or sqrt(square(x)), x holding the
     same value at `at`."""
-    found = _producer(p, at, a, {"abs", "sqrt"})
+    found = producer(p, at, a, {"abs", "sqrt"})
     if found is None:
         return None
     j, ins = found
     x = ins.args[0] if ins.op == "abs" else _squared(p, j, ins.args[0])
-    return x if x is not None and _same_value(p, x, j, at) else None
+    return x if x is not None and same_value(p, x, j, at) else None
 
 
 def _sign_of_ratio(p: Program, i: int) -> Instr | None:
@@ -177,8 +179,8 @@ def _abs_of_sqrt(p: Program, i: int) -> Instr | None:
 
 def _sign_sign(p: Program, i: int) -> Instr | None:
     ins = p.body[i]
-    if ins.op == "sign" and _producer(p, i, ins.args[0], {"sign"}) is not None:
-        return _copy(ins, ins.args[0])
+    if ins.op == "sign" and producer(p, i, ins.args[0], {"sign"}) is not None:
+        return copy_instr(ins, ins.args[0])
     return None
 
 
@@ -190,21 +192,21 @@ def _small_weight(a: Arg) -> bool:
 def _interp_same(p: Program, i: int) -> Instr | None:
     ins = p.body[i]
     if ins.op == "interp" and ins.args[0] == ins.args[1] and _small_weight(ins.args[2]):
-        return _copy(ins, ins.args[0])
+        return copy_instr(ins, ins.args[0])
     return None
 
 
 def _interp_zero(p: Program, i: int) -> Instr | None:
     ins = p.body[i]
-    if ins.op == "interp" and _is_constant(ins.args[2], 0.0) and _is_finite(p, i, ins.args[1]):
-        return _copy(ins, ins.args[0])
+    if ins.op == "interp" and is_constant(ins.args[2], 0.0) and is_finite(p, i, ins.args[1]):
+        return copy_instr(ins, ins.args[0])
     return None
 
 
 def _interp_one(p: Program, i: int) -> Instr | None:
     ins = p.body[i]
-    if ins.op == "interp" and _is_constant(ins.args[2], 1.0) and _is_finite(p, i, ins.args[0]):
-        return _copy(ins, ins.args[1])
+    if ins.op == "interp" and is_constant(ins.args[2], 1.0) and is_finite(p, i, ins.args[0]):
+        return copy_instr(ins, ins.args[1])
     return None
 
 
@@ -213,21 +215,21 @@ def _interp_interp(p: Program, i: int) -> Instr | None:
     if ins.op != "interp" or not _small_weight(ins.args[2]):
         return None
     x, y, b = ins.args
-    found = _producer(p, i, y, {"interp"})
+    found = producer(p, i, y, {"interp"})
     if found is None:
         return None
     j, inner = found
     x2, z, a = inner.args
-    if x2 != x or not _small_weight(a) or not (_same_value(p, x, j, i) and _same_value(p, z, j, i)):
+    if x2 != x or not _small_weight(a) or not (same_value(p, x, j, i) and same_value(p, z, j, i)):
         return None
-    return Instr(ins.dst, "interp", (x, z, _short_constant(a * b)))
+    return Instr(ins.dst, "interp", (x, z, short_constant(a * b)))
 
 
 def _zero_slot(program: Program) -> Program | None:
     """Apply of zero_slot: a slot that no instruction writes and that returns itself."""
     end = len(program.body)
     for k, slot in enumerate(program.memory):
-        if program.outputs[1 + k] != slot or _definition(program, end, slot) is not None:
+        if program.outputs[1 + k] != slot or definition(program, end, slot) is not None:
             continue
         body = tuple(replace(ins, args=tuple(0.0 if a == slot else a for a in ins.args))
                      for ins in program.body)

@@ -17,22 +17,22 @@ from lion_search.inspect.report.figures import (
     plot_throughput,
 )
 from lion_search.inspect.report.series import (
-    _scores,
-    _search_arrays,
-    _seed_fitness,
     best_so_far,
+    kind_scores,
+    search_arrays,
+    seed_fitness,
 )
 from lion_search.inspect.report.tables import (
-    _e,
-    _lineage_html,
-    _num,
-    _table,
+    esc,
     funnel_html,
+    html_table,
+    lineage_html,
+    num_text,
     relation_html,
 )
 from lion_search.inspect.summary import format_delta, is_relative, summarize
 from lion_search.runs.hall_of_fame import HallEntry, pareto_front
-from lion_search.runs.journal import RunStore
+from lion_search.runs.journal import EvalKind, RunStore
 
 REPORT = "report.html"
 FUNNEL = "funnel.json"
@@ -58,7 +58,7 @@ pre { margin: 0; font-size: 12px; text-align: left; white-space: pre; }
 
 def _img(name: str, png: bytes, alt: str) -> str:
     data = base64.b64encode(png).decode("ascii")
-    return f'<div><img id="plot-{name}" alt="{_e(alt)}" src="data:image/png;base64,{data}"></div>'
+    return f'<div><img id="plot-{name}" alt="{esc(alt)}" src="data:image/png;base64,{data}"></div>'
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -92,21 +92,21 @@ def write_report(store: RunStore, top: int = 10) -> Path:
     folder = store.folder
     config = store.config
     summary = summarize(store, top)
-    seed = _seed_fitness(store)
+    seed = seed_fitness(store)
     population = int(config.get("population") or 100)
-    search = _search_arrays(store)
+    search = search_arrays(store)
     entries = pareto_front(store)
     name = folder.resolve().name
 
     pngs: dict[str, bytes] = {}
     pngs["fitness"] = plot_fitness(search["fitness"], population, seed,
                                    f"{name}: fitness on {config.get('task')}")
-    meta = _scores(store, search["id"], "metaval")
+    meta = kind_scores(store, search["id"], EvalKind.METAVAL)
     if meta:
         pngs["metaval"] = plot_beside_proxy(
             best_so_far(search["fitness"]), meta[0], meta[1], f"meta-validation ({meta[2]})",
             "meta-validation fitness", f"{name}: meta-validation")
-    promoted = _scores(store, search["id"], "promoted")
+    promoted = kind_scores(store, search["id"], EvalKind.PROMOTED)
     if promoted:
         pngs["promotion"] = plot_beside_proxy(
             best_so_far(search["fitness"]), promoted[0], promoted[1],
@@ -131,18 +131,18 @@ def _html(store: RunStore, summary: dict, config: dict, entries: list[HallEntry]
     seed = min((s["fitness"] for s in seeds if s["fitness"] is not None), default=None)
     best = summary["best"]
     trained, budget = summary["evaluations"], summary["budget"]
-    facts = [f"state <b>{_e(summary['state'])}</b>", f"task <b>{_e(summary['task'])}</b>",
-             f"trained <b>{trained}</b> / {_e(budget)}",
+    facts = [f"state <b>{esc(summary['state'])}</b>", f"task <b>{esc(summary['task'])}</b>",
+             f"trained <b>{trained}</b> / {esc(budget)}",
              f"cache hits <b>{summary['cache_hits']}</b> "
              f"({100 * summary['cache_hit_rate']:.0f}%)",
-             f"seed fitness <b>{_num(seed)}</b>",
-             f"best <b>{_num(best['fitness']) if best else 'none yet'}</b>"
+             f"seed fitness <b>{num_text(seed)}</b>",
+             f"best <b>{num_text(best['fitness']) if best else 'none yet'}</b>"
              + (f" (#{best['id']})" if best else "")]
     if best and seed is not None and best["fitness"] is not None:
         delta = format_delta(best["fitness"], seed, is_relative(store)).removesuffix(" vs seed")
-        facts.append(f"vs seed <b>{_e(delta)}</b>")
-    body = [f"<h1>lion-search run {_e(name)}</h1>",
-            f'<p class="sub">{_e(summary["run"])} &middot; report written '
+        facts.append(f"vs seed <b>{esc(delta)}</b>")
+    body = [f"<h1>lion-search run {esc(name)}</h1>",
+            f'<p class="sub">{esc(summary["run"])} &middot; report written '
             f'{time.strftime("%Y-%m-%d %H:%M:%S")}</p>',
             '<div class="facts">' + "".join(f"<span>{f}</span>" for f in facts) + "</div>"]
 
@@ -163,53 +163,54 @@ def _html(store: RunStore, summary: dict, config: dict, entries: list[HallEntry]
     body.append("</div>")
 
     if best:
-        promoted = f", promoted score {_num(best['promoted'])}" if best["by"] == "promoted score" \
-            else ""
+        promoted = f", promoted score {num_text(best['promoted'])}" \
+            if best["by"] == "promoted score" else ""
         body.append(f"<h2>Best program by {best['by']} (#{best['id']}, fitness "
-                    f"{_num(best['fitness'])}{promoted})</h2>")
+                    f"{num_text(best['fitness'])}{promoted})</h2>")
         if best["simplified"]:
             body.append("<p>Simplified (<code>lion-search simplify</code>):</p>"
-                        f"<pre>{_e(best['simplified'])}</pre><p>As the search found it:</p>")
-        body.append(f"<pre>{_e(best['program'])}</pre>")
+                        f"<pre>{esc(best['simplified'])}</pre><p>As the search found it:</p>")
+        body.append(f"<pre>{esc(best['program'])}</pre>")
         body.append(f"<p>{relation_html(best['relation'])}</p>")
         if best["lr_warning"]:
-            body.append(f'<p class="fail">Warning: {_e(best["lr_warning"])}.</p>')
+            body.append(f'<p class="fail">Warning: {esc(best["lr_warning"])}.</p>')
         body.append("<details><summary>its lineage from the seed</summary>"
-                    f"{_lineage_html(store, best['id'])}</details>")
+                    f"{lineage_html(store, best['id'])}</details>")
 
     body.append(f"<h2>Top {len(summary['top'])} programs</h2>")
-    body.append(_table(
+    body.append(html_table(
         ["id", "fitness", "promoted", "vs seed", "memory", "length", "found at eval",
          "cache hits", "program", "relation to the seeds"],
-        [[f"#{r['id']}", _num(r["fitness"]), _num(r["promoted"]) if r["was_promoted"] else "",
-          _e(r["vs_seed"].removesuffix(" vs seed")), str(r["memory"]),
+        [[f"#{r['id']}", num_text(r["fitness"]),
+          num_text(r["promoted"]) if r["was_promoted"] else "",
+          esc(r["vs_seed"].removesuffix(" vs seed")), str(r["memory"]),
           str(r["length"]), str(r["evaluation"]), str(r["cache_hits"]),
-          f"<pre>{_e(r['program'])}</pre>", _e(r["relation"]["headline"])]
+          f"<pre>{esc(r['program'])}</pre>", esc(r["relation"]["headline"])]
          for r in summary["top"]], {8, 9}))
 
     front = [e for e in entries if e.on_front]
     body.append(f"<h2>Pareto front ({len(front)} of {len(entries)} (length, memory) "
                 "cells)</h2><p>Programs no other program beats on fitness, memory cost and "
                 "length at once. All cells: <code>hall_of_fame.csv</code>.</p>")
-    body.append(_table(["id", "fitness", "memory", "length", "found at eval", "program"],
-                       [[f"#{e.id}", _num(e.fitness), str(e.memory), str(e.length),
+    body.append(html_table(["id", "fitness", "memory", "length", "found at eval", "program"],
+                       [[f"#{e.id}", num_text(e.fitness), str(e.memory), str(e.length),
                          str(e.evaluation) if e.evaluation else store.program(e.id).origin,
-                         f"<pre>{_e(e.program)}</pre>"] for e in front], {5}))
+                         f"<pre>{esc(e.program)}</pre>"] for e in front], {5}))
 
     body.append("<h2>Seeds</h2>")
-    body.append(_table(["name", "id", "lr scale", "fitness"],
-                       [[_e(s["name"]), f"#{s['id']}", f"{s['lr_scale']:g}",
-                         _num(s["fitness"])] for s in seeds], {0}))
+    body.append(html_table(["name", "id", "lr scale", "fitness"],
+                       [[esc(s["name"]), f"#{s['id']}", f"{s['lr_scale']:g}",
+                         num_text(s["fitness"])] for s in seeds], {0}))
 
     funnel, problem = read_funnel(store.folder)
     if funnel is not None or problem:
         body.append("<h2>Funnel</h2>")
-        body.append(funnel_html(funnel) if funnel is not None else f"<p>{_e(problem)}</p>")
+        body.append(funnel_html(funnel) if funnel is not None else f"<p>{esc(problem)}</p>")
 
     body.append("<h2>Run config</h2>")
-    body.append(_table(["setting", "value"],
-                       [[_e(k), f"<code>{_e(json.dumps(v))}</code>"]
+    body.append(html_table(["setting", "value"],
+                       [[esc(k), f"<code>{esc(json.dumps(v))}</code>"]
                         for k, v in sorted(config.items())], {0, 1}))
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>lion-search: {_e(name)}</title><style>{_CSS}</style></head>\n<body>\n"
+            f"<title>lion-search: {esc(name)}</title><style>{_CSS}</style></head>\n<body>\n"
             + "\n".join(body) + "\n</body></html>\n")

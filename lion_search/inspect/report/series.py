@@ -12,7 +12,7 @@ import numpy as np
 from lion_search.runs.journal import EvalKind, RunStore
 
 
-def _search_arrays(store: RunStore) -> dict[str, np.ndarray]:
+def search_arrays(store: RunStore) -> dict[str, np.ndarray]:
     """Search evaluations in journal order: ids, fitness (inf = failed), cached, created."""
     rows = [(e.id, e.fitness, e.cached, e.created) for e in store.evaluations(EvalKind.SEARCH)]
     data = np.array(rows, dtype=float).reshape(-1, 4)
@@ -51,7 +51,7 @@ def rolling_failed(fitness: np.ndarray, window: int) -> np.ndarray:
     return _rolling((~np.isfinite(fitness)).astype(float), window, np.mean)
 
 
-def _scores(store: RunStore, search_ids: np.ndarray, kind: EvalKind
+def kind_scores(store: RunStore, search_ids: np.ndarray, kind: EvalKind
             ) -> tuple[np.ndarray, np.ndarray, str] | None:
     """(search evaluation index, fitness, task) of the evaluations of `kind` (None if none)."""
     rows = store.evaluations(kind)
@@ -61,7 +61,7 @@ def _scores(store: RunStore, search_ids: np.ndarray, kind: EvalKind
     return x, np.array([r.fitness for r in rows], float), rows[-1].task
 
 
-def _seed_fitness(store: RunStore) -> float:
+def seed_fitness(store: RunStore) -> float:
     return min((s["fitness"] for s in store.value("seeds", []) if s.get("fitness") is not None),
                default=math.inf)
 

@@ -10,15 +10,15 @@ from lion_search.inspect.lineage import ancestry
 from lion_search.runs.journal import RunStore
 
 
-def _e(x: Any) -> str:
+def esc(x: Any) -> str:
     return html.escape(str(x))
 
 
-def _num(x: float | None) -> str:
+def num_text(x: float | None) -> str:
     return "failed" if x is None or not math.isfinite(x) else f"{x:.4g}"
 
 
-def _table(head: list[str], rows: list[list[str]], left: set[int] = frozenset(),
+def html_table(head: list[str], rows: list[list[str]], left: set[int] = frozenset(),
            row_class: list[str] | None = None) -> str:
     """An HTML table from already-escaped cells."""
     out = ["<table><tr>" + "".join(f'<th class="l">{h}</th>' if i in left else f"<th>{h}</th>"
@@ -34,7 +34,7 @@ def _result_cell(result: dict | None) -> str:
     if not result:
         return ""
     fitness, spread, lr = result.get("fitness"), result.get("spread"), result.get("lr")
-    text = _num(fitness)
+    text = num_text(fitness)
     if spread is not None and fitness is not None:
         text += f" &plusmn; {spread:.2g}"
     if lr is not None:
@@ -52,44 +52,44 @@ def funnel_html(funnel: dict) -> str:
         notes = "; ".join(([f"seeds {seeds}"] if seeds else []) +
                           ([f"pass rule {stage['rule']}"] if stage.get("rule") else []) +
                           [f"{side}: {text} per task" for side, text in budget.items()])
-        parts.append(f"<h3>Stage {_e(stage.get('name', '?'))}: {_e(', '.join(tasks))}"
-                     + (f" ({_e(notes)})" if notes else "") + "</h3>")
+        parts.append(f"<h3>Stage {esc(stage.get('name', '?'))}: {esc(', '.join(tasks))}"
+                     + (f" ({esc(notes)})" if notes else "") + "</h3>")
         rows, classes = [], []
         for baseline in stage.get("baselines", []):
             results = baseline.get("results", {})
-            rows.append([_e(baseline.get("name", "")), "baseline",
+            rows.append([esc(baseline.get("name", "")), "baseline",
                          *(_result_cell(results.get(t)) for t in tasks), _budget(results), ""])
             classes.append("")
         for candidate in stage.get("candidates", []):
             results = candidate.get("results", {})
             passed = candidate.get("passed")
-            said = _e(candidate.get("verdict") or ("passed" if passed else "out"))
+            said = esc(candidate.get("verdict") or ("passed" if passed else "out"))
             verdict = (f'<span class="pass">{said}</span>' if passed else
                        f'<span class="fail">{said}</span>' if passed is not None else "")
             name = candidate.get("name", "")
             ident = candidate.get("id")
-            rows.append([_e(name) + (f" <small>#{_e(ident)}</small>" if ident is not None
+            rows.append([esc(name) + (f" <small>#{esc(ident)}</small>" if ident is not None
                                      else ""), "candidate",
                          *(_result_cell(results.get(t)) for t in tasks), _budget(results),
                          verdict])
             classes.append("win" if passed else "")
-        parts.append(_table(["optimizer", "kind", *(_e(t) for t in tasks),
+        parts.append(html_table(["optimizer", "kind", *(esc(t) for t in tasks),
                              "tuning budget (first task)", "verdict"], rows, {0, 1}, classes))
     entrants = funnel.get("candidates", [])
     if entrants:
         parts.append("<h3>Candidates</h3>")
-        parts.append(_table(["name", "id", "program", "relation to the seeds"],
-                            [[_e(c.get("name", "")), _e(c.get("id", "")),
-                              f"<pre>{_e(c.get('program', ''))}</pre>"
-                              + (f'<p class="fail">Warning: {_e(c["lr_warning"])}.</p>'
+        parts.append(html_table(["name", "id", "program", "relation to the seeds"],
+                            [[esc(c.get("name", "")), esc(c.get("id", "")),
+                              f"<pre>{esc(c.get('program', ''))}</pre>"
+                              + (f'<p class="fail">Warning: {esc(c["lr_warning"])}.</p>'
                                  if c.get("lr_warning") else ""),
                               relation_html(c.get("relation"))] for c in entrants], {0, 2, 3}))
     winners = funnel.get("winners", [])
     if winners:
         parts.append("<h3>Winners</h3>")
-        parts.append(_table(["name", "id", "stage", "exported to", "relation to the seeds"],
-                            [[_e(w.get("name", "")), _e(w.get("id", "")), _e(w.get("stage", "")),
-                              f"<code>{_e(w.get('path', ''))}</code>", _e(w.get("relation", ""))]
+        parts.append(html_table(["name", "id", "stage", "exported to", "relation to the seeds"],
+                            [[esc(w.get("name", "")), esc(w.get("id", "")), esc(w.get("stage", "")),
+                              f"<code>{esc(w.get('path', ''))}</code>", esc(w.get("relation", ""))]
                              for w in winners], {0, 3, 4}))
     elif funnel.get("stages"):
         parts.append("<p>No winner: no candidate beat the baselines through the last stage.</p>")
@@ -99,7 +99,7 @@ def funnel_html(funnel: dict) -> str:
 def _budget(results: dict) -> str:
     """What the tuning of a row's first task spent (empty for records from before budgets)."""
     first = next(iter(results.values()), None) or {}
-    return _e(first.get("budget", {}).get("text", ""))
+    return esc(first.get("budget", {}).get("text", ""))
 
 
 def relation_html(relation: dict | None) -> str:
@@ -108,18 +108,18 @@ def relation_html(relation: dict | None) -> str:
     if not relation:
         return ""
     diff = relation.get("diff")
-    return _e(relation.get("headline", "")) + (f"<pre>{_e(diff)}</pre>" if diff else "")
+    return esc(relation.get("headline", "")) + (f"<pre>{esc(diff)}</pre>" if diff else "")
 
 
 def _diff_html(diff: str) -> str:
     lines = []
     for line in diff.splitlines():
         cls = "diff-add" if line.startswith("+") else "diff-del"
-        lines.append(f'<span class="{cls}">{_e(line)}</span>')
+        lines.append(f'<span class="{cls}">{esc(line)}</span>')
     return "<pre>" + "\n".join(lines) + "</pre>" if lines else ""
 
 
-def _lineage_html(store: RunStore, program_id: int, limit: int = 60) -> str:
+def lineage_html(store: RunStore, program_id: int, limit: int = 60) -> str:
     """The lineage table: the seed, then the last `limit` steps (a long chain is cut)."""
     steps = ancestry(store, program_id)
     rows = []
@@ -130,6 +130,6 @@ def _lineage_html(store: RunStore, program_id: int, limit: int = 60) -> str:
                              f"lion-search show RUN --lineage {program_id}</i>", "", "", ""])
             continue
         delta = "" if i == 0 or not math.isfinite(s.delta) else f"{s.delta:+.4g}"
-        rows.append([f"#{s.id}", _e(s.origin if i == 0 else f"step {i}"),
-                     _e(s.mutation), _num(s.fitness), delta, _diff_html(s.diff)])
-    return _table(["id", "", "mutation", "fitness", "change", "diff"], rows, {1, 2, 5})
+        rows.append([f"#{s.id}", esc(s.origin if i == 0 else f"step {i}"),
+                     esc(s.mutation), num_text(s.fitness), delta, _diff_html(s.diff)])
+    return html_table(["id", "", "mutation", "fitness", "change", "diff"], rows, {1, 2, 5})
