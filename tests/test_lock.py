@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+import lion_search
 from lion_search.language.errors import DiskFull, RunError
 from lion_search.runs.folders import run_info
 from lion_search.runs.journal import RunStore
@@ -23,7 +24,7 @@ from tests.conftest import small_run
 from tests.test_search import CLI, QUICK, cli, search_evaluations
 
 HOLDER = ("import sys, time\nfrom lion_search.runs.lock import hold\n"
-          "lock = hold(sys.argv[1], 'evolve')\nprint('held', flush=True)\ntime.sleep(600)\n")
+          "lock = hold(sys.argv[1], 'lion-search evolve')\nprint('held', flush=True)\ntime.sleep(600)\n")
 
 
 def trained_programs(folder: Path) -> list[int]:
@@ -56,17 +57,17 @@ def start_holder(folder: Path) -> subprocess.Popen:
 
 def test_a_second_writer_is_refused_with_the_holders_pid_and_host(run):
     assert is_held(run) is None                      # no lock file yet: a run from before locks
-    with hold(run, "evolve"):
+    with hold(run, "lion-search evolve"):
         assert is_held(run) is True
         with pytest.raises(RunLocked) as refused:
-            hold(run, "simplify")
+            hold(run, "lion-search simplify")
         message = str(refused.value)
         assert "\n" not in message
         assert f"process {os.getpid()} on host {socket.gethostname()}" in message
         assert "wait for it to end" in message and f"kill {os.getpid()}" in message
-        assert holder(run).command == "evolve"
+        assert holder(run).command == "lion-search evolve"
     assert is_held(run) is False
-    with hold(run, "funnel"):                        # free again once released
+    with hold(run, "lion-search funnel"):                        # free again once released
         assert holder(run).pid == os.getpid()
 
 
@@ -74,18 +75,18 @@ def test_the_kernel_frees_the_lock_of_a_killed_holder(run):
     process = start_holder(run)
     try:
         with pytest.raises(RunLocked, match=f"process {process.pid} on host"):
-            hold(run, "evolve")
+            hold(run, "lion-search evolve")
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait()
     started = time.monotonic()
-    with hold(run, "evolve"):
+    with hold(run, "lion-search evolve"):
         assert time.monotonic() - started < 0.5
 
 
 def test_a_missing_folder_is_not_locked(tmp_path):
     with pytest.raises(RunError, match="cannot open the writer lock"):
-        hold(tmp_path / "absent", "evolve")
+        hold(tmp_path / "absent", "lion-search evolve")
     assert is_held(tmp_path / "absent") is None
 
 
@@ -142,6 +143,13 @@ def test_simplify_into_the_run_is_refused_while_show_and_export_read(run, tmp_pa
     assert [row.origin for row in RunStore.open(run).programs()].count("simplified") == 0
 
 
+def test_a_notebook_search_holds_the_lock_and_lets_it_go(tmp_path):
+    folder = lion_search.evolve(out=tmp_path / "run", task="quadratic", budget=5, population=4,
+                                workers=1, promote_every=0)
+    assert holder(folder).command == "lion_search.evolve()" and holder(folder).pid == os.getpid()
+    assert is_held(folder) is False and run_info(folder).state == "finished"
+
+
 # ----------------------------------------------------------------- searches on the command line
 
 def wait_for(condition, timeout: float = 120.0) -> None:
@@ -177,7 +185,7 @@ def test_a_second_search_on_a_running_run_exits_at_once_and_the_first_meets_its_
 
 def test_after_sigkill_resume_starts_at_once(tmp_path):
     out = tmp_path / "run"
-    process = subprocess.Popen(CLI + ["evolve", "--budget", "80", *QUICK, "--out", str(out)],
+    process = subprocess.Popen(CLI + ["evolve", "--budget", "50", *QUICK, "--out", str(out)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_for(lambda: has_trained(out, 10))
     process.send_signal(signal.SIGKILL)
@@ -188,7 +196,7 @@ def test_after_sigkill_resume_starts_at_once(tmp_path):
     assert result.returncode == 0, result.stderr
     after = search_evaluations(out)
     assert after[:len(before)] == before
-    assert len(trained_programs(out)) == 80 and run_info(out).state == "finished"
+    assert len(trained_programs(out)) == 50 and run_info(out).state == "finished"
 
 
 def test_sigterm_stops_like_ctrl_c_and_the_run_resumes_without_loss(tmp_path):

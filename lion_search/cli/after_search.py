@@ -23,7 +23,7 @@ def cmd_simplify(args: argparse.Namespace) -> None:
 
     ref = split_run_ref(args.program)
     if ref:
-        with writer_lock(ref[0], "simplify"):       # it saves the result into the run
+        with writer_lock(ref[0], "lion-search simplify"):   # it saves the result into the run
             row, _ = program_in_run(*ref)
             store = RunStore.open(ref[0])
             try:
@@ -73,7 +73,7 @@ def cmd_salvage(args: argparse.Namespace) -> None:
     from lion_search.runs.salvage import salvage, salvage_target
 
     run = resolve_run(args.run)
-    with writer_lock(salvage_target(run, args.out), "salvage"):
+    with writer_lock(salvage_target(run, args.out), "lion-search salvage"):
         report = salvage(run, args.out, args.force)
     console.print(report.summary(), markup=False)
 
@@ -85,7 +85,7 @@ def cmd_funnel(args: argparse.Namespace) -> None:
     from lion_search.runs.journal import resolve_run
 
     folder = resolve_run(args.run)
-    with writer_lock(folder, "funnel"):
+    with writer_lock(folder, "lion-search funnel"):
         record = _funnel_record(args, folder)
     for candidate in record["candidates"]:
         console.print(f"{candidate['name']} (#{candidate['id']}):")

@@ -109,13 +109,13 @@ def cmd_evolve(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as writer:
         # A run to resume, or one --force overwrites, is locked before its journal is opened;
         # a new one as soon as its journal exists. The lock is let go after the store closes.
-        lock = writer.enter_context(writer_lock(folder, "evolve"))
+        lock = writer.enter_context(writer_lock(folder, "lion-search evolve"))
         opened = _open_run(args, folder)
         if opened is None:
             return 0
         if lock is None:
             try:
-                writer.enter_context(hold(folder, "evolve"))
+                writer.enter_context(hold(folder, "lion-search evolve"))
             except LionSearchError:
                 opened[0].close()
                 raise
@@ -123,7 +123,8 @@ def cmd_evolve(args: argparse.Namespace) -> int:
 
 
 def writer_lock(folder: Path, command: str) -> contextlib.AbstractContextManager:
-    """The writer lock of run folder `folder` for `command` (runs/lock.py: RunLocked at once if
+    """The writer lock of run folder `folder` for `command` (the command line, as the refusal
+    names it; runs/lock.py: RunLocked at once if
     another process holds it) when the folder holds a journal; else nothing to hold (a folder
     without one is no run yet: opening it says so, or a new run is made there)."""
     from lion_search.runs.journal import JOURNAL

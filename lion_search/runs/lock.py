@@ -74,9 +74,9 @@ def _would_block(err: OSError) -> bool:
 
 
 def hold(folder: str | Path, command: str) -> WriterLock:
-    """Take the exclusive writer lock of the existing run folder `folder` for `command` (such
-    as "evolve") and record this process in it; RunLocked, at once, if another process holds
-    it. Release it after the journal's connection is closed."""
+    """Take the exclusive writer lock of the existing run folder `folder` for `command` (what
+    the user ran, such as "lion-search evolve") and record this process in it; RunLocked, at
+    once, if another process holds it. Release it after the journal's connection is closed."""
     folder = Path(folder)
     path = folder / LOCK
     try:
@@ -128,7 +128,7 @@ def locked(folder: str | Path) -> RunLocked:
         stop = "stop it"
     else:
         since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(who.since))
-        by = f"`lion-search {who.command}`, process {who.pid} on host {who.host}, since {since}"
+        by = f"`{who.command}`, process {who.pid} on host {who.host}, since {since}"
         stop = f"stop it (Ctrl-C where it runs, or `kill {who.pid}` on {who.host})"
     return RunLocked(f"run folder {str(folder)!r} is being written by {by}: wait for it to end, "
                      f"or {stop}, then run this again")
