@@ -33,7 +33,7 @@ from lion_search.cli.after_search import (
            cmd_simplify,
            funnel_table,
 )
-from lion_search.cli.display import _fitness, _warn, console
+from lion_search.cli.display import console, fitness_text, warn
 from lion_search.cli.entry import main
 from lion_search.cli.evaluate import (
            EVAL_PLOTS,
@@ -43,21 +43,17 @@ from lion_search.cli.evaluate import (
            cmd_eval,
 )
 from lion_search.cli.evolve import (
-           _config_from_args,
-           _print_outcome,
-           _stop_on_interrupt,
            cmd_evolve,
            with_gpu_workers,
 )
 from lion_search.cli.export import cmd_export
 from lion_search.cli.listings import cmd_programs, cmd_runs, cmd_tasks
-from lion_search.cli.parser import _ints, _names, build_parser
-from lion_search.cli.show import _ancestry, cmd_show, show_lineage, show_run
+from lion_search.cli.parser import build_parser
+from lion_search.cli.show import cmd_show, show_lineage, show_run
 from lion_search.cli.tune import cmd_tune
 
-__all__ = ["EVAL_PLOTS", "_ancestry", "_config_from_args", "_fitness", "_ints", "_names",
-           "_print_outcome", "_stop_on_interrupt", "_warn", "bench_population", "bench_startup",
-           "build_parser", "cmd_bench", "cmd_eval", "cmd_evolve", "cmd_export", "cmd_funnel",
-           "cmd_programs", "cmd_report", "cmd_runs", "cmd_salvage", "cmd_show", "cmd_simplify",
-           "cmd_tasks", "cmd_tune", "console", "funnel_table", "main", "show_lineage", "show_run",
+__all__ = ["EVAL_PLOTS", "bench_population", "bench_startup", "build_parser", "cmd_bench",
+           "cmd_eval", "cmd_evolve", "cmd_export", "cmd_funnel", "cmd_programs", "cmd_report",
+           "cmd_runs", "cmd_salvage", "cmd_show", "cmd_simplify", "cmd_tasks", "cmd_tune",
+           "console", "fitness_text", "funnel_table", "main", "show_lineage", "show_run", "warn",
            "with_gpu_workers"]

@@ -8,11 +8,11 @@ from rich.console import Console
 console = Console(highlight=False, soft_wrap=True)
 
 
-def _fitness(x: float | None) -> str:
+def fitness_text(x: float | None) -> str:
     return "failed" if x is None or not math.isfinite(x) else f"{x:.4g}"
 
 
-def _warn(warning: str | None) -> None:
+def warn(warning: str | None) -> None:
     """Print the lr check's warning about a program shown or exported, if it has one."""
     if warning:
         console.print(f"[bold yellow]warning:[/] {warning}")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from lion_search.cli.display import _fitness, console
+from lion_search.cli.display import console, fitness_text
 
 EVAL_PLOTS = Path("runs") / "eval"   # where `eval` writes its plots unless told
 EVAL_TRIALS = 32                     # `eval`'s trials per optimizer unless --tune says
@@ -56,7 +56,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
                                                               "tuned constants") else "right")
     for t, c in zip(tuned, results):
         table.add_row(c.name, t.budget.describe(), f"{c.lr:.3g}", changed_constants(t),
-                      _fitness(c.fitness), f"{c.spread:.2g}" if math.isfinite(c.spread) else "",
+                      fitness_text(c.fitness), f"{c.spread:.2g}" if math.isfinite(c.spread) else "",
                       c.result.status)
     console.print(table)
     if args.markdown:
@@ -64,7 +64,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
               "|---|---|---|---|---|---|")
         for t, c in zip(tuned, results):
             print(f"| {c.name} | {t.budget.describe()} | {c.lr:.3g} | {changed_constants(t)} | "
-                  f"{_fitness(c.fitness)} | {c.spread:.2g} |")
+                  f"{fitness_text(c.fitness)} | {c.spread:.2g} |")
     stem = f"{re.sub(r'[^0-9A-Za-z_.-]+', '_', Path(args.program).stem)}-{task.name}"
     plot = Path(args.plot or EVAL_PLOTS / f"{stem}.png")
     lr_plot = Path(args.lr_plot or EVAL_PLOTS / f"{stem}-lr.png")

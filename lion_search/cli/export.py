@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from lion_search.cli.display import _warn, console
+from lion_search.cli.display import console, warn
 
 
 def cmd_export(args: argparse.Namespace) -> None:
@@ -32,4 +32,4 @@ def cmd_export(args: argparse.Namespace) -> None:
     else:
         console.print(f"wrote {path}: `from {path.stem} import optimizer; "
                       f"tx = optimizer(learning_rate={advice[0]:.3g})` ({advice[1]})")
-    _warn(lr_warning(program))
+    warn(lr_warning(program))

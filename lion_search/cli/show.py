@@ -9,7 +9,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from lion_search.cli.display import _fitness, _warn, console
+from lion_search.cli.display import console, fitness_text, warn
 
 
 def cmd_show(args: argparse.Namespace) -> None:
@@ -42,16 +42,16 @@ def cmd_show(args: argparse.Namespace) -> None:
                           **({"fitness": fitness if math.isfinite(fitness) else None,
                               "ancestry": lineage_json(steps)} if ref else {})}, indent=2))
         return
-    extra = f", fitness {_fitness(fitness)}" if ref else ""
+    extra = f", fitness {fitness_text(fitness)}" if ref else ""
     console.print(f"# {program.name}: memory cost {format_cost(memory_cost(program))} "
                   f"(parameter-sized copies, {program.slots} slot(s)), "
                   f"{len(program)} instruction(s){extra}")
     console.print(str(program), end="")
     console.print(relation.describe(), markup=False, highlight=False)
-    _warn(warning)
+    warn(warning)
     if steps:
         console.print("ancestry: " + " <- ".join(
-            f"#{s.id} ({_fitness(s.fitness)})" for s in reversed(steps)))
+            f"#{s.id} ({fitness_text(s.fitness)})" for s in reversed(steps)))
 
 
 def _ancestry(folder: Path, ref: str) -> list:
@@ -103,13 +103,13 @@ def show_run(args: argparse.Namespace) -> None:
         console.print(f"start-up: {format_startup(summary['startup'])}")
     for ref in summary["references"]:
         console.print(f"reference adamw on {ref['task']} (#{ref['id']}, lr x{ref['lr_scale']:g}): "
-                      f"val loss {_fitness(ref['fitness'])}")
+                      f"val loss {fitness_text(ref['fitness'])}")
     if summary["references"]:
         console.print("fitness: mean over tasks and seeds of log(loss / reference loss); "
                       "0 ties tuned AdamW, below 0 beats it")
     for seed in summary["seeds"]:
         console.print(f"seed {seed['name']} (#{seed['id']}, lr x{seed['lr_scale']:g}): "
-                      f"fitness {_fitness(seed['fitness'])}")
+                      f"fitness {fitness_text(seed['fitness'])}")
     promotion = summary["promotion"]
     if promotion["tasks"]:
         console.print(f"{promotion['promoted']} program(s) promoted to "
@@ -126,20 +126,20 @@ def show_run(args: argparse.Namespace) -> None:
                    "cache hits", "relation"):
         table.add_column(column, justify="right")
     for row in summary["top"]:
-        table.add_row(str(row["id"]), _fitness(row["fitness"]),
-                      _fitness(row["promoted"]) if row["was_promoted"] else "",
+        table.add_row(str(row["id"]), fitness_text(row["fitness"]),
+                      fitness_text(row["promoted"]) if row["was_promoted"] else "",
                       row["vs_seed"].removesuffix(" vs seed"),
                       format_cost(row["memory"]), str(row["length"]), f"eval {row['evaluation']}",
                       str(row["cache_hits"]), row["relation"]["label"])
     console.print(table)
     if summary["best"]:
         best = summary["best"]
-        scores = f"fitness {_fitness(best['fitness'])}" + (
-            f", promoted score {_fitness(best['promoted'])}" if best["by"] == "promoted score"
+        scores = f"fitness {fitness_text(best['fitness'])}" + (
+            f", promoted score {fitness_text(best['promoted'])}" if best["by"] == "promoted score"
             else "")
         console.print(f"best program by {best['by']} (#{best['id']}; {scores})"
                       + (", simplified:" if best["simplified"] else
                          f"; `lion-search simplify {summary['run']}:best` cleans it up:"))
         console.print(best["simplified"] or best["program"], end="")
         console.print(best["relation"]["headline"], markup=False, highlight=False)
-        _warn(best["lr_warning"])
+        warn(best["lr_warning"])

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from lion_search.cli.display import _fitness, console
+from lion_search.cli.display import console, fitness_text
 
 
 def cmd_tune(args: argparse.Namespace) -> None:
@@ -33,8 +33,8 @@ def cmd_tune(args: argparse.Namespace) -> None:
                                      f"steps, {task.schedule_name}), seeds "
                                      f"{','.join(map(str, args.seeds))}"))
     c = tuned.comparison
-    per_seed = ", ".join(_fitness(x) for x in c.result.per_seed)
-    console.print(f"val loss {_fitness(c.fitness)}" + (f" ±{c.spread:.2g} over "
+    per_seed = ", ".join(fitness_text(x) for x in c.result.per_seed)
+    console.print(f"val loss {fitness_text(c.fitness)}" + (f" ±{c.spread:.2g} over "
                   f"{len(args.seeds)} seed(s) ({per_seed})" if math.isfinite(c.spread) else ""))
     console.print(f"budget: {tuned.budget.describe()}; trained now: {tuned.trained} runs"
                   + (" (the study was reused)" if tuned.trained == 0 else "")
