@@ -7,7 +7,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from lion_search.cli.display import _warn, console
+from lion_search.cli.display import console, warn
 from lion_search.cli.evolve import writer_lock
 
 
@@ -41,7 +41,7 @@ def cmd_simplify(args: argparse.Namespace) -> None:
                                              f" (ablation on {evaluator.task.name})")):
             report = simplify(program, score, args.tolerance)
     console.print(format_report(report), markup=False)
-    _warn(lr_warning(report.after))
+    warn(lr_warning(report.after))
     if ref:
         console.print(f"saved in the run as #{pid} ({ref[0]}:{pid}); `lion-search export "
                       f"{args.program} -o FILE.py` exports it")
@@ -91,7 +91,7 @@ def cmd_funnel(args: argparse.Namespace) -> None:
         console.print(f"{candidate['name']} (#{candidate['id']}):")
         console.print(candidate["program"], end="", markup=False)
         console.print(candidate["relation"]["headline"], markup=False, highlight=False)
-        _warn(candidate["lr_warning"])
+        warn(candidate["lr_warning"])
     for stage in record["stages"]:
         console.print(funnel_table(stage))
     for winner in record["winners"]:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Iterator
 
 from rich.table import Table
 
-from lion_search.cli.display import _fitness, console
+from lion_search.cli.display import console, fitness_text
 from lion_search.language.errors import LionSearchError
 
 if TYPE_CHECKING:
@@ -229,7 +229,7 @@ def _print_outcome(folder: Path, state: str) -> None:
     for column in ("id", "fitness", "vs seed", "memory", "length", "relation"):
         table.add_column(column, justify="right")
     for row in summary["top"]:
-        table.add_row(str(row["id"]), _fitness(row["fitness"]),
+        table.add_row(str(row["id"]), fitness_text(row["fitness"]),
                       row["vs_seed"].removesuffix(" vs seed"), format_cost(row["memory"]),
                       str(row["length"]), row["relation"]["label"])
     console.print(table)
