@@ -188,3 +188,15 @@ def test_shape_inputs_follow_the_documented_convention():
 def test_a_program_that_reads_t_needs_total_steps():
     with pytest.raises(lion_search.LionSearchError, match="total_steps"):
         lion_search.to_optax(load_program("powersign"), 1e-3)
+
+
+def test_programs_lists_muon_at_its_momentum_and_adafactor_at_its_factored_state(capsys):
+    """`lion-search programs`: Muon 1 (a momentum; its Adam moment only for the vectors of the
+    reference block), Adafactor 0.0041 (row and column statistics for its two matrices, a full
+    second moment for its four vectors)."""
+    from lion_search.cli.entry import main
+
+    assert main(["programs"]) == 0
+    rows = {cells[1].strip(): cells[2].strip() for line in capsys.readouterr().out.splitlines()
+            if len(cells := line.split("│")) > 3}
+    assert float(rows["muon"]) <= 1.1 and rows["adafactor"] == "0.0041"

@@ -38,9 +38,11 @@ same training is laid out for a batch of P candidates from the start:
 
 It computes what the interpreter computes, op for op (same fitness, hurdle, divergence
 handling, evaluation weights: after the last step the programs run once more with g = 0,
-lr = 0, t = steps + 1 and the validation loss is measured at their last output). Results agree
-to float32 rounding: a batched matmul rounds differently in the last bit, which programs with
-very large steps amplify over training.
+lr = 0, t = steps + 1 and the validation loss is measured at their last output; a `where` on a
+static condition, such as rank == 2, computes both branches and selects entry by entry, which
+gives what each tensor's plan keeps, `language.plan`). Results agree to float32 rounding: a
+batched matmul rounds differently in the last bit, which programs with very large steps amplify
+over training.
 
 Cost: every instruction slot computes all ops (about 15 transcendental functions and
 orthogonalize's matmuls) for every candidate, so on a CPU, which the interpreter's `switch`
