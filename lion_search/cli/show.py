@@ -121,6 +121,11 @@ def show_run(args: argparse.Namespace) -> None:
                           f"candidates {budget['candidates']}")
         if budget.get("note"):
             console.print(f"[bold yellow]note:[/] {budget['note']}")
+    transfer = summary["transfer"]
+    if transfer["promoted"]:
+        console.print(transfer["describe"])
+    if transfer["warning"]:
+        console.print(f"[bold red]warning:[/] {transfer['warning']}")
     table = Table(title="best programs by proxy fitness")
     for column in ("id", "fitness", "promoted", "vs seed", "memory", "length", "found at",
                    "cache hits", "relation"):

@@ -1,4 +1,7 @@
 """The live view of a search: a rich progress bar, and the best program printed when it changes.
+After each promotion round it says how well the proxy transfers (`runs.transfer`: the Kendall tau
+between proxy fitness and promoted score so far, also on the bar), and warns once the proxy is
+misleading the search.
 
 During start-up the bar's label says what the run waits for (starting workers, compiling,
 calibrating, training the first children); at the first trained evaluation one line tells how
@@ -18,6 +21,7 @@ from rich.progress import (
 )
 
 from lion_search.inspect.summary import format_delta
+from lion_search.runs.transfer import Transfer
 from lion_search.search.promotion import Promotion
 from lion_search.search.records import Member, Stats
 
@@ -51,8 +55,11 @@ class LiveView:
             TextColumn("{task.fields[rate]:.1f} eval/s"),
             TextColumn("cache hits {task.fields[hits]}"),
             TextColumn("best {task.fields[best]} {task.fields[delta]}"),
+            TextColumn("{task.fields[transfer]}"),
             TimeElapsedColumn(), console=self.console, transient=False)
         self.task = None
+        self.transfer_field = ""   # the bar's transfer: tau over the promoted programs so far
+        self.warned = False
 
     def __enter__(self) -> "LiveView":
         self.progress.start()
@@ -71,7 +78,8 @@ class LiveView:
         hit_rate = stats.cache_hits / stats.lookups if stats.lookups else 0.0
         return {"rate": stats.rate, "hits": f"{100 * hit_rate:.0f}%",
                 "best": format_fitness(best) if stats.best else "-",
-                "delta": format_delta(best, stats.seed_fitness, stats.relative)}
+                "delta": format_delta(best, stats.seed_fitness, stats.relative),
+                "transfer": self.transfer_field}
 
     def update(self, stats: Stats) -> None:
         if self.task is None:
@@ -99,6 +107,19 @@ class LiveView:
             f"promoted #{member.id} (proxy {format_fitness(member.fitness)}): score "
             f"{format_fitness(promotion.score)} ({tasks})"
             + (" - the best promoted so far" if best else ""))
+
+    def transfer(self, transfer: Transfer) -> None:
+        """Say how the proxy transfers after a promotion round; warn (once) when it misleads."""
+        if not math.isnan(transfer.tau):
+            self.transfer_field = (f"transfer tau {transfer.tau:+.2f} over {transfer.promoted}"
+                                   + (" MISLEADING" if transfer.misleading else ""))
+            if self.task is not None:
+                self.progress.update(self.task, transfer=self.transfer_field)
+        self.progress.console.print(transfer.describe())
+        warning = transfer.warning()
+        if warning and not self.warned:
+            self.warned = True
+            self.progress.console.print(f"[bold red]warning:[/] {warning}")
 
     def new_best(self, member: Member, stats: Stats) -> None:
         """Print the best program so far, unless it only ties (or trails) the seeds."""

@@ -1,6 +1,7 @@
 """What a run holds, for people and for scripts: the summary of a run folder (best programs,
-fitness against the seeds, cache hits, promotion, and how each program relates to the seeds:
-a retune of one, or new structure, see `analysis.retune`) that `show` and the report print."""
+fitness against the seeds, cache hits, promotion and its transfer, and how each program
+relates to the seeds: a retune of one, or new structure, see `analysis.retune`) that `show` and
+the report print."""
 from __future__ import annotations
 
 import math
@@ -11,6 +12,7 @@ from lion_search.language.parser import parse_program
 from lion_search.language.shapes import memory_cost
 from lion_search.runs.journal import EvalKind, RunStore
 from lion_search.runs.references import run_best
+from lion_search.runs.transfer import transfer
 
 
 def format_delta(fitness: float, seed: float, relative: bool) -> str:
@@ -81,6 +83,8 @@ def summarize(store: RunStore, top: int = 10) -> dict[str, Any]:
                       "budget": store.value("promotion_budget"),
                       "promoted": store.count(EvalKind.PROMOTED)},
         "best": _best_json(store),
+        # the Kendall tau between proxy fitness and promoted score (runs.transfer)
+        "transfer": transfer(store).to_json(),
         "top": rows,
     }
 

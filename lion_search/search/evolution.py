@@ -22,6 +22,7 @@ from lion_search.language.validate import Limits, fitting
 from lion_search.runs.hall_of_fame import write_hall_of_fame
 from lion_search.runs.journal import EvalKind, RunStore
 from lion_search.runs.references import load_program
+from lion_search.runs.transfer import journal_transfer
 from lion_search.search.config import EvolveConfig
 from lion_search.search.jobs import STARTING, Done, Job, Scoring
 from lion_search.search.metavalidation import MetaValidation
@@ -229,11 +230,14 @@ class Search:
         elif self.metaval.owns(done.id):
             self.metaval.record(done)
         elif self.promotion.owns(done.id):
-            for promoted in self.promotion.record(done):
+            round_done = self.promotion.record(done)
+            for promoted in round_done:
                 if promoted.new_best and self.population.promote(
                         promoted.member, self.config.promoted_seed == "join"):
                     self.observer.new_best(promoted.member, self.stats())
                 self.observer.promoted(*promoted)
+            if round_done:
+                self.observer.transfer(journal_transfer(self.store, self.trained))
 
     def record(self, done: Done) -> None:
         program, _, _, keys = self.pending.pop(done.id)

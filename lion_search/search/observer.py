@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from lion_search.runs.transfer import Transfer
 from lion_search.search.promotion import Promotion
 from lion_search.search.records import Member, Stats
 
@@ -20,6 +21,7 @@ class Observer(Protocol):
     def new_best(self, member: Member, stats: Stats) -> None: ...
     def metaval(self, task: str, member: Member, fitness: float) -> None: ...
     def promoted(self, promotion: Promotion, member: Member, best: bool) -> None: ...
+    def transfer(self, transfer: Transfer) -> None: ...
 
 
 class QuietObserver:
@@ -42,4 +44,7 @@ class QuietObserver:
         pass
 
     def promoted(self, promotion: Promotion, member: Member, best: bool) -> None:
+        pass
+
+    def transfer(self, transfer: Transfer) -> None:
         pass

@@ -1,5 +1,6 @@
 """The report's PNG plots, drawn with matplotlib (headless: the Agg backend): fitness, a score
-beside the proxy best-so-far (meta-validation, promotion), the Pareto front and throughput.
+beside the proxy best-so-far (meta-validation, promotion), promoted score against proxy fitness
+(the transfer), the Pareto front and throughput.
 Each returns the PNG's bytes."""
 from __future__ import annotations
 
@@ -125,6 +126,29 @@ def plot_beside_proxy(best: np.ndarray, other_x: np.ndarray, other: np.ndarray, 
     ax.legend(lines[0] + more[0], lines[1] + more[1], fontsize=8, loc="upper center", ncol=3,
               frameon=False, bbox_to_anchor=(0.5, -0.16))
     ax.set_title(title)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def plot_transfer(fitness: np.ndarray, score: np.ndarray, tau: float, title: str) -> bytes:
+    """Each promoted program's promoted score against its proxy fitness; a failed promotion
+    is drawn at the top edge. The title carries the Kendall tau between the two."""
+    fig, ax = plt.subplots(figsize=(6.5, 4.6), dpi=_DPI)
+    ok = np.isfinite(fitness) & np.isfinite(score)
+    if not ok.any():
+        _empty(ax, "no program promoted with a finite score yet")
+    else:
+        ax.scatter(fitness[ok], score[ok], s=26, color="tab:purple", label="promoted program")
+        failed = np.isfinite(fitness) & ~np.isfinite(score)
+        if failed.any():
+            top = score[ok].max() + 0.05 * (np.ptp(score[ok]) or 1.0)
+            ax.scatter(fitness[failed], np.full(failed.sum(), top), marker="x", color="tab:red",
+                       label="promotion failed")
+        ax.legend(fontsize=8)
+    ax.set_xlabel("proxy fitness (lower is better)")
+    ax.set_ylabel("promoted score (lower is better)")
+    ax.set_title(f"{title}: Kendall tau {tau:+.2f}" if math.isfinite(tau) else title)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return _png(fig)

@@ -10,11 +10,14 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 from lion_search.inspect.report.figures import (
     plot_beside_proxy,
     plot_fitness,
     plot_pareto,
     plot_throughput,
+    plot_transfer,
 )
 from lion_search.inspect.report.series import (
     best_so_far,
@@ -33,10 +36,11 @@ from lion_search.inspect.report.tables import (
 from lion_search.inspect.summary import format_delta, is_relative, summarize
 from lion_search.runs.hall_of_fame import HallEntry, pareto_front
 from lion_search.runs.journal import EvalKind, RunStore
+from lion_search.runs.transfer import transfer
 
 REPORT = "report.html"
 FUNNEL = "funnel.json"
-PLOTS = ("fitness", "metaval", "promotion", "pareto", "throughput")
+PLOTS = ("fitness", "metaval", "promotion", "transfer", "pareto", "throughput")
 
 _CSS = """
 body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 24px auto;
@@ -113,6 +117,10 @@ def write_report(store: RunStore, top: int = 10) -> Path:
             f"promoted score ({promoted[2]})",
             f"promoted score ({config.get('promote_score', 'mean')} log loss ratio to AdamW)",
             f"{name}: promotion", running_best=True)
+        now = transfer(store)
+        pngs["transfer"] = plot_transfer(np.array([p.fitness for p in now.points]),
+                                         np.array([p.score for p in now.points]), now.tau,
+                                         f"{name}: proxy against promotion")
     pngs["pareto"] = plot_pareto(entries, seed, f"{name}: best program per (length, memory)")
     pngs["throughput"] = plot_throughput(search["created"], search["cached"],
                                          f"{name}: throughput")
@@ -123,6 +131,15 @@ def write_report(store: RunStore, top: int = 10) -> Path:
     path = folder / REPORT
     _write_atomic(path, report.encode("utf-8"))
     return path
+
+
+def _transfer_html(record: dict) -> str:
+    """The transfer's paragraph (`runs.transfer`): its tau, and the warning when it misleads."""
+    html = (f"<p>{esc(record['describe'])} (1: the proxy ranks the promoted programs as the "
+            "promotion tasks do; below 0: the other way round).</p>")
+    if record["warning"]:
+        html += f'<p class="fail">Warning: {esc(record["warning"])}.</p>'
+    return html
 
 
 def _html(store: RunStore, summary: dict, config: dict, entries: list[HallEntry],
@@ -158,6 +175,8 @@ def _html(store: RunStore, summary: dict, config: dict, entries: list[HallEntry]
         body.append(_img("promotion", pngs["promotion"], "promoted scores against evaluations"))
         body.append("<p>Promotion: the best distinct programs, re-trained during the search on "
                     "larger tasks; the run's best is the best by promoted score.</p>")
+        body.append(_img("transfer", pngs["transfer"], "promoted score against proxy fitness"))
+        body.append(_transfer_html(summary["transfer"]))
     body.append(_img("pareto", pngs["pareto"], "Pareto front of fitness, memory and length"))
     body.append(_img("throughput", pngs["throughput"], "evaluations/s and cache hit rate"))
     body.append("</div>")
