@@ -171,7 +171,7 @@ def _search(args: argparse.Namespace, store: RunStore, config: EvolveConfig) -> 
     it), journal the state, close the store and say what came of it."""
     from lion_search.inspect.live import LiveView
     from lion_search.language.errors import DiskFull
-    from lion_search.runs.journal import disk_full
+    from lion_search.runs.journal_sqlite import disk_full
     from lion_search.search.evolution import Search
     from lion_search.search.pools import process_started, start_pool
 
