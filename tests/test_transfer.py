@@ -11,7 +11,7 @@ import pytest
 from rich.console import Console
 
 from lion_search.inspect.live import LiveView
-from lion_search.runs.journal import RunStore
+from lion_search.runs.journal import EvalKind, RunStore
 from lion_search.runs.transfer import MISLEADING_AFTER, journal_transfer, transfer
 from lion_search.search.config import EvolveConfig
 from lion_search.search.evolution import Search
@@ -133,3 +133,17 @@ def test_the_report_plots_promoted_score_against_proxy_fitness(tmp_path):
     html = path.read_text()
     assert 'id="plot-transfer"' in html and (tmp_path / "bad" / "transfer.png").is_file()
     assert "Kendall tau -1.00" in html and "the proxy is misleading this search" in html
+
+
+def test_the_end_of_run_summary_starts_with_the_best_by_promoted_score(search_run, capsys):
+    from lion_search.cli.evolve import _print_outcome
+
+    _print_outcome(search_run, "finished")
+    out = capsys.readouterr().out
+    store = RunStore.open(search_run)
+    best = store.best(1, EvalKind.PROMOTED)[0][0].id
+    store.close()
+    first, transfer_line, leaders = (out.index(f":best (#{best}) is "),
+                                     out.index("transfer: "), out.index("the proxy's leaders"))
+    assert first < transfer_line < leaders
+    assert "the run's best by promoted score" in out

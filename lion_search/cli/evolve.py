@@ -225,17 +225,29 @@ def _print_outcome(folder: Path, state: str) -> None:
     store.close()
     console.print(f"{state}: {summary['evaluations']} evaluations trained, "
                   f"{summary['cache_hits']} cache hits ({100 * summary['cache_hit_rate']:.0f}%)")
-    table = Table(title="best programs")
-    for column in ("id", "fitness", "vs seed", "memory", "length", "relation"):
+    best = summary["best"]
+    if best:
+        console.print(f"{folder}:best (#{best['id']}) is {best['relation']['headline']}",
+                      markup=False, highlight=False)
+        console.print(f"  the run's best by promoted score: {fitness_text(best['promoted'])} "
+                      f"(proxy fitness {fitness_text(best['fitness'])})" if
+                      best["by"] == "promoted score" else
+                      f"  nothing was promoted: the best by proxy fitness "
+                      f"({fitness_text(best['fitness'])})")
+    transfer = summary["transfer"]
+    if transfer["promoted"]:
+        console.print(transfer["describe"])
+    if transfer["warning"]:
+        console.print(f"[bold red]warning:[/] {transfer['warning']}")
+    table = Table(title="the proxy's leaders: best programs by proxy fitness")
+    for column in ("id", "fitness", "promoted", "vs seed", "memory", "length", "relation"):
         table.add_column(column, justify="right")
     for row in summary["top"]:
         table.add_row(str(row["id"]), fitness_text(row["fitness"]),
+                      fitness_text(row["promoted"]) if row["was_promoted"] else "",
                       row["vs_seed"].removesuffix(" vs seed"), format_cost(row["memory"]),
                       str(row["length"]), row["relation"]["label"])
     console.print(table)
-    if summary["best"]:
-        console.print(f"{folder}:best (#{summary['best']['id']}) is "
-                      f"{summary['best']['relation']['headline']}", markup=False, highlight=False)
     if summary["top"]:
         best = summary["top"][0]["id"]
         console.print(f"inspect: lion-search show {folder}   |   one program: lion-search show "
