@@ -10,7 +10,7 @@ import optax
 import pytest
 
 import lion_search
-from lion_search.export.optax_module import write_module
+from lion_search.export.optax_module import write_optax_module
 from lion_search.language.direct import run_program
 from lion_search.language.library import seed_names
 from lion_search.language.ops import CALLABLE_OPS, OPS
@@ -42,7 +42,7 @@ def import_module(path):
 def test_exported_module_matches_to_optax(name, tmp_path, params):
     program = (lion_search.parse_program(EVERY_OP) if name == "every_op"
                else lion_search.load_program(name))
-    module = import_module(write_module(program, tmp_path / f"{name}_opt.py"))
+    module = import_module(write_optax_module(program, tmp_path / f"{name}_opt.py"))
     grads = gradient_sequence(params, 30)
     ours = trajectory(lion_search.to_optax(program, 0.01, total_steps=30), params, grads)
     theirs = trajectory(module.optimizer(0.01, total_steps=30), params, grads)
@@ -52,7 +52,7 @@ def test_exported_module_matches_to_optax(name, tmp_path, params):
 
 
 def test_exported_module_imports_only_jax_and_optax(tmp_path):
-    path = write_module(lion_search.load_program("lion"), tmp_path / "lion_opt.py")
+    path = write_optax_module(lion_search.load_program("lion"), tmp_path / "lion_opt.py")
     imports = [line for line in path.read_text().splitlines() if line.startswith(("import", "from"))]
     assert imports == ["import functools", "from enum import Enum, IntEnum",
                        "from typing import Any, Callable, NamedTuple", "import jax",
@@ -124,7 +124,7 @@ def test_safe_numerics_stay_finite(expression):
 @pytest.mark.parametrize("name", ["schedule_free_adamw", "lookahead"])
 def test_exported_module_gives_the_evaluation_weights(name, tmp_path, params):
     program = lion_search.load_program(name)
-    module = import_module(write_module(program, tmp_path / f"{name}_opt.py"))
+    module = import_module(write_optax_module(program, tmp_path / f"{name}_opt.py"))
     tx, exported = lion_search.to_optax(program, 0.01), module.optimizer(0.01)
     state, theirs = tx.init(params), exported.init(params)
     for g in gradient_sequence(params, 12):
@@ -139,7 +139,7 @@ def test_exported_module_gives_the_evaluation_weights(name, tmp_path, params):
 def test_exported_state_is_stored_at_the_slots_shapes_on_each_tensor(tmp_path):
     """Adafactor factors the 140 x 130 matrix alone: row and column statistics there, a full
     second moment for the small matrix and the vector, and zero-size placeholders elsewhere."""
-    module = import_module(write_module(lion_search.load_program("adafactor"),
+    module = import_module(write_optax_module(lion_search.load_program("adafactor"),
                                         tmp_path / "adafactor_opt.py"))
     params = {"w": jnp.ones((140, 130)), "s": jnp.ones((6, 4)), "b": jnp.ones(4)}
     state = module.optimizer(1e-3).init(params)

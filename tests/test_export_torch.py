@@ -17,7 +17,7 @@ import numpy as np  # noqa: E402
 import optax  # noqa: E402
 
 import lion_search  # noqa: E402
-from lion_search.export.torch_module import module_source, slot_keys  # noqa: E402
+from lion_search.export.torch_module import slot_keys, torch_source  # noqa: E402
 from lion_search.language.library import seed_names  # noqa: E402
 from lion_search.language.shapes import stored_shapes  # noqa: E402
 from tests.conftest import gradient_sequence  # noqa: E402
@@ -59,7 +59,7 @@ def grads(params):
 def load_optimizer(program, folder):
     """The optimizer class of `program`'s exported torch module (written to `folder`)."""
     path = folder / f"{program.name}_torch.py"
-    path.write_text(module_source(program, path=path.name))
+    path.write_text(torch_source(program, path=path.name))
     spec = importlib.util.spec_from_file_location(f"torch_export_{program.name}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

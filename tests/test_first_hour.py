@@ -8,7 +8,7 @@ from rich.console import Console
 from lion_search.analysis.lr_check import lr_warning
 from lion_search.cli.entry import main
 from lion_search.evaluation.portfolio import PortfolioEvaluator
-from lion_search.export.optax_module import write_module
+from lion_search.export.optax_module import write_optax_module
 from lion_search.inspect.live import LiveView
 from lion_search.inspect.summary import format_delta
 from lion_search.language.library import seed_names
@@ -39,13 +39,13 @@ def run(tmp_path_factory, tmp_path):
 
 def test_an_exported_module_loads_back_as_the_program_it_holds(tmp_path):
     program = load_program("lion")
-    path = write_module(program, tmp_path / "my_opt.py")
+    path = write_optax_module(program, tmp_path / "my_opt.py")
     assert load_program(str(path)) == program
     assert 'PROGRAM = """' in path.read_text()
 
 
 def test_a_bad_program_in_an_exported_module_is_one_error_naming_its_line(tmp_path, capsys):
-    path = write_module(load_program("lion"), tmp_path / "my_opt.py")
+    path = write_optax_module(load_program("lion"), tmp_path / "my_opt.py")
     head, program = path.read_text().split('PROGRAM = """')
     path.write_text(head + 'PROGRAM = """' + program.replace("m = interp(g, m, 0.99)",
                                                              "m = bogus(g)", 1))
@@ -56,7 +56,7 @@ def test_a_bad_program_in_an_exported_module_is_one_error_naming_its_line(tmp_pa
 
 
 def test_eval_of_an_exported_module_writes_both_plots_under_runs_eval(tmp_path, monkeypatch):
-    path = write_module(load_program("lion"), tmp_path / "my_opt.py")
+    path = write_optax_module(load_program("lion"), tmp_path / "my_opt.py")
     monkeypatch.chdir(tmp_path)
     assert main(["eval", str(path), "--vs", "sgd", "--task", "quadratic", "--grid", "0.01,0.1",
                  "--seeds", "0"]) == 0

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from lion_search.export.optax_module import write_module
+from lion_search.export.optax_module import write_optax_module
 from lion_search.language.errors import ProgramError
 from lion_search.language.hyperparams import (
     NO_DECLARATION,
@@ -177,7 +177,7 @@ def test_a_program_file_with_a_declaration_names_its_constants(tmp_path):
     declaration = read_declaration(path)
     params = hyperparameters(read_program(path), declaration)
     assert [(h.name, h.value, h.scale) for h in params] == [("beta", 0.8, Scale.DECAY)]
-    module = write_module(read_program(path), tmp_path / "exported.py")
+    module = write_optax_module(read_program(path), tmp_path / "exported.py")
     assert read_declaration(module) == NO_DECLARATION   # an exported module declares none
     with pytest.raises(ProgramError, match="cannot read program file"):
         read_declaration(tmp_path / "missing.py")

@@ -281,9 +281,9 @@ def test_show_run_and_the_end_of_run_summary_say_how_the_best_relates(tmp_path_f
 def test_exported_modules_say_retune_or_new_structure(tmp_path, framework):
     if framework == "torch":
         pytest.importorskip("torch")
-        from lion_search.export.torch_module import write_module
+        from lion_search.export.torch_module import write_torch_module as write_module
     else:
-        from lion_search.export.optax_module import write_module
+        from lion_search.export.optax_module import write_optax_module as write_module
     retune = write_module(substitute(ADAMW, {"b1": 0.5297, "b2": 0.95}), tmp_path / "b1.py")
     text = retune.read_text()
     assert text.startswith('"""adamw: retune of adamw; ')

@@ -167,7 +167,7 @@ def constant_changes(program: Graph, seed: SeedForm) -> tuple[ConstantChange, ..
     return tuple(changes)
 
 
-def text_diff(seed: Program, program: Program) -> str:
+def full_diff(seed: Program, program: Program) -> str:
     """The whole seed, its lines that the program lacks marked `-`, the program's own `+`."""
     lines = difflib.unified_diff(str(seed).splitlines(), str(program).splitlines(),
                                  lineterm="", n=len(str(seed).splitlines()) + 1)
@@ -192,5 +192,5 @@ def relate(program: Program) -> Relation:
         scored.append((differing_instructions(ours, seed.graph, pairs),
                        abs(len(ours.nodes) - len(seed.graph.nodes)), seed.name, seed, pairs))
     count, _, _, seed, pairs = min(scored, key=lambda s: s[:3])
-    diff = text_diff(seed.graph.program, renamed_like(ours, seed.graph, pairs))
+    diff = full_diff(seed.graph.program, renamed_like(ours, seed.graph, pairs))
     return Relation(Kind.NEW_STRUCTURE, seed.name, (), scale, count, diff)

@@ -11,7 +11,7 @@ def cmd_export(args: argparse.Namespace) -> None:
     run's program in its simplified form (`--raw`: as journaled), named after the run, with the
     learning rate the search used."""
     from lion_search.analysis.lr_check import lr_warning
-    from lion_search.export.optax_module import DEFAULT_LR_ADVICE, write_module
+    from lion_search.export.optax_module import DEFAULT_LR_ADVICE, write_optax_module
     from lion_search.runs.references import load_program, split_run_ref
     from lion_search.selection.winners import export_form
 
@@ -22,9 +22,11 @@ def cmd_export(args: argparse.Namespace) -> None:
         console.print(f"exporting {form.form}, as {program.name}")
     else:
         program, advice = load_program(args.program), DEFAULT_LR_ADVICE
+    write = write_optax_module
     if args.framework == "torch":
-        from lion_search.export.torch_module import optimizer_class, write_module
-    path = write_module(program, args.output, advice)
+        from lion_search.export.torch_module import optimizer_class
+        from lion_search.export.torch_module import write_torch_module as write
+    path = write(program, args.output, advice)
     if args.framework == "torch":
         cls = optimizer_class(program)
         console.print(f"wrote {path}: `from {path.stem} import {cls}; optimizer = {cls}("

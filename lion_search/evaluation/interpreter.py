@@ -80,35 +80,35 @@ class Encoded(NamedTuple):
     evaluates: np.ndarray  # bool[]             whether the program has evaluation weights
 
 
-def _constant_op(ins_op: str, args: tuple) -> str:
+def constant_op(ins_op: str, args: tuple) -> str:
     """The interpreter's op for an instruction: interp with a constant weight is interp_c."""
     return "interp_c" if ins_op == "interp" and not isinstance(args[2], str) else ins_op
 
 
-def _constant_kind(op: str, k: int) -> str:
+def constant_kind(op: str, k: int) -> str:
     """How argument k of an instruction of `op` holds a constant: "pair" for interp_c's
     weight (a, then 1 - a), else "value"."""
     return "pair" if op == "interp_c" and k == 2 else "value"
 
 
-def _constant_keys(program: Program) -> dict[tuple[str, float], int]:
+def constant_keys(program: Program) -> dict[tuple[str, float], int]:
     """The constant registers a program needs, in order: ("value", c) takes one register,
     ("pair", a) two (a, then 1 - a); maps each key to its offset in the constants block."""
     keys: dict[tuple[str, float], int] = {}
     offset = 0
-    sites = [(_constant_op(i.op, i.args), i.args) for i in program.body] + [("", program.outputs)]
+    sites = [(constant_op(i.op, i.args), i.args) for i in program.body] + [("", program.outputs)]
     for op, args in sites:
         for k, a in enumerate(args):
             if isinstance(a, str):
                 continue
-            key = (_constant_kind(op, k), a)
+            key = (constant_kind(op, k), a)
             if key not in keys:
                 keys[key] = offset
                 offset += 2 if key[0] == "pair" else 1
     return keys
 
 
-def _constant_values(keys: dict[tuple[str, float], int]) -> list[tuple[int, float]]:
+def constant_values(keys: dict[tuple[str, float], int]) -> list[tuple[int, float]]:
     """(offset, float32 value) of every constant register, 1 - a computed in double."""
     values = []
     for (kind, a), offset in keys.items():
@@ -120,7 +120,7 @@ def _constant_values(keys: dict[tuple[str, float], int]) -> list[tuple[int, floa
 
 def size_for(program: Program) -> Size:
     """The smallest Size that holds `program`."""
-    slots = len(_constant_values(_constant_keys(program)))
+    slots = len(constant_values(constant_keys(program)))
     for length in LENGTH_BUCKETS:
         if len(program) <= length and slots <= Size(length, 0).n_constants:
             break
@@ -137,7 +137,7 @@ def size_for(program: Program) -> Size:
 def encode(program: Program, size: Size) -> Encoded:
     """Lay `program` out as arrays for the interpreter (numpy only: encoding never compiles)."""
     registers = {name: i for i, name in enumerate(ALL_INPUTS + program.memory)}
-    constants = _constant_keys(program)
+    constants = constant_keys(program)
     first_constant = len(ALL_INPUTS) + size.memory
     next_variable = first_constant + size.n_constants
 
@@ -157,9 +157,9 @@ def encode(program: Program, size: Size) -> Encoded:
     dst = np.zeros(size.length, np.int32)
     shapes = instruction_shapes(program)
     for i, ins in enumerate(program.body):
-        op = _constant_op(ins.op, ins.args)
+        op = constant_op(ins.op, ins.args)
         ops[i] = OPCODES[op] + (len(OP_NAMES) if shapes[i] is Shape.SCALAR else 0)
-        args[i, :len(ins.args)] = [register(a, _constant_kind(op, k))
+        args[i, :len(ins.args)] = [register(a, constant_kind(op, k))
                                    for k, a in enumerate(ins.args)]
         dst[i] = register(ins.dst)
     # Padding slots keep their value (zero); without evaluation weights the model is evaluated
@@ -169,7 +169,7 @@ def encode(program: Program, size: Size) -> Encoded:
     outputs[:1 + program.slots] = [register(a) for a in program.outputs[:1 + program.slots]]
     if program.has_eval:
         outputs[-1] = register(program.outputs[-1])
-    placed = _constant_values(constants)
+    placed = constant_values(constants)
     if len(placed) > size.n_constants:
         raise ProgramError(f"program {program.name!r} has too many distinct constants")
     values = np.zeros(size.n_constants, np.float32)

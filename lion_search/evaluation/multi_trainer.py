@@ -76,10 +76,10 @@ from lion_search.evaluation.interpreter import (
     Leaves,
     Size,
     Trained,
-    _constant_keys,
-    _constant_kind,
-    _constant_op,
-    _constant_values,
+    constant_keys,
+    constant_kind,
+    constant_op,
+    constant_values,
     leaves_of,
 )
 from lion_search.language.errors import ProgramError
@@ -160,8 +160,8 @@ def encode_one(program: Program, size: Size) -> EncodedPrograms:
     live_outputs = ((program.outputs[0],)
                     + tuple(program.outputs[1 + k] for k in sorted(live_slots))
                     + ((program.outputs[-1],) if program.has_eval else ()))
-    keys = _constant_keys(Program(program.name, program.memory, body, live_outputs))
-    placed = _constant_values(keys)
+    keys = constant_keys(Program(program.name, program.memory, body, live_outputs))
+    placed = constant_values(keys)
     if len(placed) > size.n_constants:
         raise ProgramError(f"program {program.name!r} has too many distinct constants for "
                            f"the multi-program trainer's size {size}")
@@ -183,14 +183,14 @@ def encode_one(program: Program, size: Size) -> EncodedPrograms:
     scalar_args = np.zeros((size.length, 3), np.int32)
     modes = np.zeros((size.length, 3), np.int32)
     for j, (i, ins) in enumerate(zip(live, body)):
-        op = _constant_op(ins.op, ins.args)
+        op = constant_op(ins.op, ins.args)
         ops[j] = OPCODES[op]
         # The interpreter computes an elementwise op whose result is a scalar on the first
         # entry of each argument (`interpret._branches`); other ops read whole rows.
         first = shapes[i] is Shape.SCALAR and (op == "interp_c"
                                                or OPS[op].kind is Kind.ELEMENTWISE)
         for k, a in enumerate(ins.args):
-            v, sc, mode = ref(a, _constant_kind(op, k))
+            v, sc, mode = ref(a, constant_kind(op, k))
             vector_args[j, k], scalar_args[j, k] = v, sc
             modes[j, k] = FIRST if first and mode == ROW else mode
         names[ins.dst] = (first_instruction + j, 0, ROW)

@@ -42,7 +42,7 @@ def _check_total_steps(program: Program, total_steps: int | None) -> None:
                               "pass total_steps=")
 
 
-def planner(program: Program) -> Callable[[tuple], plan.Plan]:
+def program_planner(program: Program) -> Callable[[tuple], plan.Plan]:
     """plan_for(leaf shapes): the program's plan for params of those shapes (`plan.planner`, with
     the runtime's ops evaluating the static values)."""
     return plan.planner(code_of(program), functools.partial(runtime.static_value, FUNCTIONS))
@@ -57,7 +57,7 @@ def to_optax(program: Program, learning_rate: float | optax.Schedule,
     _check_total_steps(program, total_steps)
     return runtime.gradient_transformation(
         functools.partial(run_program, program), state_type(program.name, program.memory),
-        learning_rate, planner(program), total_steps)
+        learning_rate, program_planner(program), total_steps)
 
 
 def eval_params(program: Program, state: Any, params: Any, total_steps: int | None = None) -> Any:
@@ -66,7 +66,8 @@ def eval_params(program: Program, state: Any, params: Any, total_steps: int | No
     if not program.has_eval:
         return params
     _check_total_steps(program, total_steps)
-    return runtime.evaluation_params(functools.partial(run_program, program), planner(program),
+    return runtime.evaluation_params(functools.partial(run_program, program),
+                                     program_planner(program),
                                      state, params, total_steps)
 
 
@@ -212,7 +213,7 @@ def relation_note(program: Program) -> tuple[str, str]:
                                    + relation.describe(indent="    ")) + "\n"
 
 
-def module_source(program: Program, learning_rate: float = DEFAULT_LR_ADVICE[0],
+def optax_source(program: Program, learning_rate: float = DEFAULT_LR_ADVICE[0],
                   why: str = DEFAULT_LR_ADVICE[1], warning: str | None = None,
                   path: str = "my_opt.py") -> str:
     """A standalone Python module (jax + optax only) defining `optimizer(learning_rate)`, with
@@ -238,10 +239,10 @@ def module_source(program: Program, learning_rate: float = DEFAULT_LR_ADVICE[0],
     return "\n\n".join(parts) + _footer(program)
 
 
-def write_module(program: Program, path: str | Path,
+def write_optax_module(program: Program, path: str | Path,
                  advice: tuple[float, str] = DEFAULT_LR_ADVICE,
                  render: Callable[..., str] | None = None) -> Path:
-    """Write `render(program, ...)` (default `module_source`) to `path` (a .py file),
+    """Write `render(program, ...)` (default `optax_source`) to `path` (a .py file),
     suggesting the learning rate of `advice` (value, why), with the lr check's warning where
     the program fails it; returns the path."""
     from lion_search.analysis.lr_check import lr_warning
@@ -249,7 +250,7 @@ def write_module(program: Program, path: str | Path,
     path = Path(path)
     if path.suffix != ".py":
         raise LionSearchError(f"export target {str(path)!r} must be a .py file")
-    render = render or module_source
+    render = render or optax_source
     try:
         path.write_text(render(program, *advice, lr_warning(program), path.name))
     except OSError as err:

@@ -115,7 +115,7 @@ def optimizer_class(program: Program) -> str:
     return class_name(program, _module_names(program)[1])
 
 
-def module_source(program: Program, learning_rate: float = DEFAULT_LR_ADVICE[0],
+def torch_source(program: Program, learning_rate: float = DEFAULT_LR_ADVICE[0],
                   why: str = DEFAULT_LR_ADVICE[1], warning: str | None = None,
                   path: str = "my_opt.py") -> str:
     """A standalone Python module (torch only) defining the optimizer class named after the
@@ -143,7 +143,7 @@ def module_source(program: Program, learning_rate: float = DEFAULT_LR_ADVICE[0],
         needs=" (required)" if reads_t else " (unused)")
 
 
-def write_module(program: Program, path: str | Path,
+def write_torch_module(program: Program, path: str | Path,
                  advice: tuple[float, str] = DEFAULT_LR_ADVICE) -> Path:
-    """Write `module_source(program)` to `path` (a .py file), as `export.write_module` does."""
-    return export.write_module(program, path, advice, render=module_source)
+    """Write `torch_source(program)` to `path` (a .py file), as `export.write_optax_module` does."""
+    return export.write_optax_module(program, path, advice, render=torch_source)

@@ -182,7 +182,7 @@ def live_sets(code: Code, branches: list) -> tuple:
         stored = grown
 
 
-def slot_shapes(code: Code, modes: list, stored: frozenset) -> tuple:
+def stored_slot_shapes(code: Code, modes: list, stored: frozenset) -> tuple:
     """The Shape of each memory slot on one tensor, given the Mode of each instruction there
     (DEAD included) and the slots stored there; None for the others."""
     rules = {name: (kind, axis) for name, kind, axis in code.ops}
@@ -213,7 +213,7 @@ def make_plan(code: Code, facts: list, evaluate: Callable) -> Plan:
     live, stored = live_sets(code, branches)
     modes = [[m if on[c] else Mode.DEAD for m, on in zip(branches[c], live)]
              for c in range(len(classes))]
-    shapes = [slot_shapes(code, modes[c], stored[c]) for c in range(len(classes))]
+    shapes = [stored_slot_shapes(code, modes[c], stored[c]) for c in range(len(classes))]
     index = [classes.index(tuple(f)) for f in facts]
     return Plan(tuple(tuple(modes[c][j] for c in index) for j in range(len(code.body))),
                 tuple(tuple(shapes[c][k] for c in index) for k in range(len(code.memory))))

@@ -49,7 +49,7 @@ from lion_search.evaluation.stages import (
 )
 from lion_search.evaluation.tasks import get_task
 from lion_search.evaluation.tuning import Tuned, declaration_for, tune
-from lion_search.export.optax_module import write_module
+from lion_search.export.optax_module import write_optax_module
 from lion_search.language.errors import LionSearchError
 from lion_search.language.lr_scale import unscale_lr
 from lion_search.language.parser import parse_program
@@ -206,7 +206,7 @@ def run_funnel(store: RunStore, top: int = 5, stages_path: str | Path = DEFAULT_
         if len(names) > 1 and names.index(stage_name) >= 1:
             winners_dir.mkdir(exist_ok=True)
             program, scale = unscale_lr(programs[name])
-            path = write_module(replace(program, name=program_name(store.folder, ids[name])),
+            path = write_optax_module(replace(program, name=program_name(store.folder, ids[name])),
                                 winners_dir / f"{name}.py",
                                 (scale, "the peak lr of the search's schedule"))
             record["winners"].append({"name": name, "id": ids[name], "stage": stage_name,
