@@ -1,9 +1,9 @@
 """Programs as standalone PyTorch optimizers: `lion-search export PROGRAM --framework torch`.
 
-The module written holds copies of exactly the functions of `plan` and `torch_runtime` (the
-torch twin of `runtime`, op by op) its program uses, the program as data (the same `CODE`
-`optax_module` writes), and a `torch.optim.Optimizer` subclass named after the program; it needs
-only torch.
+The module written holds copies of exactly the functions of `plan`, `torch_ops` and
+`torch_runtime` (the torch twin of `runtime`, op by op) its program uses, the program as data
+(the same `CODE` `optax_module` writes), and a `torch.optim.Optimizer` subclass named after the
+program; it needs only torch.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import textwrap
 from pathlib import Path
 
 from lion_search.export import optax_module as export
-from lion_search.export import torch_runtime
+from lion_search.export import torch_ops, torch_runtime
 from lion_search.export.optax_module import (
     DEFAULT_LR_ADVICE,
     escaped,
@@ -99,10 +99,10 @@ def slot_keys(program: Program) -> tuple[str, ...]:
 
 
 def _module_names(program: Program) -> tuple[list, set[str]]:
-    """(the functions and classes of `plan` and `torch_runtime` the module copies, every
-    top-level name of the module but the optimizer class's)."""
+    """(the functions and classes of `plan`, `torch_ops` and `torch_runtime` the module
+    copies, every top-level name of the module but the optimizer class's)."""
     objects = needed_objects(
-        (plan, torch_runtime),
+        (plan, torch_ops, torch_runtime),
         {FUNCTIONS[op].__name__ for op, _, _ in code_of(program).ops}
         | {"Code", "planner", "run", "static_value", "ProgramOptimizer"})
     return objects, {obj.__name__ for obj in objects} | {

@@ -37,7 +37,6 @@ from lion_search.search.metavalidation import MetaValidation
 from lion_search.search.notebook import evolve
 from lion_search.search.observer import CALIBRATING, TRAINING, Observer, QuietObserver
 from lion_search.search.pools import (
-           _starter,
            make_pool,
            process_started,
            start_pool,
@@ -50,5 +49,4 @@ from lion_search.search.records import Member, Stats
 
 __all__ = ["CALIBRATING", "HALL_OF_FAME_EVERY", "TRAINING", "Member", "MetaValidation",
            "Observer", "Population", "PromotionScheduler", "QuietObserver", "Search", "Stats",
-           "_starter", "evolve", "make_pool", "process_started", "start_pool", "stop_pool",
-           "warm_programs"]
+           "evolve", "make_pool", "process_started", "start_pool", "stop_pool", "warm_programs"]
