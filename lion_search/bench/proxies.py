@@ -39,7 +39,7 @@ from lion_search.bench.trainings import (
     train_all,
 )
 from lion_search.evaluation.portfolio import portfolios
-from lion_search.evaluation.results import EvalResult
+from lion_search.evaluation.results import EvalResult, Status
 from lion_search.evaluation.tasks import get_task, task_names
 from lion_search.language.program import Program
 
@@ -67,7 +67,7 @@ class Proxy(NamedTuple):
 
 def score_of(result: EvalResult, score: Score) -> float:
     """What `score` reads off one training result (inf for a failed run)."""
-    if result.status != "ok" or not math.isfinite(result.fitness):
+    if result.status != Status.OK or not math.isfinite(result.fitness):
         return math.inf
     if score is Score.VALIDATION:
         return result.fitness

@@ -137,7 +137,7 @@ def _open_run(args: argparse.Namespace, folder: Path
               ) -> tuple[RunStore, EvolveConfig] | None:
     """The store and config of the run to search: the one resumed (None if its budget is
     spent), or a new one."""
-    from lion_search.runs.journal import RunStore, link_latest
+    from lion_search.runs.journal import EvalKind, RunStore, link_latest
     from lion_search.search.config import EvolveConfig
 
     fields = _config_from_args(args)
@@ -153,7 +153,7 @@ def _open_run(args: argparse.Namespace, folder: Path
             "budget", "workers", "address", "batch_size", "gpus_per_worker", "population_batch")}
         config = EvolveConfig.from_json({**store.config, **overrides})
         config.check()
-        trained = store.count("search", cached=False)
+        trained = store.count(EvalKind.SEARCH, cached=False)
         if trained >= config.budget:
             store.close()
             console.print(f"run {args.out} is finished: {trained}/{config.budget} evaluations "
