@@ -83,7 +83,7 @@ def task():
     return get_task("digits-mlp", steps=STEPS)
 
 
-def test_population_matches_interpreter(task):
+def test_multi_trainer_matches_interpreter(task):
     progs = programs()
     used = {op for p in progs for ins in p.body for op in [ins.op]}
     assert {"row_mean", "col_mean", "orthogonalize"} <= used
