@@ -2,15 +2,18 @@
 has used at most its share of the workers' training time, a round promotes the top
 `promote_top` distinct programs not promoted yet; the `final` round, when the budget is spent,
 comes whatever the cadence and share, so that the run's best programs are promoted. A round's
-trainings are jobs for the workers like the children (the search goes on meanwhile). Before
-the first round, this process tunes AdamW on the promotion tasks (`promotion.tune_references`;
-the tuning studies keep it, so it is trained once per tasks, seeds and code) and journals it
-with both sides' budgets. This module files the rounds' results in the journal and says which
+trainings are jobs for the workers like the children (the search goes on meanwhile). AdamW,
+the reference, is tuned on the promotion tasks (`promotion.tune_references`; the tuning studies
+keep it, so it is trained once per tasks, seeds and code) on a thread of its own that starts
+with the search, so that the workers never wait for it; rounds start once it is done (the
+final round waits for it), and it is journaled with both sides' budgets. This module files the rounds' results in the journal and says which
 promoted program is the new best."""
 from __future__ import annotations
 
 import itertools
 import math
+import threading
+from concurrent.futures import Future
 from typing import NamedTuple
 
 from lion_search.analysis.dedup import DedupCache
@@ -60,6 +63,7 @@ class PromotionScheduler:
         self.seconds = 0.0                         # workers' training time spent promoting
         self.job_ids = itertools.count(-2, -1)     # ids of jobs that are not journaled children
         self.rewritten: dict[int, Program] = {}    # program id -> its exact rewrite
+        self.tuning: Future | None = None          # AdamW's tuning on its thread, until journaled
 
     @property
     def in_flight(self) -> bool:
@@ -75,6 +79,9 @@ class PromotionScheduler:
         self.seconds = self.store.value("promotion_seconds", 0.0)
         references = self.store.value("promotion_references")
         self.references = tuple(r["fitness"] for r in references) if references else None
+        if self.references is None and self.config.promotion[1]:
+            self.tuning = tune_in_background(self.config.promotion[0], self.config.seeds,
+                                             self.config.promote_trials)
         for e in self.store.evaluations(EvalKind.PROMOTED):
             self.promoted_keys.update(self.cache.keys(self.rewrite(e.program)))
         top = self.store.best(1, EvalKind.PROMOTED)
@@ -99,11 +106,11 @@ class PromotionScheduler:
         if not every or self.round is not None or not final and (
                 trained % every or share > self.config.promote_share):
             return []
+        if self.references is None and not self.references_ready(wait=final):
+            return []
         picks = self.candidates()
         if not picks:
             return []
-        if self.references is None:
-            self.tune_references(tasks)
         self.round = PromotionRound(picks, tasks, self.config.promote_grid,
                                     self.config.promote_score)
         jobs = []
@@ -113,12 +120,16 @@ class PromotionScheduler:
             jobs.append(job)
         return jobs
 
-    def tune_references(self, tasks: tuple[str, ...]) -> None:
-        """Tune AdamW on each promotion task, here and now, and journal it (kind
-        'promotion-reference') with each side's budget ('promotion_budget')."""
+    def references_ready(self, wait: bool) -> bool:
+        """Whether AdamW's tuning is done (waiting for it when `wait`); once it is, journal it
+        (kind 'promotion-reference') with each side's budget ('promotion_budget')."""
+        tasks, _ = self.config.promotion
+        if self.tuning is None:
+            self.tuning = tune_in_background(tasks, self.config.seeds, self.config.promote_trials)
+        if not (wait or self.tuning.done()):
+            return False
         records = []
-        for task, tuned in zip(tasks, tune_references(tasks, self.config.seeds,
-                                                      self.config.promote_trials)):
+        for task, tuned in zip(tasks, self.tuning.result()):
             pid = self.store.add_program(str(tuned.program), self.cache.keys(tuned.program),
                                          None, f"reference on {task}: adamw tuned, lr "
                                          f"{tuned.lr:.3g}", "reference")
@@ -132,6 +143,8 @@ class PromotionScheduler:
         self.store.set_value("promotion_budget", budgets(
             self.config.promote_trials, self.config.promote_grid, len(self.config.seeds)))
         self.references = tuple(r["fitness"] for r in records)
+        self.tuning = None
+        return True
 
     def candidates(self) -> list[tuple[int, Program]]:
         """The best programs by proxy fitness whose rewrite is not equivalent to one promoted
@@ -180,3 +193,18 @@ class PromotionScheduler:
                 best_score = p.score
             out.append(Promoted(p, member, new_best))
         return out
+
+
+def tune_in_background(tasks: tuple[str, ...], seeds: tuple[int, ...], trials: int) -> Future:
+    """`promotion.tune_references` on a daemon thread (an interrupted search does not wait for
+    it; the tuning studies keep the trials it finished)."""
+    future: Future = Future()
+
+    def work() -> None:
+        try:
+            future.set_result(tune_references(tasks, seeds, trials))
+        except BaseException as err:  # noqa: BLE001 - handed to the search, which raises it
+            future.set_exception(err)
+
+    threading.Thread(target=work, name="lion-search-reference-tuning", daemon=True).start()
+    return future
