@@ -10,19 +10,19 @@ Two keys identify a program's computation:
   instructions, the order of a commutative op's operands or plain assignments.
 
 * `fingerprint`, functional: the hash of every output of `steps` steps of the program, run by
-  the interpreter's compiled probe (one call for all its runs, about 1.5 ms a program on a
-  CPU) on fixed pseudo-random inputs and rounded to about 5 significant digits, memory slots
-  as the program stores them on each tensor (`plan`: nothing where no branch a tensor takes
-  reads a slot). It also equates algebraically equal programs (x + x and 2 * x, sqrt(x * x)
-  and abs(x)) as long as their float32 results round alike. The inputs are chosen so that different
-  optimizers rarely agree on all of them: 64 entries in two leaves; memory starts random rather
-  than zero (a mid-training state, where sign(interp(g, m, 0.9)) and sign(interp(g, m, 0.8))
-  differ); g is fresh each step with a fifth of its entries exactly zero (so lazy updates show);
-  w moves by the update; lr changes every step (so `lr` does not collide with a constant); and
-  t runs through FINGERPRINT_T = 1, 4, 15, 6, 35, ...: with the default 4 steps, every-k-steps
-  programs fire on a different set of steps for each k in 1..6. The runs declare other
-  tensors' rank, fan_in and fan_out for the same entries (FINGERPRINT_FACTS), so that static
-  branches for tensors unlike the two leaves show.
+  the interpreter's compiled probe (one call for all its runs; about 1 ms a new program on a
+  CPU, half of it its plans: BENCHMARKS.md) on fixed pseudo-random inputs and rounded to about
+  5 significant digits, memory slots as the program stores them on each tensor (`plan`: nothing
+  where no branch a tensor takes reads a slot). It also equates algebraically equal programs (x
+  + x and 2 * x, sqrt(x * x) and abs(x)) as long as their float32 results round alike. The
+  inputs are chosen so that different optimizers rarely agree on all of them: 64 entries in two
+  leaves; memory starts random rather than zero (a mid-training state, where sign(interp(g, m,
+  0.9)) and sign(interp(g, m, 0.8)) differ); g is fresh each step with a fifth of its entries
+  exactly zero (so lazy updates show); w moves by the update; lr changes every step (so `lr`
+  does not collide with a constant); and t runs through FINGERPRINT_T = 1, 4, 15, 6, 35, ...:
+  with the default 4 steps, every-k-steps programs fire on a different set of steps for each k
+  in 1..6. The runs declare other tensors' rank, fan_in and fan_out for the same entries
+  (FINGERPRINT_FACTS), so that static branches for tensors unlike the two leaves show.
 
 `DedupCache` maps both keys to the fitness of the program that produced them.
 """

@@ -92,7 +92,7 @@ def join(*shapes: Shape) -> Shape:
     top = max(shapes, default=Shape.SCALAR)
     if top == Shape.COL and Shape.ROW in shapes:
         return Shape.TENSOR
-    return Shape(top)
+    return top
 
 
 def result_shape(kind: Kind, axis: Shape, args: list) -> Shape:
@@ -103,7 +103,7 @@ def result_shape(kind: Kind, axis: Shape, args: list) -> Shape:
     if kind == Kind.GLOBAL_REDUCE:
         return Shape.SCALAR
     if kind == Kind.AXIS_REDUCE:  # the mean of a value constant along the axis is itself
-        return Shape(args[0]) if args[0] <= Shape.PER_TENSOR else Shape(axis)
+        return args[0] if args[0] <= Shape.PER_TENSOR else axis
     if kind == Kind.MATRIX:
         return Shape.TENSOR
     return join(*args)
@@ -131,20 +131,35 @@ def stored_shape(shape: Any, leaf: tuple) -> tuple:
     return tuple(leaf)
 
 
+def deciding(code: Code) -> list:
+    """For each instruction: whether its value reaches the condition of a where (the only
+    static values a plan needs), backward within the step."""
+    wanted, reaches = set(), []
+    for dst, op, args in reversed(code.body):
+        reaches.append(dst in wanted)
+        if reaches[-1]:
+            wanted.discard(dst)
+            wanted.update(a for a in args if isinstance(a, str))
+        if op == "where" and isinstance(args[0], str):
+            wanted.add(args[0])
+    return reaches[::-1]
+
+
 def static_branches(code: Code, facts: tuple, evaluate: Callable) -> list:
     """For a tensor of `facts`: the Mode of each instruction if the program ran on it whole,
     TAKE_A or TAKE_B for a where whose condition is static there, else RUN. Static values are
-    `evaluate(op, values)`: floats in, a float out, with the op's own float32 semantics."""
+    `evaluate(op, values)`: floats in, a float out, with the op's own float32 semantics; only
+    those that decide a where are computed."""
     kinds = {name: kind for name, kind, _ in code.ops}
     known = dict(zip(code.facts, facts))
     modes = []
-    for dst, op, args in code.body:
+    for (dst, op, args), needed in zip(code.body, deciding(code)):
         values = [known.get(a) if isinstance(a, str) else a for a in args]
         mode, value = Mode.RUN, None
         if op == "where" and values[0] is not None:
             mode = Mode.TAKE_A if values[0] != 0 else Mode.TAKE_B
             value = values[mode]
-        elif kinds[op] == Kind.ELEMENTWISE and None not in values:
+        elif needed and kinds[op] == Kind.ELEMENTWISE and None not in values:
             value = evaluate(op, values)
         known[dst] = value
         modes.append(mode)
@@ -207,14 +222,16 @@ def stored_slot_shapes(code: Code, modes: list, stored: frozenset) -> tuple:
 
 def make_plan(code: Code, facts: list, evaluate: Callable) -> Plan:
     """The Plan of `code` for tensors of these `facts` (one (rank, fan_in, fan_out) each),
-    static values computed by `evaluate(op, values)`. Tensors of equal facts share a plan."""
-    classes = list(dict.fromkeys(tuple(f) for f in facts))
-    branches = [static_branches(code, f, evaluate) for f in classes]
-    live, stored = live_sets(code, branches)
-    modes = [[m if on[c] else Mode.DEAD for m, on in zip(branches[c], live)]
-             for c in range(len(classes))]
-    shapes = [stored_slot_shapes(code, modes[c], stored[c]) for c in range(len(classes))]
-    index = [classes.index(tuple(f)) for f in facts]
+    static values computed by `evaluate(op, values)`. Tensors whose static wheres take the
+    same branches share a plan (a program without any: one for all)."""
+    branches = {f: tuple(static_branches(code, f, evaluate))
+                for f in dict.fromkeys(tuple(f) for f in facts)}
+    patterns = list(dict.fromkeys(branches.values()))
+    live, stored = live_sets(code, patterns)
+    modes = [[m if on[c] else Mode.DEAD for m, on in zip(patterns[c], live)]
+             for c in range(len(patterns))]
+    shapes = [stored_slot_shapes(code, modes[c], stored[c]) for c in range(len(patterns))]
+    index = [patterns.index(branches[tuple(f)]) for f in facts]
     return Plan(tuple(tuple(modes[c][j] for c in index) for j in range(len(code.body))),
                 tuple(tuple(shapes[c][k] for c in index) for k in range(len(code.memory))))
 
