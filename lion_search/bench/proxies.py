@@ -2,8 +2,8 @@
 
 A search climbs its proxy; a proxy is worth its cost only if it ranks programs as the larger
 target tasks do. Every candidate proxy trains every corpus program (`proxy_targets`) with its lr
-tuned over the anchor's grid (anchor x 0.1 .. 10, 5 points, seed 0, as a search trains a child
-on one seed), and is scored by
+tuned as the targets' stage B tunes it (anchor x 0.1 .. 10, 5 points, extended beyond an edge
+while the best lies there), on seed 0 (as a search trains a child on one seed), and is scored by
 
     score(p) = min over lr of  mean over the proxy's tasks i of  log s_i(p, lr)
 
@@ -34,9 +34,9 @@ from lion_search.bench.proxy_targets import Targets
 from lion_search.bench.trainings import (
     Progress,
     TaskRef,
+    Trainer,
     Training,
-    cost_per_seed,
-    train_all,
+    adaptive_sweep,
 )
 from lion_search.evaluation.portfolio import portfolios
 from lion_search.evaluation.results import EvalResult, Status
@@ -111,26 +111,29 @@ class ProxyRow(NamedTuple):
     contains: tuple[str, ...]        # the target tasks among its own
 
 
-def proxy_trainings(proxy: Proxy, targets: Targets, names: Sequence[str]) -> list[Training]:
-    """Every training a proxy needs: each program at each lr of the anchor's grid, each task."""
-    return [Training(name, task, targets.anchors[name] * f, PROXY_SEEDS)
-            for name in names for task in proxy.tasks for f in targets.plan.b_grid]
+def proxy_value(proxy: Proxy, results: Sequence[EvalResult]) -> float:
+    """The proxy's score of one program at one lr from its result on each of the proxy's tasks:
+    the mean log of what the proxy reads off them (inf if any failed)."""
+    values = [score_of(r, proxy.score) for r in results]
+    if not all(map(math.isfinite, values)):
+        return math.inf
+    return float(np.mean([math.log(max(v, MIN_SCORE)) for v in values]))
 
 
-def proxy_scores(proxy: Proxy, targets: Targets, names: Sequence[str],
-                 results: dict[Training, EvalResult]) -> list[float]:
-    """Each program's score on the proxy (module docstring), in the order of `names`."""
-    scores = []
-    for name in names:
-        by_lr = []
-        for f in targets.plan.b_grid:
-            values = [score_of(results[Training(name, task, targets.anchors[name] * f,
-                                                PROXY_SEEDS)], proxy.score)
-                      for task in proxy.tasks]
-            by_lr.append(math.inf if not all(map(math.isfinite, values)) else
-                         float(np.mean([math.log(max(v, MIN_SCORE)) for v in values])))
-        scores.append(min(by_lr))
-    return scores
+def proxy_scores(proxy: Proxy, targets: Targets, names: Sequence[str], trainer: Trainer
+                 ) -> list[float]:
+    """Each program's score on the proxy, its lr tuned as the targets' stage B is (the anchor
+    x the stage's grid, extended beyond an edge while the best lies there), in `names` order."""
+    def score(lrs: dict[str, list[float]]) -> dict[str, dict[float, float]]:
+        done = trainer.train(Training(n, task, lr, PROXY_SEEDS) for n, grid in lrs.items()
+                             for lr in grid for task in proxy.tasks)
+        return {n: {lr: proxy_value(proxy, [done[Training(n, task, lr, PROXY_SEEDS)]
+                                            for task in proxy.tasks]) for lr in grid}
+                for n, grid in lrs.items()}
+
+    sweeps = adaptive_sweep({n: targets.anchors[n] for n in names}, targets.plan.b_grid,
+                            targets.plan.extend, score, float)
+    return [min(sweeps[n].values()) for n in names]
 
 
 def proxy_row(proxy: Proxy, scores: Sequence[float], seconds: float, targets: Targets,
@@ -148,16 +151,14 @@ def proxy_row(proxy: Proxy, scores: Sequence[float], seconds: float, targets: Ta
 
 def benchmark_proxies(programs: dict[str, Program], targets: Targets, proxies: Sequence[Proxy],
                       threads: int, progress: Progress | None = None) -> list[ProxyRow]:
-    """Train every proxy's trainings (shared between proxies that share a task) and measure
-    each proxy; rows from the cheapest proxy up."""
+    """Train every proxy's trainings (once each: proxies that share a task share them) and
+    measure each proxy; rows from the cheapest proxy up."""
     names = sorted(programs)
-    needed = [t for proxy in proxies for t in proxy_trainings(proxy, targets, names)]
-    results = train_all(needed, programs, threads, progress)
-    rows = []
-    for proxy in proxies:
-        seconds = math.fsum(cost_per_seed(results, task) for task in proxy.tasks)
-        rows.append(proxy_row(proxy, proxy_scores(proxy, targets, names, results), seconds,
-                              targets, names))
+    trainer = Trainer(programs, threads, progress)
+    scores = {proxy: proxy_scores(proxy, targets, names, trainer) for proxy in proxies}
+    rows = [proxy_row(proxy, scores[proxy],
+                      math.fsum(trainer.cost_per_seed(task) for task in proxy.tasks),
+                      targets, names) for proxy in proxies]
     return sorted(rows, key=lambda row: row.seconds)
 
 
