@@ -15,6 +15,7 @@ from lion_search.language.direct import run_program
 from lion_search.language.library import seed_names
 from lion_search.language.ops import CALLABLE_OPS, OPS
 from tests.conftest import gradient_sequence, max_relative_error, seeds_with_slow_rest
+from tests.test_interpret import STATIC_BRANCHES
 from tests.test_seeds import trajectory
 
 # One program that uses every op and input, so that the exported module carries each
@@ -36,11 +37,15 @@ def import_module(path):
     return module
 
 
+# Programs besides the seeds: one with every op, and static branches (test_interpret's).
+PROGRAMS = {"every_op": EVERY_OP, **STATIC_BRANCHES}
+
+
 # every_op carries every op's implementation; the other seeds run with -m slow.
 @pytest.mark.parametrize("name", seeds_with_slow_rest(
-    ("lion", "adafactor", "schedule_free_adamw", "every_op"), seed_names() + ["every_op"]))
+    ("lion", "adafactor", "schedule_free_adamw", *PROGRAMS), seed_names() + list(PROGRAMS)))
 def test_exported_module_matches_to_optax(name, tmp_path, params):
-    program = (lion_search.parse_program(EVERY_OP) if name == "every_op"
+    program = (lion_search.parse_program(PROGRAMS[name]) if name in PROGRAMS
                else lion_search.load_program(name))
     module = import_module(write_optax_module(program, tmp_path / f"{name}_opt.py"))
     grads = gradient_sequence(params, 30)

@@ -22,6 +22,7 @@ from lion_search.language.library import seed_names  # noqa: E402
 from lion_search.language.shapes import stored_shapes  # noqa: E402
 from tests.conftest import gradient_sequence  # noqa: E402
 from tests.readme_blocks import commands, section_blocks  # noqa: E402
+from tests.test_interpret import STATIC_BRANCHES, load  # noqa: E402
 from tests.test_seeds_modern import OPTAX_COUNTERPARTS, make_mixed_params  # noqa: E402
 
 STEPS, LR, RESUME_AT = 100, 0.01, 50
@@ -117,10 +118,10 @@ def assert_state_shapes(optimizer, program, weights):
         assert [tuple(optimizer.state[p][key].shape) for p in weights] == list(slot)
 
 
-@pytest.mark.parametrize("name", seed_names())
+@pytest.mark.parametrize("name", seed_names() + list(STATIC_BRANCHES))
 def test_torch_export_follows_to_optax_and_resumes_from_a_state_dict(name, params, grads,
                                                                       tmp_path):
-    program = lion_search.load_program(name)
+    program = load(name)
     reference, state = jax_trajectory(program, params, grads)
     cls = load_optimizer(program, tmp_path)
     weights = to_torch(params)
