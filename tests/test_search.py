@@ -174,11 +174,13 @@ def test_existing_and_foreign_run_folders_are_protected(tmp_path):
 
 def test_a_best_meta_validated_before_is_not_trained_again(tmp_path):
     """Meta-validation every 5 evaluations: a checkpoint whose best was meta-validated at the
-    one before is journaled from that result (cached), and only a new best is trained."""
-    store, search, stats = run_search(tmp_path / "run", budget=60, metaval_task="logreg",
+    one before is journaled from that result (cached), and only a new best is trained. (A
+    checkpoint that comes while a meta-validation is still queued or training is skipped, so
+    how many of the 20 are taken depends on the workers' timing.)"""
+    store, search, stats = run_search(tmp_path / "run", budget=100, metaval_task="logreg",
                                       metaval_every=5)
     rows = store.evaluations("metaval")
-    assert len(rows) >= 8
+    assert len(rows) >= 6
     for before, row in zip(rows, rows[1:]):
         if row.program == before.program:
             assert row.cached and row.fitness == before.fitness and row.seconds == 0
