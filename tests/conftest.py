@@ -85,6 +85,17 @@ def big_params():
     return make_big_params()
 
 
+def finished_search(folder, config: EvolveConfig):
+    """`folder`, after a whole search with `config` has run there in this process."""
+    store = RunStore.create(folder, config.to_json())
+    search = Search(store, config)
+    search.setup()
+    search.load()
+    search.run()
+    store.close()
+    return folder
+
+
 def small_run(tmp_path_factory):
     """A real search (40 trained evaluations on the quadratic task), made once per session and
     shared by the test modules that only read it (they copy it before writing to its journal)."""

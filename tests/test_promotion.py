@@ -18,6 +18,7 @@ from lion_search.search.promotion import (
     promoted_score,
     stage_b_tasks,
 )
+from tests.conftest import finished_search
 
 
 def test_the_promoted_score_is_the_worst_or_the_mean_log_ratio_to_the_references():
@@ -107,12 +108,7 @@ def promoted_run(tmp_path_factory):
     config = EvolveConfig(task="quadratic", budget=60, population=8, workers=1,
                           promote_every=20, promote_top=2, promote_tasks="rosenbrock",
                           promote_trials=4, seed_programs=("adamw", "sgd"))
-    store = RunStore.create(folder, config.to_json())
-    search = Search(store, config)
-    search.setup()
-    search.load()
-    search.run()
-    store.close()
+    finished_search(folder, config)
     return folder, config
 
 

@@ -14,7 +14,8 @@ from lion_search.inspect.live import LiveView
 from lion_search.runs.journal import EvalKind, RunStore
 from lion_search.runs.transfer import MISLEADING_AFTER, journal_transfer, transfer
 from lion_search.search.config import EvolveConfig
-from lion_search.search.evolution import Search
+from lion_search.search.promotion import tune_references
+from tests.conftest import finished_search
 
 
 def promoted_store(folder, pairs):
@@ -102,13 +103,10 @@ def search_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("transfer") / "run"
     config = EvolveConfig(task="quadratic", budget=40, population=8, workers=1,
                           promote_every=10, promote_top=2, promote_tasks="rosenbrock",
-                          promote_share=1.0, seed_programs=("adamw", "sgd"))
-    store = RunStore.create(folder, config.to_json())
-    search = Search(store, config)
-    search.setup()
-    search.load()
-    search.run()
-    store.close()
+                          promote_share=1.0, promote_trials=4, seed_programs=("adamw", "sgd"))
+    # AdamW tuned beforehand (kept in the studies), so that every round comes on its cadence
+    tune_references(config.promotion[0], config.seeds, config.promote_trials)
+    finished_search(folder, config)
     return folder
 
 

@@ -5,8 +5,9 @@ comes whatever the cadence and share, so that the run's best programs are promot
 trainings are jobs for the workers like the children (the search goes on meanwhile). AdamW,
 the reference, is tuned on the promotion tasks (`promotion.tune_references`; the tuning studies
 keep it, so it is trained once per tasks, seeds and code) on a thread of its own that starts
-with the search, so that the workers never wait for it; rounds start once it is done (the
-final round waits for it), and it is journaled with both sides' budgets. This module files the rounds' results in the journal and says which
+with the search, so that the workers never wait for it; a round that comes due before it is
+done starts as soon as it is (the final round waits for it), and it is journaled with both
+sides' budgets. This module files the rounds' results in the journal and says which
 promoted program is the new best."""
 from __future__ import annotations
 
@@ -64,6 +65,7 @@ class PromotionScheduler:
         self.job_ids = itertools.count(-2, -1)     # ids of jobs that are not journaled children
         self.rewritten: dict[int, Program] = {}    # program id -> its exact rewrite
         self.tuning: Future | None = None          # AdamW's tuning on its thread, until journaled
+        self.deferred = False                      # a round came due while AdamW was tuned
 
     @property
     def in_flight(self) -> bool:
@@ -103,11 +105,13 @@ class PromotionScheduler:
         promote."""
         tasks, every = self.config.promotion
         share = self.seconds / max(search_seconds + self.seconds, 1e-9)
-        if not every or self.round is not None or not final and (
+        if not every or self.round is not None or not (final or self.deferred) and (
                 trained % every or share > self.config.promote_share):
             return []
         if self.references is None and not self.references_ready(wait=final):
+            self.deferred = True      # the round starts once AdamW's tuning is done
             return []
+        self.deferred = False
         picks = self.candidates()
         if not picks:
             return []
