@@ -46,6 +46,17 @@ def _fixed_batch(build: Callable[[], Task]) -> Builder:
     return builder
 
 
+def _named_batch(build: Callable[..., Task], scale: str, batch_size: int, name: str) -> Builder:
+    """A cached builder of the ``scale`` member of a family trained on batches of
+    ``batch_size`` by default, under its own ``name``."""
+
+    @functools.cache
+    def builder(batch: int | None = None) -> Task:
+        return build(scale, batch_size if batch is None else batch, name)
+
+    return builder
+
+
 TASK_BUILDERS: dict[str, Builder] = {
     **_family_builders("digits-mlp", digits.mlp_task),
     **_family_builders("digits-cnn", digits.cnn_task),
@@ -53,6 +64,9 @@ TASK_BUILDERS: dict[str, Builder] = {
     "digits-cnn-mini": functools.cache(functools.partial(digits.cnn_task, "mini")),
     "text-lm-micro": functools.cache(functools.partial(text_lm.lm_task, "micro")),
     "text-lm-mini": functools.cache(functools.partial(text_lm.lm_task, "mini")),
+    # The default search proxy: digits-mlp on batches of 512 (4x), the cheapest proxy with the
+    # highest rank agreement with the funnel's larger tasks (`lion-search bench --proxies`).
+    "digits-mlp-b512": _named_batch(digits.mlp_task, "1x", 512, "digits-mlp-b512"),
     "quadratic": _fixed_batch(synthetic.quadratic_task),
     "rosenbrock": _fixed_batch(synthetic.rosenbrock_task),
     "logreg": _fixed_batch(synthetic.logreg_task),

@@ -189,7 +189,8 @@ def test_candidates_leave_out_the_targets_and_larger_tasks():
     assert not singles & set(plan.tasks)
     assert all(get_task(t.name).scale != "100x" for p in proxies for t in p.tasks)
     assert {"digits-mlp", "text-lm-micro", "digits (portfolio)",
-            "digits-mlp, mean training loss", "digits-mlp batch 512"} <= set(names)
+            "digits-mlp, mean training loss", "digits-mlp-b512",
+            "digits-cnn-mini batch 512"} <= set(names)
 
 
 def test_the_shipped_targets_match_the_shipped_corpus():

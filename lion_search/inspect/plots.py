@@ -61,7 +61,7 @@ def plot_agreement_against_cost(points: list[tuple[str, float, float]], threshol
     ax.set_ylabel("Kendall tau against the mean target rank\n(of the targets not in the proxy)")
     ax.set_title(title)
     ax.grid(alpha=0.3, which="both")
-    ax.legend(loc="lower right")
+    ax.legend(loc="best")
     return _save(fig, path)
 
 
