@@ -4,12 +4,11 @@ over the promoted programs, journaled after each promotion round, shown by the l
 import io
 import json
 import math
-import subprocess
-import sys
 
 import pytest
 from rich.console import Console
 
+from lion_search.cli import main
 from lion_search.inspect.live import LiveView
 from lion_search.runs.journal import EvalKind, RunStore
 from lion_search.runs.transfer import MISLEADING_AFTER, journal_transfer, transfer
@@ -81,20 +80,16 @@ def test_the_live_view_warns_when_the_proxy_misleads(tmp_path):
     assert "the proxy is misleading this search" in out.getvalue()
 
 
-def run_show(folder, *flags):
-    return subprocess.run([sys.executable, "-m", "lion_search.cli", "show", str(folder), *flags],
-                          check=False, capture_output=True, text=True)
-
-
-def test_show_gives_the_tau_and_warns(tmp_path):
+def test_show_gives_the_tau_and_warns(tmp_path, capsys):
     store = promoted_store(tmp_path / "bad", reversed_pairs(MISLEADING_AFTER))
     store.set_value("seeds", [])
     store.close()
-    shown = run_show(tmp_path / "bad")
-    assert shown.returncode == 0, shown.stderr
-    assert "Kendall tau -1.00" in shown.stdout
-    assert "the proxy is misleading this search" in shown.stdout
-    data = json.loads(run_show(tmp_path / "bad", "--json").stdout)
+    assert main(["show", str(tmp_path / "bad")]) == 0
+    out = capsys.readouterr().out
+    assert "Kendall tau -1.00" in out
+    assert "the proxy is misleading this search" in out
+    assert main(["show", str(tmp_path / "bad"), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
     assert data["transfer"]["tau"] == pytest.approx(-1.0) and data["transfer"]["misleading"]
 
 
