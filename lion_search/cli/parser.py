@@ -14,6 +14,7 @@ from lion_search.cli.evaluate import EVAL_PLOTS, cmd_bench, cmd_eval
 from lion_search.cli.evolve import cmd_evolve
 from lion_search.cli.export import cmd_export
 from lion_search.cli.listings import cmd_programs, cmd_runs, cmd_tasks
+from lion_search.cli.progress import cmd_progress
 from lion_search.cli.show import cmd_show
 from lion_search.cli.tune import cmd_tune
 
@@ -129,6 +130,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("report", cmd_report, "write RUN/report.html with plots (fitness, meta-validation, "
                                   "Pareto front, throughput, funnel)")
     p.add_argument("run", nargs="?", default="runs/latest", help="run folder (default runs/latest)")
+
+    p = add("progress", cmd_progress, "compare groups of runs (evolution, random search, ...): "
+                                      "the best promoted score at equal budgets of trained "
+                                      "evaluations, mean and spread over each group's runs")
+    p.add_argument("groups", nargs="+", metavar="NAME=RUN,RUN",
+                   help="a group of runs (e.g. evolution=runs/e1,runs/e2), or one RUN")
+    p.add_argument("--checkpoints", type=int, default=4,
+                   help="budgets in the table: this many equal parts of the common budget "
+                        "(default 4)")
+    p.add_argument("--plot", default="runs/progress.png",
+                   help="PNG of the groups' curves (default runs/progress.png)")
+    p.add_argument("--markdown", action="store_true", help="also print a markdown table")
 
     p = add("runs", cmd_runs, "list the run folders with budget, progress, best and state")
     p.add_argument("root", nargs="?", default="runs", help="folder holding runs (default runs)")

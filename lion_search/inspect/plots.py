@@ -65,6 +65,24 @@ def plot_agreement_against_cost(points: list[tuple[str, float, float]], threshol
     return _save(fig, path)
 
 
+def plot_progress(groups: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
+                  path: str | Path, title: str) -> Path:
+    """Each group's mean best promoted score against trained evaluations, one line with a band
+    of one standard deviation over its runs; NaN (no promoted program yet) leaves a gap."""
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
+    for name, (budgets, mean, std) in groups.items():
+        line, = ax.plot(budgets, mean, label=name, linewidth=1.4)
+        ax.fill_between(budgets, mean - std, mean + std, color=line.get_color(), alpha=0.2)
+    ax.axhline(0, color="0.5", linestyle="--", linewidth=0.9,
+               label="tuned AdamW (score 0)")
+    ax.set_xlabel("trained evaluations")
+    ax.set_ylabel("best promoted score so far\n(log loss ratio to tuned AdamW)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return _save(fig, path)
+
+
 def _save(fig, path: str | Path) -> Path:
     """Lay out `fig`, write it to `path` and free it."""
     fig.tight_layout()
