@@ -4,7 +4,8 @@ import pytest
 from hypothesis import given, reject, settings
 from hypothesis import strategies as st
 
-from lion_search.analysis.dedup import DedupCache, dataflow_hash, fingerprint
+from lion_search.analysis.dedup import DedupCache, dataflow_hash, facts_runs, fingerprint
+from lion_search.evaluation.tasks import tensor_facts_of
 from lion_search.language.library import seed_names
 from lion_search.language.parser import normalize, parse_program
 from lion_search.language.program import Instr, Program, is_temp
@@ -230,3 +231,29 @@ def test_fingerprints_tell_branches_apart_that_only_other_tensors_take(condition
     branched = parse_program(f"def p(w, g, lr, t, m):\n    m = interp(g, m, 0.9)\n"
                              f"    return lr * where({condition}, sign(m), m), m\n")
     assert fingerprint(branched) != fingerprint(plain)
+
+
+@pytest.mark.parametrize("condition, tasks_that_take_it", [
+    ("rank >= 3", {"digits-cnn"}),
+    ("min(fan_in, fan_out) >= 128", {"digits-mlp-10x"}),
+    ("rank < 1", set())])
+def test_a_fingerprint_over_tasks_facts_sees_only_the_branches_their_tensors_take(
+        condition, tasks_that_take_it):
+    """Over the facts of one task's tensors, two programs that differ only in a branch that no
+    tensor of the task takes share the key (promotion trains them alike); where one does, not."""
+    plain = parse_program("def p(w, g, lr, t, m):\n    m = interp(g, m, 0.9)\n"
+                          "    return lr * m, m\n")
+    branched = parse_program(f"def p(w, g, lr, t, m):\n    m = interp(g, m, 0.9)\n"
+                             f"    return lr * where({condition}, sign(m), m), m\n")
+    for task in ("digits-mlp-10x", "digits-cnn", "text-lm-mini"):
+        facts = facts_runs(tensor_facts_of(task))
+        same = fingerprint(branched, facts=facts) == fingerprint(plain, facts=facts)
+        assert same == (task not in tasks_that_take_it), task
+
+
+def test_facts_runs_declare_each_distinct_tensor_once_two_to_a_run():
+    assert facts_runs([(2, 3, 4), (1, 1, 4), (2, 3, 4)]) == (((1, 1, 4), (2, 3, 4)),)
+    assert facts_runs([(1, 1, 4), (2, 3, 4), (4, 3, 8)]) == (
+        ((1, 1, 4), (2, 3, 4)), ((4, 3, 8), (4, 3, 8)))
+    with pytest.raises(ValueError, match="at least one"):
+        facts_runs([])

@@ -10,6 +10,7 @@ import shutil
 import pytest
 
 from lion_search.analysis.dedup import DedupCache
+from lion_search.language.parser import parse_program
 from lion_search.runs.journal import RunStore
 from lion_search.search.config import EvolveConfig
 from lion_search.search.jobs import EvalSpec, Scoring, train_jobs
@@ -95,3 +96,22 @@ def test_a_resumed_scheduler_does_not_promote_a_program_twice(promoted):
     picks = {pid for pid, _ in scheduler.candidates()}
     assert picks and not picks & set(scores)
     store.close()
+
+
+def test_programs_that_differ_only_where_no_promotion_task_goes_are_promoted_once(tmp_path):
+    """Programs that differ only in a branch for kernels (rank >= 3) train alike on rosenbrock's
+    vector: a round picks the first of them and the next distinct program, not both."""
+    store = RunStore.create(tmp_path / "run", CONFIG.to_json())
+    cache = DedupCache()
+    texts = ["def p(w, g, lr, t, m):\n    m = interp(g, m, 0.9)\n    return lr * m, m\n",
+             "def p(w, g, lr, t, m):\n    m = interp(g, m, 0.9)\n"
+             "    return lr * where(rank >= 3, sign(m), m), m\n",
+             "def p(w, g, lr, t):\n    return lr * sign(g)\n"]
+    for fitness, text in zip((0.1, 0.2, 0.3), texts):
+        pid = store.add_program(text, cache.keys(parse_program(text)), None, "test", "child")
+        store.add_evaluation(pid, kind="search", fitness=fitness, status="ok", task="quadratic",
+                             seeds=(0,), seconds=0.1, worker="t")
+    assert len({cache.keys(parse_program(t))[1] for t in texts}) == 3   # the search's keys differ
+    picks = PromotionScheduler(store, CONFIG, cache).candidates()
+    store.close()
+    assert [str(p).count("sign") for _, p in picks] == [0, 1] and picks[1][1].slots == 0

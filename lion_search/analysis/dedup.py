@@ -31,11 +31,11 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
-from typing import NamedTuple
+from typing import Iterable, NamedTuple
 
 import numpy as np
 
-from lion_search.evaluation.interpreter import probe, size_for
+from lion_search.evaluation.interpreter import PROBE_RUNS, probe, size_for
 from lion_search.language.plan import tensor_facts
 from lion_search.language.program import ALL_INPUTS, Arg, Program
 from lion_search.language.shapes import tensor_plan
@@ -136,11 +136,12 @@ def quantize(values: np.ndarray) -> bytes:
     return np.stack([rounded, exponent.astype(np.int64), code]).tobytes()
 
 
-def fingerprint(program: Program, steps: int = 4) -> str:
+def fingerprint(program: Program, steps: int = 4, facts: tuple = FINGERPRINT_FACTS) -> str:
     """A hex key of the program's outputs over `steps` steps on fixed inputs, rounded.
 
     Step k feeds (w_k, g_k, lr_k, t_k, memory_k) and gets (u_k, memory_{k+1}[, evaluation
-    weights]); then w_{k+1} = w_k - u_k. This runs once for each set of FINGERPRINT_FACTS.
+    weights]); then w_{k+1} = w_k - u_k. This runs once for each entry of `facts` (default
+    FINGERPRINT_FACTS: the leaves' (rank, fan_in, fan_out) in that run, None for their own).
     Every output of every step of every run enters the key (see `quantize`), the memory
     slots as the program's plan stores them: zero on the leaves where a slot is not stored,
     and left out, as the interpreter's padding slots are, where it is stored on none.
@@ -148,25 +149,41 @@ def fingerprint(program: Program, steps: int = 4) -> str:
     if not 1 <= steps <= len(FINGERPRINT_T):
         raise ValueError(f"steps must be in 1..{len(FINGERPRINT_T)}, got {steps}")
     inputs = fingerprint_inputs(steps, size_for(program).memory)
-    runs = len(FINGERPRINT_FACTS)
-    with np.errstate(all="ignore"):
-        outputs = probe(program, FINGERPRINT_SHAPES,
-                        *(np.broadcast_to(x, (runs,) + x.shape) for x in
-                          (inputs.w, inputs.memory, inputs.grads, inputs.lrs, inputs.ts)),
-                        facts=list(FINGERPRINT_FACTS))
-    return hashlib.blake2b(quantize(as_stored(program, outputs)), digest_size=16).hexdigest()
+    outputs = []
+    for start in range(0, len(facts), PROBE_RUNS):
+        chunk = list(facts[start:start + PROBE_RUNS])
+        with np.errstate(all="ignore"):
+            outputs.append(probe(program, FINGERPRINT_SHAPES,
+                                 *(np.broadcast_to(x, (len(chunk),) + x.shape) for x in
+                                   (inputs.w, inputs.memory, inputs.grads, inputs.lrs,
+                                    inputs.ts)), facts=chunk))
+    stored = as_stored(program, np.concatenate(outputs), facts)
+    return hashlib.blake2b(quantize(stored), digest_size=16).hexdigest()
 
 
-def as_stored(program: Program, outputs: np.ndarray) -> np.ndarray:
-    """The probe's outputs [runs, steps, 2 + memory, entries] of FINGERPRINT_FACTS's runs as
-    the program keeps them: the update, each memory slot stored on some leaf of some run (zero
-    on the leaves where its plan does not store it) and the evaluation weights if any."""
+def facts_runs(facts: Iterable[tuple[int, int, int]]) -> tuple:
+    """Fingerprint runs that declare each of the tensor `facts` (rank, fan_in, fan_out) once:
+    the distinct facts in order, two to a run (one per fingerprint leaf; an odd one out twice).
+    `fingerprint(p, facts=facts_runs(F))` tells programs apart only where a tensor with facts
+    in F would be updated differently: static branches that no such tensor takes are ignored."""
+    distinct = sorted(set(facts))
+    if not distinct:
+        raise ValueError("facts_runs needs at least one tensor's facts")
+    pairs = [distinct[i:i + 2] for i in range(0, len(distinct), 2)]
+    return tuple((pair[0], pair[-1]) for pair in pairs)
+
+
+def as_stored(program: Program, outputs: np.ndarray, facts: tuple = FINGERPRINT_FACTS
+              ) -> np.ndarray:
+    """The probe's outputs [runs, steps, 2 + memory, entries] of the runs of `facts` as the
+    program keeps them: the update, each memory slot stored on some leaf of some run (zero on
+    the leaves where its plan does not store it) and the evaluation weights if any."""
     outputs = np.array(outputs)
     ends = np.cumsum([0] + [math.prod(s) for s in FINGERPRINT_SHAPES])
     stored = set()
-    for run, declared in enumerate(FINGERPRINT_FACTS):
-        facts = declared or tuple(tensor_facts(s) for s in FINGERPRINT_SHAPES)
-        for k, slot in enumerate(tensor_plan(program, facts).slots):
+    for run, declared in enumerate(facts):
+        declared = declared or tuple(tensor_facts(s) for s in FINGERPRINT_SHAPES)
+        for k, slot in enumerate(tensor_plan(program, declared).slots):
             for leaf, shape in enumerate(slot):
                 if shape is None:
                     outputs[run, :, 1 + k, ends[leaf]:ends[leaf + 1]] = 0.0

@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 
 from lion_search.language.errors import TaskError
+from lion_search.language.plan import tensor_facts
 from proxy_tasks import SCHEDULES, TASK_BUILDERS, Task, make_schedule
 
 DEFAULT_SCHEDULE = "warmup_cosine"
@@ -114,6 +115,12 @@ def _cached_task(name: str, schedule: str, steps: int | None, batch_size: int | 
     return dataclasses.replace(
         task, steps=steps, schedule=make_schedule(schedule, steps), schedule_name=schedule
     )
+
+
+def tensor_facts_of(name: str) -> list[tuple[int, int, int]]:
+    """The (rank, fan_in, fan_out) of each parameter tensor of a task (its static facts, which
+    a program's static branches read; `language.plan`)."""
+    return [tensor_facts(tuple(leaf.shape)) for leaf in jax.tree.leaves(get_task(name).param_shapes())]
 
 
 def task_table() -> list[TaskInfo]:

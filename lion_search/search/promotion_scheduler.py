@@ -17,8 +17,9 @@ import threading
 from concurrent.futures import Future
 from typing import NamedTuple
 
-from lion_search.analysis.dedup import DedupCache
+from lion_search.analysis.dedup import DedupCache, dataflow_hash, facts_runs, fingerprint
 from lion_search.evaluation.results import Status
+from lion_search.evaluation.tasks import tensor_facts_of
 from lion_search.language.parser import parse_program
 from lion_search.language.program import Program
 from lion_search.runs.journal import EvalKind, RunStore
@@ -50,14 +51,18 @@ def proxy_fitness(store: RunStore, program_id: int) -> float:
 
 
 class PromotionScheduler:
-    """Promotion rounds of a search over `store`, with the search's dedup `cache` (a program
-    equivalent to one promoted before is not promoted again)."""
+    """Promotion rounds of a search over `store`, with the search's dedup `cache` (for the
+    programs it journals). A program equivalent to one promoted before on the promotion tasks
+    is not promoted again: same data-flow hash, or same fingerprint over the facts of those
+    tasks' tensors (`promotion_keys`), so that programs that differ only in a static branch no
+    promotion task takes (rank >= 3 on language models, say) are promoted once."""
 
     def __init__(self, store: RunStore, config: EvolveConfig, cache: DedupCache):
         self.store = store
         self.config = config
         self.cache = cache
-        self.promoted_keys: set[str] = set()       # hashes and fingerprints promoted so far
+        self.promoted_keys: set[str] = set()       # promotion keys of the programs promoted
+        self.facts: tuple | None = None            # fingerprint runs of the tasks' tensors
         self.references: tuple[float, ...] | None = None   # tuned AdamW's loss on each task
         self.round: PromotionRound | None = None   # the round in flight
         self.jobs: dict[int, Trial] = {}           # its unfinished jobs, by job id
@@ -85,7 +90,7 @@ class PromotionScheduler:
             self.tuning = tune_in_background(self.config.promotion[0], self.config.seeds,
                                              self.config.promote_trials)
         for e in self.store.evaluations(EvalKind.PROMOTED):
-            self.promoted_keys.update(self.cache.keys(self.rewrite(e.program)))
+            self.promoted_keys.update(self.promotion_keys(self.rewrite(e.program)))
         top = self.store.best(1, EvalKind.PROMOTED)
         if not top:
             return None
@@ -98,6 +103,14 @@ class PromotionScheduler:
             program = parse_program(self.store.program(program_id).text)
             self.rewritten[program_id] = rewrite(program)[0]
         return self.rewritten[program_id]
+
+    def promotion_keys(self, program: Program) -> tuple[str, str]:
+        """(data-flow hash, fingerprint over the promotion tasks' tensor facts) of `program`:
+        programs with equal keys train alike on every promotion task."""
+        if self.facts is None:
+            self.facts = facts_runs(f for task in self.config.promotion[0]
+                                    for f in tensor_facts_of(task))
+        return dataflow_hash(program), fingerprint(program, facts=self.facts)
 
     def start(self, trained: int, search_seconds: float, final: bool = False) -> list[Job]:
         """The jobs of a new round, if one is due after `trained` evaluations of the search
@@ -156,7 +169,7 @@ class PromotionScheduler:
         picks: list[tuple[int, Program]] = []
         for row, _ in self.store.best(20 * self.config.promote_top):
             program = self.rewrite(row.id)
-            keys = self.cache.keys(program)
+            keys = self.promotion_keys(program)
             if self.promoted_keys & set(keys):
                 continue
             self.promoted_keys.update(keys)
