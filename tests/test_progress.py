@@ -51,6 +51,8 @@ def test_a_group_gives_the_mean_and_spread_over_its_runs(tmp_path):
     assert summary.mean[1:] == pytest.approx((0.5, 0.1))
     assert summary.std[1:] == pytest.approx((0.0, 0.2))   # ddof 1 over the three runs
     assert summary.below_zero == 1
+    alone = progress.summarize_group("one run", runs[:1], (3,))
+    assert alone.mean == (0.1,) and math.isnan(alone.std[0])     # no spread from one run
 
 
 @pytest.fixture(scope="module")

@@ -91,7 +91,10 @@ def _rows(summaries: list) -> tuple[list[str], list[list[str]]]:
 
 
 def _cell(mean: float, std: float) -> str:
-    return "none yet" if not math.isfinite(mean) else f"{mean:+.4f} ± {std:.4f}"
+    """The mean ± sd (the mean alone for one run, whose spread is NaN)."""
+    if not math.isfinite(mean):
+        return "none yet"
+    return f"{mean:+.4f}" if math.isnan(std) else f"{mean:+.4f} ± {std:.4f}"
 
 
 def _gaps(values):

@@ -76,14 +76,14 @@ def common_budget(runs: Sequence[RunProgress]) -> int:
 
 
 def spread(runs: Sequence[RunProgress], budgets: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and standard deviation (ddof 1; 0 for one run) of best(n) over the runs at each
+    """Mean and standard deviation (ddof 1; NaN for one run) of best(n) over the runs at each
     budget n; inf where some run had promoted nothing yet."""
     rows = np.array([[r.best_at(int(n)) for n in budgets] for r in runs], dtype=float)
     mean, std = np.full(len(budgets), np.inf), np.full(len(budgets), np.inf)
     for i, column in enumerate(rows.T):
         if np.isfinite(column).all():
             mean[i] = column.mean()
-            std[i] = column.std(ddof=1) if len(column) > 1 else 0.0
+            std[i] = column.std(ddof=1) if len(column) > 1 else np.nan
     return mean, std
 
 
