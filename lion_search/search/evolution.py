@@ -36,6 +36,12 @@ from lion_search.search.records import Member, Stats
 from lion_search.search.sweeps import journal_references, journal_seed
 
 HALL_OF_FAME_EVERY = 50  # trained evaluations between rewrites of RUN/hall_of_fame.csv
+# Children proposed in one pass that train nothing (cache hits, rejected, already pending)
+# before the search turns to its workers; and in a row, over passes, before it gives up on a
+# population whose every child is one it has seen (cache hits still age the population, so a
+# long run of them is not a stall: a random walk of mutations has 85% of them).
+MISSES_PER_PASS = 1000
+STALL_AFTER = 200_000
 
 
 class Search:
@@ -290,7 +296,8 @@ class Search:
     def run(self, time_limit: float | None = None,
             stop: Callable[[], bool] = lambda: False) -> Stats:
         """Evolve until the budget of trained evaluations is met, or the time limit passes (work
-        in flight is finished), or ``stop()`` is true (checked after each collected batch,
+        in flight is finished), or STALL_AFTER children in a row were programs seen before, or
+        ``stop()`` is true (checked after each collected batch,
         at least every second; work in flight is dropped, and a resumed run trains it again).
         The workers are stopped at the end."""
         self.observer.seeds(self.seeds)
@@ -301,17 +308,19 @@ class Search:
             deadline = math.inf if time_limit is None else time.monotonic() + time_limit
             pool.submit([Job(pid, str(p), self.scoring) for pid, (p, *_) in self.pending.items()])
             final_round = False
+            misses = 0
             while not stop():
                 if not self.session_trained:
                     self.waiting(pool.starting() or TRAINING)
                 open_slots = self.config.budget - self.trained - len(self.pending)
-                misses = 0
+                pass_misses = 0
                 while open_slots > 0 and pool.in_flight < pool.capacity \
-                        and time.monotonic() < deadline and misses < 1000:
+                        and time.monotonic() < deadline and pass_misses < MISSES_PER_PASS:
                     job = self.propose()
                     if job is None:
-                        misses += 1
+                        misses, pass_misses = misses + 1, pass_misses + 1
                         continue
+                    misses = 0
                     pool.submit([job])
                     open_slots -= 1
                 if not (self.pending or self.metaval.in_flight or self.promotion.in_flight):
@@ -320,6 +329,8 @@ class Search:
                             self.promotion.start(self.trained, self.search_seconds, final=True)):
                         final_round = True
                         continue
+                    if open_slots > 0 and time.monotonic() < deadline and misses < STALL_AFTER:
+                        continue        # every child of this pass was one seen before
                     break
                 for done in pool.wait(timeout=1.0 if self.session_trained else 0.1):
                     self.take(done)
