@@ -314,7 +314,7 @@ class Search:
                     self.waiting(pool.starting() or TRAINING)
                 open_slots = self.config.budget - self.trained - len(self.pending)
                 pass_misses = 0
-                while open_slots > 0 and pool.in_flight < pool.capacity \
+                while open_slots > 0 and pool.in_flight < pool.capacity and not stop() \
                         and time.monotonic() < deadline and pass_misses < MISSES_PER_PASS:
                     job = self.propose()
                     if job is None:
