@@ -143,9 +143,10 @@ def test_a_stop_request_ends_the_loop_at_once_and_a_later_run_finishes_the_budge
     search = Search(store, config)
     search.setup()
     search.load()
-    polls = []
-    stats = search.run(stop=lambda: polls.append(1) or len(polls) > 5)
-    assert len(polls) == 6 and 0 < stats.trained < config.budget
+    polls = []      # the trained evaluations at each poll; the sixth asks to stop
+    stats = search.run(stop=lambda: polls.append(search.trained) or len(polls) > 5)
+    assert 0 < stats.trained < config.budget
+    assert set(polls[5:]) == {stats.trained} and len(polls) <= 7   # nothing after the request
     search = Search(store, config)
     search.load()
     assert search.run().trained == config.budget
