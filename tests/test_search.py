@@ -143,10 +143,11 @@ def test_a_stop_request_ends_the_loop_at_once_and_a_later_run_finishes_the_budge
     search = Search(store, config)
     search.setup()
     search.load()
-    polls = []      # the trained evaluations at each poll; the sixth asks to stop
-    stats = search.run(stop=lambda: polls.append(search.trained) or len(polls) > 5)
+    proposed = lambda: search.trained + len(search.pending)    # noqa: E731
+    polls = []      # the children proposed at each poll; the sixth asks to stop
+    stats = search.run(stop=lambda: polls.append(proposed()) or len(polls) > 5)
     assert 0 < stats.trained < config.budget
-    assert set(polls[5:]) == {stats.trained} and len(polls) <= 7   # nothing after the request
+    assert set(polls[5:]) == {proposed()} and len(polls) <= 7   # none proposed after it
     search = Search(store, config)
     search.load()
     assert search.run().trained == config.budget
