@@ -36,6 +36,8 @@ def test_the_best_promoted_score_is_a_running_minimum_over_trained_evaluations(t
     assert [(p.trained, p.best) for p in run.points] == [(2, 0.3), (3, 0.3), (3, 0.3), (4, -0.2)]
     assert run.trained == 5                       # cache hits are free
     assert run.best_at(1) == math.inf and run.best_at(2) == 0.3 and run.best_at(5) == -0.2
+    assert [(p.trained, p.best) for p in run.proxy] == [(1, 1.0)]     # every child scored 1.0
+    assert run.best_at(5, progress.Measure.PROXY) == 1.0
 
 
 def test_a_group_gives_the_mean_and_spread_over_its_runs(tmp_path):
@@ -76,7 +78,8 @@ def test_progress_compares_groups_at_equal_budgets(groups, tmp_path, capsys):
             "--plot", str(plot), "--markdown"]
     assert main(argv) == 0
     out = capsys.readouterr().out
-    assert "| evolution | 2 |" in out and "| random | 2 |" in out
+    assert out.count("| evolution | 2 |") == 2 and out.count("| random | 2 |") == 2
+    assert "| best promoted score | runs |" in out and "| best proxy fitness | runs |" in out
     assert "up to 24," in out.replace("\n", " ")
     assert plot.stat().st_size > 10_000
 

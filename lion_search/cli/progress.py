@@ -62,20 +62,23 @@ def cmd_progress(args: argparse.Namespace) -> None:
     if budget < 1:
         raise LionSearchError("a run has no trained evaluation yet: nothing to compare")
     marks = progress.checkpoints(budget, args.checkpoints)
-    summaries = [progress.summarize_group(name, group, marks) for name, group in runs.items()]
-    console.print(f"best promoted score so far (lower is better; below 0 beats tuned AdamW), "
-                  f"mean ± sd over each group's runs, at equal budgets of trained evaluations "
-                  f"(up to {budget:,}, the least any run reached)")
-    head, rows = _rows(summaries)
-    table = Table()
-    for column in head:
-        table.add_column(column, justify="left" if column == "group" else "right")
-    for row in rows:
-        table.add_row(*row)
-    console.print(table)
-    if args.markdown:
-        print("\n".join("| " + " | ".join(row) + " |"
-                        for row in (head, ["---"] * len(head), *rows)))
+    console.print(f"mean ± sd over each group's runs, at equal budgets of trained evaluations "
+                  f"(up to {budget:,}, the least any run reached); lower is better")
+    for measure in progress.Measure:
+        summaries = [progress.summarize_group(name, group, marks, measure)
+                     for name, group in runs.items()]
+        head, rows = _rows(summaries, measure)
+        table = Table(title=measure.value + (" (below 0 beats tuned AdamW on every promotion "
+                                             "task)" if measure is progress.Measure.PROMOTED
+                                             else " (the search's own yardstick)"))
+        for column in head:
+            table.add_column(column, justify="left" if column == head[0] else "right")
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
+        if args.markdown:
+            print("\n".join("| " + " | ".join(row) + " |"
+                            for row in (head, ["---"] * len(head), *rows)))
     grid = progress.budget_grid(budget)
     curves = {name: (grid, *progress.spread(group, grid)) for name, group in runs.items()}
     curves = {name: (g, _gaps(m), _gaps(d)) for name, (g, m, d) in curves.items()}
@@ -83,18 +86,24 @@ def cmd_progress(args: argparse.Namespace) -> None:
     console.print(f"plot: {path}")
 
 
-def _rows(summaries: list) -> tuple[list[str], list[list[str]]]:
-    """The table's head and rows: each group's score at each checkpoint."""
-    head = ["group", "runs", *(f"{n:,}" for n in summaries[0].budgets), "below 0 at the end"]
-    return head, [[s.name, str(s.runs), *(_cell(m, d) for m, d in zip(s.mean, s.std)),
-                   f"{s.below_zero} of {s.runs}"] for s in summaries]
+def _rows(summaries: list, measure) -> tuple[list[str], list[list[str]]]:
+    """A table's head and rows: each group's best at each checkpoint (and, for the promoted
+    score, how many runs ended below 0)."""
+    from lion_search.inspect.progress import Measure
+
+    promoted = measure is Measure.PROMOTED
+    head = [measure.value, "runs", *(f"{n:,}" for n in summaries[0].budgets),
+            *(["below 0 at the end"] if promoted else [])]
+    return head, [[s.name, str(s.runs), *(_cell(m, d, promoted) for m, d in zip(s.mean, s.std)),
+                   *([f"{s.below_zero} of {s.runs}"] if promoted else [])] for s in summaries]
 
 
-def _cell(mean: float, std: float) -> str:
-    """The mean ± sd (the mean alone for one run, whose spread is NaN)."""
+def _cell(mean: float, std: float, signed: bool) -> str:
+    """The mean ± sd (the mean alone for one run, whose spread is NaN); a score's sign."""
     if not math.isfinite(mean):
         return "none yet"
-    return f"{mean:+.4f}" if math.isnan(std) else f"{mean:+.4f} ± {std:.4f}"
+    value = f"{mean:+.4f}" if signed else f"{mean:.4g}"
+    return value if math.isnan(std) else f"{value} ± {std:.2g}"
 
 
 def _gaps(values):
