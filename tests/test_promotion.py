@@ -78,9 +78,12 @@ def test_a_round_is_scored_from_its_trainings_at_each_programs_best_factor():
         (math.log(0.5) + math.log(3.0 / 4.0)) / 2))]
 
 
-def test_the_reference_is_adamw_fully_tuned_once_per_task_and_the_budgets_say_so():
+def test_the_reference_is_adamw_fully_tuned_once_per_task_and_the_budgets_say_so(
+        tmp_path, monkeypatch):
     from lion_search.search.promotion import budgets, tune_references
 
+    # studies of its own: other tests tune the same reference in the session's studies
+    monkeypatch.setenv("LION_SEARCH_TUNING", str(tmp_path / "studies.sqlite"))
     (tuned,) = tune_references(("rosenbrock",), (0,), trials=4)
     assert tuned.budget.tuned == ("lr", "b1", "b2", "eps", "weight_decay")
     assert tuned.budget.trials == 4 and tuned.trained == 4

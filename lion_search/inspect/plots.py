@@ -75,6 +75,14 @@ def plot_progress(groups: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
         ax.fill_between(budgets, mean - std, mean + std, color=line.get_color(), alpha=0.2)
     ax.axhline(0, color="0.5", linestyle="--", linewidth=0.9,
                label="tuned AdamW (score 0)")
+    # The first rounds' scores can be far off (a failed program scores about 4): the y range is
+    # that of the last three quarters of the budget, and 0, so that the ends can be told apart.
+    late = [np.concatenate([m - np.nan_to_num(d), m + np.nan_to_num(d)])[
+        np.tile(b >= b[-1] / 4, 2)] for b, m, d in groups.values()]
+    late = np.concatenate(late + [np.zeros(1)])
+    late = late[np.isfinite(late)]
+    lo, hi = late.min(), late.max()
+    ax.set_ylim(lo - 0.1 * (hi - lo + 1e-3), hi + 0.1 * (hi - lo + 1e-3))
     ax.set_xlabel("trained evaluations")
     ax.set_ylabel("best promoted score so far\n(log loss ratio to tuned AdamW)")
     ax.set_title(title)
