@@ -1,16 +1,21 @@
 """`progress`: how fast runs found programs that transfer. Groups of runs (evolution, random
-search, ... over several search seeds) side by side: each group's best promoted score at equal
-budgets of trained evaluations, with the spread over its runs, and a plot of it."""
+search, ... over several search seeds) side by side: each group's best promoted score, and its
+best proxy fitness, at equal budgets of trained evaluations, with the spread over its runs, and
+a plot of the promoted score."""
 from __future__ import annotations
 
 import argparse
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.table import Table
 
 from lion_search.cli.display import console
 from lion_search.language.errors import LionSearchError
+
+if TYPE_CHECKING:
+    from lion_search.inspect.progress import Measure
 
 
 def parse_groups(specs: list[str]) -> dict[str, list[str]]:
@@ -36,8 +41,8 @@ def promotion_setting(config: dict) -> tuple:
 
 
 def cmd_progress(args: argparse.Namespace) -> None:
-    """Print each group's best promoted score at equal budgets (mean ± sd over its runs) and
-    plot it against trained evaluations."""
+    """Print each group's best promoted score and best proxy fitness at equal budgets (mean ±
+    sd over its runs), and plot the promoted score against trained evaluations."""
     from lion_search.inspect import progress
     from lion_search.inspect.plots import plot_progress
     from lion_search.runs.journal import RunStore, resolve_run
@@ -81,12 +86,11 @@ def cmd_progress(args: argparse.Namespace) -> None:
                             for row in (head, ["---"] * len(head), *rows)))
     grid = progress.budget_grid(budget)
     curves = {name: (grid, *progress.spread(group, grid)) for name, group in runs.items()}
-    curves = {name: (g, _gaps(m), _gaps(d)) for name, (g, m, d) in curves.items()}
     path = plot_progress(curves, args.plot, "best promoted score against trained evaluations")
     console.print(f"plot: {path}")
 
 
-def _rows(summaries: list, measure) -> tuple[list[str], list[list[str]]]:
+def _rows(summaries: list, measure: "Measure") -> tuple[list[str], list[list[str]]]:
     """A table's head and rows: each group's best at each checkpoint (and, for the promoted
     score, how many runs ended below 0)."""
     from lion_search.inspect.progress import Measure
@@ -104,10 +108,3 @@ def _cell(mean: float, std: float, signed: bool) -> str:
         return "none yet"
     value = f"{mean:+.4f}" if signed else f"{mean:.4g}"
     return value if math.isnan(std) else f"{value} ± {std:.2g}"
-
-
-def _gaps(values):
-    """inf (no promoted program yet) as NaN, which a plot leaves out."""
-    import numpy as np
-
-    return np.where(np.isfinite(values), values, np.nan)

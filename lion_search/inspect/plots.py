@@ -68,8 +68,10 @@ def plot_agreement_against_cost(points: list[tuple[str, float, float]], threshol
 def plot_progress(groups: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
                   path: str | Path, title: str) -> Path:
     """Each group's mean best promoted score against trained evaluations, one line with a band
-    of one standard deviation over its runs; NaN (no promoted program yet) leaves a gap."""
+    of one standard deviation over its runs; inf or NaN (no promoted program yet) leaves a gap."""
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
+    groups = {name: tuple(np.where(np.isfinite(x), x, np.nan) for x in curve)
+              for name, curve in groups.items()}
     for name, (budgets, mean, std) in groups.items():
         line, = ax.plot(budgets, mean, label=name, linewidth=1.4)
         ax.fill_between(budgets, mean - std, mean + std, color=line.get_color(), alpha=0.2)
