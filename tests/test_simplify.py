@@ -225,6 +225,18 @@ PAIRS = [
     ("sign_sign", """
     return lr * sign(sign(g))""", """
     return lr * sign(g)"""),
+    ("where_constant", """
+    return lr * where(2, g, w) + where(0, w, g)""", """
+    return lr * g + g"""),
+    ("step_compare", """
+, m
+    m = m * 0.7 + g
+    u = lr * sign(m)
+    return where(t < 0.6, g, u) + (1 <= t) * w, m""", """
+, m
+    m = m * 0.7 + g
+    u = lr * sign(m)
+    return u + w, m"""),
     ("interp_same", """
     return lr * interp(g, g, 0.3)""", """
     return lr * g"""),
@@ -300,6 +312,13 @@ NEAR_MISSES = [
     return lr * m, m"""),
     ("mul_zero", """
     return 0 * g"""),
+    ("step_compare", """
+    return lr * g * (t < 3)"""),
+    ("step_compare", """
+    return lr * g * (t == 2)"""),
+    ("step_compare", """
+    t = t - 5
+    return lr * g * (t > 0.5)"""),
 ]
 
 

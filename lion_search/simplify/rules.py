@@ -184,6 +184,37 @@ def _sign_sign(p: Program, i: int) -> Instr | None:
     return None
 
 
+COMPARE = {"lt": np.less, "le": np.less_equal, "gt": np.greater, "ge": np.greater_equal,
+           "eq": np.equal, "ne": np.not_equal}
+
+
+def _where_constant(p: Program, i: int) -> Instr | None:
+    ins = p.body[i]
+    if ins.op != "where" or isinstance(ins.args[0], str):
+        return None
+    return copy_instr(ins, ins.args[1] if ins.args[0] != 0 else ins.args[2])
+
+
+def _step_steps(c: float) -> list[float]:
+    """Steps t >= 1 at which a comparison of t with c takes every value it takes on 1, 2, ...:
+    1, the integers next to c, and one beyond (it changes only at c)."""
+    near = [np.floor(c), np.ceil(c), np.ceil(c) + 1]
+    return [1.0] + [float(x) for x in near if x >= 1]
+
+
+def _step_compare(p: Program, i: int) -> Instr | None:
+    ins = p.body[i]
+    if ins.op not in COMPARE or "t" not in ins.args or definition(p, i, "t") is not None:
+        return None
+    a, b = ins.args
+    c = b if a == "t" else a
+    if isinstance(c, str):
+        return None
+    values = {bool(COMPARE[ins.op](t, c) if a == "t" else COMPARE[ins.op](c, t))
+              for t in _step_steps(c)}
+    return copy_instr(ins, float(values.pop())) if len(values) == 1 else None
+
+
 def _small_weight(a: Arg) -> bool:
     """Whether `a` is a constant interp weight with |a| <= MAX_WEIGHT."""
     return not isinstance(a, str) and abs(a) <= MAX_WEIGHT
@@ -266,6 +297,11 @@ RULES: tuple[Rule, ...] = (
     Rule("abs_of_sqrt", "sqrt(x * x), sqrt(square(x)) -> abs(x) (differs only where x * x "
          "over- or underflows)", _local(_abs_of_sqrt)),
     Rule("sign_sign", "sign(sign(x)) -> sign(x)", _local(_sign_sign)),
+    Rule("where_constant", "where(c, x, y) -> x for a constant c != 0, y for c = 0",
+         _local(_where_constant)),
+    Rule("step_compare", "t < c, t >= c, t == c, ... -> 0 or 1 where the comparison of the step "
+         "t (1, 2, ...; not reassigned before) with the constant c is the same at every step "
+         "(t < 0.6 -> 0)", _local(_step_compare)),
     Rule("interp_same", "interp(x, x, a) -> x for a constant |a| <= MAX_WEIGHT "
          "((1 - a) x + a x = x, up to rounding)",
          _local(_interp_same)),
