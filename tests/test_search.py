@@ -14,8 +14,8 @@ import pytest
 
 from lion_search.inspect.summary import summarize
 from lion_search.runs.journal import RunStore
-from lion_search.search.config import EvolveConfig
 from lion_search.search import evolution
+from lion_search.search.config import EvolveConfig
 from lion_search.search.evolution import Search
 from lion_search.search.observer import QuietObserver
 
@@ -63,17 +63,29 @@ def test_a_search_meets_its_budget_however_many_children_in_a_row_were_seen_befo
     nothing used to end the search short of its budget (7,539 of 8,000 in a random-search run).
     With one miss a pass allowed, every cache hit while nothing is in flight is such a pass."""
     monkeypatch.setattr(evolution, "MISSES_PER_PASS", 1)
-    store, _, stats = run_search(tmp_path / "run", budget=40, tournament=1, batch_size=1)
+    store, search, stats = run_search(tmp_path / "run", budget=40, tournament=1, batch_size=1)
     assert stats.trained == 40 and store.count("search", cached=True) > 0
+    assert not search.stalled
     store.close()
 
 
 def test_a_search_whose_children_are_all_seen_before_stops(tmp_path, monkeypatch):
     monkeypatch.setattr(evolution, "STALL_AFTER", 0)
     monkeypatch.setattr(evolution, "MISSES_PER_PASS", 1)
-    store, _, stats = run_search(tmp_path / "run", budget=400, tournament=1, batch_size=1)
-    assert stats.trained < 400
+    store, search, stats = run_search(tmp_path / "run", budget=400, tournament=1, batch_size=1)
+    assert stats.trained < 400 and search.stalled
     store.close()
+
+
+def test_evolve_says_why_a_stalled_search_stopped_short(tmp_path, monkeypatch, capsys):
+    from lion_search.cli import main
+
+    monkeypatch.setattr(evolution, "STALL_AFTER", 0)
+    monkeypatch.setattr(evolution, "MISSES_PER_PASS", 1)
+    assert main(["evolve", *QUICK, "--budget", "400", "--tournament", "1", "--batch-size", "1",
+                 "--out", str(tmp_path / "run")]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "stopped:" in out and "the search stopped short of its budget" in out
 
 
 def test_show_json_reports_counts_best_and_seeds(tmp_path):

@@ -172,7 +172,7 @@ def _search(args: argparse.Namespace, store: RunStore, config: EvolveConfig) -> 
     from lion_search.inspect.live import LiveView
     from lion_search.language.errors import DiskFull
     from lion_search.runs.journal_sqlite import disk_full
-    from lion_search.search.evolution import Search
+    from lion_search.search.evolution import STALL_AFTER, Search
     from lion_search.search.pools import process_started, start_pool
 
     pool = start_pool(config)   # the workers start while the search sets up
@@ -212,6 +212,10 @@ def _search(args: argparse.Namespace, store: RunStore, config: EvolveConfig) -> 
         console.print(f"interrupted; resume with: lion-search evolve --out {store.folder} --resume")
         return 130
     _print_outcome(store.folder, state)
+    if search.stalled:
+        console.print(f"the search stopped short of its budget: its last {STALL_AFTER:,} "
+                      "children were all programs it had seen (the population has converged); "
+                      "--restart-every N restarts it from its best or its seeds")
     return 0
 
 

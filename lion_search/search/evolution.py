@@ -69,6 +69,7 @@ class Search:
         self.scoring: Scoring | None = None        # how children are scored (set by `run`)
         self.references: tuple[float, ...] | None = None   # a portfolio's reference losses
         self.search_seconds = 0.0      # workers' training time on children
+        self.stalled = False           # whether `run` gave up: STALL_AFTER children seen before
         self.rng = np.random.default_rng([config.rng_seed, store.count()])
         self.population = Population(config.population, config.tournament, config.restart_from,
                                      self.rng)
@@ -329,8 +330,10 @@ class Search:
                             self.promotion.start(self.trained, self.search_seconds, final=True)):
                         final_round = True
                         continue
-                    if open_slots > 0 and time.monotonic() < deadline and misses < STALL_AFTER:
-                        continue        # every child of this pass was one seen before
+                    if open_slots > 0 and time.monotonic() < deadline:
+                        if misses < STALL_AFTER:
+                            continue    # every child of this pass was one seen before
+                        self.stalled = True
                     break
                 for done in pool.wait(timeout=1.0 if self.session_trained else 0.1):
                     self.take(done)
