@@ -120,7 +120,8 @@ def _cached_task(name: str, schedule: str, steps: int | None, batch_size: int | 
 def tensor_facts_of(name: str) -> list[tuple[int, int, int]]:
     """The (rank, fan_in, fan_out) of each parameter tensor of a task (its static facts, which
     a program's static branches read; `language.plan`)."""
-    return [tensor_facts(tuple(leaf.shape)) for leaf in jax.tree.leaves(get_task(name).param_shapes())]
+    leaves = jax.tree.leaves(get_task(name).param_shapes())
+    return [tensor_facts(tuple(leaf.shape)) for leaf in leaves]
 
 
 def task_table() -> list[TaskInfo]:
