@@ -40,7 +40,7 @@ def test_a_version_1_journal_is_migrated_when_opened(old_run):
     before = raw(old_run / JOURNAL, "SELECT * FROM evaluations ORDER BY id")
     assert raw(old_run / JOURNAL, "SELECT value FROM meta WHERE key = 'schema'") == []
     store = RunStore.open(old_run)
-    assert store.value("schema") == SCHEMA_VERSION == 2
+    assert store.value("schema") == SCHEMA_VERSION
     after = {e.id: e for kind in EvalKind for e in store.evaluations(kind)}
     assert len(after) == len(before)
     factors = []
@@ -65,12 +65,13 @@ def test_a_version_1_journal_is_migrated_when_opened(old_run):
 def test_a_journal_from_a_newer_lion_search_is_refused_in_one_line(old_run):
     RunStore.open(old_run).close()
     db = sqlite3.connect(old_run / JOURNAL)
-    db.execute("UPDATE meta SET value = '3' WHERE key = 'schema'")
+    db.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (str(SCHEMA_VERSION + 1),))
     db.commit()
     db.close()
     with pytest.raises(RunError) as err:
         RunStore.open(old_run)
-    assert "newer lion-search (journal schema 3; this one reads up to 2)" in str(err.value)
+    assert (f"newer lion-search (journal schema {SCHEMA_VERSION + 1}; this one reads up to "
+            f"{SCHEMA_VERSION})") in str(err.value)
     assert "\n" not in str(err.value)
 
 
