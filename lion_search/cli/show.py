@@ -6,16 +6,21 @@ import argparse
 import json
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.table import Table
 
 from lion_search.cli.display import console, fitness_text, warn
 
+if TYPE_CHECKING:
+    from lion_search.language.program import Program
+    from lion_search.runs.journal import ProgramRow
+
 
 def cmd_show(args: argparse.Namespace) -> None:
     """Print a run's summary, or one program and its memory cost."""
-    from lion_search.analysis.lr_check import lr_warning
     from lion_search.analysis.retune import relate
+    from lion_search.language.parser import parse_program
     from lion_search.language.shapes import format_cost, memory_cost
     from lion_search.runs.references import (
         is_run,
@@ -27,10 +32,15 @@ def cmd_show(args: argparse.Namespace) -> None:
     if is_run(args.target):
         return show_lineage(args) if args.lineage else show_run(args)
     ref = split_run_ref(args.target)
-    program = load_program(args.target)
-    fitness = program_in_run(*ref)[1] if ref else None
-    steps = _ancestry(*ref) if ref else []
-    warning = lr_warning(program)
+    if ref:
+        row, fitness = program_in_run(*ref)
+        program = parse_program(row.text, source=args.target)
+        steps, warning = _in_run(ref[0], row, program)
+    else:
+        from lion_search.analysis.lr_check import lr_warning
+
+        program = load_program(args.target)
+        fitness, steps, warning = None, [], lr_warning(program)
     relation = relate(program)
     if args.json:
         from lion_search.inspect.lineage import lineage_json
@@ -52,6 +62,19 @@ def cmd_show(args: argparse.Namespace) -> None:
     if steps:
         console.print("ancestry: " + " <- ".join(
             f"#{s.id} ({fitness_text(s.fitness)})" for s in reversed(steps)))
+
+
+def _in_run(folder: Path, row: ProgramRow, program: Program) -> tuple[list, str | None]:
+    """A run's program's ancestry and its lr check's warning (one journal opened for both)."""
+    from lion_search.inspect.lineage import ancestry
+    from lion_search.runs.journal import RunStore
+    from lion_search.runs.lr_checked import lr_warning_in_run
+
+    store = RunStore.open(folder)
+    try:
+        return ancestry(store, row.id), lr_warning_in_run(store, row, program)
+    finally:
+        store.close()
 
 
 def _ancestry(folder: Path, ref: str) -> list:

@@ -11,6 +11,7 @@ from lion_search.analysis.retune import relate
 from lion_search.language.parser import parse_program
 from lion_search.language.shapes import memory_cost
 from lion_search.runs.journal import EvalKind, RunStore
+from lion_search.runs.lr_checked import lr_warning_in_run
 from lion_search.runs.references import run_best
 from lion_search.runs.transfer import transfer
 
@@ -101,13 +102,12 @@ def _best_json(store: RunStore) -> dict[str, Any] | None:
         return None
     fitness = store.best_fitness([row.id]).get(row.id, math.inf)
     promoted = store.best_fitness([row.id], (EvalKind.PROMOTED,)).get(row.id)
-    from lion_search.analysis.lr_check import lr_warning
-
     simplified = store.simplified(row.id)
     program = parse_program(simplified or row.text)
     return {"id": row.id, "fitness": json_number(fitness),
             "promoted": None if promoted is None else json_number(promoted),
             "by": "promoted score" if promoted is not None else "proxy fitness",
             "program": row.text, "simplified": simplified,
-            "lr_warning": lr_warning(program), "relation": relate(program).to_json()}
+            "lr_warning": lr_warning_in_run(store, row, program),
+            "relation": relate(program).to_json()}
 
