@@ -47,7 +47,7 @@ def summarize(store: RunStore, top: int = 10) -> dict[str, Any]:
     hits = store.count(EvalKind.SEARCH, cached=True)
     best = store.best(top)
     promoted = store.best_fitness([row.id for row, _ in best], (EvalKind.PROMOTED,))
-    hit_counts = store.cache_hits_by_hash()
+    hit_counts = store.cache_hits([row.hash for row, _ in best])
     found_at = store.positions([e.id for _, e in best], EvalKind.SEARCH)
     relative = is_relative(store)
     rows = []

@@ -239,9 +239,12 @@ class RunStore:
     def evaluations(self, kind: EvalKind = EvalKind.SEARCH, last: int | None = None
                     ) -> list[EvaluationRow]:
         """Evaluations of one kind in journal order (only the `last` ones if given)."""
-        query = "SELECT * FROM evaluations WHERE kind = ? ORDER BY id"
-        rows = self.db.execute(query, (kind,)).fetchall()
-        rows = rows[-last:] if last else rows
+        if last:
+            rows = self.db.execute("SELECT * FROM evaluations WHERE kind = ? ORDER BY id DESC "
+                                   "LIMIT ?", (kind, last)).fetchall()[::-1]
+        else:
+            rows = self.db.execute("SELECT * FROM evaluations WHERE kind = ? ORDER BY id",
+                                   (kind,)).fetchall()
         return [evaluation_row(r) for r in rows]
 
     def count(self, kind: EvalKind = EvalKind.SEARCH, cached: bool | None = None,
@@ -313,12 +316,19 @@ class RunStore:
         """The id of the newest evaluation (0 before the first)."""
         return int(self.db.execute("SELECT MAX(id) FROM evaluations").fetchone()[0] or 0)
 
+    def last_program_id(self) -> int:
+        """The id of the newest program (0 before the first)."""
+        return int(self.db.execute("SELECT MAX(id) FROM programs").fetchone()[0] or 0)
+
     def time_span(self, kind: EvalKind, cached: bool) -> tuple[float, float] | None:
         """(first, last) journal time of the evaluations of `kind` that were (not) cache hits;
         None if there are none."""
-        first, last = self.db.execute("SELECT MIN(created), MAX(created) FROM evaluations WHERE "
-                                      "kind = ? AND cached = ?", (kind, int(cached))).fetchone()
-        return None if first is None else (first, last)
+        # The first and the last by id (evaluations_by_cache_hit), in the order journaled.
+        first, last = (self.db.execute(
+            "SELECT created FROM evaluations WHERE kind = ? AND cached = ? "
+            f"ORDER BY id {order} LIMIT 1", (kind, int(cached))).fetchone()
+            for order in ("ASC", "DESC"))
+        return None if first is None else (first[0], last[0])
 
     def positions(self, ids: Sequence[int], kind: EvalKind, after: int = 0,
                   upto: int | None = None) -> dict[int, int]:
@@ -349,11 +359,14 @@ class RunStore:
             "    AND e.fitness IS NOT NULL)"
             " WHERE rank = 1", (after, upto, *kinds)).fetchall()
 
-    def cache_hits_by_hash(self) -> dict[str, int]:
-        """How many cache hits each data-flow hash had (evaluations of any kind)."""
+    def cache_hits(self, hashes: Sequence[str]) -> dict[str, int]:
+        """How many cache hits (evaluations of any kind) each of these data-flow hashes had
+        (those with none are left out)."""
+        marks = ",".join("?" * len(hashes))
         return dict(self.db.execute(
-            "SELECT p.hash, COUNT(*) FROM evaluations e JOIN programs p ON p.id = e.program "
-            "WHERE e.cached = 1 GROUP BY p.hash").fetchall())
+            "SELECT p.hash, COUNT(*) FROM programs p JOIN evaluations e ON e.program = p.id "
+            f"WHERE p.hash IN ({marks}) AND e.cached = 1 GROUP BY p.hash", tuple(hashes)
+        ).fetchall())
 
 
 def _alive(pid: int) -> bool:
