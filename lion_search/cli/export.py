@@ -7,14 +7,19 @@ from lion_search.cli.display import console, warn
 
 
 def cmd_export(args: argparse.Namespace) -> None:
-    """Write a program as a standalone optax module (`--framework torch`: a torch optimizer): a
-    run's program in its simplified form (`--raw`: as journaled), named after the run, with the
-    learning rate the search used."""
+    """Write a program as a standalone optax module (`--framework torch`: a torch optimizer, a
+    one-line error where torch is not installed): a run's program in its simplified form
+    (`--raw`: as journaled), named after the run, with the learning rate the search used."""
     from lion_search.analysis.lr_check import lr_warning
-    from lion_search.export.optax_module import DEFAULT_LR_ADVICE, write_optax_module
+    from lion_search.export.header import DEFAULT_LR_ADVICE
+    from lion_search.export.optax_module import write_optax_module
     from lion_search.runs.references import load_program, split_run_ref
     from lion_search.selection.winners import export_form
 
+    if args.framework == "torch":
+        from lion_search.export.torch_module import needs_torch
+
+        needs_torch()
     ref = split_run_ref(args.program)
     if ref:
         form = export_form(*ref, raw=args.raw)

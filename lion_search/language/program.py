@@ -108,8 +108,9 @@ def format_constant(x: float) -> str:
     return text.replace("e-0", "e-").replace("e+", "e")
 
 
-def _foldable(program: Program) -> dict[str, int]:
-    """Temporaries the printer may fold into their one use: {temp: index of its instruction}.
+def folded_temporaries(program: Program) -> dict[str, int]:
+    """Temporaries the printer folds into their one use: {temp: index of its instruction}
+    (also what an exported module's generated code folds).
 
     A temporary folds when it is defined once, used exactly once, later, and nothing between its
     definition and the statement it is printed in reassigns a variable it reads.
@@ -148,8 +149,8 @@ def _foldable(program: Program) -> dict[str, int]:
     return folded
 
 
-def _rename_unfolded(program: Program, folded: dict[str, int]) -> dict[str, str]:
-    """Fresh printable names (v1, v2, ...) for temporaries that cannot be folded."""
+def temporary_names(program: Program, folded: dict[str, int]) -> dict[str, str]:
+    """Fresh printable names (v1, v2, ...) for the temporaries that are not `folded`."""
     taken = set(ALL_INPUTS) | set(program.memory) | {i.dst for i in program.body}
     names: dict[str, str] = {}
     counter = 0
@@ -165,8 +166,8 @@ def _rename_unfolded(program: Program, folded: dict[str, int]) -> dict[str, str]
 class _Printer:
     def __init__(self, program: Program):
         self.program = program
-        self.folded = _foldable(program)
-        self.names = _rename_unfolded(program, self.folded)
+        self.folded = folded_temporaries(program)
+        self.names = temporary_names(program, self.folded)
 
     def arg(self, a: Arg) -> tuple[str, int]:
         """(text, precedence) of an argument."""
