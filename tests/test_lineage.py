@@ -82,3 +82,25 @@ def test_text_diff_keeps_only_changed_lines():
     after = "def f(w, g, lr, t):\n    u = tanh(g)\n    return lr * u\n"
     assert text_diff(before, after) == "-    u = sign(g)\n+    u = tanh(g)"
     assert text_diff(before, before) == ""
+
+
+def test_only_the_last_steps_asked_for_get_their_diff(store):
+    """`show RUN:ID` prints no diff and the report the last 60: a long chain's other diffs
+    are not computed."""
+    steps = ancestry(store, _deepest(store))
+    for diffs in (0, 1, 2):
+        cut = ancestry(store, steps[-1].id, diffs=diffs)
+        assert [s._replace(diff="") for s in cut] == [s._replace(diff="") for s in steps]
+        assert [s.diff for s in cut] == ["" if i < len(steps) - diffs else s.diff
+                                         for i, s in enumerate(steps)]
+
+
+def test_a_lineage_that_loops_is_one_error(tmp_path):
+    run = RunStore.create(tmp_path / "run", {"task": "quadratic"})
+    text = "def f(w, g, lr, t):\n    return lr * g\n"
+    first = run.add_program(text, ("h1", "f1"), None, "seed", "seed")
+    second = run.add_program(text, ("h2", "f2"), first, "m", "child")
+    run.db.execute("UPDATE programs SET parent = ? WHERE id = ?", (second, first))
+    with pytest.raises(RunError, match=f"lineage of program {second} loops at program {second}"):
+        ancestry(run, second)
+    run.close()

@@ -35,7 +35,7 @@ def cmd_show(args: argparse.Namespace) -> None:
     if ref:
         row, fitness = program_in_run(*ref)
         program = parse_program(row.text, source=args.target)
-        steps, warning = _in_run(ref[0], row, program)
+        steps, warning = _in_run(ref[0], row, program, None if args.json else 0)
     else:
         from lion_search.analysis.lr_check import lr_warning
 
@@ -64,15 +64,17 @@ def cmd_show(args: argparse.Namespace) -> None:
             f"#{s.id} ({fitness_text(s.fitness)})" for s in reversed(steps)))
 
 
-def _in_run(folder: Path, row: ProgramRow, program: Program) -> tuple[list, str | None]:
-    """A run's program's ancestry and its lr check's warning (one journal opened for both)."""
+def _in_run(folder: Path, row: ProgramRow, program: Program, diffs: int | None
+            ) -> tuple[list, str | None]:
+    """A run's program's ancestry (`diffs`: the last steps that get their diff, None: all) and
+    its lr check's warning (one journal opened for both)."""
     from lion_search.inspect.lineage import ancestry
     from lion_search.runs.journal import RunStore
     from lion_search.runs.lr_checked import lr_warning_in_run
 
     store = RunStore.open(folder)
     try:
-        return ancestry(store, row.id), lr_warning_in_run(store, row, program)
+        return ancestry(store, row.id, diffs), lr_warning_in_run(store, row, program)
     finally:
         store.close()
 

@@ -29,7 +29,8 @@ class LineageStep(NamedTuple):
     delta:   fitness minus the previous step's fitness (nan for the first step, and when both
              are infinite).
     diff:    the changed lines from the previous step's program text to this one's, each
-             prefixed with '-' or '+' (no context, no headers); '' for the first step.
+             prefixed with '-' or '+' (no context, no headers); '' for the first step (and for
+             the steps `ancestry` was asked to leave without one).
     """
 
     id: int
@@ -48,21 +49,22 @@ def text_diff(before: str, after: str) -> str:
                      if line[:1] in "+-" and not line.startswith(("+++", "---")))
 
 
-def ancestry(store: RunStore, program_id: int) -> list[LineageStep]:
+def ancestry(store: RunStore, program_id: int, diffs: int | None = None) -> list[LineageStep]:
     """The chain from the root (a seed, for any child of a search) to `program_id`, following
-    each program's parent. Raises RunError for an unknown id or a cycle in the journal."""
-    rows = []
+    each program's parent; `diffs`: only the last this many steps get their diff (None: all;
+    a search of 300,000 programs has chains of thousands). Raises RunError for an unknown id or
+    a cycle in the journal."""
+    rows = store.ancestors(int(program_id))
+    if not rows:
+        store.program(int(program_id))          # raises: no such program
     seen: set[int] = set()
-    current: int | None = int(program_id)
-    while current is not None:
-        if current in seen:
+    for row in rows:
+        if row.id in seen:
             raise RunError(f"run {str(store.folder)!r}: the lineage of program {program_id} "
-                           f"loops at program {current}")
-        seen.add(current)
-        row = store.program(current)
-        rows.append(row)
-        current = row.parent
+                           f"loops at program {row.id}")
+        seen.add(row.id)
     rows.reverse()
+    first_diff = 1 if diffs is None else max(len(rows) - diffs, 1)
     fitness = store.best_fitness([r.id for r in rows], (*PROXY_KINDS, EvalKind.SIMPLIFIED))
     steps: list[LineageStep] = []
     for i, row in enumerate(rows):
@@ -73,7 +75,7 @@ def ancestry(store: RunStore, program_id: int) -> list[LineageStep]:
             previous = steps[-1]
             delta = f - previous.fitness if math.isfinite(f) or math.isfinite(previous.fitness) \
                 else math.nan
-            diff = text_diff(rows[i - 1].text, row.text)
+            diff = text_diff(rows[i - 1].text, row.text) if i >= first_diff else ""
         steps.append(LineageStep(row.id, row.mutation, f, delta, diff, row.origin, row.text))
     return steps
 

@@ -299,6 +299,17 @@ class RunStore:
         for row in self.db.execute("SELECT * FROM programs ORDER BY id"):
             yield ProgramRow(*row)
 
+    def ancestors(self, program_id: int) -> list[ProgramRow]:
+        """The program and its ancestors, each program's parent after it, up to the root (a
+        program without a parent), in one query; empty for an unknown id. A journal whose
+        parents loop gives the loop's programs again (at most as many rows as programs)."""
+        return [ProgramRow(*row[1:]) for row in self.db.execute(
+            "WITH RECURSIVE chain(depth, id) AS (SELECT 0, ? UNION ALL "
+            "  SELECT chain.depth + 1, p.parent FROM chain JOIN programs p ON p.id = chain.id "
+            "  WHERE p.parent IS NOT NULL LIMIT (SELECT COUNT(*) + 1 FROM programs)) "
+            "SELECT chain.depth, p.* FROM chain JOIN programs p ON p.id = chain.id "
+            "ORDER BY chain.depth", (program_id,))]
+
     def simplified(self, program_id: int) -> str | None:
         """The text of the newest simplified version of a program (origin 'simplified', saved
         by `lion-search simplify`), if any."""

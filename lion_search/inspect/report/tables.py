@@ -121,7 +121,7 @@ def _diff_html(diff: str) -> str:
 
 def lineage_html(store: RunStore, program_id: int, limit: int = 60) -> str:
     """The lineage table: the seed, then the last `limit` steps (a long chain is cut)."""
-    steps = ancestry(store, program_id)
+    steps = ancestry(store, program_id, diffs=limit)
     rows = []
     for i, s in enumerate(steps):
         if 0 < i < len(steps) - limit:
