@@ -33,12 +33,13 @@ class Digits(NamedTuple):
 
 
 @functools.cache
-def digits() -> Digits:
-    """The 1,797 digits, shuffled with a fixed seed, split 80/20: 1,437 train / 360 validation."""
+def digits(split_seed: int = SPLIT_SEED) -> Digits:
+    """The 1,797 digits, shuffled with a fixed seed (`split_seed`), split 80/20: 1,437 train /
+    360 validation."""
     raw = np.loadtxt(io.BytesIO(gzip.decompress(_read_bytes("digits.csv.gz"))), delimiter=",")
     x = (raw[:, :64] / 16.0).astype(np.float32)
     y = raw[:, 64].astype(np.int32)
-    order = np.random.RandomState(SPLIT_SEED).permutation(len(y))
+    order = np.random.RandomState(split_seed).permutation(len(y))
     n_train = int(DIGITS_TRAIN_FRACTION * len(y))
     train, val = order[:n_train], order[n_train:]
     return Digits(x[train], y[train], x[val], y[val])

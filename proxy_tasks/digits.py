@@ -10,7 +10,7 @@ import jax.numpy as jnp
 
 from proxy_tasks import nn
 from proxy_tasks.base import Task
-from proxy_tasks.data import digits
+from proxy_tasks.data import SPLIT_SEED, digits
 from proxy_tasks.schedules import make_schedule
 
 N_PIXELS = 64
@@ -47,20 +47,22 @@ CNN_SIZES: dict[str, CNNSize] = {
 }
 
 
-def _digits_arrays() -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+def _digits_arrays(split_seed: int) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
     """The digits splits as device arrays (x_train, y_train, x_val, y_val)."""
-    return tuple(jnp.asarray(a) for a in digits())
+    return tuple(jnp.asarray(a) for a in digits(split_seed))
 
 
 def _classifier_task(family: str, scale: str, model: str, steps: int,
                      init_params: Callable[[jax.Array], nn.Params],
                      apply: Callable[[nn.Params, jax.Array], jax.Array],
-                     batch_size: int | None, name: str | None) -> Task:
+                     batch_size: int | None, name: str | None,
+                     split_seed: int = SPLIT_SEED) -> Task:
     """The ``family[-scale]`` task (or ``name``): the classifier ``apply(params, x) -> logits``
-    trained with cross-entropy on the digits, ``batch_size`` examples a step (default 128), for
-    ``steps`` steps of warmup + cosine. Raises ValueError for a batch larger than the 1,437
+    trained with cross-entropy on the digits (split into train and validation by
+    ``split_seed``), ``batch_size`` examples a step (default 128), for ``steps`` steps of
+    warmup + cosine. Raises ValueError for a batch larger than the 1,437
     training examples (an epoch would repeat examples within one batch)."""
-    arrays = _digits_arrays()
+    arrays = _digits_arrays(split_seed)
     batch_size = BATCH_SIZE if batch_size is None else batch_size
     n_train = arrays[0].shape[0]
     if not 1 <= batch_size <= n_train:
@@ -82,7 +84,8 @@ def _classifier_task(family: str, scale: str, model: str, steps: int,
     )
 
 
-def mlp_task(scale: str, batch_size: int | None = None, name: str | None = None) -> Task:
+def mlp_task(scale: str, batch_size: int | None = None, name: str | None = None,
+             split_seed: int = SPLIT_SEED) -> Task:
     """``digits-mlp[-scale]``: ReLU MLP 64-h1-...-10 with cross-entropy, batch ``batch_size``
     (default 128); ``name`` overrides the task's name (for named variants)."""
     size = MLP_SIZES[scale]
@@ -105,7 +108,7 @@ def mlp_task(scale: str, batch_size: int | None = None, name: str | None = None)
 
     arch = "-".join(map(str, widths))
     return _classifier_task("digits-mlp", scale, f"MLP {arch} ReLU", size.steps, init_params, apply,
-                            batch_size, name)
+                            batch_size, name, split_seed)
 
 
 def cnn_task(scale: str, batch_size: int | None = None, name: str | None = None) -> Task:

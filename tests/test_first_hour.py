@@ -7,7 +7,6 @@ from rich.console import Console
 
 from lion_search.analysis.lr_check import lr_warning
 from lion_search.cli.entry import main
-from lion_search.evaluation.portfolio import PortfolioEvaluator
 from lion_search.export.optax_module import write_optax_module
 from lion_search.inspect.live import LiveView
 from lion_search.inspect.summary import format_delta
@@ -16,9 +15,8 @@ from lion_search.language.lr_scale import unscale_lr
 from lion_search.language.parser import parse_program
 from lion_search.runs.journal import RunStore
 from lion_search.runs.references import load_program, program_name, run_best
-from lion_search.search.config import EvolveConfig
 from lion_search.search.records import Member, Stats
-from lion_search.selection.simplify_run import simplify_in_run
+from lion_search.selection.simplify_run import run_evaluator, simplify_in_run
 from lion_search.simplify.ablation import within
 from lion_search.simplify.pipeline import simplify
 from tests.conftest import small_run
@@ -71,9 +69,8 @@ def test_simplify_keeps_the_fitness_within_tolerance_on_the_runs_seeds(run, caps
     store = RunStore.open(run)
     best = run_best(store)
     report, pid = simplify_in_run(store, best.id, 0.01)
-    config = EvolveConfig.from_json(store.config)
+    evaluator = run_evaluator(store)    # on the run's seeds, paired with AdamW's as it scored
     store.close()
-    evaluator = PortfolioEvaluator(config.tasks, config.schedule, config.seeds)
     original = evaluator.evaluate(parse_program(best.text)).fitness
     simplified = evaluator.evaluate(report.after).fitness
     assert report.fitness_after == simplified

@@ -44,9 +44,9 @@ def test_the_promoted_score_rule_is_checked_and_old_runs_keep_the_mean():
 
 
 def test_a_round_is_scored_from_its_trainings_at_each_programs_best_factor():
-    """A round's trainings: each pick at each factor on each task; a pick scores at its best
-    factor per task against the references, and a task where every factor failed scores the
-    worst, with no factor."""
+    """A round's trainings: each pick at each factor of its task's grid; a pick scores at its
+    best factor per task against the references, and a task where every factor failed scores
+    the worst, with no factor."""
     import numpy as np
 
     from lion_search.evaluation.results import EvalResult
@@ -57,25 +57,64 @@ def test_a_round_is_scored_from_its_trainings_at_each_programs_best_factor():
         return EvalResult(loss, np.zeros(1), "ok" if math.isfinite(loss) else "diverged", 1.0)
 
     picks = [(7, read_program("lion")), (9, read_program("sgd"))]
-    round_ = PromotionRound(picks, ("a", "b"), (0.5, 2.0))
-    assert len(round_.trials) == 2 * 2 * 2
-    assert {t.program_id for t, _ in round_.trials} == {7, 9}
-    losses = {(7, "a", 0.5): 1.0, (7, "a", 2.0): 0.5, (7, "b", 0.5): 3.0, (7, "b", 2.0): 4.0,
-              (9, "a", 0.5): math.inf, (9, "a", 2.0): math.inf, (9, "b", 0.5): 1.0,
-              (9, "b", 2.0): 1.0}
-    for trial, _ in round_.trials:
+    round_ = PromotionRound(picks, ("a", "b"), {"a": (0.5, 1.0, 2.0), "b": (1.0, 2.0, 4.0)},
+                            growth=0)
+    trials = round_.trials()
+    assert len(trials) == 2 * 2 * 3 and {t.program_id for t, _ in trials} == {7, 9}
+    assert {t.factor for t, _ in trials if t.task == "b"} == {1.0, 2.0, 4.0}
+    losses = {("a", 0.5): 1.0, ("a", 1.0): 0.4, ("a", 2.0): 0.5, ("b", 1.0): 3.0,
+              ("b", 2.0): 3.5, ("b", 4.0): 4.0}
+    for trial, _ in trials:
         assert not round_.finished
-        round_.results[trial] = result(losses[trial])
+        loss = math.inf if trial.program_id == 9 and trial.task == "a" else losses[
+            trial.task, trial.factor]
+        assert round_.file(trial, result(loss)) == []      # growth 0: no sweep grows
     assert round_.finished
     lion, sgd = round_.scores((1.0, 3.0))
-    assert [(s.lr_factor, s.loss) for s in lion.per_task] == [(2.0, 0.5), (0.5, 3.0)]
-    assert lion.score == pytest.approx(max(math.log(0.5 / 1.0), math.log(3.0 / 3.0)))
-    assert lion.seconds == 4.0
+    assert [(s.lr_factor, s.loss) for s in lion.per_task] == [(1.0, 0.4), (1.0, 3.0)]
+    assert lion.score == pytest.approx(max(math.log(0.4 / 1.0), math.log(3.0 / 3.0)))
+    assert lion.seconds == 6.0
     assert math.isnan(sgd.per_task[0].lr_factor) and sgd.score == math.inf
-    mean = PromotionRound(picks[:1], ("a", "b"), (0.5, 2.0), rule="mean")
-    mean.results.update((t, result(losses[t])) for t, _ in mean.trials)
+    mean = PromotionRound(picks[:1], ("a", "b"), round_.grids, rule="mean", growth=0)
+    for trial, _ in mean.trials():
+        mean.file(trial, result(losses[trial.task, trial.factor]))
     assert mean.scores((1.0, 4.0)) == [lion._replace(score=pytest.approx(
-        (math.log(0.5) + math.log(3.0 / 4.0)) / 2))]
+        (math.log(0.4) + math.log(3.0 / 4.0)) / 2))]
+
+
+def test_a_sweep_grows_past_the_edge_where_its_best_lies_until_it_lies_inside():
+    """Losses falling toward small lr factors: the sweep grows below its grid, one factor at a
+    time once the last is in, until its best is inside (or it has grown `growth` times)."""
+    import numpy as np
+
+    from lion_search.evaluation.results import EvalResult
+    from lion_search.language.library import read_program
+    from lion_search.search.promotion import PromotionRound
+
+    def loss(factor):          # best at factor 1/8
+        return 1.0 + math.log(factor * 8) ** 2
+
+    round_ = PromotionRound([(1, read_program("lion"))], ("a",), {"a": (1.0, 2.0, 4.0)},
+                            step=2.0, growth=4)
+    queue = [t for t, _ in round_.trials()]
+    trained = []
+    while queue:
+        trial = queue.pop(0)
+        trained.append(trial.factor)
+        queue += [t for t, _ in round_.file(trial, EvalResult(loss(trial.factor), np.zeros(1),
+                                                              "ok", 1.0))]
+    assert trained == [1.0, 2.0, 4.0, 0.5, 0.25, 0.125, 0.0625]
+    (promotion,) = round_.scores((1.0,))
+    assert promotion.per_task[0].lr_factor == 0.125 and round_.finished
+    capped = PromotionRound([(1, read_program("lion"))], ("a",), {"a": (1.0, 2.0, 4.0)},
+                            step=2.0, growth=1)
+    queue, trained = [t for t, _ in capped.trials()], []
+    while queue:
+        trial = queue.pop(0)
+        trained.append(trial.factor)
+        queue += [t for t, _ in capped.file(trial, EvalResult(loss(trial.factor), np.zeros(1),
+                                                              "ok", 1.0))]
+    assert trained == [1.0, 2.0, 4.0, 0.5]
 
 
 def test_the_reference_is_adamw_fully_tuned_once_per_task_and_the_budgets_say_so(
@@ -88,10 +127,11 @@ def test_the_reference_is_adamw_fully_tuned_once_per_task_and_the_budgets_say_so
     assert tuned.budget.tuned == ("lr", "b1", "b2", "eps", "weight_decay")
     assert tuned.budget.trials == 4 and tuned.trained == 4
     assert tune_references(("rosenbrock",), (0,), trials=4)[0].trained == 0
-    fewer = budgets(32, (1 / 3, 1.0, 3.0), 1)
-    assert fewer["reference"].startswith("AdamW: 32 trials x 1 seed(s) over its lr, b1, b2")
-    assert fewer["candidates"].startswith("3 trials x 1 seed(s) over the lr alone")
-    assert "fewer trials (3) than the reference (32)" in fewer["note"]
+    fewer = budgets(32, (1 / 3, 1.0, 3.0), 2)
+    assert fewer["reference"].startswith("AdamW: 32 trials x 2 seed(s) over its lr, b1, b2")
+    assert fewer["candidates"].startswith("3 trials x 2 seed(s) over the lr alone")
+    assert "ranked against the seed program through the same protocol" in fewer["candidates"]
+    assert "fewer trials (3+) than the reference (32)" in fewer["note"]
     assert budgets(3, (1 / 3, 1.0, 3.0), 1)["note"] == ""
 
 
@@ -127,7 +167,7 @@ def test_promotion_takes_no_more_than_its_share_of_the_training_time(tmp_path):
     search.setup()
     search.load()
     search.run()
-    assert store.count("promoted") == 4     # the first round and the final one, 2 each
+    assert store.count("promoted") == 3     # the seed's round first, and the final one's 2
     assert store.value("promotion_seconds") > 0
     resumed = Search(store, config)
     resumed.load()
@@ -236,6 +276,6 @@ def test_show_says_when_the_candidates_got_fewer_trials_than_the_reference(promo
 
     assert main(["show", str(promoted_run[0])]) == 0
     out = " ".join(capsys.readouterr().out.split())
-    assert "promotion budget per task: reference AdamW: 4 trials x 1 seed(s)" in out
-    assert "candidates 3 trials x 1 seed(s) over the lr alone" in out
-    assert "note: the candidates got fewer trials (3) than the reference (4)" in out
+    assert "promotion budget per task: reference AdamW: 4 trials x 2 seed(s)" in out
+    assert "candidates 3 trials x 2 seed(s) over the lr alone" in out
+    assert "note: the candidates got fewer trials (3+) than the reference (4)" in out

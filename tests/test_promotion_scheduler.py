@@ -1,9 +1,11 @@
 """The promotion scheduler (search/promotion_scheduler.py) over a real journal (a finished
-40-evaluation search on the quadratic task): rounds start on the cadence while promotion is
-within its share of the training time, or when the budget is spent; a round's jobs are its
-trainings, and once all are in it is journaled against AdamW's losses (tuned on a thread that starts
-with the search, before the first round, with both sides' budgets); a resumed
-scheduler knows what was promoted."""
+40-evaluation search on the quadratic task): the first round sweeps the seed program (each
+task's centre, and the loss candidates are scored against), then rounds start on the cadence
+while promotion is within its share of the training time, or when the budget is spent; a round's
+jobs are its trainings on the promotion seeds, grown past an edge of a sweep while its best
+lies there, and once all are in it is journaled (AdamW is tuned on a thread that starts with
+the search, before the first round, with both sides' budgets); a resumed scheduler knows what
+was promoted."""
 import math
 import shutil
 
@@ -14,6 +16,7 @@ from lion_search.language.parser import parse_program
 from lion_search.runs.journal import RunStore
 from lion_search.search.config import EvolveConfig
 from lion_search.search.jobs import EvalSpec, Scoring, train_jobs
+from lion_search.search.promotion import CENTRE_GRID, PROMOTION_STEP
 from lion_search.search.promotion_scheduler import PromotionScheduler, proxy_fitness
 from tests.conftest import small_run
 
@@ -23,10 +26,24 @@ CONFIG = EvolveConfig(task="quadratic", budget=40, population=8, workers=1, prom
 SPEC = EvalSpec(CONFIG.tasks, CONFIG.schedule, CONFIG.seeds)
 
 
+def drive(scheduler, jobs):
+    """Train a round's jobs and the jobs that grow its sweeps, as the search does: (every job
+    trained, the promoted programs the round returned)."""
+    trained, queue, out = [], list(jobs), []
+    while queue:
+        job = queue.pop(0)
+        trained.append(job)
+        grown, promoted = scheduler.record(train_jobs([job], SPEC, "test")[0])
+        queue += grown
+        out += promoted
+    assert not scheduler.in_flight
+    return trained, out
+
+
 @pytest.fixture(scope="module")
 def promoted(tmp_path_factory):
-    """A copy of the small run, with one round promoted by a scheduler: (folder, the round's
-    jobs, what it returned after each training)."""
+    """A copy of the small run, with the seed's round and one round of candidates promoted by a
+    scheduler: (folder, the seed round's jobs, the candidates' jobs, what the rounds returned)."""
     folder = tmp_path_factory.mktemp("scheduler") / "run"
     shutil.copytree(small_run(tmp_path_factory), folder)
     store = RunStore.open(folder)
@@ -35,28 +52,52 @@ def promoted(tmp_path_factory):
     assert scheduler.tuning is not None     # AdamW's tuning started with the search, on a thread
     scheduler.tuning.result(timeout=300)    # (a round due before it is done waits for it)
     assert scheduler.start(5, 1.0) == []                      # not on the cadence
-    jobs = scheduler.start(10, 1.0)
+    seed_jobs = scheduler.start(10, 1.0)
     assert scheduler.in_flight and scheduler.start(20, 1.0) == []   # one round at a time
-    returned = [scheduler.record(done) for done in train_jobs(jobs, SPEC, "test")]
-    assert not scheduler.in_flight
+    seed_jobs, seed_round = drive(scheduler, seed_jobs)
+    assert scheduler.start(11, 1000.0) == []              # the candidates' round: on the cadence
+    jobs = scheduler.start(20, 1000.0)
+    jobs, returned = drive(scheduler, jobs)
     store.close()
-    return folder, jobs, returned
+    return folder, seed_jobs, seed_round, jobs, returned
 
 
-def test_a_round_trains_the_top_distinct_programs_against_adamw_tuned_first(promoted):
-    folder, jobs, returned = promoted
-    assert len(jobs) == 2 * len(CONFIG.promote_grid)     # AdamW was tuned before the round
-    assert len({j.id for j in jobs}) == len(jobs) and all(j.id < 0 for j in jobs)
-    assert {j.scoring for j in jobs} == {Scoring(("rosenbrock",), (math.inf,))}
-    assert all(r == [] for r in returned[:-1]) and len(returned[-1]) == 2
+def test_the_first_round_sweeps_the_seed_whose_best_factor_centres_each_task(promoted):
+    folder, seed_jobs, seed_round, _, _ = promoted
     store = RunStore.open(folder)
+    seed_id = store.value("seeds")[0]["id"]
+    assert len({j.text for j in seed_jobs}) == len(seed_jobs) >= len(CENTRE_GRID)
+    assert {j.scoring for j in seed_jobs} == {
+        Scoring(("rosenbrock",), (math.inf,), None, CONFIG.promote_seeds)}
+    (seed,) = seed_round
+    assert seed.promotion.program_id == seed_id and seed.promotion.score == 0.0
+    assert not seed.new_best                # the seed does not join the population again
+    (centre,) = store.value("promotion_centres")
+    assert centre["task"] == "rosenbrock"
+    assert centre["lr_factor"] == pytest.approx(seed.promotion.per_task[0].lr_factor)
+    assert centre["loss"] == seed.promotion.per_task[0].loss
+    assert store.evaluations_of(seed_id, "promoted")[0].fitness == 0.0
+    store.close()
+
+
+def test_a_round_trains_the_top_distinct_programs_around_the_centre(promoted):
+    folder, _, _, jobs, returned = promoted
+    store = RunStore.open(folder)
+    (centre,) = store.value("promotion_centres")
+    assert len({j.id for j in jobs}) == len(jobs) and all(j.id < 0 for j in jobs)
+    assert {j.scoring for j in jobs} == {
+        Scoring(("rosenbrock",), (math.inf,), None, CONFIG.promote_seeds)}
+    assert len(returned) == 2
     top = [row.id for row, _ in store.best(2)]
-    assert [p.promotion.program_id for p in returned[-1]] == top
-    assert store.count("promoted") == 2 and store.count("promotion") == 2
-    # each program's best lr factor on the task, in its own column
-    # (none for a program that failed at every factor)
-    for e in store.evaluations("promotion"):
-        assert e.lr_factor in CONFIG.promote_grid if math.isfinite(e.fitness) else e.lr_factor is None
+    assert [p.promotion.program_id for p in returned] == top
+    assert store.count("promoted") == 3 and store.count("promotion") == 3
+    for p in returned:
+        # each sweep's best factor lies inside it: at the edge only where the growth ran out
+        factor = p.promotion.per_task[0].lr_factor
+        steps = math.log(factor / centre["lr_factor"]) / math.log(PROMOTION_STEP)
+        assert steps == pytest.approx(round(steps), abs=1e-6) and abs(steps) <= 5
+        assert p.promotion.score == pytest.approx(
+            math.log(p.promotion.per_task[0].loss / centre["loss"]))
     assert store.count("promotion-reference") == 1
     reference, = store.value("promotion_references")
     assert reference["task"] == "rosenbrock" and math.isfinite(reference["fitness"])
@@ -64,29 +105,31 @@ def test_a_round_trains_the_top_distinct_programs_against_adamw_tuned_first(prom
     assert store.value("promotion_budget")["note"].startswith("the candidates got fewer trials")
     assert store.value("promotion_seconds") > 0
     scores = {e.program: e.fitness for e in store.evaluations("promoted")}
-    first, second = returned[-1]
-    assert math.isfinite(first.promotion.score) and first.new_best
-    assert second.new_best == (scores[top[1]] < scores[top[0]])
-    for p in returned[-1]:
+    first, second = returned
+    assert first.new_best == (scores[top[0]] < 0)
+    assert second.new_best == (scores[top[1]] < min(scores[top[0]], 0))
+    for p in returned:
         assert p.promotion.score == scores[p.member.id]
         assert p.member.fitness == proxy_fitness(store, p.member.id)
     store.close()
 
 
 def test_promotion_waits_while_over_its_share_unless_the_budget_is_spent(promoted):
-    folder, _, _ = promoted
+    folder, *_ = promoted
     store = RunStore.open(folder)
     scheduler = PromotionScheduler(store, CONFIG, DedupCache())
     scheduler.resume()
     assert scheduler.seconds == store.value("promotion_seconds") > 0
-    assert scheduler.start(20, 0.0) == []                     # promotion took all the time
-    jobs = scheduler.start(21, 0.0, final=True)
+    assert scheduler.start(30, 0.0) == []                     # promotion took all the time
+    jobs = scheduler.start(31, 0.0, final=True)
     assert len(jobs) == 2 * len(CONFIG.promote_grid)          # AdamW is known: not tuned again
+    drive(scheduler, jobs)
+    assert scheduler.start(32, 0.0, final=True) == []         # one final round
     store.close()
 
 
 def test_a_resumed_scheduler_does_not_promote_a_program_twice(promoted):
-    folder, _, returned = promoted
+    folder, *_ = promoted
     store = RunStore.open(folder)
     scheduler = PromotionScheduler(store, CONFIG, DedupCache())
     best = scheduler.resume()

@@ -259,7 +259,10 @@ def test_restarts_refill_the_population_from_the_best_or_the_seeds(tmp_path, sou
                       if row.origin == "child" and row.created > restart_time][:1]
     if source == "seeds":
         allowed = {s["id"] for s in search.seeds}
-    else:  # the best program when the child was proposed
-        allowed = {e.program for e in evaluations
-                   if e.fitness == min(x.fitness for x in evaluations if x.id <= after)}
+    else:  # the best program when the child was proposed: a program of the fingerprint whose
+        # newest fitness (over the most training seeds) was the lowest then
+        prints = {row.id: row.fingerprint for row in store.programs()}
+        newest = {prints[e.program]: e.fitness for e in evaluations if e.id <= after}
+        best = {fp for fp, f in newest.items() if f == min(newest.values())}
+        allowed = {e.program for e in evaluations if prints[e.program] in best}
     assert first_child and first_child[0].parent in allowed

@@ -17,6 +17,7 @@ from lion_search.search.in_process import InProcessPool
 from lion_search.search.jobs import COMPILING, STARTING, EvalSpec, Scoring
 from lion_search.search.observer import CALIBRATING, TRAINING, QuietObserver
 from lion_search.search.pools import warm_programs
+from lion_search.search.promotion import CENTRE_GRID
 
 CLI = [str(Path(sys.executable).parent / "lion-search")]
 QUICK = ["--task", "quadratic", "--population", "10", "--workers", "1", "--promote-every", "0"]
@@ -74,10 +75,11 @@ def test_calibration_meta_validation_and_promotion_are_jobs_for_the_workers(tmp_
     by_scoring = Counter(job.scoring for job in pool.jobs)
     assert by_scoring[Scoring(("quadratic",), (math.inf,))] == len(config.lr_grid)
     assert by_scoring[Scoring(("logreg",), (math.inf,))] == store.count("metaval", cached=False) >= 1
-    # Each promoted program at each factor; AdamW, the reference, is tuned on a thread of its
+    # The seed over the wide grid, then each promoted program at each factor (and more where a
+    # sweep grew), on the promotion seeds; AdamW, the reference, is tuned on a thread of its
     # own that starts with the search, so the workers never wait for it.
-    assert by_scoring[Scoring(("rosenbrock",), (math.inf,))] == \
-        len(config.promote_grid) * store.count("promoted")
+    assert by_scoring[Scoring(("rosenbrock",), (math.inf,), None, config.promote_seeds)] >= \
+        len(CENTRE_GRID) + len(config.promote_grid) * (store.count("promoted") - 1)
     assert store.count("promoted") >= 1 and store.count("promotion-reference") == 1
     assert store.count("calibration") == len(config.lr_grid) and store.count("seed") == 1
     assert built_in and set(built_in) - {"lion-search-reference-tuning"} and all(
@@ -95,8 +97,13 @@ def test_a_portfolio_trains_the_seed_adamw_and_the_reference_adamw_once(tmp_path
     store = RunStore.create(tmp_path / "run", config.to_json())
     search = Search(store, config, pool=started(pool))
     search.setup()
-    calibration = [job for job in pool.jobs if len(job.scoring.tasks) == 1]
+    calibration = [job for job in pool.jobs
+                   if len(job.scoring.tasks) == 1 and job.scoring.seeds is None]
     assert len(calibration) == 2 * len(config.lr_grid)   # one job per (program, task)
+    # then the calibrated reference on every seed of the panel, once per task
+    paired = [s for job in pool.jobs if len(job.scoring.tasks) == 1 and job.scoring.seeds
+              for s in job.scoring.seeds]
+    assert sorted(paired) == sorted(list(range(config.seed_pool)) * 2)
     assert store.count("reference") == 2 and store.count("seed") == 1
     seed = store.value("seeds")[0]
     assert len(seed["hurdle"]) == 2 and math.isfinite(seed["fitness"])

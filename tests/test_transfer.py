@@ -100,7 +100,7 @@ def search_run(tmp_path_factory):
                           promote_every=10, promote_top=2, promote_tasks="rosenbrock",
                           promote_share=1.0, promote_trials=4, seed_programs=("adamw", "sgd"))
     # AdamW tuned beforehand (kept in the studies), so that every round comes on its cadence
-    tune_references(config.promotion[0], config.seeds, config.promote_trials)
+    tune_references(config.promotion[0], config.promote_seeds, config.promote_trials)
     finished_search(folder, config)
     return folder
 

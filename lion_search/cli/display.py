@@ -16,3 +16,15 @@ def warn(warning: str | None) -> None:
     """Print the lr check's warning about a program shown or exported, if it has one."""
     if warning:
         console.print(f"[bold yellow]warning:[/] {warning}")
+
+
+def verdict_lines(summary: dict) -> list[str]:
+    """The verdict against the seed and the held-back check, as printed (with their
+    warnings)."""
+    lines = [summary["verdict"]] if summary["verdict"] else []
+    held_back = summary["held_back"]
+    if held_back:
+        lines.append(held_back["describe"])
+        if held_back["warning"]:
+            lines.append(f"[bold red]warning:[/] {held_back['warning']}")
+    return lines

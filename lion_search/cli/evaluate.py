@@ -87,6 +87,23 @@ def cmd_bench(args: argparse.Namespace) -> None:
         return bench_startup(Path(args.out))
     if args.population:
         return bench_population(args.task, args.population)
+    if args.seed_effects:
+        from lion_search.bench.seed_effects import effect_lines, seed_effects
+
+        with console.status("training AdamW with each source of randomness varied"):
+            effects = seed_effects(args.seed_effects)
+        for line in effect_lines(effects):
+            console.print(line, highlight=False)
+        return None
+    if args.yardsticks:
+        from lion_search.bench.yardsticks import check_run, yardstick_lines
+        from lion_search.runs.journal import resolve_run
+
+        with console.status("checking the promotion's yardsticks") as status:
+            checks = check_run(resolve_run(args.yardsticks), lambda msg: status.update(msg))
+        for line in yardstick_lines(checks):
+            console.print(line)
+        return None
     if args.proxies:
         from lion_search.cli.bench_proxies import bench_proxies
 

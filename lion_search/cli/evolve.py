@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Iterator
 
 from rich.table import Table
 
-from lion_search.cli.display import console, fitness_text
+from lion_search.cli.display import console, fitness_text, verdict_lines
 from lion_search.language.errors import LionSearchError
 
 if TYPE_CHECKING:
@@ -30,8 +30,11 @@ def _config_from_args(args: argparse.Namespace) -> dict:
         "max_length", "max_memory", "restart_every", "restart_from", "hurdle", "workers",
         "batch_size", "address", "gpus_per_worker", "population_batch", "rng_seed",
         "metaval_every", "metaval_task", "promote_every", "promote_top", "promote_share",
-        "promote_tasks", "promote_score", "promoted_seed", "promote_trials")
+        "promote_tasks", "promote_score", "promoted_seed", "promote_trials", "seed_pool",
+        "prior_seeds", "fitness_seeds", "rotate_every", "max_seeds", "promote_seeds", "held_back_seeds", "held_back_top")
         if getattr(args, k) is not None}
+    if args.reevaluate_parents is not None:
+        fields["reevaluate_parents"] = args.reevaluate_parents == "on"
     if args.allow_lr_free:
         fields["allow_lr_free"] = True
     if args.mutation_weights:
@@ -243,6 +246,8 @@ def _print_outcome(folder: Path, state: str) -> None:
         console.print(transfer["describe"])
     if transfer["warning"]:
         console.print(f"[bold red]warning:[/] {transfer['warning']}")
+    for line in verdict_lines(summary):
+        console.print(line)
     table = Table(title="the proxy's leaders: best programs by proxy fitness")
     for column in ("id", "fitness", "promoted", "vs seed", "memory", "length", "relation"):
         table.add_column(column, justify="right")

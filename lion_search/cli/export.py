@@ -25,6 +25,7 @@ def cmd_export(args: argparse.Namespace) -> None:
         form = export_form(*ref, raw=args.raw)
         program, advice = form.program, (form.learning_rate, form.why)
         console.print(f"exporting {form.form}, as {program.name}")
+        warn(form.note)
     else:
         program, advice = load_program(args.program), DEFAULT_LR_ADVICE
     write = write_optax_module

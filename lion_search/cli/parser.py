@@ -51,7 +51,33 @@ def build_parser() -> argparse.ArgumentParser:
                                   "several tasks, fitness is the mean log ratio of the loss to "
                                   "tuned AdamW's")
     p.add_argument("--schedule", help="lr schedule shape (default warmup_cosine)")
-    p.add_argument("--seeds", type=_ints, help="training seeds per evaluation, e.g. 0,1 (default 0)")
+    p.add_argument("--seeds", type=_ints, help="the seeds the seed programs' lr is calibrated on "
+                                               "(default 0,1); with --seed-pool 0, every "
+                                               "child's training seeds")
+    p.add_argument("--seed-pool", type=int, help="the training seeds 0..N-1 that programs train "
+                                                 "on, an epoch's at a time, scored paired with "
+                                                 "AdamW on the same seeds (default 32; 0: every "
+                                                 "child on --seeds, fitness its loss)")
+    p.add_argument("--fitness-seeds", type=int, help="seeds per epoch: what a new program trains "
+                                                     "on (default 1)")
+    p.add_argument("--rotate-every", type=int, help="evaluations per epoch: then the next seeds "
+                                                    "of the pool (default 500; 0: one epoch)")
+    p.add_argument("--prior-seeds", type=float, help="pseudo-seeds at AdamW's score that a "
+                                                     "program's mean score is shrunk with "
+                                                     "(default 1)")
+    p.add_argument("--max-seeds", type=int, help="seeds a program's fitness gathers, one more "
+                                                 "each epoch it is selected or found again "
+                                                 "(default 16)")
+    p.add_argument("--reevaluate-parents", choices=("on", "off"),
+                   help="on (default): a parent not yet trained on the epoch's seeds is, "
+                        "before it has a child")
+    p.add_argument("--promote-seeds", type=_ints, help="promotion's training seeds, which no "
+                                                       "search trains on (default 10000,10001)")
+    p.add_argument("--held-back-seeds", type=_ints,
+                   help="seeds of the end-of-run check, which no search trains on (default "
+                        "20000,20001,20002)")
+    p.add_argument("--held-back-top", type=int, help="programs the end-of-run check retrains on "
+                                                     "the held-back seeds (default 10)")
     p.add_argument("--seed-programs", type=_names, help="seed programs to start from (default adamw)")
     p.add_argument("--workers", type=int, help="workers training at once (default: one per core): "
                                                "threads of this process, which share its "
@@ -223,6 +249,13 @@ def build_parser() -> argparse.ArgumentParser:
                    "against the population trainer at these population sizes, e.g. 16,64")
     p.add_argument("--out", default="runs/bench-startup", help="where --startup writes its runs "
                                                                "(default runs/bench-startup)")
+    p.add_argument("--seed-effects", type=int, metavar="N", help="instead, what a training "
+                   "seed controls: AdamW on digits-mlp-b512 trained N times with its "
+                   "initialisation, batch order, train/validation split, or all three varied")
+    p.add_argument("--yardsticks", metavar="RUN", help="instead, how well RUN's promotion "
+                   "measures programs: its promoted programs through the protocol again on other "
+                   "seeds (test-retest tau), each per-task loss against a wide lr sweep, and the "
+                   "share of bests at a sweep's edge")
     p.add_argument("--proxies", action="store_true", help="instead, how well each candidate "
                    "proxy ranks the proxy corpus as the funnel's stage B and C tasks do (Kendall "
                    "tau), against its cost (about ten minutes on 2 cores)")

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from rich.table import Table
 
-from lion_search.cli.display import console, fitness_text, warn
+from lion_search.cli.display import console, fitness_text, verdict_lines, warn
 
 if TYPE_CHECKING:
     from lion_search.language.program import Program
@@ -130,8 +130,7 @@ def show_run(args: argparse.Namespace) -> None:
         console.print(f"reference adamw on {ref['task']} (#{ref['id']}, lr x{ref['lr_scale']:g}): "
                       f"val loss {fitness_text(ref['fitness'])}")
     if summary["references"]:
-        console.print("fitness: mean over tasks and seeds of log(loss / reference loss); "
-                      "0 ties tuned AdamW, below 0 beats it")
+        console.print(f"fitness: {summary['fitness_rule']}")
     for seed in summary["seeds"]:
         console.print(f"seed {seed['name']} (#{seed['id']}, lr x{seed['lr_scale']:g}): "
                       f"fitness {fitness_text(seed['fitness'])}")
@@ -151,6 +150,8 @@ def show_run(args: argparse.Namespace) -> None:
         console.print(transfer["describe"])
     if transfer["warning"]:
         console.print(f"[bold red]warning:[/] {transfer['warning']}")
+    for line in verdict_lines(summary):
+        console.print(line)
     table = Table(title="best programs by proxy fitness")
     for column in ("id", "fitness", "promoted", "vs seed", "memory", "length", "found at",
                    "cache hits", "relation"):

@@ -8,8 +8,16 @@ portfolio of tasks T_1 .. T_n (an MLP, a CNN, a language model, ...), a candidat
 where L_{i,s} is its validation loss on task i with seed s and r_i the mean validation loss of
 the task's reference optimizer (AdamW, its learning rate swept once at the start of the run).
 Fitness 0 is "as good as tuned AdamW on every task"; -0.1 is about 10% lower loss on geometric
-average; no task's loss scale dominates. With a single task the fitness stays that task's mean
-validation loss (no reference is needed to rank programs on one task).
+average; no task's loss scale dominates. With a single task and no reference the fitness stays
+that task's mean validation loss.
+
+Paired: given the reference's loss on each task *and training seed*, r_{i,s}, the score is
+
+    fitness = mean over tasks i and seeds s of  log(L_{i,s} / r_{i,s})
+
+so that the luck of a training run (an easy initialisation or batch order), shared by both
+optimizers on that seed, cancels: programs trained on different seeds compare fairly, and a
+program's score over more seeds is the mean of its per-seed scores (`EvalResult.per_seed`).
 
 A candidate that diverges, or is cut at a task's hurdle, on any task gets the worst fitness and
 is not trained on the tasks after it, so the tasks run in the given order, cheapest first.
@@ -70,27 +78,32 @@ def resolve_tasks(spec: str) -> tuple[str, ...]:
 MIN_RATIO = 1e-6
 
 
-def log_ratio_fitness(per_task: Sequence[EvalResult], references: Sequence[float]
+Reference = float | Sequence[float]   # one task's reference loss, or one per training seed
+
+
+def log_ratio_fitness(per_task: Sequence[EvalResult], references: Sequence[Reference]
                       ) -> tuple[float, tuple[float, ...]]:
     """(fitness, per-seed fitness): the mean over tasks and seeds of
     log(max(loss / reference, MIN_RATIO)), and for each seed the mean over tasks; the worst
-    fitness if any run failed."""
+    fitness if any run failed. A task's reference is one loss, or one per seed (paired)."""
     if any(r.status != Status.OK for r in per_task):
         return WORST_FITNESS, ()
-    logs = np.array([[math.log(max(v / ref, MIN_RATIO)) for v in r.per_seed]
-                     for r, ref in zip(per_task, references)])   # [tasks, seeds]
+    logs = np.array([[math.log(max(v / ref, MIN_RATIO))
+                      for v, ref in zip(r.per_seed, np.broadcast_to(refs, len(r.per_seed)))]
+                     for r, refs in zip(per_task, references)])   # [tasks, seeds]
     return float(logs.mean()), tuple(float(x) for x in logs.mean(axis=0))
 
 
 class PortfolioEvaluator:
     """Scores programs on one or several tasks (the Evaluator interface: `evaluate_many`).
 
-    `references[i]` is the reference loss r_i of task i (required with more than one task).
-    `hurdles[i]` cuts a run on task i whose training loss at a quarter of training is above it.
+    `references[i]` is the reference loss r_i of task i, or one per seed (required with more
+    than one task; with one, fitness is then relative too). `hurdles[i]` cuts a run on task i
+    whose training loss at a quarter of training is above it.
     """
 
     def __init__(self, tasks: Sequence[str], schedule: str, seeds: Sequence[int],
-                 references: Sequence[float] | None = None, batched: bool = False,
+                 references: Sequence[Reference] | None = None, batched: bool = False,
                  multi_batch: int = 0):
         if len(tasks) > 1 and (references is None or len(references) != len(tasks)):
             raise ValueError("a portfolio of several tasks needs one reference loss per task")
@@ -101,8 +114,9 @@ class PortfolioEvaluator:
 
     @property
     def relative(self) -> bool:
-        """Whether fitness is the mean log ratio to the references (several tasks)."""
-        return len(self.tasks) > 1
+        """Whether fitness is the mean log ratio to the references (several tasks, or paired
+        references given)."""
+        return self.references is not None
 
     def evaluate(self, program: Program, hurdles: Sequence[float] | None = None) -> EvalResult:
         return self.evaluate_many([program], hurdles)[0]
@@ -124,7 +138,8 @@ class PortfolioEvaluator:
         return [combine(tuple(results), references) for results in per_task]
 
 
-def combine(per_task: tuple[EvalResult, ...], references: Sequence[float] | None) -> EvalResult:
+def combine(per_task: tuple[EvalResult, ...], references: Sequence[Reference] | None
+            ) -> EvalResult:
     """A program's result over tasks from its result on each (`per_task`, in order): with
     references (several tasks), fitness is the mean log ratio to them; without, it is the one
     task's. `per_task` holds the results, `curve` is the first task's training curve."""

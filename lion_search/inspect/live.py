@@ -22,6 +22,7 @@ from rich.progress import (
 
 from lion_search.inspect.summary import format_delta
 from lion_search.runs.transfer import Transfer
+from lion_search.search.held_back import HeldBack
 from lion_search.search.promotion import Promotion
 from lion_search.search.records import Member, Stats
 
@@ -76,7 +77,8 @@ class LiveView:
     def _fields(self, stats: Stats) -> dict:
         best = stats.best.fitness if stats.best else math.inf
         hit_rate = stats.cache_hits / stats.lookups if stats.lookups else 0.0
-        return {"rate": stats.rate, "hits": f"{100 * hit_rate:.0f}%",
+        reevaluated = f", {stats.reevaluations} re-evaluated" if stats.reevaluations else ""
+        return {"rate": stats.rate, "hits": f"{100 * hit_rate:.0f}%{reevaluated}",
                 "best": format_fitness(best) if stats.best else "-",
                 "delta": format_delta(best, stats.seed_fitness, stats.relative),
                 "transfer": self.transfer_field}
@@ -119,6 +121,13 @@ class LiveView:
         warning = transfer.warning()
         if warning and not self.warned:
             self.warned = True
+            self.progress.console.print(f"[bold red]warning:[/] {warning}")
+
+    def held_back(self, check: HeldBack) -> None:
+        """Say whether the best gains held up on the held-back seeds; warn when they did not."""
+        self.progress.console.print(check.describe())
+        warning = check.warning()
+        if warning:
             self.progress.console.print(f"[bold red]warning:[/] {warning}")
 
     def new_best(self, member: Member, stats: Stats) -> None:

@@ -14,6 +14,7 @@ from lion_search.runs.journal import EvalKind, RunStore
 from lion_search.runs.lr_checked import lr_warning_in_run
 from lion_search.runs.references import run_best
 from lion_search.runs.transfer import transfer
+from lion_search.runs.verdict import verdict
 
 
 def format_delta(fitness: float, seed: float, relative: bool) -> str:
@@ -76,6 +77,7 @@ def summarize(store: RunStore, top: int = 10) -> dict[str, Any]:
         "seeds": [{"name": s["name"], "fitness": json_number(s["fitness"]),
                    "lr_scale": s["lr_scale"], "id": s["id"]} for s in seeds],
         "references": store.value("references", []),
+        "fitness_rule": fitness_rule(config),
         "promotion": {"tasks": promotion_tasks(store),
                       # runs journaled before the score had a rule were scored by the mean
                       "score": config.get("promote_score", "mean"),
@@ -86,8 +88,25 @@ def summarize(store: RunStore, top: int = 10) -> dict[str, Any]:
         "best": _best_json(store),
         # the Kendall tau between proxy fitness and promoted score (runs.transfer)
         "transfer": transfer(store).to_json(),
+        # the run's best against the seed through promotion's protocol (runs.verdict)
+        "verdict": verdict(store, run_best(store)),
+        # the end-of-run check on held-back seeds (search.held_back), None before it
+        "held_back": store.value("held_back"),
         "top": rows,
     }
+
+
+def fitness_rule(config: dict[str, Any]) -> str:
+    """What a run's (relative) fitness means, in words, from its journaled settings."""
+    if not config.get("seed_pool"):
+        return ("mean over tasks and seeds of log(loss / reference loss); 0 ties tuned AdamW, "
+                "below 0 beats it")
+    return (f"over the program's training seeds ({config['fitness_seeds']} at first, the "
+            f"epoch's, and more in later epochs, up to {config['max_seeds']}; the epoch's seeds "
+            f"move on every {config.get('rotate_every', 0)} evaluations through 0.."
+            f"{config['seed_pool'] - 1}), the sum of its mean over tasks of log(loss / AdamW's "
+            f"loss on the same task and seed, at its calibrated lr), divided by their number + "
+            f"{config.get('prior_seeds', 0):g}; 0 ties AdamW, below 0 beats it")
 
 
 def promotion_tasks(store: RunStore) -> list[str]:

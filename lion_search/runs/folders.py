@@ -40,9 +40,10 @@ def run_info(folder: str | Path) -> RunInfo:
         config = store.config
         trained = store.count(EvalKind.SEARCH, cached=False)
         hits = store.count(EvalKind.SEARCH, cached=True)
-        best = store.lowest_fitness(EvalKind.SEARCH)
-        if best is None:   # no child with a finite fitness yet: the seeds are the best so far
-            best = store.lowest_fitness(EvalKind.SEED)
+        # the best by proxy fitness (over the most training seeds); before any child with a
+        # finite fitness, the seeds'
+        top = store.best(1) or store.best(1, EvalKind.SEED)
+        best = top[0][1].fitness if top else None
         created = float(store.value("created") or folder.stat().st_mtime)
         return RunInfo(folder, config.get("task"), config.get("budget"), trained,
                        math.inf if best is None else best, store.state(), created, hits)

@@ -215,16 +215,20 @@ class RunStore:
 
     def add_evaluation(self, program: int, *, kind: EvalKind, fitness: float, status: str,
                        task: str, seeds: Sequence[int], seconds: float, worker: str,
-                       cached: bool = False, lr_factor: float | None = None) -> int:
+                       cached: bool = False, lr_factor: float | None = None,
+                       per_seed: dict[int, float] | None = None) -> int:
         """Journal one result of `program`, committed at once; returns its id. `cached`: its
         fitness was reused from an equivalent program, not trained; `lr_factor`: a promotion's
-        best lr factor."""
+        best lr factor; `per_seed`: its score on each seed it trained on."""
         with self.db:
             cursor = self.db.execute(
                 "INSERT INTO evaluations (program, kind, fitness, status, cached, task, seeds, "
-                "seconds, worker, created, lr_factor) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "seconds, worker, created, lr_factor, per_seed) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (program, kind, fitness_in(fitness), status, int(cached), task,
-                 json.dumps(list(seeds)), seconds, worker, time.time(), lr_factor))
+                 json.dumps(list(seeds)), seconds, worker, time.time(), lr_factor,
+                 None if per_seed is None else json.dumps(
+                     {str(s): v for s, v in per_seed.items()})))
             self._set("heartbeat", repr(time.time()))
         return int(cursor.lastrowid)
 
@@ -263,7 +267,22 @@ class RunStore:
 
     def best(self, k: int = 1, kind: EvalKind = EvalKind.SEARCH
              ) -> list[tuple[ProgramRow, EvaluationRow]]:
-        """The k best distinct programs (by data-flow hash) with their best evaluation."""
+        """The k best distinct programs with their evaluation. Of a proxy kind (SEARCH, SEED):
+        distinct by fingerprint, each the first program found of its fingerprint with the
+        fitness of the newest evaluation (a program's score over more training seeds replaces
+        its earlier ones, `search.instances`); of another kind: distinct by data-flow hash, each
+        with its best evaluation."""
+        if kind in PROXY_KINDS:
+            rows = self.db.execute(
+                "WITH g AS (SELECT p.fingerprint AS fp, MIN(e.id) AS first, MAX(e.id) AS last "
+                "           FROM evaluations e JOIN programs p ON p.id = e.program "
+                "           WHERE e.kind = ? GROUP BY p.fingerprint) "
+                "SELECT p.*, e.*, l.fitness FROM g JOIN evaluations e ON e.id = g.first "
+                "JOIN programs p ON p.id = e.program JOIN evaluations l ON l.id = g.last "
+                "WHERE l.fitness IS NOT NULL ORDER BY l.fitness, g.first LIMIT ?",
+                (kind, k)).fetchall()
+            return [(ProgramRow(*row[:8]), evaluation_row(row[8:-1])._replace(fitness=row[-1]))
+                    for row in rows]
         rows = self.db.execute(
             "SELECT p.*, e.* FROM evaluations e JOIN programs p ON p.id = e.program "
             "WHERE e.kind = ? AND e.fitness IS NOT NULL ORDER BY e.fitness, e.id", (kind,))
@@ -280,13 +299,32 @@ class RunStore:
 
     def best_fitness(self, ids: list[int],
                      kinds: tuple[EvalKind, ...] = PROXY_KINDS) -> dict[int, float]:
-        """Each program's best fitness among its evaluations of `kinds` (inf when it only failed;
-        programs never evaluated are left out)."""
+        """Each program's fitness among its evaluations of `kinds` (inf when it only failed;
+        programs never evaluated are left out): of the proxy kinds, the newest evaluation of
+        any program of its fingerprint (its score over the most training seeds); else its
+        best."""
         marks, kind_marks = ",".join("?" * len(ids)), ",".join("?" * len(kinds))
-        rows = self.db.execute(
-            f"SELECT program, MIN(fitness) FROM evaluations WHERE kind IN ({kind_marks}) "
-            f"AND program IN ({marks}) GROUP BY program", (*kinds, *ids)).fetchall()
+        if set(kinds) <= set(PROXY_KINDS):
+            rows = self.db.execute(
+                f"WITH asked AS (SELECT id, fingerprint FROM programs WHERE id IN ({marks})), "
+                "last AS (SELECT p.fingerprint AS fp, MAX(e.id) AS eid FROM evaluations e "
+                "         JOIN programs p ON p.id = e.program "
+                f"        WHERE e.kind IN ({kind_marks}) "
+                "         AND p.fingerprint IN (SELECT fingerprint FROM asked) "
+                "         GROUP BY p.fingerprint) "
+                "SELECT asked.id, e.fitness FROM asked JOIN last ON last.fp = asked.fingerprint "
+                "JOIN evaluations e ON e.id = last.eid", (*ids, *kinds)).fetchall()
+        else:
+            rows = self.db.execute(
+                f"SELECT program, MIN(fitness) FROM evaluations WHERE kind IN ({kind_marks}) "
+                f"AND program IN ({marks}) GROUP BY program", (*kinds, *ids)).fetchall()
         return {pid: fitness_out(f) for pid, f in rows}
+
+    def evaluations_of(self, program_id: int, kind: EvalKind) -> list[EvaluationRow]:
+        """The evaluations of one program of one kind, in journal order."""
+        return [evaluation_row(r) for r in self.db.execute(
+            "SELECT * FROM evaluations WHERE program = ? AND kind = ? ORDER BY id",
+            (program_id, kind))]
 
     def pending(self) -> list[ProgramRow]:
         """Children journaled but never evaluated (in flight when the run stopped)."""
@@ -316,12 +354,6 @@ class RunStore:
         row = self.db.execute("SELECT text FROM programs WHERE origin = 'simplified' AND "
                               "parent = ? ORDER BY id DESC LIMIT 1", (program_id,)).fetchone()
         return row[0] if row else None
-
-    def lowest_fitness(self, kind: EvalKind) -> float | None:
-        """The lowest finite fitness among the evaluations of `kind` (None if none)."""
-        row = self.db.execute("SELECT MIN(fitness) FROM evaluations WHERE kind = ?",
-                              (kind,)).fetchone()
-        return None if row[0] is None else float(row[0])
 
     def last_evaluation_id(self) -> int:
         """The id of the newest evaluation (0 before the first)."""

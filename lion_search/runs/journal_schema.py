@@ -6,9 +6,12 @@ transaction), so runs journaled before a change still read, resume and salvage:
 
     1 -> 2   evaluations gain `lr_factor`: a promotion's best lr factor, which version 1 kept in
              the `worker` column as 'lr x{factor}' (such rows now read worker 'promotion').
+    2 -> 3   evaluations gain `per_seed`: a trained evaluation's score on each of its training
+             seeds, as JSON {seed: score} (NULL: not kept, as in every older row).
 """
 from __future__ import annotations
 
+import json
 import math
 import sqlite3
 from enum import StrEnum
@@ -16,7 +19,7 @@ from typing import NamedTuple
 
 FORMAT = "lion-search-run/1"    # the file's format tag (what it is), apart from its version
 JOURNAL = "journal.sqlite"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -42,17 +45,19 @@ CREATE TABLE IF NOT EXISTS evaluations (
     seconds REAL NOT NULL,
     worker TEXT NOT NULL,
     created REAL NOT NULL,
-    lr_factor REAL                 -- promotion: the best lr factor (NULL: none trained, or
+    lr_factor REAL,                -- promotion: the best lr factor (NULL: none trained, or
                                    -- another kind)
+    per_seed TEXT                  -- JSON {seed: score} of a trained evaluation (NULL: not kept)
 );
 CREATE INDEX IF NOT EXISTS evaluations_by_program ON evaluations(program);
 CREATE INDEX IF NOT EXISTS programs_by_hash ON programs(hash);
+CREATE INDEX IF NOT EXISTS programs_by_fingerprint ON programs(fingerprint);
 """
 TABLES = {"meta": ("key", "value"),
           "programs": ("id", "text", "hash", "fingerprint", "parent", "mutation", "origin",
                        "created"),
           "evaluations": ("id", "program", "kind", "fitness", "status", "cached", "task", "seeds",
-                          "seconds", "worker", "created", "lr_factor")}
+                          "seconds", "worker", "created", "lr_factor", "per_seed")}
 
 
 class EvalKind(StrEnum):
@@ -67,6 +72,7 @@ class EvalKind(StrEnum):
     PROMOTION_REFERENCE = "promotion-reference"   # tuned AdamW on one promotion task
     PROMOTION = "promotion"            # a promoted program on one task, at its best lr factor
     PROMOTED = "promoted"              # its promoted score over the promotion tasks
+    HELD_BACK = "held-back"            # a top program on the held-back seeds, at the end of a run
 
 
 PROXY_KINDS = (EvalKind.SEARCH, EvalKind.SEED)   # what a program's proxy fitness is read from
@@ -100,6 +106,11 @@ class EvaluationRow(NamedTuple):
     worker: str
     created: float
     lr_factor: float | None = None     # a promotion's best lr factor
+    per_seed: str | None = None        # JSON {seed: score} of a trained evaluation (`seed_scores`)
+
+    def seed_scores(self) -> dict[int, float]:
+        """The score on each training seed that this evaluation kept (empty if none)."""
+        return {int(s): float(v) for s, v in json.loads(self.per_seed or "{}").items()}
 
 
 def fitness_out(value: float | None) -> float:
@@ -136,7 +147,14 @@ def _to_version_2(db: sqlite3.Connection) -> None:
                    [(_lr_factor(worker), EvalKind.PROMOTION, eid) for eid, worker in rows])
 
 
-MIGRATIONS = {1: _to_version_2}   # version -> the step that brings it to version + 1
+def _to_version_3(db: sqlite3.Connection) -> None:
+    columns = {row[1] for row in db.execute("PRAGMA table_info(evaluations)")}
+    if "per_seed" not in columns:
+        db.execute("ALTER TABLE evaluations ADD COLUMN per_seed TEXT")
+    db.execute("CREATE INDEX IF NOT EXISTS programs_by_fingerprint ON programs(fingerprint)")
+
+
+MIGRATIONS = {1: _to_version_2, 2: _to_version_3}   # version -> the step that brings it to version + 1
 
 
 def schema_version(db: sqlite3.Connection) -> int:

@@ -49,8 +49,9 @@ def program_in_run(folder: Path, ref: str) -> tuple[ProgramRow, float]:
         row = run_best(store) if ref == "best" else store.program(int(ref))
         if row is None:
             raise RunError(f"run {str(folder)!r} has no evaluated program yet")
-        fitness = store.best_fitness([row.id], (EvalKind.SEARCH, EvalKind.SEED,
-                                                EvalKind.CALIBRATION, EvalKind.SIMPLIFIED))
+        # its proxy fitness (over the most training seeds), else a sweep's or simplify's
+        fitness = store.best_fitness([row.id]) or store.best_fitness(
+            [row.id], (EvalKind.CALIBRATION, EvalKind.SIMPLIFIED))
         return row, fitness.get(row.id, math.inf)
     finally:
         store.close()

@@ -30,6 +30,11 @@ DEFAULT_TASK = "digits-mlp-b512"
 # EVERY_AT_MOST evaluations, so that a run with a huge budget and a time limit has rounds too.
 EVERY_AT_MOST = 1000
 PROMOTED_SEED = ("join", "off")  # what a promoted program that beats all promoted so far does
+# Training seeds, in disjoint ranges: the search draws its children's seeds from range(seed_pool)
+# (below SEED_POOL_LIMIT); promotion and the held-back check use seeds that no search trains on.
+SEED_POOL_LIMIT = 10_000
+PROMOTION_SEEDS = (10_000, 10_001)
+HELD_BACK_SEEDS = (20_000, 20_001, 20_002)
 
 
 def default_workers() -> int:
@@ -49,7 +54,17 @@ class EvolveConfig:
 
     task: str = DEFAULT_TASK        # a task, tasks joined by commas, or a portfolio name
     schedule: str = "warmup_cosine"
-    seeds: tuple[int, ...] = (0,)
+    # With a seed panel, the seeds the seeds' lr is calibrated on (within it); without one
+    # (seed_pool 0, runs journaled before panels), every child's training seeds.
+    seeds: tuple[int, ...] = (0, 1)
+    seed_pool: int = 32             # programs train on seeds of range(seed_pool), the epoch's
+                                    # (`search.instances`)
+    fitness_seeds: int = 1          # seeds of an epoch: what a new program trains on
+    rotate_every: int = 500         # evaluations per epoch (0: one epoch, for ever)
+    max_seeds: int = 16             # seeds a program's score gathers, one more each epoch
+                                    # it is selected or found again (then it is a cache hit)
+    reevaluate_parents: bool = True  # a parent not trained on the epoch's seeds is first
+    prior_seeds: float = 1.0        # pseudo-seeds at AdamW's score that fitness is shrunk with
     budget: int = 2000
     population: int = 100
     tournament: int = 2
@@ -80,6 +95,9 @@ class EvolveConfig:
     promote_score: str = "worst"    # worst or mean of the per-task log ratios (promotion)
     promote_trials: int = PROMOTION_TRIALS  # tuning trials of the reference (AdamW) per task
     promoted_seed: str = "join"     # join: a new promoted best joins the population; off
+    promote_seeds: tuple[int, ...] = PROMOTION_SEEDS   # promotion's training seeds
+    held_back_seeds: tuple[int, ...] = HELD_BACK_SEEDS  # the end-of-run check's (none: off)
+    held_back_top: int = 10         # programs the end-of-run check retrains
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
@@ -90,8 +108,13 @@ class EvolveConfig:
         data = {k: v for k, v in data.items() if k in known}
         # Runs journaled before the score had a rule were scored by the mean; they keep it.
         data.setdefault("promote_score", "mean")
+        # Runs journaled before seed pools trained every child and promotion on their seeds,
+        # without the held-back check; they keep that.
+        if "seed_pool" not in data:
+            data.update(seed_pool=0, promote_seeds=data.get("seeds", [0]), held_back_seeds=[])
         data["mutation_weights"] = MutationWeights(**data.get("mutation_weights", {}))
-        for key in ("seeds", "seed_programs", "lr_grid", "promote_grid"):
+        for key in ("seeds", "seed_programs", "lr_grid", "promote_grid", "promote_seeds",
+                    "held_back_seeds"):
             if key in data:
                 data[key] = tuple(data[key])
         return cls(**data)
@@ -108,6 +131,25 @@ class EvolveConfig:
         if not 1 <= self.tournament <= self.population:
             raise LionSearchError(f"--tournament must be between 1 and the population "
                                   f"({self.population}), got {self.tournament}")
+        if not 0 <= self.seed_pool <= SEED_POOL_LIMIT:
+            raise LionSearchError(f"--seed-pool must be between 0 (every child trains on "
+                                  f"--seeds) and {SEED_POOL_LIMIT}, got {self.seed_pool}")
+        if self.seed_pool:
+            if self.rotate_every < 0:
+                raise LionSearchError(f"--rotate-every must be at least 0 (0: one epoch), got "
+                                      f"{self.rotate_every}")
+            if self.prior_seeds < 0:
+                raise LionSearchError(f"--prior-seeds must be at least 0, got {self.prior_seeds}")
+            if not 1 <= self.fitness_seeds <= self.max_seeds <= self.seed_pool:
+                raise LionSearchError(
+                    f"seeds per program must satisfy 1 <= --fitness-seeds <= --max-seeds <= "
+                    f"--seed-pool, got {self.fitness_seeds}, {self.max_seeds}, {self.seed_pool}")
+            if not all(0 <= s < self.seed_pool for s in self.seeds):
+                raise LionSearchError(f"--seeds (the calibration seeds) must lie in the seed "
+                                      f"pool 0..{self.seed_pool - 1}, got "
+                                      f"{','.join(map(str, self.seeds))}")
+        if not self.promote_seeds:
+            raise LionSearchError("--promote-seeds needs at least one seed")
         if self.workers < 1:
             raise LionSearchError(f"--workers must be at least 1, got {self.workers}")
         if self.restart_from not in ("best", "seeds"):
@@ -125,6 +167,15 @@ class EvolveConfig:
                                   f"{self.promote_every}")
         if not 0 < self.promote_share <= 1:
             raise LionSearchError(f"--promote-share must be in (0, 1], got {self.promote_share}")
+        if self.held_back_top < 1:
+            raise LionSearchError(f"--held-back-top must be at least 1, got {self.held_back_top}")
+        searched = set(range(self.seed_pool)) if self.pooled else set(self.seeds)
+        for flag, seeds in (("--promote-seeds", self.promote_seeds),
+                            ("--held-back-seeds", self.held_back_seeds)):
+            if searched & set(seeds) and self.pooled:
+                raise LionSearchError(f"{flag} must be seeds the search does not train on "
+                                      f"(outside its pool 0..{self.seed_pool - 1}), got "
+                                      f"{','.join(map(str, seeds))}")
         if self.promote_top < 1:
             raise LionSearchError(f"--promote-top must be at least 1, got {self.promote_top}")
         if self.promote_trials < 1:
@@ -138,6 +189,12 @@ class EvolveConfig:
                                   f"got {self.promoted_seed!r}")
         for task in self.promotion[0]:
             get_task(task, self.schedule)
+
+    @property
+    def pooled(self) -> bool:
+        """Whether children train on seeds drawn from the pool, scored paired with AdamW on the
+        same seeds (else all on `seeds`, the former fitness)."""
+        return self.seed_pool > 0
 
     @functools.cached_property
     def tasks(self) -> tuple[str, ...]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import time
 from concurrent.futures import Future
-from typing import Callable, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 
@@ -16,6 +16,7 @@ from lion_search.analysis.lr_check import grows_with_lr
 from lion_search.evaluation.calibrate import best_scale, lr_sweep
 from lion_search.evaluation.portfolio import REFERENCE_PROGRAM, combine
 from lion_search.evaluation.results import Status
+from lion_search.language.errors import LionSearchError
 from lion_search.language.parser import parse_program
 from lion_search.language.program import Program
 from lion_search.language.validate import Limits, fitting
@@ -24,9 +25,11 @@ from lion_search.runs.journal import EvalKind, RunStore
 from lion_search.runs.references import load_program
 from lion_search.runs.transfer import journal_transfer
 from lion_search.search.config import EvolveConfig
+from lion_search.search.held_back import HeldBackCheck
+from lion_search.search.instances import Instances
 from lion_search.search.jobs import STARTING, Done, Job, Scoring
 from lion_search.search.metavalidation import MetaValidation
-from lion_search.search.mutate import mutate
+from lion_search.search.mutate import Mutation, mutate
 from lion_search.search.observer import CALIBRATING, TRAINING, Observer, QuietObserver
 from lion_search.search.pools import start_pool, stop_pool
 from lion_search.search.population import Population
@@ -42,6 +45,19 @@ HALL_OF_FAME_EVERY = 50  # trained evaluations between rewrites of RUN/hall_of_f
 # long run of them is not a stall: a random walk of mutations has 85% of them).
 MISSES_PER_PASS = 1000
 STALL_AFTER = 200_000
+SEED_CHUNK = 4   # pool seeds per start-up job that trains the reference on every pool seed
+REEVALUATION = "re-evaluation"   # the mutation kind of a parent trained again on new seeds
+
+
+class Pending(NamedTuple):
+    """A child journaled and sent to train: its program, parent, mutation kind, dedup keys and
+    training seeds (empty: the run's `seeds`, without a seed pool)."""
+
+    program: Program
+    parent: int | None
+    kind: str
+    keys: tuple[str, str]
+    seeds: tuple[int, ...] = ()
 
 
 class Search:
@@ -63,18 +79,24 @@ class Search:
         self.limits = fitting(Limits(config.max_length, config.max_memory),
                               [load_program(name) for name in config.seed_programs], 1)
         self.cache = DedupCache()
-        self.pending: dict[int, tuple[Program, int | None, str, tuple[str, str]]] = {}
+        self.pending: dict[int, Pending] = {}
         self.seeds: list[dict] = []
         self.pool = None
         self.scoring: Scoring | None = None        # how children are scored (set by `run`)
         self.references: tuple[float, ...] | None = None   # a portfolio's reference losses
+        # With a seed pool: the reference's loss on each task and pool seed, [task][seed].
+        self.paired: tuple[tuple[float, ...], ...] | None = None
         self.search_seconds = 0.0      # workers' training time on children
         self.stalled = False           # whether `run` gave up: STALL_AFTER children seen before
         self.rng = np.random.default_rng([config.rng_seed, store.count()])
+        self.instances = Instances(config.seed_pool, config.fitness_seeds, config.max_seeds,
+                                   config.prior_seeds, config.rotate_every) \
+            if config.pooled else None
         self.population = Population(config.population, config.tournament, config.restart_from,
                                      self.rng)
         self.metaval = MetaValidation(store, *config.metaval, config.seeds, self.observer)
         self.promotion = PromotionScheduler(store, config, self.cache)
+        self.held_back = HeldBackCheck(store, config)
         self.trained = 0
         self.session_trained = 0
         self.started = time.perf_counter()
@@ -137,11 +159,15 @@ class Search:
     # --------------------------------------------------------------------------- set up
 
     def setup(self) -> None:
-        """Calibrate on the workers, then journal: sweep the reference's lr on each task of a
-        portfolio and each seed's lr on the task(s). A job trains one program on one task, so
-        a program in several sweeps (AdamW as reference and seed) is trained once."""
+        """Calibrate on the workers, then journal: sweep the reference's lr on each task (of a
+        portfolio, or of a run with a seed pool) and each seed's lr on the task(s), on the
+        calibration `seeds`. A job trains one program on one task, so a program in several
+        sweeps (AdamW as reference and seed) is trained once. With a seed pool, the calibrated
+        reference is then trained on every pool seed (`pair`) and each seed program scored on
+        `max_seeds` of them."""
         tasks, grid = self.config.tasks, self.config.lr_grid
-        reference = lr_sweep(load_program(REFERENCE_PROGRAM), grid) if len(tasks) > 1 else []
+        reference = lr_sweep(load_program(REFERENCE_PROGRAM), grid) \
+            if len(tasks) > 1 or self.config.pooled else []
         sweeps = {name: lr_sweep(load_program(name), grid) for name in self.config.seed_programs}
         programs = {str(p): p for p in reference + [p for s in sweeps.values() for p in s]}
         pairs = [(text, task) for text in programs for task in tasks]
@@ -156,29 +182,94 @@ class Search:
         if reference:
             references = [best_scale(grid, reference, [trained[str(p), task] for p in reference])
                           for task in tasks]
+            if self.config.pooled:
+                self.paired = self.pair([c.program for c in references])
+                self.store.set_value("paired_references", [list(r) for r in self.paired])
             self.store.set_value("references", journal_references(
-                self.store, self.cache, tasks, references, EvalKind.REFERENCE, self.config.seeds))
+                self.store, self.cache, tasks, references, EvalKind.REFERENCE, self.config.seeds,
+                self.paired))
             self.references = tuple(c.result.fitness for c in references)
-        seeds = []
-        for name, sweep in sweeps.items():
-            calibration = best_scale(grid, sweep, [
-                combine(tuple(trained[str(p), task] for task in tasks), self.references)
-                for p in sweep])
-            seeds.append(journal_seed(self.store, self.cache, name, calibration, self.config))
+        calibrations = {name: best_scale(grid, sweep, [
+            combine(tuple(trained[str(p), task] for task in tasks), self.references)
+            for p in sweep]) for name, sweep in sweeps.items()}
+        scores = self.score_seeds(
+            {name: c.program for name, c in calibrations.items()},
+            [str(c.program) for c in references] if reference else [])
+        seeds = [journal_seed(self.store, self.cache, name, calibration, self.config,
+                              scores.get(name)) for name, calibration in calibrations.items()]
         self.store.set_value("seeds", seeds)
         self.store.set_value("restart_after", 0)
+
+    def pair(self, references: Sequence[Program]) -> tuple[tuple[float, ...], ...]:
+        """The calibrated reference's validation loss on each task (`references[i]` on task i)
+        and every pool seed: what a child's loss on that task and seed is compared with."""
+        pool = range(self.config.seed_pool)
+        chunks = [tuple(pool[i:i + SEED_CHUNK]) for i in range(0, len(pool), SEED_CHUNK)]
+        jobs = [Job(i, str(program), Scoring((task,), (math.inf,), None, chunk))
+                for i, (program, task, chunk) in enumerate(
+                    (p, t, c) for p, t in zip(references, self.config.tasks) for c in chunks)]
+        self.pool.submit(jobs)
+        done = self.collect(jobs, None)
+        losses = [[v for job in jobs if job.scoring.tasks[0] == task
+                   for v in done[job.id].per_task[0].per_seed] for task in self.config.tasks]
+        if not all(math.isfinite(v) and v > 0 for row in losses for v in row):
+            raise LionSearchError(f"the reference, {REFERENCE_PROGRAM} at its calibrated lr, "
+                                  "did not train to a finite loss on every pool seed: the seed "
+                                  "pool cannot be scored against it")
+        return tuple(tuple(row) for row in losses)
+
+    def paired_scoring(self, seeds: Sequence[int], hurdles: Sequence[float] | None = None
+                       ) -> Scoring:
+        """How a program is trained on pool `seeds`: scored paired with the reference there."""
+        hurdles = self.hurdles() if hurdles is None else tuple(hurdles)
+        return Scoring(self.config.tasks, hurdles,
+                       tuple(tuple(row[s] for s in seeds) for row in self.paired), tuple(seeds))
+
+    def score_seeds(self, calibrated: dict[str, Program], references: Sequence[str]
+                    ) -> dict[str, tuple[dict[int, float], bool]]:
+        """With a seed pool, each calibrated seed program's paired score on each of its
+        `max_seeds` first pool seeds (on every pool seed, 0, where it is the reference itself on
+        the one task), and whether it trained on all; empty without a pool."""
+        if not self.config.pooled:
+            return {}
+        seeds = tuple(range(self.config.max_seeds))
+        out = {name: ({s: 0.0 for s in range(self.config.seed_pool)}, True)
+               for name, p in calibrated.items() if [str(p)] == list(references)}
+        jobs = [Job(i, str(calibrated[name]), self.paired_scoring(seeds, [math.inf] * len(
+            self.config.tasks))) for i, name in enumerate(n for n in calibrated if n not in out)]
+        self.pool.submit(jobs)
+        done = self.collect(jobs, None)
+        names = [n for n in calibrated if n not in out]
+        for job, name in zip(jobs, names):
+            result = done[job.id]
+            out[name] = (dict(zip(seeds, result.per_seed)), result.status == Status.OK)
+        return out
 
     def load(self) -> None:
         """Rebuild the cache, population, best, pending children and promotions from the
         journal."""
-        evaluated = {e.program: e.fitness for e in self.store.evaluations(EvalKind.SEARCH)}
+        searched = self.store.evaluations(EvalKind.SEARCH)
+        evaluated = {e.program: e.fitness for e in searched}
         for kind in (EvalKind.SEED, EvalKind.CALIBRATION):
             evaluated.update({e.program: e.fitness for e in self.store.evaluations(kind)})
+        fingerprints = {}
         for row in self.store.programs():
             if row.id in evaluated:
                 self.cache.add_keys((row.hash, row.fingerprint), evaluated[row.id])
+            fingerprints[row.id] = row.fingerprint
+        if self.instances is not None:
+            self.paired = tuple(tuple(r) for r in self.store.value("paired_references"))
+            for kind in (EvalKind.REFERENCE, EvalKind.SEED, EvalKind.SEARCH):
+                for e in self.store.evaluations(kind):
+                    if e.per_seed is not None or (kind == EvalKind.SEARCH and not e.cached):
+                        scores = e.seed_scores()
+                        self.instances.add(fingerprints[e.program], e.program, scores,
+                                           scores.values(), e.status == Status.OK)
+                    elif kind == EvalKind.SEARCH:
+                        self.instances.join(fingerprints[e.program], e.program)
+            self.instances.reevaluations = 0     # counted from this session on
         after = self.store.value("restart_after", 0)
-        recent = [e for e in self.store.evaluations(EvalKind.SEARCH) if e.id > after]
+        recent = [e for e in searched if e.id > after]
         members = [Member(e.program, parse_program(self.store.program(e.program).text),
                           e.fitness) for e in recent[-self.config.population:]]
         self.trained = self.store.count(EvalKind.SEARCH, cached=False)
@@ -189,8 +280,12 @@ class Search:
             row, evaluation = top[0]
             best = Member(row.id, parse_program(row.text), evaluation.fitness)
         for row in self.store.pending():
-            self.pending[row.id] = (parse_program(row.text), row.parent, row.mutation,
-                                    (row.hash, row.fingerprint))
+            program, keys = parse_program(row.text), (row.hash, row.fingerprint)
+            # (a record that has them by now: the epoch's seeds again, which train alike)
+            seeds = (self.instances.new_seeds(keys[1], self.trained)
+                     or self.instances.epoch_seeds(self.trained)) \
+                if self.instances is not None else ()
+            self.pending[row.id] = Pending(program, row.parent, row.mutation, keys, seeds)
         self.seeds = self.store.value("seeds", [])
         references = self.store.value("references")
         self.references = tuple(r["fitness"] for r in references) if references else None
@@ -202,17 +297,23 @@ class Search:
     # ------------------------------------------------------------------------ the search
 
     def propose(self) -> Job | None:
-        """Journal one new child; a cache hit joins the population at once (returns None)."""
+        """Journal one new child; a cache hit joins the population at once (returns None).
+        With a seed pool, a child equivalent to a program with fewer than `max_seeds` training
+        seeds is no cache hit: it trains on seeds that program has not seen."""
         parent = self.population.select_parent()
-        child = mutate(parent.program, self.rng, self.config.mutation_weights, self.limits)
+        child = self.reevaluation(parent) or mutate(
+            parent.program, self.rng, self.config.mutation_weights, self.limits)
         keys = self.cache.keys(child.program)
-        if any(keys == k for _, _, _, k in self.pending.values()):
+        if any(keys[1] == p.keys[1] for p in self.pending.values()):
             return None
         # A program equivalent to an evaluated one passed the lr check then: check only the new.
         if not self.config.allow_lr_free and not self.cache.contains(keys) \
                 and not grows_with_lr(child.program):
             return None
-        known = self.cache.lookup_keys(keys)
+        known, seeds = self.cache.lookup_keys(keys), ()
+        if self.instances is not None:
+            seeds = self.instances.new_seeds(keys[1], self.trained)
+            known = None if seeds else self.instances.record(keys[1]).fitness
         pid = self.store.add_program(str(child.program), keys, parent.id,
                                      f"{child.kind}: {child.detail}", "child")
         if known is not None:
@@ -220,10 +321,29 @@ class Search:
                 pid, kind=EvalKind.SEARCH, fitness=known,
                 status=Status.OK if math.isfinite(known) else Status.DIVERGED, cached=True,
                 task=self.config.task, seeds=self.config.seeds, seconds=0.0, worker="cache")
+            if self.instances is not None:
+                self.instances.join(keys[1], pid)
             self.admit(Member(pid, child.program, known))
             return None
-        self.pending[pid] = (child.program, parent.id, child.kind, keys)
-        return Job(pid, str(child.program), self.scoring)
+        self.pending[pid] = Pending(child.program, parent.id, child.kind, keys, seeds)
+        return self.job(pid)
+
+    def reevaluation(self, parent: Member) -> Mutation | None:
+        """With a seed pool and `reevaluate_parents`, a parent not yet trained on the epoch's
+        seeds (and with fewer than `max_seeds`) is, before it has a child: the programs that
+        survive and are selected are measured on one more training run each epoch."""
+        if self.instances is None or not self.config.reevaluate_parents:
+            return None
+        key = self.cache.keys(parent.program)[1]
+        if self.instances.record(key) is None or not self.instances.new_seeds(key, self.trained):
+            return None
+        return Mutation(parent.program, REEVALUATION, f"#{parent.id} on the epoch's seeds")
+
+    def job(self, pid: int) -> Job:
+        """The training job of pending child `pid`."""
+        pending = self.pending[pid]
+        scoring = self.paired_scoring(pending.seeds) if pending.seeds else self.scoring
+        return Job(pid, str(pending.program), scoring)
 
     def admit(self, member: Member) -> None:
         """Add an evaluated child to the population; the observer hears of a new best."""
@@ -237,7 +357,8 @@ class Search:
         elif self.metaval.owns(done.id):
             self.metaval.record(done)
         elif self.promotion.owns(done.id):
-            round_done = self.promotion.record(done)
+            grown, round_done = self.promotion.record(done)
+            self.submit(grown)
             for promoted in round_done:
                 if promoted.new_best and self.population.promote(
                         promoted.member, self.config.promoted_seed == "join"):
@@ -245,20 +366,34 @@ class Search:
                 self.observer.promoted(*promoted)
             if round_done:
                 self.observer.transfer(journal_transfer(self.store, self.trained))
+        elif self.held_back.owns(done.id):
+            check = self.held_back.record(done)
+            if check is not None:
+                self.observer.held_back(check)
 
     def record(self, done: Done) -> None:
-        program, _, _, keys = self.pending.pop(done.id)
-        self.store.add_evaluation(done.id, kind=EvalKind.SEARCH, fitness=done.fitness,
+        """Journal a child's training; with a seed pool its fitness is the mean over all the
+        seeds its program's equivalents trained on, and they all take it."""
+        pending = self.pending.pop(done.id)
+        fitness, per_seed = done.fitness, None
+        if self.instances is not None:
+            ok = done.status == Status.OK
+            record = self.instances.add(pending.keys[1], done.id, pending.seeds, done.per_seed,
+                                        ok)
+            fitness = record.fitness
+            per_seed = dict(zip(pending.seeds, done.per_seed)) if ok else None
+            self.population.rescore(record.members, fitness)
+        self.store.add_evaluation(done.id, kind=EvalKind.SEARCH, fitness=fitness,
                                   status=done.status, task=self.config.task,
-                                  seeds=self.config.seeds, seconds=done.seconds,
-                                  worker=done.worker)
-        self.cache.add_keys(keys, done.fitness)
+                                  seeds=pending.seeds or self.config.seeds, seconds=done.seconds,
+                                  worker=done.worker, per_seed=per_seed)
+        self.cache.add_keys(pending.keys, fitness)
         self.trained += 1
         self.search_seconds += done.seconds
         self.session_trained += 1
         if self.session_trained == 1:
             self.journal_startup()
-        self.admit(Member(done.id, program, done.fitness))
+        self.admit(Member(done.id, pending.program, fitness))
         if self.trained % HALL_OF_FAME_EVERY == 0:
             write_hall_of_fame(self.store)
         self.submit(self.metaval.start(self.population.best, self.trained))
@@ -285,7 +420,8 @@ class Search:
         seed_fitness = min((s["fitness"] for s in self.seeds), default=math.inf)
         return Stats(self.trained, self.config.budget, self.cache.hits, self.cache.lookups,
                      self.session_trained / elapsed if elapsed > 0 else 0.0, self.population.best,
-                     seed_fitness, self.references is not None)
+                     seed_fitness, self.references is not None,
+                     self.instances.reevaluations if self.instances is not None else 0)
 
     def hurdles(self) -> tuple[float, ...]:
         """Each task's hurdle: the lowest of the seeds' (a run journaled before portfolios
@@ -307,8 +443,7 @@ class Search:
             pool = self.workers()
             self.started = time.perf_counter()
             deadline = math.inf if time_limit is None else time.monotonic() + time_limit
-            pool.submit([Job(pid, str(p), self.scoring) for pid, (p, *_) in self.pending.items()])
-            final_round = False
+            pool.submit([self.job(pid) for pid in self.pending])
             misses = 0
             while not stop():
                 if not self.session_trained:
@@ -324,11 +459,14 @@ class Search:
                     misses = 0
                     pool.submit([job])
                     open_slots -= 1
-                if not (self.pending or self.metaval.in_flight or self.promotion.in_flight):
-                    # The budget is spent: one last round promotes the best programs found.
-                    if open_slots <= 0 and not final_round and self.submit(
-                            self.promotion.start(self.trained, self.search_seconds, final=True)):
-                        final_round = True
+                if not (self.pending or self.metaval.in_flight or self.promotion.in_flight
+                        or self.held_back.in_flight):
+                    # The budget or time is spent: one last round promotes the best programs
+                    # found, then the held-back check retrains them on seeds never searched.
+                    if (open_slots <= 0 or time.monotonic() >= deadline) and (
+                            self.submit(self.promotion.start(self.trained, self.search_seconds,
+                                                             final=True))
+                            or self.submit(self.held_back.start())):
                         continue
                     if open_slots > 0 and time.monotonic() < deadline:
                         if misses < STALL_AFTER:

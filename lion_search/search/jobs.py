@@ -21,12 +21,15 @@ FIT_TO_MEMORY = -1       # EvalSpec.multi_batch: a multi-program batch sized fro
 
 class Scoring(NamedTuple):
     """How a job is trained and scored: its tasks, in order (a candidate that diverges or is
-    cut on one is not trained on the next), each task's hurdle loss (inf: none), and with
-    several tasks each one's reference loss (fitness is then the mean log ratio to them)."""
+    cut on one is not trained on the next), each task's hurdle loss (inf: none), each one's
+    reference loss where fitness is the mean log ratio to them (one per task, or per task a
+    tuple with one per training seed: a paired score), and the training seeds (None: the
+    workers' own, `EvalSpec.seeds`)."""
 
     tasks: tuple[str, ...]
     hurdles: tuple[float, ...]
-    references: tuple[float, ...] | None = None
+    references: tuple[float | tuple[float, ...], ...] | None = None
+    seeds: tuple[int, ...] | None = None
 
 
 class Job(NamedTuple):
@@ -39,7 +42,8 @@ class Job(NamedTuple):
 
 
 class Done(NamedTuple):
-    """A finished job, with its result on each task trained (fitness.EvalResult)."""
+    """A finished job, with its result on each task trained (fitness.EvalResult) and its
+    score on each training seed (a paired score's per-seed log ratios; else the seeds' losses)."""
 
     id: int
     fitness: float
@@ -47,6 +51,7 @@ class Done(NamedTuple):
     seconds: float
     worker: str
     per_task: tuple = ()
+    per_seed: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -71,12 +76,12 @@ def train_jobs(jobs: Sequence[Job], spec: EvalSpec, worker: str) -> list[Done]:
     done: list[Done] = []
     for scoring, group in itertools.groupby(jobs, key=lambda job: job.scoring):
         group = list(group)
-        evaluator = PortfolioEvaluator(scoring.tasks, spec.schedule, spec.seeds,
-                                       scoring.references, batched=spec.batched,
-                                       multi_batch=spec.multi_batch)
+        evaluator = PortfolioEvaluator(scoring.tasks, spec.schedule,
+                                       scoring.seeds or spec.seeds, scoring.references,
+                                       batched=spec.batched, multi_batch=spec.multi_batch)
         results = evaluator.evaluate_many([parse_program(job.text) for job in group],
                                           scoring.hurdles)
-        done += [Done(job.id, r.fitness, r.status, r.seconds, worker, r.per_task)
+        done += [Done(job.id, r.fitness, r.status, r.seconds, worker, r.per_task, r.per_seed)
                  for job, r in zip(group, results)]
     return done
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from lion_search.runs.transfer import Transfer
+from lion_search.search.held_back import HeldBack
 from lion_search.search.promotion import Promotion
 from lion_search.search.records import Member, Stats
 
@@ -22,6 +23,7 @@ class Observer(Protocol):
     def metaval(self, task: str, member: Member, fitness: float) -> None: ...
     def promoted(self, promotion: Promotion, member: Member, best: bool) -> None: ...
     def transfer(self, transfer: Transfer) -> None: ...
+    def held_back(self, check: HeldBack) -> None: ...
 
 
 class QuietObserver:
@@ -47,4 +49,7 @@ class QuietObserver:
         pass
 
     def transfer(self, transfer: Transfer) -> None:
+        pass
+
+    def held_back(self, check: HeldBack) -> None:
         pass

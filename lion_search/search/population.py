@@ -70,6 +70,15 @@ class Population:
             return True
         return False
 
+    def rescore(self, ids: set[int], fitness: float) -> None:
+        """Members `ids` (equivalent programs) now have `fitness` (measured on more training
+        seeds); so has the best if it is one of them, and it stays the best only while no
+        member is better."""
+        self.members = [m._replace(fitness=fitness) if m.id in ids else m for m in self.members]
+        if self.best is not None and self.best.id in ids:
+            self.best = min([self.best._replace(fitness=fitness)] + [
+                m for m in self.members if math.isfinite(m.fitness)], key=lambda m: m.fitness)
+
     def promote(self, member: Member, join: bool) -> bool:
         """A new best by promoted score: the source of restarts from the best; with `join` it
         also joins the population. Whether it is then the new best by proxy fitness too."""

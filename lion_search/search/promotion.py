@@ -3,23 +3,26 @@
 Proxy wins alone are not discoveries. Every `every` trained evaluations the search takes its top
 K programs by proxy fitness that are distinct after exact rewriting (`simplify.rewrite`, so that
 equivalent programs are promoted once) and not promoted before, and trains each on the promotion
-tasks (default: the funnel's stage B) with its lr scaled by each factor c of a small grid. With
-x_i = log(min_c L_i(c) / r_i), where L_i(c) is its mean validation loss over the seeds on task i
-at lr factor c and r_i that of AdamW fully tuned on task i (`tune_references`: PROMOTION_TRIALS
-Optuna trials over its lr, b1, b2, eps and weight decay, at the first promotion; the tuning
-studies keep it, so later runs with the same tasks, seeds and code train it no more), its
+tasks (default: the funnel's stage B), on training seeds that no search trains on, at each
+program's best learning rate there:
+
+- The seed program's best lr moves between the proxy and a promotion task: once per run it is
+  swept over CENTRE_GRID on each task, and the factor c_i where it is best is the task's centre.
+- A candidate is trained at c_i * PROMOTION_GRID of its own lr, and the sweep grows by
+  PROMOTION_STEP past an edge while its best lies there (`PromotionRound`).
+
+With x_i = log(min_c L_i(c) / a_i), where L_i(c) is its mean validation loss over the seeds on
+task i at lr factor c and a_i the seed program's own best through the same protocol, its
 promoted score is
 
-    worst (default):  score = max_i x_i      below 0 iff it beats tuned AdamW on every task
+    worst (default):  score = max_i x_i      below 0 iff it beats the seed on every task
     mean:             score = mean_i x_i     large wins on some tasks can hide a loss on another
 
-The default is the funnel's own rule (beat the baseline on every task): with the mean, the best
-programs of six default runs beat AdamW by 1 to 46% on the digits tasks and lost by 5 to 18% on
-the language model (BENCHMARKS section 12). Score 0 ties tuned AdamW; a failure on any task
-scores the worst. The run's best is the best by promoted score.
-A round's trainings are jobs for the search's workers, like its children (`PromotionRound`).
-The candidates get len(grid) trials per task, over their lr alone, against the reference's
-PROMOTION_TRIALS over its lr and constants: `budgets` says so, and `show` prints it.
+The seed itself scores 0, and the run's best is the best by promoted score: a run whose
+candidates beat the seed nowhere hands over the seed. The verdict's reference stays AdamW fully
+tuned on each task (`tune_references`: PROMOTION_TRIALS Optuna trials over its lr, b1, b2, eps
+and weight decay; the tuning studies keep it), printed beside the score with both budgets
+(`budgets`). A round's trainings are jobs for the search's workers, like its children.
 """
 from __future__ import annotations
 
@@ -37,12 +40,19 @@ from lion_search.language.library import read_program
 from lion_search.language.lr_scale import scale_lr
 from lion_search.language.program import Program
 
-PROMOTION_GRID: tuple[float, ...] = (1 / 3, 1.0, 3.0)
+# A candidate's sweep on a promotion task: these factors of its lr, times the task's centre (how
+# far the seed program's best lr moves from the proxy to that task), grown by PROMOTION_STEP
+# past an edge while the best lies there, at most MAX_GROWTH times a side.
+PROMOTION_STEP = 3 ** 0.5
+PROMOTION_GRID: tuple[float, ...] = (1 / PROMOTION_STEP, 1.0, PROMOTION_STEP)
+MAX_GROWTH = 4
+# The seed program's own sweep on each promotion task, once per run: where the centre comes from.
+CENTRE_GRID: tuple[float, ...] = tuple(PROMOTION_STEP ** k for k in range(-4, 5))
 PROMOTION_TRIALS = 32     # the reference's trials per promotion task (AdamW fully tuned)
 # How a promoted program's per-task log ratios combine, and what the score then means.
-PROMOTED_SCORES = {"worst": "the largest over those tasks of log(loss / tuned AdamW's loss): "
-                            "below 0 beats it on every task",
-                   "mean": "the mean over those tasks of log(loss / tuned AdamW's loss)"}
+PROMOTED_SCORES = {"worst": "the largest over those tasks of log(loss / the seed's loss): "
+                            "below 0 beats the seed on every task",
+                   "mean": "the mean over those tasks of log(loss / the seed's loss)"}
 # Promotion trains larger tasks than the proxy: a round at every multiple of `every` could cost
 # the search several times its own time, so a round starts only while promotion has taken at
 # most this share of all training time (children and promotion), counted in the workers' seconds.
@@ -88,8 +98,11 @@ def budgets(reference_trials: int, grid: Sequence[float], seeds: int) -> dict[st
     return {"reference": f"AdamW: {reference_trials} trials x {seeds} seed(s) over its lr, b1, "
                          "b2, eps and weight decay",
             "candidates": f"{len(grid)} trials x {seeds} seed(s) over the lr alone (factors "
-                          f"{', '.join(f'{c:.3g}' for c in grid)} of its own)",
-            "note": f"the candidates got fewer trials ({len(grid)}) than the reference "
+                          f"{', '.join(f'{c:.3g}' for c in grid)} of its own, moved as the "
+                          "seed's best lr moves from the proxy to the task, and grown past an "
+                          "edge while the best lies there); ranked against the seed program "
+                          "through the same protocol",
+            "note": f"the candidates got fewer trials ({len(grid)}+) than the reference "
                     f"({reference_trials}), and none over their constants" if fewer else ""}
 
 
@@ -105,24 +118,62 @@ class Trial(NamedTuple):
 @dataclass
 class PromotionRound:
     """A round of promotion as trainings for the search's workers: every pick on every task at
-    every lr factor of `grid`. `results` fills in as the trainings finish; `scores` reads the
-    round once all are in."""
+    the task's factors (`grids[task]`), each sweep grown by `step` past an edge while its best
+    lies there (at most `growth` times a side). `file` takes each training's result and says
+    what to train next; `scores` reads the round once it is `finished`."""
 
     picks: list[tuple[int, Program]]
     tasks: tuple[str, ...]
-    grid: tuple[float, ...]
+    grids: dict[str, tuple[float, ...]]
     rule: str = "worst"     # one of PROMOTED_SCORES
+    step: float = PROMOTION_STEP
+    growth: int = MAX_GROWTH
     results: dict[Trial, EvalResult] = field(default_factory=dict)
+    sent: set[Trial] = field(default_factory=set)
 
-    @functools.cached_property
     def trials(self) -> list[tuple[Trial, Program]]:
-        """Each training and the program it trains (the program's lr scaled by the factor)."""
-        return [(Trial(pid, task, c), scale_lr(program, c)) for task in self.tasks
-                for pid, program in self.picks for c in self.grid]
+        """The round's first trainings (each pick on each task at each factor of its grid)."""
+        return self._send([Trial(pid, task, c) for task in self.tasks for pid, _ in self.picks
+                           for c in self.grids[task]])
+
+    def _send(self, trials: list[Trial]) -> list[tuple[Trial, Program]]:
+        programs = dict(self.picks)
+        self.sent.update(trials)
+        return [(t, scale_lr(programs[t.program_id], t.factor)) for t in trials]
+
+    def file(self, trial: Trial, result: EvalResult) -> list[tuple[Trial, Program]]:
+        """Take one training's result; the trainings that extend its sweep (none, or one
+        factor past the edge where the sweep's best lies once all of it is in)."""
+        self.results[trial] = result
+        grown = self.extension(trial.program_id, trial.task)
+        return self._send([grown]) if grown else []
+
+    def sweep(self, pid: int, task: str) -> list[tuple[float, EvalResult]]:
+        """A pick's trainings on a task so far, by factor."""
+        return sorted((t.factor, r) for t, r in self.results.items()
+                      if t.program_id == pid and t.task == task)
+
+    def extension(self, pid: int, task: str) -> Trial | None:
+        """The next factor of a finished sweep whose best lies at an edge (below it when no
+        factor trained to a finite loss), within `growth` steps of the task's grid."""
+        if any(t.program_id == pid and t.task == task and t not in self.results
+               for t in self.sent):
+            return None
+        runs = self.sweep(pid, task)
+        low, high = min(self.grids[task]), max(self.grids[task])
+        best = min(range(len(runs)), key=lambda i: runs[i][1].fitness)
+        factor = None
+        if best == 0 or not math.isfinite(runs[best][1].fitness):
+            factor = runs[0][0] / self.step
+            factor = factor if factor > low / self.step ** (self.growth + 0.5) else None
+        elif best == len(runs) - 1:
+            factor = runs[-1][0] * self.step
+            factor = factor if factor < high * self.step ** (self.growth + 0.5) else None
+        return None if factor is None else Trial(pid, task, factor)
 
     @property
     def finished(self) -> bool:
-        return len(self.results) == len(self.trials)
+        return len(self.results) == len(self.sent)
 
     def scores(self, references: Sequence[float]) -> list[Promotion]:
         """Each pick's promotion, scored against the reference loss of each task."""
@@ -132,7 +183,7 @@ class PromotionRound:
         """The best factor on each task (NaN where none trained to a finite loss)."""
         per_task, seconds = [], 0.0
         for task in self.tasks:
-            runs = [(c, self.results[Trial(pid, task, c)]) for c in self.grid]
+            runs = self.sweep(pid, task)
             seconds += math.fsum(r.seconds for _, r in runs)
             factor, best = min(runs, key=lambda run: run[1].fitness)
             per_task.append(TaskScore(task, factor if math.isfinite(best.fitness) else math.nan,

@@ -1,7 +1,9 @@
 """When the search promotes (see promotion): every `every` trained evaluations, while promotion
 has used at most its share of the workers' training time, a round promotes the top
 `promote_top` distinct programs not promoted yet; the `final` round, when the budget is spent,
-comes whatever the cadence and share, so that the run's best programs are promoted. A round's
+comes whatever the cadence and share, so that the run's best programs are promoted. The first
+round sweeps the seed program on each promotion task instead (its best factor there is the
+task's centre for every candidate, and its loss what they are scored against). A round's
 trainings are jobs for the workers like the children (the search goes on meanwhile). AdamW,
 the reference, is tuned on the promotion tasks (`promotion.tune_references`; the tuning studies
 keep it, so it is trained once per tasks, seeds and code) on a thread of its own that starts
@@ -26,8 +28,10 @@ from lion_search.runs.journal import EvalKind, RunStore
 from lion_search.search.config import EvolveConfig
 from lion_search.search.jobs import Done, Job, Scoring
 from lion_search.search.promotion import (
+    CENTRE_GRID,
     Promotion,
     PromotionRound,
+    TaskScore,
     Trial,
     budgets,
     tune_references,
@@ -71,6 +75,8 @@ class PromotionScheduler:
         self.rewritten: dict[int, Program] = {}    # program id -> its exact rewrite
         self.tuning: Future | None = None          # AdamW's tuning on its thread, until journaled
         self.deferred = False                      # a round came due while AdamW was tuned
+        self.centres: tuple[TaskScore, ...] | None = None   # the seed's best factor and loss
+        self.final_started = False                 # the final round has been started
 
     @property
     def in_flight(self) -> bool:
@@ -86,8 +92,11 @@ class PromotionScheduler:
         self.seconds = self.store.value("promotion_seconds", 0.0)
         references = self.store.value("promotion_references")
         self.references = tuple(r["fitness"] for r in references) if references else None
+        centres = self.store.value("promotion_centres")
+        self.centres = tuple(TaskScore(**c) for c in centres) if centres else None
         if self.references is None and self.config.promotion[1]:
-            self.tuning = tune_in_background(self.config.promotion[0], self.config.seeds,
+            self.tuning = tune_in_background(self.config.promotion[0],
+                                             self.config.promote_seeds,
                                              self.config.promote_trials)
         for e in self.store.evaluations(EvalKind.PROMOTED):
             self.promoted_keys.update(self.promotion_keys(self.rewrite(e.program)))
@@ -115,24 +124,38 @@ class PromotionScheduler:
     def start(self, trained: int, search_seconds: float, final: bool = False) -> list[Job]:
         """The jobs of a new round, if one is due after `trained` evaluations of the search
         (which took the workers `search_seconds`); none if not, or if no program is left to
-        promote."""
+        promote. The first round sweeps the seed program (`centres`); the candidates' rounds
+        follow on the cadence."""
         tasks, every = self.config.promotion
         share = self.seconds / max(search_seconds + self.seconds, 1e-9)
-        if not every or self.round is not None or not (final or self.deferred) and (
-                trained % every or share > self.config.promote_share):
+        if not every or self.round is not None or final and self.final_started or not (
+                final or self.deferred) and (trained % every or share > self.config.promote_share):
             return []
         if self.references is None and not self.references_ready(wait=final):
             self.deferred = True      # the round starts once AdamW's tuning is done
             return []
         self.deferred = False
+        if self.centres is None:
+            seed = self.store.value("seeds")[0]["id"]
+            self.round = PromotionRound([(seed, self.rewrite(seed))], tasks,
+                                        {task: CENTRE_GRID for task in tasks},
+                                        self.config.promote_score)
+            return self.jobs_for(self.round.trials())
         picks = self.candidates()
         if not picks:
             return []
-        self.round = PromotionRound(picks, tasks, self.config.promote_grid,
-                                    self.config.promote_score)
+        self.final_started = final
+        grids = {c.task: tuple(c.lr_factor * f for f in self.config.promote_grid)
+                 for c in self.centres}
+        self.round = PromotionRound(picks, tasks, grids, self.config.promote_score)
+        return self.jobs_for(self.round.trials())
+
+    def jobs_for(self, trials: list[tuple[Trial, Program]]) -> list[Job]:
+        """The workers' jobs of a round's trainings (on the promotion seeds)."""
         jobs = []
-        for trial, program in self.round.trials:
-            job = Job(next(self.job_ids), str(program), Scoring((trial.task,), (math.inf,)))
+        for trial, program in trials:
+            job = Job(next(self.job_ids), str(program),
+                      Scoring((trial.task,), (math.inf,), None, self.config.promote_seeds))
             self.jobs[job.id] = trial
             jobs.append(job)
         return jobs
@@ -142,7 +165,8 @@ class PromotionScheduler:
         (kind 'promotion-reference') with each side's budget ('promotion_budget')."""
         tasks, _ = self.config.promotion
         if self.tuning is None:
-            self.tuning = tune_in_background(tasks, self.config.seeds, self.config.promote_trials)
+            self.tuning = tune_in_background(tasks, self.config.promote_seeds,
+                                             self.config.promote_trials)
         if not (wait or self.tuning.done()):
             return False
         records = []
@@ -153,12 +177,14 @@ class PromotionScheduler:
             self.store.add_evaluation(pid, kind=EvalKind.PROMOTION_REFERENCE,
                                       fitness=tuned.fitness,
                                       status=tuned.comparison.result.status, task=task,
-                                      seeds=self.config.seeds, seconds=0.0, worker="tuning")
+                                      seeds=self.config.promote_seeds, seconds=0.0,
+                                      worker="tuning")
             records.append({"task": task, "id": pid, "lr": tuned.lr, "fitness": tuned.fitness,
                             "hyperparameters": tuned.values, "budget": tuned.budget.to_json()})
         self.store.set_value("promotion_references", records)
         self.store.set_value("promotion_budget", budgets(
-            self.config.promote_trials, self.config.promote_grid, len(self.config.seeds)))
+            self.config.promote_trials, self.config.promote_grid,
+            len(self.config.promote_seeds)))
         self.references = tuple(r["fitness"] for r in records)
         self.tuning = None
         return True
@@ -178,38 +204,59 @@ class PromotionScheduler:
                 break
         return picks
 
-    def record(self, done: Done) -> list[Promoted]:
-        """File a finished training of the round; once all are in, journal the round and
-        return its programs in order (none before)."""
-        self.round.results[self.jobs.pop(done.id)] = done.per_task[0]
+    def record(self, done: Done) -> tuple[list[Job], list[Promoted]]:
+        """File a finished training of the round: the jobs that extend its sweep, and once all
+        are in, the round's programs in order, journaled (none before)."""
+        grown = self.jobs_for(self.round.file(self.jobs.pop(done.id), done.per_task[0]))
         self.seconds += done.seconds
-        if not self.round.finished:
-            return []
+        if grown or not self.round.finished:
+            return grown, []
         self.store.set_value("promotion_seconds", self.seconds)
-        promotions, self.round = self.round.scores(self.references), None
-        tasks, _ = self.config.promotion
+        round_, self.round = self.round, None
+        if self.centres is None:
+            return [], [self.centre(round_)]
+        promotions = round_.scores([c.loss for c in self.centres])
         best_score = self.store.best(1, EvalKind.PROMOTED)
         best_score = best_score[0][1].fitness if best_score else math.inf
         out = []
         for p in promotions:
-            for t in p.per_task:
-                self.store.add_evaluation(
-                    p.program_id, kind=EvalKind.PROMOTION, fitness=t.loss,
-                    status=Status.OK if math.isfinite(t.loss) else Status.FAILED, task=t.task,
-                    seeds=self.config.seeds, seconds=0.0, worker="promotion",
-                    lr_factor=t.lr_factor if math.isfinite(t.lr_factor) else None)
-            self.store.add_evaluation(
-                p.program_id, kind=EvalKind.PROMOTED, fitness=p.score,
-                status=Status.OK if math.isfinite(p.score) else Status.FAILED,
-                task=",".join(tasks), seeds=self.config.seeds, seconds=p.seconds,
-                worker="promotion")
-            member = Member(p.program_id, self.rewrite(p.program_id),
-                            proxy_fitness(self.store, p.program_id))
+            member = self.journal(p)
             new_best = p.score < best_score
             if new_best:
                 best_score = p.score
             out.append(Promoted(p, member, new_best))
-        return out
+        return [], out
+
+    def centre(self, round_: PromotionRound) -> Promoted:
+        """Journal the seed program's sweep (its promotion, score 0: what the candidates are
+        scored against) and each task's centre: its best factor there, and its loss (where it
+        failed at every factor, factor 1 and tuned AdamW's loss)."""
+        seed, = round_.scores([1.0] * len(round_.tasks))
+        self.centres = tuple(
+            t if math.isfinite(t.loss) else TaskScore(t.task, 1.0, reference)
+            for t, reference in zip(seed.per_task, self.references))
+        self.store.set_value("promotion_centres", [c._asdict() for c in self.centres])
+        self.promoted_keys.update(self.promotion_keys(self.rewrite(seed.program_id)))
+        member = self.journal(seed._replace(score=0.0))
+        return Promoted(seed._replace(score=0.0), member, False)
+
+    def journal(self, p: Promotion) -> Member:
+        """Journal a promotion (a `promotion` row per task, a `promoted` row with the score);
+        the program as a member, with its proxy fitness."""
+        tasks, _ = self.config.promotion
+        for t in p.per_task:
+            self.store.add_evaluation(
+                p.program_id, kind=EvalKind.PROMOTION, fitness=t.loss,
+                status=Status.OK if math.isfinite(t.loss) else Status.FAILED, task=t.task,
+                seeds=self.config.promote_seeds, seconds=0.0, worker="promotion",
+                lr_factor=t.lr_factor if math.isfinite(t.lr_factor) else None)
+        self.store.add_evaluation(
+            p.program_id, kind=EvalKind.PROMOTED, fitness=p.score,
+            status=Status.OK if math.isfinite(p.score) else Status.FAILED,
+            task=",".join(tasks), seeds=self.config.promote_seeds, seconds=p.seconds,
+            worker="promotion")
+        return Member(p.program_id, self.rewrite(p.program_id),
+                      proxy_fitness(self.store, p.program_id))
 
 
 def tune_in_background(tasks: tuple[str, ...], seeds: tuple[int, ...], trials: int) -> Future:

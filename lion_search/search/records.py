@@ -24,4 +24,5 @@ class Stats(NamedTuple):
     rate: float               # trained evaluations per second in this session
     best: Member | None
     seed_fitness: float
-    relative: bool = False    # fitness is a portfolio's mean log ratio (compare by difference)
+    relative: bool = False    # fitness is a mean log ratio (compare by difference)
+    reevaluations: int = 0    # trainings of programs equivalent to one trained before

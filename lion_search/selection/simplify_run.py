@@ -8,7 +8,24 @@ from typing import TYPE_CHECKING
 from lion_search.simplify.pipeline import SimplifyReport, simplify
 
 if TYPE_CHECKING:
+    from lion_search.evaluation.portfolio import PortfolioEvaluator
     from lion_search.runs.journal import RunStore
+
+
+def run_evaluator(store: RunStore) -> "PortfolioEvaluator":
+    """An evaluator that scores programs as the run did: on its tasks, schedule and seeds
+    (`seeds`), against its reference losses; with a seed panel, paired with AdamW's loss on each
+    of those seeds, as the search scored its children on theirs."""
+    from lion_search.evaluation.portfolio import PortfolioEvaluator
+    from lion_search.search.config import EvolveConfig
+
+    config = EvolveConfig.from_json(store.config)
+    references = store.value("references")
+    paired = store.value("paired_references")
+    return PortfolioEvaluator(
+        config.tasks, config.schedule, config.seeds,
+        [tuple(row[s] for s in config.seeds) for row in paired] if paired else
+        [r["fitness"] for r in references] if references else None)
 
 
 def simplify_in_run(store: RunStore, program_id: int, tolerance: float = 0.01,
@@ -19,16 +36,13 @@ def simplify_in_run(store: RunStore, program_id: int, tolerance: float = 0.01,
     origin 'simplified' (parent: `program_id`) with its fitness as an evaluation of kind
     'simplified'; returns the report and the new program's id."""
     from lion_search.analysis.dedup import DedupCache
-    from lion_search.evaluation.portfolio import PortfolioEvaluator
     from lion_search.evaluation.results import Status
     from lion_search.language.parser import parse_program
     from lion_search.runs.journal import EvalKind
     from lion_search.search.config import EvolveConfig
 
     config = EvolveConfig.from_json(store.config)
-    references = store.value("references")
-    evaluator = PortfolioEvaluator(config.tasks, config.schedule, config.seeds,
-                                   [r["fitness"] for r in references] if references else None)
+    evaluator = run_evaluator(store)
     score = None if not ablation else (lambda p: evaluator.evaluate(p).fitness)
     report = simplify(parse_program(store.program(program_id).text), score, tolerance,
                       absolute=evaluator.relative)

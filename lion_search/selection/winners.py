@@ -11,6 +11,7 @@ from lion_search.language.parser import parse_program
 from lion_search.language.program import Program
 from lion_search.runs.journal import RunStore
 from lion_search.runs.references import program_name, run_best
+from lion_search.runs.verdict import export_note
 
 
 class ExportForm(NamedTuple):
@@ -22,6 +23,7 @@ class ExportForm(NamedTuple):
     learning_rate: float
     why: str
     form: str
+    note: str | None = None    # how it lost to the seed, if it did (`runs.verdict.export_note`)
 
 
 def export_form(folder: Path, ref: str, raw: bool = False) -> ExportForm:
@@ -38,6 +40,7 @@ def export_form(folder: Path, ref: str, raw: bool = False) -> ExportForm:
             raise RunError(f"run {str(folder)!r} has no evaluated program yet")
         simplified = store.simplified(row.id)
         schedule = store.config.get("schedule", "warmup_cosine")
+        note = export_note(store, row.id)
     finally:
         store.close()
     if raw:
@@ -50,4 +53,4 @@ def export_form(folder: Path, ref: str, raw: bool = False) -> ExportForm:
             "ablates on the proxy)")
     program, scale = unscale_lr(program)
     return ExportForm(replace(program, name=program_name(folder, row.id)), scale,
-                      f"the peak lr of the search's {schedule} schedule", form)
+                      f"the peak lr of the search's {schedule} schedule", form, note)

@@ -142,6 +142,18 @@ def _transfer_html(record: dict) -> str:
     return html
 
 
+def _verdict_html(summary: dict) -> str:
+    """The run's best against the seed (`runs.verdict`) and the held-back check
+    (`search.held_back`), with its warning when the gains did not hold up."""
+    html = f"<p>{esc(summary['verdict'])}.</p>" if summary["verdict"] else ""
+    held_back = summary["held_back"]
+    if held_back:
+        html += f"<p>{esc(held_back['describe'])}.</p>"
+        if held_back["warning"]:
+            html += f'<p class="fail">Warning: {esc(held_back["warning"])}.</p>'
+    return html
+
+
 def _html(store: RunStore, summary: dict, config: dict, entries: list[HallEntry],
           pngs: dict[str, bytes], name: str, n_meta: int) -> str:
     seeds = summary["seeds"]
@@ -177,6 +189,7 @@ def _html(store: RunStore, summary: dict, config: dict, entries: list[HallEntry]
                     "larger tasks; the run's best is the best by promoted score.</p>")
         body.append(_img("transfer", pngs["transfer"], "promoted score against proxy fitness"))
         body.append(_transfer_html(summary["transfer"]))
+    body.append(_verdict_html(summary))
     body.append(_img("pareto", pngs["pareto"], "Pareto front of fitness, memory and length"))
     body.append(_img("throughput", pngs["throughput"], "evaluations/s and cache hit rate"))
     body.append("</div>")

@@ -1,0 +1,105 @@
+"""Fitness over training instances: each program's paired scores on the seeds it was trained on.
+
+The search trains on seeds of a pool, range(seed_pool), an epoch's at a time: during an epoch
+of `rotate_every` evaluations every new program trains on the same `fitness_seeds` seeds (so
+that programs compare on the same training runs: common random numbers), and the next epoch
+moves on to the next seeds of the pool, so that no run of the search can tune itself to one
+training run. On seed s a program's score is d_s = mean over tasks i of log(L_{i,s} /
+r_{i,s}), where r_{i,s} is the loss of the reference (AdamW at its calibrated lr) on task i with
+the same seed, so that the luck of an easy run (its initialisation and batch order) cancels and
+scores from different epochs compare. A program's fitness is the mean of its n scores, shrunk
+toward the reference's 0 by `prior` pseudo-seeds:
+
+    fitness = sum_{s in S(p)} d_s / (n + prior)
+
+so that one lucky run does not rank a program above ones measured on many (`prior` = sigma^2 /
+tau^2, the per-seed noise over the spread of programs' true scores: about 1 on the default
+proxy, BENCHMARKS section 16).
+
+Equivalent programs (one fingerprint, `analysis.dedup`) share one record. A program found again
+in a later epoch, or selected as a parent there (`search.evolution`), is trained on that
+epoch's seeds too, up to `max_seeds`: the programs that survive are measured on one more
+training run each epoch, and a lucky number does not stay. A run that diverges or is cut at a
+hurdle fails the record (the worst fitness, trained no more).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from lion_search.evaluation.results import WORST_FITNESS
+
+
+@dataclass
+class SeedRecord:
+    """A program's scores by training seed (all its equivalents', pooled); `failed` once any
+    run failed. `members` are the journal ids of the programs that share it; `prior` the
+    pseudo-seeds at the reference's score that its fitness is shrunk with."""
+
+    scores: dict[int, float] = field(default_factory=dict)
+    failed: bool = False
+    members: set[int] = field(default_factory=set)
+    prior: float = 0.0
+
+    @property
+    def fitness(self) -> float:
+        """sum of the scores / (their number + prior) (the worst fitness once a run failed)."""
+        if self.failed or not self.scores:
+            return WORST_FITNESS
+        return math.fsum(self.scores.values()) / (len(self.scores) + self.prior)
+
+
+class Instances:
+    """The seed records of a search, by fingerprint."""
+
+    def __init__(self, pool: int, per_program: int, most: int, prior: float = 0.0,
+                 rotate_every: int = 0):
+        self.pool = pool
+        self.per_program = per_program
+        self.most = most
+        self.prior = prior
+        self.rotate_every = rotate_every
+        self.records: dict[str, SeedRecord] = {}
+        self.reevaluations = 0      # trainings of a program equivalent to one trained before
+
+    def record(self, key: str) -> SeedRecord | None:
+        return self.records.get(key)
+
+    def epoch_seeds(self, trained: int) -> tuple[int, ...]:
+        """The seeds of the epoch after `trained` evaluations: `per_program` consecutive pool
+        seeds, the next ones every `rotate_every` evaluations (the first ones for ever, with
+        rotate_every 0)."""
+        epoch = trained // self.rotate_every if self.rotate_every else 0
+        return tuple((epoch * self.per_program + i) % self.pool for i in range(self.per_program))
+
+    def new_seeds(self, key: str, trained: int) -> tuple[int, ...]:
+        """The seeds a program with fingerprint `key` trains on next, after `trained`
+        evaluations: the epoch's seeds it has not been trained on (none once it has `most`, or
+        failed)."""
+        record = self.records.get(key)
+        seen = set(record.scores) if record else set()
+        if record and (record.failed or len(seen) >= self.most):
+            return ()
+        return tuple(s for s in self.epoch_seeds(trained) if s not in seen)
+
+    def add(self, key: str, member: int, seeds: Iterable[int], scores: Iterable[float],
+            ok: bool) -> SeedRecord:
+        """File a training of program `member` (fingerprint `key`) on `seeds`: its per-seed
+        scores, or a failure; returns the record."""
+        record = self.records.setdefault(key, SeedRecord(prior=self.prior))
+        if record.scores and not record.failed:
+            self.reevaluations += 1
+        record.members.add(member)
+        if ok:
+            record.scores.update(zip(seeds, scores))
+        else:
+            record.failed = True
+        return record
+
+    def join(self, key: str, member: int) -> SeedRecord | None:
+        """A cache hit `member` joins the record of its fingerprint (if there is one)."""
+        record = self.records.get(key)
+        if record is not None:
+            record.members.add(member)
+        return record

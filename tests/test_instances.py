@@ -1,0 +1,165 @@
+"""Fitness over training instances (search/instances.py and the search that uses it): children
+train on seeds drawn from the pool, scored paired with AdamW on the same seeds; equivalent
+programs and re-evaluated parents add seeds to one record instead of inheriting a lucky number;
+a resumed search rebuilds the records from the journal."""
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lion_search.language.errors import LionSearchError
+from lion_search.runs.journal import RunStore
+from lion_search.search.config import EvolveConfig
+from lion_search.search.evolution import REEVALUATION, Search
+from lion_search.search.instances import Instances, SeedRecord
+
+
+@settings(max_examples=50, deadline=None)
+@given(pool=st.integers(1, 40), per=st.integers(1, 4), most=st.integers(1, 12),
+       rotate=st.integers(0, 50), trained=st.lists(st.integers(0, 2000), max_size=20),
+       prior=st.sampled_from([0.0, 1.0, 2.5]))
+def test_a_record_gathers_each_epochs_seeds_up_to_its_most(pool, per, most, rotate, trained,
+                                                            prior):
+    per, most = min(per, most, pool), min(most, pool)
+    instances = Instances(pool, per, most, prior, rotate)
+    for i, n in enumerate(sorted(trained)):
+        epoch = instances.epoch_seeds(n)
+        assert len(epoch) == len(set(epoch)) == per and all(0 <= s < pool for s in epoch)
+        # every program of an epoch trains on the same seeds (common random numbers)
+        assert instances.new_seeds(f"new{i}", n) == epoch
+        record = instances.record("k")
+        seen = set(record.scores) if record else set()
+        seeds = instances.new_seeds("k", n)
+        assert seeds == (() if len(seen) >= most else tuple(s for s in epoch if s not in seen))
+        if seeds:
+            record = instances.add("k", i, seeds, [float(s) for s in seeds], True)
+            assert record.fitness == pytest.approx(
+                sum(record.scores.values()) / (len(record.scores) + prior))
+    record = instances.record("k")
+    assert record is None or len(record.scores) <= most + per - 1
+
+
+def test_the_epochs_seeds_move_through_the_pool():
+    instances = Instances(4, 1, 4, rotate_every=500)
+    assert [instances.epoch_seeds(n) for n in (0, 499, 500, 1999, 2000)] == [
+        (0,), (0,), (1,), (3,), (0,)]
+    assert Instances(4, 2, 4, rotate_every=0).epoch_seeds(10**6) == (0, 1)
+
+
+def test_a_program_measured_on_one_seed_is_shrunk_toward_the_reference():
+    """With a prior of one pseudo-seed at 0, one lucky run counts half; eight count 8/9."""
+    instances = Instances(8, 1, 8, prior=1.0)
+    lucky = instances.add("lucky", 1, (0,), (-0.3,), True)
+    steady = instances.add("steady", 2, range(8), [-0.2] * 8, True)
+    assert lucky.fitness == pytest.approx(-0.15)
+    assert steady.fitness == pytest.approx(-0.2 * 8 / 9) and steady.fitness < lucky.fitness
+
+
+def test_a_failed_run_fails_the_record_and_trains_it_no_more():
+    instances = Instances(8, 1, 4)
+def test_the_seed_pool_settings_are_checked_in_one_line():
+    with pytest.raises(LionSearchError, match="--fitness-seeds <= --max-seeds <= --seed-pool"):
+        EvolveConfig(seed_pool=4, max_seeds=8).check()
+    with pytest.raises(LionSearchError, match="must lie in the seed pool 0..3"):
+        EvolveConfig(seed_pool=4, max_seeds=2, seeds=(0, 7)).check()
+    with pytest.raises(LionSearchError, match="--held-back-seeds must be seeds the search"):
+        EvolveConfig(held_back_seeds=(3,)).check()
+    with pytest.raises(LionSearchError, match="--prior-seeds must be at least 0"):
+        EvolveConfig(prior_seeds=-1).check()
+    with pytest.raises(LionSearchError, match="--rotate-every must be at least 0"):
+        EvolveConfig(rotate_every=-1).check()
+    with pytest.raises(LionSearchError, match="--seed-pool must be between 0"):
+        EvolveConfig(seed_pool=-1).check()
+    # runs journaled before pools keep their fitness: every child on their seeds
+    old = EvolveConfig.from_json({"task": "quadratic", "seeds": [0]})
+    assert not old.pooled and old.promote_seeds == (0,) and old.held_back_seeds == ()
+
+
+@pytest.fixture(scope="module")
+def pooled_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("pooled") / "run"
+    config = EvolveConfig(task="quadratic", budget=80, population=8, workers=1, seed_pool=16,
+                          max_seeds=4, rotate_every=20, promote_every=0, metaval_task="none",
+                          held_back_top=5, seed_programs=("adamw",))
+    store = RunStore.create(folder, config.to_json())
+    search = Search(store, config)
+    search.setup()
+    search.load()
+    search.run()
+    store.close()
+    return folder, config, search
+
+
+def test_children_train_on_pool_seeds_scored_against_adamw_on_the_same_seeds(pooled_run):
+    folder, config, _ = pooled_run
+    store = RunStore.open(folder)
+    paired = store.value("paired_references")
+    assert len(paired) == 1 and len(paired[0]) == config.seed_pool
+    assert all(math.isfinite(v) and v > 0 for v in paired[0])
+    (seed,) = store.value("seeds")
+    assert seed["fitness"] == 0.0       # AdamW is the reference: 0 on every pool seed
+    trained = [e for e in store.evaluations("search") if not e.cached]
+    assert len(trained) == config.budget
+    for e in trained:
+        scores = e.seed_scores()
+        if e.status == "ok":
+            assert 1 <= len(scores) <= config.fitness_seeds
+            assert all(0 <= s < config.seed_pool for s in scores)
+    # 80 evaluations, 20 an epoch: the epochs' seeds 0, 1, 2 and 3, one after another
+    used = [s for e in trained for s in e.seed_scores()]
+    assert set(used) == {0, 1, 2, 3} and used[0] == 0 and used[-1] == 3
+    store.close()
+
+
+def test_equivalents_and_parents_add_seeds_to_one_record(pooled_run):
+    """A record's fitness, journaled with each of its trainings, is the mean of its per-seed
+    scores so far; re-evaluations of parents happen; the run's best program by proxy fitness
+    reads the newest (most seeds) fitness of its fingerprint."""
+    folder, config, search = pooled_run
+    store = RunStore.open(folder)
+    rows = {r.id: r for r in store.programs()}
+    by_print: dict[str, dict[int, float]] = {}
+    for e in store.evaluations("search"):
+        if e.cached or e.status != "ok":
+            continue
+        gathered = by_print.setdefault(rows[e.program].fingerprint, {})
+        gathered.update(e.seed_scores())
+        assert e.fitness == pytest.approx(sum(gathered.values()) / (len(gathered)
+                                                                     + config.prior_seeds))
+        assert len(gathered) <= config.max_seeds
+    assert any(len(g) > 1 for g in by_print.values())
+    assert any(r.mutation.startswith(REEVALUATION) for r in rows.values())
+    (best, evaluation), = store.best(1)
+    newest = max((e for e in store.evaluations("search")
+                  if rows[e.program].fingerprint == best.fingerprint), key=lambda e: e.id)
+    assert evaluation.fitness == newest.fitness
+    assert store.best_fitness([best.id])[best.id] == newest.fitness
+    store.close()
+
+
+def test_a_resumed_search_rebuilds_the_records(pooled_run):
+    folder, config, search = pooled_run
+    store = RunStore.open(folder)
+    resumed = Search(store, config)
+    resumed.load()
+    store.close()
+    for key, record in search.instances.records.items():
+        again = resumed.instances.record(key)
+        assert again.scores == pytest.approx(record.scores) and again.failed == record.failed
+        assert again.members == record.members
+
+
+def test_the_run_ends_with_its_top_programs_retrained_on_held_back_seeds(pooled_run):
+    folder, config, _ = pooled_run
+    store = RunStore.open(folder)
+    check = store.value("held_back")
+    assert check["seeds"] == list(config.held_back_seeds)
+    assert 1 <= len(check["programs"]) <= config.held_back_top
+    top = [row.id for row, _ in store.best(config.held_back_top)]
+    assert [p["id"] for p in check["programs"]] == top
+    retrained = {e.program for e in store.evaluations("held-back")}
+    assert retrained == set(top) | {store.value("seeds")[0]["id"]}
+    assert {e.seeds for e in store.evaluations("held-back")} == {"[20000, 20001, 20002]"}
+    assert check["describe"].startswith(f"held-back check: the top {len(top)} programs")
+    store.close()
