@@ -108,7 +108,7 @@ def test_incremental_updates_match_a_fresh_computation(run):
     # A new best program of a new (length, memory) cell, and a better program for an old cell.
     worst = max(before, key=lambda e: e.fitness)
     better_old = store.add_program(worst.program, ("x1", "y1"), None, "test", "child")
-    store.add_evaluation(better_old, kind="search", fitness=worst.fitness / 2, status="ok",
+    store.add_evaluation(better_old, kind="search", fitness=worst.fitness - 1, status="ok",
                          task="quadratic", seeds=(0,), seconds=0.0, worker="test")
     new_text = ("def tiny(w, g, lr, t):\n    return lr * sign(g)\n")
     new = store.add_program(new_text, ("x2", "y2"), None, "test", "child")
@@ -120,8 +120,9 @@ def test_incremental_updates_match_a_fresh_computation(run):
                          task="quadratic", seeds=(0,), seconds=0.0, worker="test")
     after = pareto_front(store)
     n_search = store.count("search")
-    hall_of_fame._HALLS.clear()                 # forget the incremental state: recompute
+    hall_of_fame._HALLS.clear()                 # forget this process's: read the journal's
     assert pareto_front(store) == after
+    assert {(e.length, e.memory): (e.fitness, e.id) for e in after} == brute_force(store)
     cells = {(e.length, e.memory): e for e in after}
     assert cells[(worst.length, worst.memory)].id == better_old
     assert cells[(worst.length, worst.memory)].evaluation == n_search - 2

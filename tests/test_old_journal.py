@@ -81,3 +81,41 @@ def test_an_old_journal_salvages(old_run, tmp_path, capsys):
     assert store.value("schema") == SCHEMA_VERSION and len(promotions) == 6
     assert all(e.worker == "promotion" and e.lr_factor > 0 for e in promotions)
     store.close()
+
+
+def test_an_old_journal_gets_the_indexes_and_its_hall_of_fame_once(old_run, capsys):
+    """Opened, it gains version 4's indexes and an empty hall of fame, which its first write
+    (`report`, or its resumed search) fills with what parsing every program gives; a resumed
+    search then keeps it up to date."""
+    from lion_search.language.parser import parse_program
+    from lion_search.language.shapes import memory_cost
+    from lion_search.runs.hall_of_fame import HALL_KINDS, pareto_front
+
+    store = RunStore.open(old_run)
+    plans = [row[3] for row in store.db.execute(
+        "EXPLAIN QUERY PLAN SELECT COUNT(*) FROM evaluations WHERE kind = 'search' AND cached = 1")]
+    assert plans == ["SEARCH evaluations USING COVERING INDEX evaluations_by_cache_hit "
+                     "(kind=? AND cached=?)"]
+    assert store.hall() == (0, 0, [])
+    shown = pareto_front(store)
+    store.close()
+    assert main(["report", str(old_run)]) == 0
+    capsys.readouterr()
+    store = RunStore.open(old_run)
+    counted, _, cells = store.hall()
+    assert counted == store.last_evaluation_id() and pareto_front(store) == shown
+    best = {}
+    for kind in HALL_KINDS:
+        for e in store.evaluations(kind):
+            program = parse_program(store.program(e.program).text)
+            cell = (len(program), round(memory_cost(program), 4))
+            if math.isfinite(e.fitness):
+                best[cell] = min(best.get(cell, (math.inf, 0)), (e.fitness, e.id))
+    assert {(length, memory): (fitness, eid) for length, memory, fitness, eid, *_ in cells} == best
+    store.close()
+    assert main(["evolve", "--out", str(old_run), "--resume", "--budget", "44",
+                 "--workers", "1"]) == 0
+    capsys.readouterr()
+    store = RunStore.open(old_run)
+    assert store.hall_counted() == store.last_evaluation_id() > counted
+    store.close()

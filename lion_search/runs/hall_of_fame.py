@@ -1,12 +1,15 @@
 """The hall of fame: the best program at each (length, memory cost), and the Pareto front.
 
 A program's length is its number of IR instructions and its memory cost what its memory slots
-store, in parameter-sized copies (`shapes.memory_cost`); neither is stored in the journal, so
-each distinct program text is parsed once. The hall is
-kept per journal in this process and brought up to date incrementally: a call reads only the
-evaluations journaled since the previous call (SQL, best per program text, so a text seen many
-times is parsed once), which keeps `write_hall_of_fame` cheap enough to call every few dozen
-evaluations during a search on a journal of tens of thousands of programs.
+store, in parameter-sized copies (`shapes.memory_cost`), which takes parsing its text. So the
+hall is kept up to date incrementally and journaled (the tables `hall` and `hall_progress`):
+each call reads the journaled hall (once per process, or again when another process has
+journaled it further) and then only the evaluations journaled since (SQL, best per program
+text, so a text seen many times is parsed once); `write_hall_of_fame` journals what changed.
+The search writes it every few dozen evaluations, so a reader of a journal of hundreds of
+thousands of programs parses the few programs evaluated since, not all of them. A journal
+written before the hall was journaled (or salvaged: the hall is not copied) has its hall
+computed once, by its first `write_hall_of_fame` (its next resumed search, or `report`).
 
 `RUN/hall_of_fame.csv` (written atomically: a reader never sees half a file) has columns
     id, fitness, memory, length, found_at, pareto, program
@@ -48,12 +51,22 @@ class HallEntry(NamedTuple):
 
 @dataclass
 class _Hall:
-    """One journal's hall, brought up to date by `_update`."""
+    """One journal's hall, brought up to date by `_update`: each cell's best as (fitness,
+    evaluation id, program id, kind, text, found_at)."""
 
     last_id: int = 0                                    # evaluations up to this id are counted
     searched: int = 0                                   # search evaluations with id <= last_id
     cells: dict[tuple[int, float], tuple] = field(default_factory=dict)
     shapes: dict[str, tuple[int, float]] = field(default_factory=dict)   # text -> (length, memory)
+    unsaved: set[tuple[int, float]] = field(default_factory=set)  # cells changed, not journaled
+
+
+def _journaled(store: RunStore, shapes: dict[str, tuple[int, float]]) -> _Hall:
+    """The hall as the journal holds it (empty before it is first written)."""
+    last_id, searched, rows = store.hall()
+    return _Hall(last_id, searched, {(length, memory): (fitness, eid, program, kind, text, found)
+                                     for length, memory, fitness, eid, program, kind, found, text
+                                     in rows}, shapes)
 
 
 _HALLS: dict[tuple[str, str], _Hall] = {}
@@ -74,7 +87,10 @@ def _shape(hall: _Hall, text: str) -> tuple[int, float] | None:
 
 def _update(store: RunStore) -> _Hall:
     key = (str(store.folder.resolve()), str(store.value("created", "")))
-    hall = _HALLS.setdefault(key, _Hall())
+    hall = _HALLS.get(key)
+    if hall is None or store.hall_counted() > hall.last_id:
+        # Another process journaled it further (what this one had not saved, it counts too).
+        hall = _HALLS[key] = _journaled(store, hall.shapes if hall else {})
     # Everything up to `top` is committed and never changes (one writer, append-only ids), so
     # bounding every query by it gives a consistent view without holding a read transaction.
     top = store.last_evaluation_id()
@@ -97,6 +113,7 @@ def _update(store: RunStore) -> _Hall:
                 store.positions(wanted, EvalKind.SEARCH, hall.last_id, top).items()}
     for shape, (fitness, eid, program, kind, text) in changed.items():
         hall.cells[shape] = (fitness, eid, program, kind, text, ordinals.get(eid, 0))
+    hall.unsaved.update(changed)
     hall.searched += store.count(EvalKind.SEARCH, after=hall.last_id, upto=top)
     hall.last_id = top
     return hall
@@ -128,9 +145,16 @@ def hall_json(entries: list[HallEntry]) -> list[dict]:
 
 
 def write_hall_of_fame(store: RunStore, path: str | Path | None = None) -> Path:
-    """Write the hall of fame as CSV (default RUN/hall_of_fame.csv), atomically: a temporary
-    file in the same folder, then os.replace. Returns the path."""
+    """Journal the hall of fame's changes since it was last journaled, and write it as CSV
+    (default RUN/hall_of_fame.csv), atomically: a temporary file in the same folder, then
+    os.replace. Returns the path."""
     path = Path(path) if path is not None else store.folder / HALL_OF_FAME
+    hall = _update(store)
+    cells = [(length, memory, fitness, eid, program, kind, found)
+             for (length, memory), (fitness, eid, program, kind, _, found)
+             in ((shape, hall.cells[shape]) for shape in sorted(hall.unsaved))]
+    store.save_hall(hall.last_id, hall.searched, cells)
+    hall.unsaved.clear()
     entries = pareto_front(store)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

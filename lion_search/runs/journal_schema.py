@@ -8,6 +8,11 @@ transaction), so runs journaled before a change still read, resume and salvage:
              the `worker` column as 'lr x{factor}' (such rows now read worker 'promotion').
     2 -> 3   evaluations gain `per_seed`: a trained evaluation's score on each of its training
              seeds, as JSON {seed: score} (NULL: not kept, as in every older row).
+    3 -> 4   indexes of the evaluations by kind (alone, with cache hit, with fitness), so that
+             counts, the best programs and the rows of a kind are read without a scan or a sort,
+             and the hall of fame's tables `hall` and `hall_progress`, which runs.hall_of_fame
+             keeps up to date as results arrive (an upgraded journal's are filled when its
+             hall of fame is next written).
 """
 from __future__ import annotations
 
@@ -19,7 +24,7 @@ from typing import NamedTuple
 
 FORMAT = "lion-search-run/1"    # the file's format tag (what it is), apart from its version
 JOURNAL = "journal.sqlite"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -53,6 +58,27 @@ CREATE INDEX IF NOT EXISTS evaluations_by_program ON evaluations(program);
 CREATE INDEX IF NOT EXISTS programs_by_hash ON programs(hash);
 CREATE INDEX IF NOT EXISTS programs_by_fingerprint ON programs(fingerprint);
 """
+# Version 4's indexes and the hall of fame's tables (SCHEMA has them; `migrate` adds them).
+SCHEMA_4 = (
+    "CREATE INDEX IF NOT EXISTS evaluations_by_kind ON evaluations(kind)",
+    "CREATE INDEX IF NOT EXISTS evaluations_by_cache_hit ON evaluations(kind, cached)",
+    "CREATE INDEX IF NOT EXISTS evaluations_by_fitness ON evaluations(kind, fitness)",
+    """CREATE TABLE IF NOT EXISTS hall (  -- the hall of fame: the best program of each cell
+    length INTEGER NOT NULL,       -- the cell: IR instructions,
+    memory REAL NOT NULL,          -- and memory cost (parameter-sized copies, rounded)
+    fitness REAL NOT NULL,
+    evaluation INTEGER NOT NULL REFERENCES evaluations(id),
+    program INTEGER NOT NULL REFERENCES programs(id),
+    kind TEXT NOT NULL,
+    found_at INTEGER NOT NULL,     -- the ordinal of the search evaluation (0: another kind)
+    PRIMARY KEY (length, memory)
+)""",
+    """CREATE TABLE IF NOT EXISTS hall_progress (  -- one row: what `hall` counts
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    evaluation INTEGER NOT NULL,   -- every evaluation up to this id,
+    searched INTEGER NOT NULL      -- of which this many search evaluations
+)""")
+SCHEMA += "".join(f"{statement};\n" for statement in SCHEMA_4)
 TABLES = {"meta": ("key", "value"),
           "programs": ("id", "text", "hash", "fingerprint", "parent", "mutation", "origin",
                        "created"),
@@ -154,7 +180,13 @@ def _to_version_3(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS programs_by_fingerprint ON programs(fingerprint)")
 
 
-MIGRATIONS = {1: _to_version_2, 2: _to_version_3}   # version -> the step that brings it to version + 1
+def _to_version_4(db: sqlite3.Connection) -> None:
+    for statement in SCHEMA_4:
+        db.execute(statement)
+
+
+# version -> the step that brings it to version + 1
+MIGRATIONS = {1: _to_version_2, 2: _to_version_3, 3: _to_version_4}
 
 
 def schema_version(db: sqlite3.Connection) -> int:
