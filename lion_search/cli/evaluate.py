@@ -80,11 +80,16 @@ def cmd_eval(args: argparse.Namespace) -> None:
 
 def cmd_bench(args: argparse.Namespace) -> None:
     """Candidates/s of the interpreter, the batched interpreter and per-program jit; or with
-    --startup, the start-up and workers benchmark; or with --proxies, the proxy benchmark."""
+    --startup, the start-up and workers benchmark; with --journal, the journal benchmark; or with
+    --proxies, the proxy benchmark."""
     from lion_search.bench.speed import benchmark
 
     if args.startup:
-        return bench_startup(Path(args.out))
+        return bench_startup(Path(args.out or "runs/bench-startup"))
+    if args.journal:
+        from lion_search.cli.bench_journal import bench_journal
+
+        return bench_journal(args.journal, Path(args.out or "runs/bench-journal"))
     if args.population:
         return bench_population(args.task, args.population)
     if args.seed_effects:

@@ -247,8 +247,12 @@ def build_parser() -> argparse.ArgumentParser:
                    "at budget 1000, two against one at budget 2000 (about ten minutes)")
     p.add_argument("--population", metavar="P,P,...", help="instead, the batched interpreter "
                    "against the population trainer at these population sizes, e.g. 16,64")
-    p.add_argument("--out", default="runs/bench-startup", help="where --startup writes its runs "
-                                                               "(default runs/bench-startup)")
+    p.add_argument("--journal", type=int, metavar="N", help="instead, build a run journal of N "
+                   "programs by the real search with synthetic training (300000: about an hour "
+                   "on 2 cores; kept in --out and reused), then time show, report, --resume and "
+                   "salvage on it")
+    p.add_argument("--out", help="where --startup writes its runs (default runs/bench-startup), "
+                                 "or --journal its journal (default runs/bench-journal)")
     p.add_argument("--seed-effects", type=int, metavar="N", help="instead, what a training "
                    "seed controls: AdamW on digits-mlp-b512 trained N times with its "
                    "initialisation, batch order, train/validation split, or all three varied")
