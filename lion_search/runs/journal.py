@@ -307,8 +307,10 @@ class RunStore:
         if set(kinds) <= set(PROXY_KINDS):
             rows = self.db.execute(
                 f"WITH asked AS (SELECT id, fingerprint FROM programs WHERE id IN ({marks})), "
-                "last AS (SELECT p.fingerprint AS fp, MAX(e.id) AS eid FROM evaluations e "
-                "         JOIN programs p ON p.id = e.program "
+                # programs first (CROSS JOIN keeps the order): by programs_by_fingerprint,
+                # not a scan of every evaluation of the kinds
+                "last AS (SELECT p.fingerprint AS fp, MAX(e.id) AS eid FROM programs p "
+                "         CROSS JOIN evaluations e ON e.program = p.id "
                 f"        WHERE e.kind IN ({kind_marks}) "
                 "         AND p.fingerprint IN (SELECT fingerprint FROM asked) "
                 "         GROUP BY p.fingerprint) "
@@ -336,6 +338,11 @@ class RunStore:
     def programs(self) -> Iterator[ProgramRow]:
         for row in self.db.execute("SELECT * FROM programs ORDER BY id"):
             yield ProgramRow(*row)
+
+    def program_keys(self) -> list[tuple[int, str, str]]:
+        """Every program's (id, data-flow hash, fingerprint), in journal order: what the dedup
+        cache needs of a journal, without reading the program texts."""
+        return self.db.execute("SELECT id, hash, fingerprint FROM programs ORDER BY id").fetchall()
 
     def ancestors(self, program_id: int) -> list[ProgramRow]:
         """The program and its ancestors, each program's parent after it, up to the root (a

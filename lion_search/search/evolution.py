@@ -253,14 +253,14 @@ class Search:
         for kind in (EvalKind.SEED, EvalKind.CALIBRATION):
             evaluated.update({e.program: e.fitness for e in self.store.evaluations(kind)})
         fingerprints = {}
-        for row in self.store.programs():
-            if row.id in evaluated:
-                self.cache.add_keys((row.hash, row.fingerprint), evaluated[row.id])
-            fingerprints[row.id] = row.fingerprint
+        for pid, dataflow, fingerprint in self.store.program_keys():
+            if pid in evaluated:
+                self.cache.add_keys((dataflow, fingerprint), evaluated[pid])
+            fingerprints[pid] = fingerprint
         if self.instances is not None:
             self.paired = tuple(tuple(r) for r in self.store.value("paired_references"))
             for kind in (EvalKind.REFERENCE, EvalKind.SEED, EvalKind.SEARCH):
-                for e in self.store.evaluations(kind):
+                for e in searched if kind == EvalKind.SEARCH else self.store.evaluations(kind):
                     if e.per_seed is not None or (kind == EvalKind.SEARCH and not e.cached):
                         scores = e.seed_scores()
                         self.instances.add(fingerprints[e.program], e.program, scores,
@@ -273,7 +273,7 @@ class Search:
         members = [Member(e.program, parse_program(self.store.program(e.program).text),
                           e.fitness) for e in recent[-self.config.population:]]
         self.trained = self.store.count(EvalKind.SEARCH, cached=False)
-        self.search_seconds = math.fsum(e.seconds for e in self.store.evaluations(EvalKind.SEARCH))
+        self.search_seconds = math.fsum(e.seconds for e in searched)
         best = None
         top = self.store.best(1)
         if top:
