@@ -62,26 +62,36 @@ def write_torch(program, folder):
     return getattr(import_path(path), optimizer_class(program))
 
 
-def optax_path(tx, grads, params=PARAMS):
-    """(the params after each step of `tx` fed `grads`, the final state)."""
+def optax_path(tx, grads, params=PARAMS, jit: bool = False):
+    """(the params after each step of `tx` fed `grads` (its update compiled where `jit`), the
+    final state)."""
     state, path = tx.init(params), []
+    update = jax.jit(tx.update) if jit else tx.update
     for g in grads:
-        updates, state = tx.update(g, state, params)
+        updates, state = update(g, state, params)
         params = optax.apply_updates(params, updates)
         path.append(params)
     return path, state
 
 
 @functools.lru_cache(maxsize=64)
-def reference(program, steps: int, scale: float = 0.0):
-    """to_optax's trajectory of `program` (gradients scaled by 1 + scale * noise, to see how
-    much rounding moves it), and its final state."""
+def reference(program, steps: int, scale: float = 0.0, jit: bool = False,
+              float64: bool = False):
+    """to_optax's trajectory of `program` and its final state; to see how much rounding moves
+    it, with gradients scaled by 1 + scale * noise, compiled (XLA orders sums and fuses ops
+    otherwise than eager dispatch does), or in float64."""
     grads = gradients(steps)
     if scale:
         rng = np.random.default_rng(7)
         grads = [jax.tree.map(lambda x: x * (1 + scale * rng.normal(size=x.shape)).astype(
             np.float32), g) for g in grads]
-    return optax_path(lion_search.to_optax(program, LR, total_steps=steps), grads)
+    tx = lion_search.to_optax(program, LR, total_steps=steps)
+    if not float64:
+        return optax_path(tx, grads, jit=jit)
+    with jax.enable_x64(True):
+        wide = functools.partial(jax.tree.map, lambda x: jnp.asarray(x, jnp.float64))
+        path, state = optax_path(tx, [wide(g) for g in grads], wide(PARAMS), jit=jit)
+        return [jax.tree.map(np.asarray, p) for p in path], state
 
 
 def torch_path(cls, steps: int, lr: float = LR):

@@ -243,8 +243,7 @@ def test_the_funnel_labels_a_passing_retune_and_a_failing_new_structure(tmp_path
     [winner] = record["winners"]
     assert winner["relation"] == "retune of lion: b1 0.9 -> 0.5"
     module = (tmp_path / "run" / winner["path"]).read_text()
-    assert module.startswith('"""run_1: retune of lion; ')   # exported under its run's name
-    assert "How it relates to the seeds: retune of lion: b1 0.9 -> 0.5\n" in module
+    assert module.startswith('"""lion with b1 0.9 -> 0.5 (the program run_1): ')  # its run's name
     from lion_search.inspect.report.tables import funnel_html
 
     page = funnel_html(record)

@@ -62,8 +62,8 @@ def docstring(program: Program, framework: str, usage: list[str], learning_rate:
     lines = first + [""] + notes + ([""] if notes else []) + textwrap.wrap(memory, WIDTH)
     if warning is not None:
         lines += [""] + textwrap.wrap(f"WARNING: {warning}", WIDTH)
-    lines += [""] + usage[:-1] + textwrap.wrap(f"{usage[-1]} {learning_rate:.3g} is {why}.",
-                                               WIDTH)
+    lines += [""] + usage[:-1] + textwrap.wrap(
+        f"{usage[-1]} {learning_rate:.3g} is {why}.".strip(), WIDTH)
     lines = [escaped(line) for line in lines]
     return ['"""' + lines[0]] + lines[1:] + ['"""']
 

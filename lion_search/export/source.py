@@ -16,7 +16,7 @@ HELPER_NAMES = {"pow": "power"}  # a helper named otherwise than its op (pow is 
 OP_HELPERS = frozenset({"div", "mod", "pow", "log", "log1p", "finite", "row_mean", "col_mean",
                         "orthogonalize", "global_mean", "global_rms", "global_norm"})
 # Every name a helper may take: a program's variables stay clear of them.
-HELPERS = frozenset(HELPER_NAMES.get(h, h) for h in OP_HELPERS) | {"scalars"}
+HELPERS = frozenset(HELPER_NAMES.get(h, h) for h in OP_HELPERS)
 
 
 @dataclass(frozen=True)

@@ -103,32 +103,35 @@ def method_lines(listing: Listing, keys: tuple[str, ...], learning_rate: float) 
                   'steps: pass total_steps=")']
     lines += ['        super().__init__(params, {"lr": lr})', "        self.total_steps = total_steps",
               "", "    def inputs(self, w, g, lr):"]
-    lines += docstring_lines(f"({signature_text(listing)}) for parameter w's next step, in "
-                             "float32 or wider; its state is made at the first.", "        ")
+    lines += ['        """The inputs of w\'s next step, in float32 or wider (its state made at the '
+              'first)."""']
+    quoted = "(" + ", ".join(f'"{k}"' for k in keys) + "," * (len(keys) == 1) + ")"
     if listing.slots_function is not None:
-        init = (f"state.update(zip({keys!r}, {listing.slots_function.name}(w)), "
-                "step=torch.tensor(0.0))")
+        init = [f"state.update(zip({quoted}, {listing.slots_function.name}(w)), "
+                "step=torch.tensor(0.0))"]
     else:
-        zeros = "".join(f", {k}={TORCH.zeros[s].format(w='w')}"
-                        for k, s in zip(keys, listing.slot_shapes[0]))
-        init = f"state.update(step=torch.tensor(0.0){zeros})"
+        init = call_lines("state.update(", ["step=torch.tensor(0.0)"] + [
+            f"{k}={TORCH.zeros[s].format(w='w')}" for k, s in zip(keys, listing.slot_shapes[0])])
     lines += ["        if g.is_sparse:",
               '            raise RuntimeError("this optimizer does not support sparse gradients")',
-              "        state = self.state[w]", "        if not state:", f"            {init}",
-              "        wide = torch.promote_types(w.dtype, torch.float32)",
+              "        state = self.state[w]", "        if not state:"]
+    lines += ["            " + line for line in init]
+    lines += ["        wide = torch.promote_types(w.dtype, torch.float32)",
               "        lr = torch.tensor(lr, dtype=torch.float32, device=w.device)",
               '        t = (state["step"] + 1).to(w.device)']
     lines += ["        T = torch.tensor(float(self.total_steps), device=w.device)"] * reads_t
-    slots = "".join(f', state["{k}"].to(wide)' for k in keys)
-    lines += [f"        return w.to(wide), g.to(wide), lr, t{', T' * reads_t}{slots}", ""]
+    lines += ["        " + line for line in call_lines("return (", [
+        "w.to(wide)", "g.to(wide)", "lr", "t"] + ["T"] * reads_t + [
+        f'state["{k}"].to(wide)' for k in keys])] + [""]
     lines += ["    def store(self, w, update, *slots):",
-              '        """w <- w - update; the step count and the new slots, in w\'s dtype."""',
-              "        state = self.state[w]", "        w.sub_(update.to(w.dtype))",
+              '        """The step count, copies of the new slots (one may be w) in w\'s dtype; '
+              'w <- w - update."""', "        state = self.state[w]",
               '        state["step"] += 1']
     if keys:
-        lines += [f"        for key, value in zip({keys!r}, slots):",
-                  "            state[key] = torch.as_tensor(value, dtype=w.dtype, "
-                  "device=w.device)"]
+        lines += [f"        for key, value in zip({quoted}, slots):",
+                  "            state[key] = torch.as_tensor(value).to(w.device, w.dtype, "
+                  "copy=True)"]
+    lines += ["        w.sub_(update.to(w.dtype))"]
     lines += ["", "    @torch.no_grad()", "    def step(self, closure=None):",
               '        """One step of every parameter with a gradient; closure re-evaluates the '
               'model and',
@@ -156,14 +159,15 @@ def method_lines(listing: Listing, keys: tuple[str, ...], learning_rate: float) 
         lines += ['        params = [w for group in self.param_groups for w in group["params"]]',
                   "        inputs = [self.inputs(w, torch.zeros_like(w), 0.0) for w in params]"]
         lines += ["        " + line for line in passes_lines(listing, "inputs")]
-        lines += [f"        return [{step_call(listing, 'x')}[-1].to(w.dtype) for w, x in "
+        lines += [f"        return [{step_call(listing, 'x')}[-1].to(w.dtype, copy=True) for w, x in "
                   "zip(params, inputs)]", ""] + EVALUATING.splitlines()
     return lines
 
 
-def signature_text(listing: Listing) -> str:
-    return "w, g, lr, t" + (", T" if listing.reads("T") else "") + "".join(
-        f", {listing.names[m]}" for m in listing.code.memory)
+def call_lines(opening: str, items: list[str], width: int = 84) -> list[str]:
+    """`opening` + the items, comma-separated, closed, wrapped at `width` under the first."""
+    return textwrap.wrap(opening + ", ".join(items) + ")", width, break_long_words=False,
+                         subsequent_indent=" " * len(opening))
 
 
 def torch_source(program: Program, learning_rate: float = header.DEFAULT_LR_ADVICE[0],

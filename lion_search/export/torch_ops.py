@@ -3,36 +3,26 @@ with semantics of their own, mirroring `language.runtime`'s jnp ones op by op (d
 gives 0, log is floored at log(tiny), results that can overflow are clipped to the dtype's
 finite range; per-tensor and global reductions). `torch_module` copies the ones a program needs
 into its module, renamed (`op_div` -> `div`); it reads this file as text and never imports it.
+Arguments are tensors on one device (the export makes them so), but the dividend of div, which
+may be a Python number.
 """
 import torch
 
 
-def scalars(*xs):
-    """The arguments as tensors on one device (the first that is not a 0-d CPU tensor's, else
-    the CPU): Python numbers as float32 0-d tensors, as jnp makes them weakly typed arrays."""
-    tensors = [x for x in xs if isinstance(x, torch.Tensor)]
-    device = next((x.device for x in tensors if x.dim() or x.device.type != "cpu"), "cpu")
-    return [torch.tensor(float(x), device=device) if not isinstance(x, torch.Tensor) else
-            x.to(device) if x.dim() == 0 else x for x in xs]
-
-
 def finite(x):
     """Clip x to the finite range of its dtype (NaN stays NaN)."""
-    x, = scalars(x)
     big = torch.finfo(x.dtype).max
     return torch.clamp(x, -big, big)
 
 
 def op_div(a, b):
     """a / b, with a / 0 = 0."""
-    a, b = scalars(a, b)
     nonzero = b != 0
     return finite(torch.where(nonzero, a / torch.where(nonzero, b, 1.0), 0.0))
 
 
 def op_pow(a, b):
     """a ** b for integer b (sign of a kept for odd b), |a| ** b otherwise; 0 ** (b < 0) = 0."""
-    a, b = scalars(a, b)
     magnitude = torch.abs(a) ** b
     odd = torch.remainder(b, 2.0) == 1.0
     signed = torch.where((a < 0) & odd, -magnitude, magnitude)
@@ -41,20 +31,17 @@ def op_pow(a, b):
 
 def op_mod(a, b):
     """a mod b with the sign of b (Python's %); a mod 0 = 0."""
-    a, b = scalars(a, b)
     nonzero = b != 0
     return torch.where(nonzero, torch.remainder(a, torch.where(nonzero, b, 1.0)), 0.0)
 
 
 def op_log(x):
     """log|x|, floored at log(tiny) so that log(0) is finite."""
-    x, = scalars(x)
     return torch.log(torch.clamp(torch.abs(x), min=torch.finfo(x.dtype).tiny))
 
 
 def op_log1p(x):
     """log|1 + x| (log1p's accuracy near 0), floored like log at x = -1."""
-    x, = scalars(x)
     above = x > -1.0
     return torch.where(above, torch.log1p(torch.where(above, x, 0.0)), op_log(1.0 + x))
 

@@ -118,8 +118,10 @@ class Writer:
             modes = {self.listing.paths[p].branches[node.index] for p in paths}
             if len(modes) == 1:
                 return self.render(node.args[modes.pop()], paths, python, truth)
-            c = self.condition(self.render(node.args[0], paths, python, truth=True))
             a, b = (self.render(x, paths, python, truth) for x in node.args[1:])
+            if a.text == b.text:
+                return a
+            c = self.condition(self.render(node.args[0], paths, python, truth=True))
             return Text(f"{a.at(OR)} if {c.at(OR)} else {b.at(TERNARY)}", TERNARY,
                         a.python if a.python == b.python else None)
         if isinstance(node, Full):
@@ -160,8 +162,11 @@ class Writer:
         return self.call(f"{self.dialect.np}.{function}", *(self.as_array(a) for a in args))
 
     def helper(self, op: str, *args: Text) -> Text:
+        """A helper's call: its arguments arrays where the framework needs them (the dividend
+        of div may stay a Python number)."""
         self.helpers.add(op)
-        return self.call(self.dialect.name(op), *args)
+        return self.call(self.dialect.name(op), *(
+            a if i == 0 and op == "div" else self.as_array(a) for i, a in enumerate(args)))
 
     @staticmethod
     def binary(op: str, a: Text, b: Text) -> Text:
@@ -193,10 +198,9 @@ class Writer:
             if test.python is True:
                 return Text(f"float({test.text})", ATOM, True)
             return self.call(f"{self.dialect.np}.where", self.as_array(test), ONE, ZERO)
-        if op in ("div", "mod") and ranges[1].excludes_zero():  # % is mod for arrays too
+        if op in ("div", "mod") and ranges[1].excludes_zero():  # % is the mod of arrays too
             return self.binary(op, *args)
-        if op == "pow" and ranges[0].lo > 0 and (python is False or
-                                                  RULES["pow"](*ranges).hi < 1e300):
+        if op == "pow" and self.plain_power(node, ranges):
             return self.binary(op, *args)
         if op in ("div", "mod", "pow"):
             return self.helper(op, *args)
@@ -227,8 +231,20 @@ class Writer:
                 total = "mean" if op == "rms" else "sum"
                 return self.array_call("sqrt", self.array_call(total, self.array_call("square",
                                                                                       x)))
-            return self.helper(op, self.as_array(x))
+            return self.helper(op, x)
         return self.unary(op, args[0], ranges[0])
+
+    @staticmethod
+    def plain_power(node: Apply, ranges: tuple) -> bool:
+        """Whether a ** b is the language's pow: |a| ** b with a's sign kept for an odd integer
+        b, 0 for 0 ** (b < 0), clipped at the float range. So where a > 0, a >= 0 and b > 0, or
+        b is an even integer constant, and |a ** b| stays below the float range."""
+        a, b = ranges
+        even = isinstance(node.args[1], Const) and node.args[1].value % 2 == 0
+        if not (a.lo > 0 or (a.lo >= 0 and b.lo > 0) or even):
+            return False
+        return RULES["pow"](a.magnitude(), b).hi < 1e38 if a.lo > 0 or even else \
+            RULES["pow"](Interval(max(a.lo, 1e-45), a.hi), b).hi < 1e38
 
     def comparison(self, node: Apply, op: str, args: list[Text]) -> Text:
         """a < b (and the others): folded where both are constants, and as the framework's
@@ -309,9 +325,9 @@ class Writer:
             return Choice(k, children)
         return Apply(k, op, children)
 
-    def literal(self, key, truth: bool, scope: Scope) -> Text:
-        """A static condition's truth: its name where an unconditional statement holds it,
-        else its expression of shape facts and constants."""
+    def literal(self, key, truth: bool, scope: Scope, paths: frozenset) -> Text:
+        """A static condition's truth, read on `paths`: its name where an unconditional
+        statement holds it, else its expression of shape facts and constants there."""
         if isinstance(key, str):
             text = Text(key, ATOM, True)
         else:
@@ -321,27 +337,41 @@ class Writer:
                 text = Text(name, ATOM, scope.python.get(name, False))
             elif not truth and isinstance(tree, Apply) and tree.op in COMPARISONS:
                 return self.condition(self.render(Apply(key, NEGATED[tree.op], tree.args),
-                                                  self.everything, scope.python, truth=True))
+                                                  paths, scope.python, truth=True))
             else:
-                text = self.render(tree, self.everything, scope.python, truth=True)
+                text = self.render(tree, paths, scope.python, truth=True)
         text = self.condition(text)
         return text if truth else Text(f"not {text.at(NOT + 1)}", NOT, text.python)
 
     def guard(self, paths: frozenset, scope: Scope) -> Text:
-        """A condition that holds on exactly `paths` among all paths: one literal, or the
-        paths' literals in program order (so a condition is read only where it is static)."""
+        """A condition that holds on exactly `paths` among all paths: the paths' literals in
+        program order, terms that differ in their last literal alone merged (so `if c:` for
+        the paths where c holds); a literal is read only on the paths where those before it
+        hold, where it is static."""
         everything = self.listing.paths
-        uniform = [k for k, _ in everything[0].literals
-                   if all(k in dict(p.literals) for p in everything)]
-        for key in uniform:
-            for truth in (True, False):
-                if paths == {i for i, p in enumerate(everything)
-                             if dict(p.literals)[key] == truth}:
-                    return self.literal(key, truth, scope)
-        terms = [[self.literal(k, t, scope) for k, t in everything[i].literals]
-                 for i in sorted(paths)]
-        texts = [" and ".join(p.at(AND + 1) for p in term) for term in terms]
-        return Text(" or ".join(f"({t})" for t in texts), OR, False)
+        terms = {everything[i].literals for i in paths}
+        merged = True
+        while merged:
+            merged = False
+            for term in sorted(terms, key=len, reverse=True):
+                if term and term[:-1] + ((term[-1][0], not term[-1][1]),) in terms:
+                    terms -= {term, term[:-1] + ((term[-1][0], not term[-1][1]),)}
+                    terms.add(term[:-1])
+                    merged = True
+                    break
+        texts = []
+        for term in sorted(terms):
+            parts = []
+            for i, (key, truth) in enumerate(term):
+                where = frozenset(p for p, path in enumerate(everything)
+                                  if set(term[:i]) <= set(path.literals))
+                parts.append(self.literal(key, truth, scope, where))
+            texts.append(" and ".join(p.at(AND + 1) for p in parts) if len(parts) > 1 or
+                         len(terms) == 1 else parts[0].at(AND + 1))
+        if len(texts) == 1:
+            return Text(texts[0], AND if " and " in texts[0] else NOT if
+                        texts[0].startswith("not ") else ATOM, False)
+        return Text(" or ".join(f"({t})" if " and " in t else t for t in texts), OR, False)
 
     # ---------------------------------------------------------------------- statements
 
