@@ -24,7 +24,6 @@ from lion_search.runs.journal import EvalKind, RunStore
 from lion_search.search.config import EvolveConfig
 from lion_search.search.promotion import (
     CENTRE_GRID,
-    MAX_GROWTH,
     PROMOTION_STEP,
     PromotionRound,
 )
@@ -78,14 +77,15 @@ def sweep_round(evaluators: dict[str, Evaluator], round_: PromotionRound) -> Pro
 
 
 def protocol(picks: list[tuple[int, Program]], seed: tuple[int, Program], tasks: Sequence[str],
-             evaluators: dict[str, Evaluator]) -> dict[int, float]:
+             evaluators: dict[str, Evaluator], growth: int) -> dict[int, float]:
     """Promotion's protocol on the evaluators' seeds: the seed's sweep, then every pick's
     around its centres; each program's promoted score (worst task), the seed's 0."""
     centre, = sweep_round(evaluators, PromotionRound(
         [seed], tuple(tasks), {t: CENTRE_GRID for t in tasks})).scores([1.0] * len(tasks))
     grids = {c.task: tuple(c.lr_factor * PROMOTION_STEP ** k for k in (-1, 0, 1))
              for c in centre.per_task}
-    scored = sweep_round(evaluators, PromotionRound(picks, tuple(tasks), grids)).scores(
+    scored = sweep_round(evaluators, PromotionRound(picks, tuple(tasks), grids,
+                                                    growth=growth)).scores(
         [c.loss for c in centre.per_task])
     return {seed[0]: 0.0, **{p.program_id: p.score for p in scored}}
 
@@ -119,11 +119,11 @@ def check_run(folder: Path, progress: Callable[[str], None] = lambda msg: None) 
             steps = round(math.log(e.lr_factor / centre) / math.log(PROMOTION_STEP)) \
                 if e.lr_factor else 0
             checks.append(TaskCheck(pid, task, e.fitness, e.lr_factor or math.nan,
-                                    min(losses), abs(steps) >= 1 + MAX_GROWTH))
+                                    min(losses), abs(steps) >= 1 + config.promote_growth))
     progress("the protocol again on other seeds")
     other = {t: Evaluator(get_task(t, config.schedule), RETEST_SEEDS) for t in tasks}
     retest = protocol([(p, programs[p]) for p in programs if p != seed_id],
-                      (seed_id, programs[seed_id]), tasks, other)
+                      (seed_id, programs[seed_id]), tasks, other, config.promote_growth)
     return Yardsticks(scores, retest, tuple(checks))
 
 

@@ -17,6 +17,7 @@ from lion_search.search.mutate import MutationWeights
 from lion_search.search.promotion import (
     PROMOTED_SCORES,
     PROMOTION_GRID,
+    MAX_GROWTH,
     PROMOTION_SHARE,
     PROMOTION_TRIALS,
     stage_b_tasks,
@@ -96,6 +97,7 @@ class EvolveConfig:
     promote_trials: int = PROMOTION_TRIALS  # tuning trials of the reference (AdamW) per task
     promoted_seed: str = "join"     # join: a new promoted best joins the population; off
     promote_seeds: tuple[int, ...] = PROMOTION_SEEDS   # promotion's training seeds
+    promote_growth: int = MAX_GROWTH  # how far a candidate's lr sweep grows past an edge
     held_back_seeds: tuple[int, ...] = HELD_BACK_SEEDS  # the end-of-run check's (none: off)
     held_back_top: int = 10         # programs the end-of-run check retrains
 
@@ -112,6 +114,7 @@ class EvolveConfig:
         # without the held-back check; they keep that.
         if "seed_pool" not in data:
             data.update(seed_pool=0, promote_seeds=data.get("seeds", [0]), held_back_seeds=[])
+        data.setdefault("promote_growth", 4)     # the first runs with growing sweeps had 4
         data["mutation_weights"] = MutationWeights(**data.get("mutation_weights", {}))
         for key in ("seeds", "seed_programs", "lr_grid", "promote_grid", "promote_seeds",
                     "held_back_seeds"):

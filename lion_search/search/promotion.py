@@ -42,10 +42,11 @@ from lion_search.language.program import Program
 
 # A candidate's sweep on a promotion task: these factors of its lr, times the task's centre (how
 # far the seed program's best lr moves from the proxy to that task), grown by PROMOTION_STEP
-# past an edge while the best lies there, at most MAX_GROWTH times a side.
+# past an edge while the best lies there, at most MAX_GROWTH times a side (runs journaled with 4
+# kept 4: a third of the bests of a 15-minute run lay at that limit, BENCHMARKS section 16.4).
 PROMOTION_STEP = 3 ** 0.5
 PROMOTION_GRID: tuple[float, ...] = (1 / PROMOTION_STEP, 1.0, PROMOTION_STEP)
-MAX_GROWTH = 4
+MAX_GROWTH = 10
 # The seed program's own sweep on each promotion task, once per run: where the centre comes from.
 CENTRE_GRID: tuple[float, ...] = tuple(PROMOTION_STEP ** k for k in range(-4, 5))
 PROMOTION_TRIALS = 32     # the reference's trials per promotion task (AdamW fully tuned)

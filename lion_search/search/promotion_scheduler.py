@@ -147,7 +147,8 @@ class PromotionScheduler:
         self.final_started = final
         grids = {c.task: tuple(c.lr_factor * f for f in self.config.promote_grid)
                  for c in self.centres}
-        self.round = PromotionRound(picks, tasks, grids, self.config.promote_score)
+        self.round = PromotionRound(picks, tasks, grids, self.config.promote_score,
+                                    growth=self.config.promote_growth)
         return self.jobs_for(self.round.trials())
 
     def jobs_for(self, trials: list[tuple[Trial, Program]]) -> list[Job]:
