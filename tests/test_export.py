@@ -44,7 +44,11 @@ EVERY_OP = "def every_op(w, g, lr, t, m, v):\n" + "".join(
 # A static condition that needs an array op (sign): the module computes it at trace time.
 ARRAY_CONDITION = ("def p(w, g, lr, t, m):\n    big = sign(fan_in - 100) > 0\n"
                    "    m = interp(g, m, where(big, 0.9, 0.5))\n    return lr * m, m\n")
-PROGRAMS = {"every_op": EVERY_OP, "array_condition": ARRAY_CONDITION, **STATIC_BRANCHES}
+# A global reduction of a value that needs another one: two passes before the step.
+TWO_PASSES = ("def p(w, g, lr, t, m):\n    m = interp(g, m, 0.9)\n    a = global_norm(m)\n"
+              "    return lr * m * global_mean(g / (a + 1)), m\n")
+PROGRAMS = {"every_op": EVERY_OP, "array_condition": ARRAY_CONDITION, "two_passes": TWO_PASSES,
+            **STATIC_BRANCHES}
 SEEDS = {name: lion_search.load_program(name) for name in seed_names()}
 LIMITS = Limits(max_length=max(len(p) for p in SEEDS.values()) + 4,
                 max_memory=max(p.slots for p in SEEDS.values()) + 1)

@@ -19,10 +19,11 @@ which it runs, and its expression on each (`Choice` for a static where, written 
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple, Union
 
-from lion_search.export.ranges import Interval, arg_ranges
+from lion_search.export.ranges import arg_ranges
 from lion_search.language.parser import normalize
 from lion_search.language.plan import (
     Code,
@@ -33,7 +34,7 @@ from lion_search.language.plan import (
     result_shape,
     stored_slot_shapes,
 )
-from lion_search.language.program import Program, folded_temporaries, temporary_names
+from lion_search.language.program import Arg, Program, folded_temporaries, temporary_names
 from lion_search.language.shapes import code_of, evaluate_static
 
 Key = Union[int, str]  # a static condition: the instruction that computes it, or a shape input
@@ -165,9 +166,6 @@ class Listing:
         """Whether that argument has the tensor's full shape on every path of `paths`."""
         return self.arg_shapes(index, arg, paths) == {Shape.TENSOR}
 
-    def arg_range(self, index: int, arg: int) -> Interval:
-        return self.ranges[index][arg]
-
 
 def enumerate_paths(code: Code) -> list[Path]:
     """Every way the static wheres can go (see the module's docstring), as `plan` decides
@@ -210,12 +208,12 @@ class _Walk(NamedTuple):
     values: tuple
     defs: dict
 
-    def value(self, a, facts: tuple):
+    def value(self, a: Arg, facts: tuple) -> object:
         if isinstance(a, float):
             return a
         return self.values[self.defs[a]] if a in self.defs else FACT if a in facts else None
 
-    def then(self, dst: str, j: int, mode: Mode, value, literal: tuple = (),
+    def then(self, dst: str, j: int, mode: Mode, value: object, literal: tuple = (),
              constant: bool = False) -> _Walk:
         return _Walk(self.literals + literal, self.branches + (mode,),
                      self.constant | {j} if constant else self.constant, self.values + (value,),
@@ -239,7 +237,7 @@ def path_value_shapes(code: Code, modes: tuple, slots: tuple) -> list:
     env = dict(code.inputs) | {m: s or Shape.SCALAR for m, s in zip(code.memory, slots)}
     out = []
     for (dst, op, args), mode in zip(code.body, modes):
-        def shape(a):
+        def shape(a: Arg) -> Shape:
             return env[a] if isinstance(a, str) else Shape.SCALAR
         if mode == Mode.DEAD:
             value = None
@@ -282,7 +280,8 @@ def build(program: Program, reserved: frozenset[str], step_name: str) -> Listing
              for c, p in enumerate(paths)]
     slot_shapes = [stored_slot_shapes(code, modes[c], stored[c]) for c in range(len(paths))]
     listing = Listing(program, code, paths, modes, slot_shapes,
-                      [path_value_shapes(code, modes[c], slot_shapes[c]) for c in range(len(paths))],
+                      [path_value_shapes(code, modes[c], slot_shapes[c])
+                       for c in range(len(paths))],
                       arg_ranges(code), code_names(program, reserved),
                       reaching_definitions(code))
     _globals(listing, reserved)
@@ -406,7 +405,7 @@ class _Builder:
         return out
 
     @staticmethod
-    def variants(paths: list[int], expression) -> tuple:
+    def variants(paths: list[int], expression: Callable[[int], object]) -> tuple:
         groups: dict = {}
         for p in paths:
             groups.setdefault(expression(p), []).append(p)
@@ -432,7 +431,7 @@ class _Builder:
         statements = self.statements(live, param_set)
         end = len(code.body)
 
-        def outputs(p):
+        def outputs(p: int) -> tuple:
             values = [Full(end, 0, self.node(end, 0, p, param_set))]
             for k, slot in enumerate(code.memory):
                 if listing.slot_shapes[p][k] is not None:
@@ -486,7 +485,7 @@ class _Builder:
         return Function(name, (), statements)
 
 
-def names_in(node) -> list[Name]:
+def names_in(node: object) -> list[Name]:
     """The names an expression (or a tuple of them) reads."""
     if isinstance(node, Name):
         return [node]

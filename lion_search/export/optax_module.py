@@ -16,7 +16,7 @@ import optax
 
 from lion_search.export import header
 from lion_search.export.assembly import camel, module_functions_lines, step_name
-from lion_search.export.listing import Listing, build
+from lion_search.export.listing import Function, Listing, build
 from lion_search.export.source import HELPERS, Dialect, docstring_lines
 from lion_search.export.writer import Writer
 from lion_search.language import plan, runtime
@@ -100,7 +100,7 @@ LEAFWISE = '''def leafwise(fn: Callable, params: Any, *trees: Any, narrow: bool 
 '''
 
 
-def leafwise_call(listing: Listing, function, gradients: str, lr: str) -> str:
+def leafwise_call(listing: Listing, function: Function, gradients: str, lr: str) -> str:
     """`leafwise(lambda ...: function(...), params, gradients, *state[1:])`."""
     inner = f"w, g, {lr}, t" + (", T" if listing.reads("T") else "")
     params = "".join(f", {p}" for p in function.params[len(listing.code.memory):])

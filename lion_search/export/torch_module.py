@@ -82,7 +82,8 @@ def passes_lines(listing: Listing, inputs: str) -> list[str]:
     """The global passes over the parameters' `inputs` (a list of each one's step inputs)."""
     lines, ops = [], {name: listing.code.body[j][1] for j, name in listing.global_params.items()}
     for function in listing.functions[:-1]:
-        lines.append(f"args = [{function.name}(*x) for x in {inputs}]")
+        earlier = "".join(f", {p}" for p in function.params[len(listing.code.memory):])
+        lines.append(f"args = [{function.name}(*x{earlier}) for x in {inputs}]")
         lines += [f"{name} = {ops[name]}([a[{i}] for a in args])"
                   for i, name in enumerate(function.returns)]
     return lines
@@ -101,7 +102,8 @@ def method_lines(listing: Listing, keys: tuple[str, ...], learning_rate: float) 
         lines += ["        if total_steps is None:",
                   '            raise ValueError("this optimizer reads T, the total number of '
                   'steps: pass total_steps=")']
-    lines += ['        super().__init__(params, {"lr": lr})', "        self.total_steps = total_steps",
+    lines += ['        super().__init__(params, {"lr": lr})',
+              "        self.total_steps = total_steps",
               "", "    def inputs(self, w, g, lr):"]
     lines += ['        """The inputs of w\'s next step, in float32 or wider (its state made at the '
               'first)."""']
@@ -135,7 +137,8 @@ def method_lines(listing: Listing, keys: tuple[str, ...], learning_rate: float) 
     lines += ["", "    @torch.no_grad()", "    def step(self, closure=None):",
               '        """One step of every parameter with a gradient; closure re-evaluates the '
               'model and',
-              '        returns the loss."""', "        loss = None", "        if closure is not None:",
+              '        returns the loss."""', "        loss = None",
+              "        if closure is not None:",
               "            with torch.enable_grad():", "                loss = closure()"]
     if listing.functions[:-1]:
         lines += ['        params = [(w, group["lr"]) for group in self.param_groups for w in '
@@ -146,7 +149,8 @@ def method_lines(listing: Listing, keys: tuple[str, ...], learning_rate: float) 
         lines += ["        for (w, _), x in zip(params, inputs):",
                   f"            self.store(w, *{step_call(listing, 'x')})"]
     else:
-        lines += ["        for group in self.param_groups:", '            for w in group["params"]:',
+        lines += ["        for group in self.param_groups:",
+                  '            for w in group["params"]:',
                   "                if w.grad is not None:",
                   "                    x = self.inputs(w, w.grad, group[\"lr\"])",
                   f"                    self.store(w, *{step_call(listing, 'x')})"]
@@ -159,7 +163,8 @@ def method_lines(listing: Listing, keys: tuple[str, ...], learning_rate: float) 
         lines += ['        params = [w for group in self.param_groups for w in group["params"]]',
                   "        inputs = [self.inputs(w, torch.zeros_like(w), 0.0) for w in params]"]
         lines += ["        " + line for line in passes_lines(listing, "inputs")]
-        lines += [f"        return [{step_call(listing, 'x')}[-1].to(w.dtype, copy=True) for w, x in "
+        lines += [f"        return [{step_call(listing, 'x')}[-1].to(w.dtype, copy=True)"
+                  " for w, x in "
                   "zip(params, inputs)]", ""] + EVALUATING.splitlines()
     return lines
 

@@ -28,8 +28,10 @@ from lion_search.export.listing import (
     Const,
     Full,
     Function,
+    Key,
     Listing,
     Name,
+    Node,
     Statement,
     Zeros,
 )
@@ -101,7 +103,7 @@ class Writer:
 
     # ---------------------------------------------------------------------- expressions
 
-    def render(self, node, paths: frozenset, python: dict, truth: bool = False) -> Text:
+    def render(self, node: Node, paths: frozenset, python: dict, truth: bool = False) -> Text:
         """The code of an expression on `paths`; `python`: the names that hold Python numbers
         (True) or may (None); `truth`: it is read as a truth value (a comparison stays a
         boolean)."""
@@ -138,7 +140,7 @@ class Writer:
         self.needs_context |= c.python is not True
         return c
 
-    def where_condition(self, node, c: Text) -> Text:
+    def where_condition(self, node: Node, c: Text) -> Text:
         """A `where`'s condition as the framework's takes it: a boolean array for torch's (an
         array other than a comparison's compared with 0)."""
         if self.dialect.truthy:
@@ -188,7 +190,6 @@ class Writer:
 
     def apply(self, node: Apply, args: list[Text], paths: frozenset, truth: bool) -> Text:
         op, ranges = node.op, self.listing.ranges[node.index]
-        python = combined_kind(*(a.python for a in args))
         if op in ("add", "sub", "mul"):
             return self.binary(op, *args)
         if op in COMPARISONS:
@@ -311,7 +312,7 @@ class Writer:
 
     # ---------------------------------------------------------------------- conditions
 
-    def static_tree(self, k: int):
+    def static_tree(self, k: int) -> Node:
         """Instruction k's static value as an expression of shape facts and constants."""
         code, reaching = self.listing.code, self.listing.reaching
         _, op, args = code.body[k]
@@ -325,7 +326,7 @@ class Writer:
             return Choice(k, children)
         return Apply(k, op, children)
 
-    def literal(self, key, truth: bool, scope: Scope, paths: frozenset) -> Text:
+    def literal(self, key: Key, truth: bool, scope: Scope, paths: frozenset) -> Text:
         """A static condition's truth, read on `paths`: its name where an unconditional
         statement holds it, else its expression of shape facts and constants there."""
         if isinstance(key, str):
