@@ -85,14 +85,20 @@ def big_params():
     return make_big_params()
 
 
-def finished_search(folder, config: EvolveConfig):
-    """`folder`, after a whole search with `config` has run there in this process."""
+def whole_search(folder, config: EvolveConfig) -> Search:
+    """A whole search with `config`, run in `folder` in this process (its store closed)."""
     store = RunStore.create(folder, config.to_json())
     search = Search(store, config)
     search.setup()
     search.load()
     search.run()
     store.close()
+    return search
+
+
+def finished_search(folder, config: EvolveConfig):
+    """`folder`, after a whole search with `config` has run there in this process."""
+    whole_search(folder, config)
     return folder
 
 

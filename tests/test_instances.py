@@ -13,6 +13,7 @@ from lion_search.runs.journal import RunStore
 from lion_search.search.config import EvolveConfig
 from lion_search.search.evolution import REEVALUATION, Search
 from lion_search.search.instances import Instances, SeedRecord
+from tests.conftest import whole_search
 
 
 @settings(max_examples=50, deadline=None)
@@ -82,13 +83,7 @@ def pooled_run(tmp_path_factory):
     config = EvolveConfig(task="quadratic", budget=80, population=8, workers=1, seed_pool=16,
                           max_seeds=4, rotate_every=20, promote_every=0, metaval_task="none",
                           held_back_top=5, seed_programs=("adamw",))
-    store = RunStore.create(folder, config.to_json())
-    search = Search(store, config)
-    search.setup()
-    search.load()
-    search.run()
-    store.close()
-    return folder, config, search
+    return folder, config, whole_search(folder, config)
 
 
 def test_children_train_on_pool_seeds_scored_against_adamw_on_the_same_seeds(pooled_run):
