@@ -67,7 +67,7 @@ def test_the_installed_wheel_has_the_seeds_and_runs_a_search(tmp_path):
     assert all(name in listed for name in seeds) and str(venv) in listed
     assert "def lion(w, g, lr, t, m):" in run("lion-search", "show", "lion")
     run("lion-search", "evolve", "--task", "quadratic", "--seed-programs", "lion",
-        "--budget", "6", "--population", "4", "--workers", "1", "--promote-every", "0")
+        "--budget", "6", "--population", "8", "--workers", "1", "--promote-every", "0")
     runs = [p for p in (work / "runs").iterdir() if p.name != "latest"]
     assert len(runs) == 1 and (work / "runs" / "latest").resolve() == runs[0].resolve()
     summary = json.loads(run("lion-search", "show", "runs/latest", "--json"))

@@ -144,7 +144,7 @@ def test_simplify_into_the_run_is_refused_while_show_and_export_read(run, tmp_pa
 
 
 def test_a_notebook_search_holds_the_lock_and_lets_it_go(tmp_path):
-    folder = lion_search.evolve(out=tmp_path / "run", task="quadratic", budget=5, population=4,
+    folder = lion_search.evolve(out=tmp_path / "run", task="quadratic", budget=5, population=8,
                                 workers=1, promote_every=0)
     assert holder(folder).command == "lion_search.evolve()" and holder(folder).pid == os.getpid()
     assert is_held(folder) is False and run_info(folder).state == "finished"

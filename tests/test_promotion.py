@@ -241,7 +241,7 @@ def test_no_child_of_a_search_ignores_lr(promoted_run):
     db = sqlite3.connect(folder / "journal.sqlite")
     texts = [t for (t,) in db.execute("SELECT text FROM programs WHERE origin = 'child'")]
     db.close()
-    assert len(texts) > 60
+    assert len(texts) >= 60      # every trained child (the budget), and any cache hits
     assert all(grows_with_lr(parse_program(t)) for t in texts)
 
 

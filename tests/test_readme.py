@@ -46,7 +46,7 @@ def set_option(args: list[str], option: str, value: str) -> list[str]:
 def shrink(args: list[str], folder) -> list[str]:
     """A lion-search command line made small enough for the test (see the module docstring)."""
     changes = {"evolve": {"--budget": "12", "--task": "quadratic", "--workers": "1",
-                          "--population": "6", "--promote-every": "0",
+                          "--population": "8", "--promote-every": "0",
                           "--metaval-every": "1000"},
                "eval": {"--seeds": "0", "--grid": "0.01,0.1", "--steps": "40"},
                "funnel": {"--top": "1", "--stages": str(folder / "stages.json")},

@@ -63,7 +63,8 @@ def test_a_search_meets_its_budget_however_many_children_in_a_row_were_seen_befo
     nothing used to end the search short of its budget (7,539 of 8,000 in a random-search run).
     With one miss a pass allowed, every cache hit while nothing is in flight is such a pass."""
     monkeypatch.setattr(evolution, "MISSES_PER_PASS", 1)
-    store, search, stats = run_search(tmp_path / "run", budget=40, tournament=1, batch_size=1)
+    store, search, stats = run_search(tmp_path / "run", budget=40, tournament=1, batch_size=1,
+                                      remutations=0)
     assert stats.trained == 40 and store.count("search", cached=True) > 0
     assert not search.stalled
     store.close()
@@ -252,7 +253,7 @@ def test_restarts_refill_the_population_from_the_best_or_the_seeds(tmp_path, sou
     store, search, stats = run_search(tmp_path / "run", budget=45, restart_every=20,
                                       restart_from=source, batch_size=1)
     assert stats.trained == 45 and search.population.restarted
-    after = store.value("restart_after")
+    after = store.value("restart")["after"]
     evaluations = store.evaluations("search")
     restart_time = next(e.created for e in evaluations if e.id == after)
     first_child = [row for row in store.programs()

@@ -6,7 +6,7 @@ import math
 import numpy as np
 
 from lion_search.language.library import read_program
-from lion_search.search.population import Population
+from lion_search.search.population import Population, RestartSource
 from lion_search.search.records import Member
 
 ADAMW, LION = read_program("adamw"), read_program("lion")
@@ -16,9 +16,9 @@ def member(i, fitness):
     return Member(i, ADAMW if i % 2 else LION, fitness)
 
 
-def population(size=4, tournament=2, restart_from="best", seed=0):
-    pop = Population(size, tournament, restart_from, np.random.default_rng(seed))
-    pop.resume([], None, None, [member(1, 5.0), member(3, 6.0)], False)
+def population(size=4, tournament=2, seed=0):
+    pop = Population(size, tournament, np.random.default_rng(seed))
+    pop.resume([], None, None, [member(1, 5.0), member(3, 6.0)], None)
     return pop
 
 
@@ -52,16 +52,16 @@ def test_a_tournament_of_the_whole_population_picks_its_best():
 
 
 def test_a_restart_refills_from_the_best_or_the_seeds():
-    pop = population(size=2, restart_from="best")
+    pop = population(size=2)
     for i, f in enumerate([2.0, 0.5]):
         pop.admit(member(10 + i, f))
-    pop.restart()
+    pop.restart(RestartSource.BEST)
     assert pop.members == [] and pop.sources() == [pop.best] and pop.best.id == 11
     assert pop.promote(member(7, 3.0), join=False) is False
     assert pop.sources() == [member(7, 3.0)] and pop.members == []   # promoted score first
-    seeds = population(size=2, restart_from="seeds")
+    seeds = population(size=2)
     seeds.admit(member(10, 0.1))
-    seeds.restart()
+    seeds.restart(RestartSource.SEEDS)
     assert [m.id for m in seeds.sources()] == [1, 3]
 
 

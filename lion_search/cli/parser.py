@@ -98,8 +98,23 @@ def build_parser() -> argparse.ArgumentParser:
                                               "remove_slot=0.25 (the defaults)")
     p.add_argument("--hurdle", type=float, help="cut candidates whose loss at 25%% of training is "
                                                 "this many times the seed's (default 2; 0 = off)")
-    p.add_argument("--restart-every", type=int, help="restart the population every N evaluations")
-    p.add_argument("--restart-from", choices=("best", "seeds"), help="what a restart starts from")
+    p.add_argument("--islands", type=int, help="populations that evolve apart, the population "
+                                               "split among them (default 1)")
+    p.add_argument("--migrate-every", type=int, help="evaluations between migrations: each "
+                                                     "island's best that the next island lacks "
+                                                     "is copied there (default 500)")
+    p.add_argument("--remutations", type=int, help="times a child equivalent to a program seen "
+                                                   "is mutated again before it counts as a "
+                                                   "cache hit (default 10; 0: never)")
+    p.add_argument("--restart-every", type=int, help="restart the population every N evaluations "
+                                                     "from --restart-from")
+    p.add_argument("--restart-from", choices=("best", "seeds"), help="what --restart-every "
+                                                                     "restarts from (default "
+                                                                     "best)")
+    p.add_argument("--restart-plateau", type=int, help="restart the population from the best "
+                                                       "promoted program when the promoted "
+                                                       "score has not improved for N "
+                                                       "evaluations (default 0: never)")
     p.add_argument("--rng-seed", type=int, help="random seed of the search (default 0)")
     p.add_argument("--metaval-every", type=int, help="meta-validate the best program every N "
                                                      "evaluations (default: 10%% of the budget, "

@@ -122,6 +122,12 @@ def show_run(args: argparse.Namespace) -> None:
     console.print(f"run {summary['run']} ({summary['state']}): task {summary['task']}, "
                   f"{summary['evaluations']}/{summary['budget']} evaluations trained, "
                   f"{summary['cache_hits']} cache hits ({100 * summary['cache_hit_rate']:.0f}%)")
+    console.print(summary["proposals"]["describe"])
+    for island in summary["islands"]:
+        console.print(f"island {island['island']}: {island['children']} children, best "
+                      + (f"#{island['best']} (fitness {fitness_text(island['fitness'])})"
+                         if island["best"] is not None else "none")
+                      + f", {island['migrants_in']} migrants in")
     if summary["startup"]:
         from lion_search.inspect.live import format_startup
 

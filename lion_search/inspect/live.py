@@ -77,8 +77,10 @@ class LiveView:
     def _fields(self, stats: Stats) -> dict:
         best = stats.best.fitness if stats.best else math.inf
         hit_rate = stats.cache_hits / stats.lookups if stats.lookups else 0.0
-        reevaluated = f", {stats.reevaluations} re-evaluated" if stats.reevaluations else ""
-        return {"rate": stats.rate, "hits": f"{100 * hit_rate:.0f}%{reevaluated}",
+        more = "".join(f", {n} {what}" for n, what in (
+            (stats.reevaluations, "re-evaluated"), (stats.equivalents, "re-mutated"),
+            (stats.migrations, "migrated")) if n)
+        return {"rate": stats.rate, "hits": f"{100 * hit_rate:.0f}%{more}",
                 "best": format_fitness(best) if stats.best else "-",
                 "delta": format_delta(best, stats.seed_fitness, stats.relative),
                 "transfer": self.transfer_field}

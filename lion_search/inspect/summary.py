@@ -10,6 +10,7 @@ from typing import Any
 from lion_search.analysis.retune import relate
 from lion_search.language.parser import parse_program
 from lion_search.language.shapes import memory_cost
+from lion_search.runs import journal_proposals
 from lion_search.runs.journal import EvalKind, RunStore
 from lion_search.runs.lr_checked import lr_warning_in_run
 from lion_search.runs.references import run_best
@@ -92,8 +93,36 @@ def summarize(store: RunStore, top: int = 10) -> dict[str, Any]:
         "verdict": verdict(store, run_best(store)),
         # the end-of-run check on held-back seeds (search.held_back), None before it
         "held_back": store.value("held_back"),
+        "proposals": proposals_json(store),
+        "islands": islands_json(store, config),
         "top": rows,
     }
+
+
+def proposals_json(store: RunStore) -> dict[str, Any]:
+    """How the search's mutants fared (RunStore.proposal_counts): how many, how many were new
+    programs, and the equivalent mutants (of programs seen) that were mutated again."""
+    mutants, equivalents, new, trained = (journal_proposals.proposal_counts(store) or [(0, 0, 0, 0)])[0]
+    generated = mutants + equivalents
+    describe = (f"{mutants} mutants proposed, {new} of them new programs "
+                f"({100 * new / mutants:.0f}%); {equivalents} more were equivalent to programs "
+                f"seen and were mutated again ({100 * equivalents / generated:.0f}% of all "
+                f"mutants generated)") if mutants else "no mutants proposed yet"
+    return {"mutants": mutants, "new_programs": new, "trained": trained,
+            "equivalents": equivalents,
+            "new_share": new / mutants if mutants else None,
+            "equivalent_share": (equivalents + mutants - new) / generated if generated else None,
+            "describe": describe}
+
+
+def islands_json(store: RunStore, config: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each island's children, best program by proxy fitness and migrants received (empty for
+    a run of one population)."""
+    if config.get("islands", 1) < 2:
+        return []
+    return [{"island": island, "children": children, "best": best,
+             "fitness": json_number(fitness), "migrants_in": migrants}
+            for island, children, best, fitness, migrants in journal_proposals.island_counts(store)]
 
 
 def fitness_rule(config: dict[str, Any]) -> str:

@@ -10,8 +10,9 @@ evaluated, and the population (the last P evaluated children) can be rebuilt fro
 
 Every SQL query of the package lives in the journal's modules: this one (`RunStore`, whose
 named queries the other modules call), journal_schema (the tables, `EvalKind`, the schema
-versions and their migrations) and journal_sqlite (the guarded connection, and the reads that
-salvage a damaged file). A journal of an older schema version is migrated when it is opened.
+versions and their migrations), journal_sqlite (the guarded connection, and the reads that
+salvage a damaged file) and journal_proposals (islands, migrations and how mutants fared).
+A journal of an older schema version is migrated when it is opened.
 
 A damaged journal is one error line wherever it is read or written (journal_sqlite). Opening a
 journal checks its structure (`PRAGMA quick_check`) when it is at most CHECK_LIMIT bytes (about

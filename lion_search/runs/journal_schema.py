@@ -13,6 +13,11 @@ transaction), so runs journaled before a change still read, resume and salvage:
              and the hall of fame's tables `hall` and `hall_progress`, which runs.hall_of_fame
              keeps up to date as results arrive (an upgraded journal's are filled when its
              hall of fame is next written).
+    4 -> 5   the tables `proposals` (each search child's island, whether it is a mutant or its
+             parent trained again, and the mutants equivalent to programs already seen that were
+             mutated again before it) and `migrations` (programs
+             copied from one island to the next); a journal from before has neither (one island,
+             nothing re-mutated).
 """
 from __future__ import annotations
 
@@ -24,7 +29,7 @@ from typing import NamedTuple
 
 FORMAT = "lion-search-run/1"    # the file's format tag (what it is), apart from its version
 JOURNAL = "journal.sqlite"
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -78,7 +83,23 @@ SCHEMA_4 = (
     evaluation INTEGER NOT NULL,   -- every evaluation up to this id,
     searched INTEGER NOT NULL      -- of which this many search evaluations
 )""")
-SCHEMA += "".join(f"{statement};\n" for statement in SCHEMA_4)
+# Version 5's tables: how children were proposed, and the islands' migrations.
+SCHEMA_5 = (
+    """CREATE TABLE IF NOT EXISTS proposals (  -- how each search child was proposed
+    program INTEGER PRIMARY KEY REFERENCES programs(id),
+    island INTEGER NOT NULL,       -- the island (sub-population) it was proposed on
+    equivalents INTEGER NOT NULL,  -- mutants equivalent to a program already seen, each
+                                   -- mutated again, before this child
+    mutant INTEGER NOT NULL        -- 1: a mutant of its parent; 0: its parent trained again
+)""",
+    """CREATE TABLE IF NOT EXISTS migrations (  -- a program copied to the next island
+    id INTEGER PRIMARY KEY,
+    program INTEGER NOT NULL REFERENCES programs(id),
+    source INTEGER NOT NULL,
+    target INTEGER NOT NULL,
+    after INTEGER NOT NULL         -- the last evaluation's id when it migrated
+)""")
+SCHEMA += "".join(f"{statement};\n" for statement in SCHEMA_4 + SCHEMA_5)
 TABLES = {"meta": ("key", "value"),
           "programs": ("id", "text", "hash", "fingerprint", "parent", "mutation", "origin",
                        "created"),
@@ -185,8 +206,13 @@ def _to_version_4(db: sqlite3.Connection) -> None:
         db.execute(statement)
 
 
+def _to_version_5(db: sqlite3.Connection) -> None:
+    for statement in SCHEMA_5:
+        db.execute(statement)
+
+
 # version -> the step that brings it to version + 1
-MIGRATIONS = {1: _to_version_2, 2: _to_version_3, 3: _to_version_4}
+MIGRATIONS = {1: _to_version_2, 2: _to_version_3, 3: _to_version_4, 4: _to_version_5}
 
 
 def schema_version(db: sqlite3.Connection) -> int:

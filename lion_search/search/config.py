@@ -14,6 +14,7 @@ from lion_search.evaluation.tasks import get_task, task_names
 from lion_search.language.errors import LionSearchError
 from lion_search.runs.references import load_program
 from lion_search.search.mutate import MutationWeights
+from lion_search.search.population import RestartSource
 from lion_search.search.promotion import (
     PROMOTED_SCORES,
     PROMOTION_GRID,
@@ -67,14 +68,20 @@ class EvolveConfig:
     reevaluate_parents: bool = True  # a parent not trained on the epoch's seeds is first
     prior_seeds: float = 1.0        # pseudo-seeds at AdamW's score that fitness is shrunk with
     budget: int = 2000
-    population: int = 100
+    population: int = 100           # members over all islands
     tournament: int = 2
+    islands: int = 4                # populations that evolve apart (`search.islands`)
+    migrate_every: int = 500        # evaluations between migrations around the ring of islands
+    remutations: int = 10           # times a mutant equivalent to a program seen is mutated
+                                    # again before it counts as a cache hit
     seed_programs: tuple[str, ...] = ("adamw",)
     max_length: int = 32
     max_memory: int = 4
     mutation_weights: MutationWeights = field(default_factory=MutationWeights)
-    restart_every: int = 0
-    restart_from: str = "best"
+    restart_every: int = 0          # evaluations between restarts from `restart_from`
+    restart_from: str = "best"      # a population.RestartSource
+    restart_plateau: int = 0        # restart from the best when it has not improved for this
+                                    # many evaluations (0: never)
     hurdle: float = 2.0
     lr_grid: tuple[float, ...] = DEFAULT_GRID
     workers: int = field(default_factory=default_workers)
@@ -115,6 +122,8 @@ class EvolveConfig:
         if "seed_pool" not in data:
             data.update(seed_pool=0, promote_seeds=data.get("seeds", [0]), held_back_seeds=[])
         data.setdefault("promote_growth", 4)     # the first runs with growing sweeps had 4
+        data.setdefault("remutations", 0)        # runs from before re-mutation and islands
+        data.setdefault("islands", 1)            # propose as they did
         data["mutation_weights"] = MutationWeights(**data.get("mutation_weights", {}))
         for key in ("seeds", "seed_programs", "lr_grid", "promote_grid", "promote_seeds",
                     "held_back_seeds"):
@@ -155,8 +164,25 @@ class EvolveConfig:
             raise LionSearchError("--promote-seeds needs at least one seed")
         if self.workers < 1:
             raise LionSearchError(f"--workers must be at least 1, got {self.workers}")
-        if self.restart_from not in ("best", "seeds"):
-            raise LionSearchError(f"--restart-from must be 'best' or 'seeds', got {self.restart_from!r}")
+        if self.restart_from not in tuple(RestartSource):
+            raise LionSearchError(f"--restart-from must be one of "
+                                  f"{', '.join(RestartSource)}, got {self.restart_from!r}")
+        for flag, value in (("--restart-every", self.restart_every),
+                            ("--restart-plateau", self.restart_plateau),
+                            ("--remutations", self.remutations),
+                            ("--migrate-every", self.migrate_every)):
+            if value < 0:
+                raise LionSearchError(f"{flag} must be at least 0 (0: never), got {value}")
+        if self.islands < 1:
+            raise LionSearchError(f"--islands must be at least 1, got {self.islands}")
+        if self.population < 2 * self.islands:
+            raise LionSearchError(f"--population {self.population} is too small for --islands "
+                                  f"{self.islands}: an island needs at least 2 members "
+                                  f"(--population >= {2 * self.islands}, or fewer --islands)")
+        if self.tournament > self.population // self.islands:
+            raise LionSearchError(f"--tournament must be at most an island's population "
+                                  f"({self.population // self.islands} with "
+                                  f"{self.islands} islands), got {self.tournament}")
         for task in self.tasks:
             get_task(task, self.schedule)
         for name in self.seed_programs:

@@ -13,30 +13,29 @@ import numpy as np
 
 from lion_search.analysis.dedup import DedupCache
 from lion_search.analysis.lr_check import grows_with_lr
-from lion_search.evaluation.calibrate import best_scale, lr_sweep
-from lion_search.evaluation.portfolio import REFERENCE_PROGRAM, combine
 from lion_search.evaluation.results import Status
-from lion_search.language.errors import LionSearchError
 from lion_search.language.parser import parse_program
 from lion_search.language.program import Program
 from lion_search.language.validate import Limits, fitting
+from lion_search.runs import journal_proposals
 from lion_search.runs.hall_of_fame import write_hall_of_fame
 from lion_search.runs.journal import EvalKind, RunStore
 from lion_search.runs.references import load_program
 from lion_search.runs.transfer import journal_transfer
+from lion_search.search import calibration
 from lion_search.search.config import EvolveConfig
 from lion_search.search.held_back import HeldBackCheck
 from lion_search.search.instances import Instances
+from lion_search.search.islands import Islands, journal_members
 from lion_search.search.jobs import STARTING, Done, Job, Scoring
 from lion_search.search.metavalidation import MetaValidation
-from lion_search.search.mutate import Mutation, mutate
+from lion_search.search.mutate import Mutation, mutate_anew
 from lion_search.search.observer import CALIBRATING, TRAINING, Observer, QuietObserver
 from lion_search.search.pools import start_pool, stop_pool
-from lion_search.search.population import Population
+from lion_search.search.population import RestartSource
 from lion_search.search.promotion_scheduler import PromotionScheduler
 from lion_search.search.ray_pool import RayPool
 from lion_search.search.records import Member, Stats
-from lion_search.search.sweeps import journal_references, journal_seed
 
 HALL_OF_FAME_EVERY = 50  # trained evaluations between rewrites of RUN/hall_of_fame.csv
 # Children proposed in one pass that train nothing (cache hits, rejected, already pending)
@@ -45,19 +44,19 @@ HALL_OF_FAME_EVERY = 50  # trained evaluations between rewrites of RUN/hall_of_f
 # long run of them is not a stall: a random walk of mutations has 85% of them).
 MISSES_PER_PASS = 1000
 STALL_AFTER = 200_000
-SEED_CHUNK = 4   # pool seeds per start-up job that trains the reference on every pool seed
 REEVALUATION = "re-evaluation"   # the mutation kind of a parent trained again on new seeds
 
 
 class Pending(NamedTuple):
-    """A child journaled and sent to train: its program, parent, mutation kind, dedup keys and
-    training seeds (empty: the run's `seeds`, without a seed pool)."""
+    """A child journaled and sent to train: its program, parent, mutation kind, dedup keys,
+    training seeds (empty: the run's `seeds`, without a seed pool) and island."""
 
     program: Program
     parent: int | None
     kind: str
     keys: tuple[str, str]
     seeds: tuple[int, ...] = ()
+    island: int = 0
 
 
 class Search:
@@ -92,8 +91,12 @@ class Search:
         self.instances = Instances(config.seed_pool, config.fitness_seeds, config.max_seeds,
                                    config.prior_seeds, config.rotate_every) \
             if config.pooled else None
-        self.population = Population(config.population, config.tournament, config.restart_from,
-                                     self.rng)
+        self.population = Islands(config.islands, config.population, config.tournament,
+                                  self.rng)
+        self.island_of: dict[int, int] = {}   # each child's island, by journal id
+        self.equivalents = 0    # mutants equivalent to a program seen, mutated again (session)
+        self.migrations = 0     # members copied to the next island (session)
+        self.improved_at = 0    # trained evaluations at the last new best (or restart)
         self.metaval = MetaValidation(store, *config.metaval, config.seeds, self.observer)
         self.promotion = PromotionScheduler(store, config, self.cache)
         self.held_back = HeldBackCheck(store, config)
@@ -159,91 +162,17 @@ class Search:
     # --------------------------------------------------------------------------- set up
 
     def setup(self) -> None:
-        """Calibrate on the workers, then journal: sweep the reference's lr on each task (of a
-        portfolio, or of a run with a seed pool) and each seed's lr on the task(s), on the
-        calibration `seeds`. A job trains one program on one task, so a program in several
-        sweeps (AdamW as reference and seed) is trained once. With a seed pool, the calibrated
-        reference is then trained on every pool seed (`pair`) and each seed program scored on
-        `max_seeds` of them."""
-        tasks, grid = self.config.tasks, self.config.lr_grid
-        reference = lr_sweep(load_program(REFERENCE_PROGRAM), grid) \
-            if len(tasks) > 1 or self.config.pooled else []
-        sweeps = {name: lr_sweep(load_program(name), grid) for name in self.config.seed_programs}
-        programs = {str(p): p for p in reference + [p for s in sweeps.values() for p in s]}
-        pairs = [(text, task) for text in programs for task in tasks]
-        jobs = [Job(i, text, Scoring((task,), (math.inf,))) for i, (text, task) in enumerate(pairs)]
+        """Calibrate the reference and the seeds on the workers, and journal them
+        (`calibration.set_up`)."""
+        self.references, self.paired = calibration.set_up(self.store, self.config,
+                                                             self.cache, self.calibrate)
+
+    def calibrate(self, jobs: Sequence[Job], once_compiled: Callable[[], object] | None
+                  ) -> dict[int, Done]:
+        """Train set-up's jobs on the workers (started now if need be): their results."""
         self.workers().submit(jobs)
         self.waiting(self.pool.starting() or CALIBRATING)
-        first = next(iter(programs.values()))
-        # This process compiles its probe (dedup keys, lr check) while the workers calibrate:
-        # not while they compile, as tracing holds the GIL and training mostly does not.
-        done = self.collect(jobs, lambda: (self.cache.keys(first), grows_with_lr(first)))
-        trained = {(job.text, job.scoring.tasks[0]): done[job.id].per_task[0] for job in jobs}
-        if reference:
-            references = [best_scale(grid, reference, [trained[str(p), task] for p in reference])
-                          for task in tasks]
-            if self.config.pooled:
-                self.paired = self.pair([c.program for c in references])
-                self.store.set_value("paired_references", [list(r) for r in self.paired])
-            self.store.set_value("references", journal_references(
-                self.store, self.cache, tasks, references, EvalKind.REFERENCE, self.config.seeds,
-                self.paired))
-            self.references = tuple(c.result.fitness for c in references)
-        calibrations = {name: best_scale(grid, sweep, [
-            combine(tuple(trained[str(p), task] for task in tasks), self.references)
-            for p in sweep]) for name, sweep in sweeps.items()}
-        scores = self.score_seeds(
-            {name: c.program for name, c in calibrations.items()},
-            [str(c.program) for c in references] if reference else [])
-        seeds = [journal_seed(self.store, self.cache, name, calibration, self.config,
-                              scores.get(name)) for name, calibration in calibrations.items()]
-        self.store.set_value("seeds", seeds)
-        self.store.set_value("restart_after", 0)
-
-    def pair(self, references: Sequence[Program]) -> tuple[tuple[float, ...], ...]:
-        """The calibrated reference's validation loss on each task (`references[i]` on task i)
-        and every pool seed: what a child's loss on that task and seed is compared with."""
-        pool = range(self.config.seed_pool)
-        chunks = [tuple(pool[i:i + SEED_CHUNK]) for i in range(0, len(pool), SEED_CHUNK)]
-        jobs = [Job(i, str(program), Scoring((task,), (math.inf,), None, chunk))
-                for i, (program, task, chunk) in enumerate(
-                    (p, t, c) for p, t in zip(references, self.config.tasks) for c in chunks)]
-        self.pool.submit(jobs)
-        done = self.collect(jobs, None)
-        losses = [[v for job in jobs if job.scoring.tasks[0] == task
-                   for v in done[job.id].per_task[0].per_seed] for task in self.config.tasks]
-        if not all(math.isfinite(v) and v > 0 for row in losses for v in row):
-            raise LionSearchError(f"the reference, {REFERENCE_PROGRAM} at its calibrated lr, "
-                                  "did not train to a finite loss on every pool seed: the seed "
-                                  "pool cannot be scored against it")
-        return tuple(tuple(row) for row in losses)
-
-    def paired_scoring(self, seeds: Sequence[int], hurdles: Sequence[float] | None = None
-                       ) -> Scoring:
-        """How a program is trained on pool `seeds`: scored paired with the reference there."""
-        hurdles = self.hurdles() if hurdles is None else tuple(hurdles)
-        return Scoring(self.config.tasks, hurdles,
-                       tuple(tuple(row[s] for s in seeds) for row in self.paired), tuple(seeds))
-
-    def score_seeds(self, calibrated: dict[str, Program], references: Sequence[str]
-                    ) -> dict[str, tuple[dict[int, float], bool]]:
-        """With a seed pool, each calibrated seed program's paired score on each of its
-        `max_seeds` first pool seeds (on every pool seed, 0, where it is the reference itself on
-        the one task), and whether it trained on all; empty without a pool."""
-        if not self.config.pooled:
-            return {}
-        seeds = tuple(range(self.config.max_seeds))
-        out = {name: ({s: 0.0 for s in range(self.config.seed_pool)}, True)
-               for name, p in calibrated.items() if [str(p)] == list(references)}
-        jobs = [Job(i, str(calibrated[name]), self.paired_scoring(seeds, [math.inf] * len(
-            self.config.tasks))) for i, name in enumerate(n for n in calibrated if n not in out)]
-        self.pool.submit(jobs)
-        done = self.collect(jobs, None)
-        names = [n for n in calibrated if n not in out]
-        for job, name in zip(jobs, names):
-            result = done[job.id]
-            out[name] = (dict(zip(seeds, result.per_seed)), result.status == Status.OK)
-        return out
+        return self.collect(jobs, once_compiled)
 
     def load(self) -> None:
         """Rebuild the cache, population, best, pending children and promotions from the
@@ -268,10 +197,13 @@ class Search:
                     elif kind == EvalKind.SEARCH:
                         self.instances.join(fingerprints[e.program], e.program)
             self.instances.reevaluations = 0     # counted from this session on
-        after = self.store.value("restart_after", 0)
-        recent = [e for e in searched if e.id > after]
-        members = [Member(e.program, parse_program(self.store.program(e.program).text),
-                          e.fitness) for e in recent[-self.config.population:]]
+        restart = self.store.value("restart") or (
+            {"after": self.store.value("restart_after"), "source": self.config.restart_from}
+            if self.store.value("restart_after") else None)    # (journaled before "restart")
+        self.island_of = journal_proposals.islands(self.store)
+        members = journal_members(self.store, self.config, searched, self.island_of,
+                                  restart["after"] if restart else 0)
+        self.improved_at = self.store.value("improved_at", 0)
         self.trained = self.store.count(EvalKind.SEARCH, cached=False)
         self.search_seconds = math.fsum(e.seconds for e in searched)
         best = None
@@ -285,26 +217,32 @@ class Search:
             seeds = (self.instances.new_seeds(keys[1], self.trained)
                      or self.instances.epoch_seeds(self.trained)) \
                 if self.instances is not None else ()
-            self.pending[row.id] = Pending(program, row.parent, row.mutation, keys, seeds)
+            self.pending[row.id] = Pending(program, row.parent, row.mutation, keys, seeds,
+                                           self.island_of.get(row.id, 0))
         self.seeds = self.store.value("seeds", [])
         references = self.store.value("references")
         self.references = tuple(r["fitness"] for r in references) if references else None
         promoted_best = self.promotion.resume()
         seeds = [Member(s["id"], parse_program(self.store.program(s["id"]).text), s["fitness"])
                  for s in self.seeds]
-        self.population.resume(members, best, promoted_best, seeds, bool(after))
+        self.population.resume(members, best, promoted_best, seeds,
+                               RestartSource(restart["source"]) if restart else None)
 
     # ------------------------------------------------------------------------ the search
 
     def propose(self) -> Job | None:
-        """Journal one new child; a cache hit joins the population at once (returns None).
-        With a seed pool, a child equivalent to a program with fewer than `max_seeds` training
-        seeds is no cache hit: it trains on seeds that program has not seen."""
-        parent = self.population.select_parent()
-        child = self.reevaluation(parent) or mutate(
-            parent.program, self.rng, self.config.mutation_weights, self.limits)
+        """Journal one new child, on the next island; a cache hit joins the population at once
+        (returns None). A mutant equivalent to a program evaluated or pending is mutated again,
+        up to `remutations` times (`mutant`), so that proposals train new programs. With a seed
+        pool, a child still equivalent to a program with fewer than `max_seeds` training seeds
+        is no cache hit: it trains on seeds that program has not seen."""
+        island = self.population.island_of(len(self.island_of))
+        parent = self.population.select_parent(island)
+        child, equivalents = self.reevaluation(parent), 0
+        if child is None:
+            child, equivalents = self.mutant(parent.program)
         keys = self.cache.keys(child.program)
-        if any(keys[1] == p.keys[1] for p in self.pending.values()):
+        if self.is_pending(keys):
             return None
         # A program equivalent to an evaluated one passed the lr check then: check only the new.
         if not self.config.allow_lr_free and not self.cache.contains(keys) \
@@ -316,6 +254,10 @@ class Search:
             known = None if seeds else self.instances.record(keys[1]).fitness
         pid = self.store.add_program(str(child.program), keys, parent.id,
                                      f"{child.kind}: {child.detail}", "child")
+        journal_proposals.add_proposal(self.store, pid, island, equivalents,
+                                       child.kind != REEVALUATION)
+        self.island_of[pid] = island
+        self.equivalents += equivalents
         if known is not None:
             self.store.add_evaluation(
                 pid, kind=EvalKind.SEARCH, fitness=known,
@@ -323,10 +265,21 @@ class Search:
                 task=self.config.task, seeds=self.config.seeds, seconds=0.0, worker="cache")
             if self.instances is not None:
                 self.instances.join(keys[1], pid)
-            self.admit(Member(pid, child.program, known))
+            self.admit(Member(pid, child.program, known), island)
             return None
-        self.pending[pid] = Pending(child.program, parent.id, child.kind, keys, seeds)
+        self.pending[pid] = Pending(child.program, parent.id, child.kind, keys, seeds, island)
         return self.job(pid)
+
+    def mutant(self, program: Program) -> tuple[Mutation, int]:
+        """A mutant of `program` that is no program evaluated or pending, if `remutations`
+        mutations again find one (`mutate.mutate_anew`); with the equivalents passed over."""
+        return mutate_anew(program, self.rng, self.config.mutation_weights, self.limits,
+                           lambda p: self.cache.contains(keys := self.cache.keys(p))
+                           or self.is_pending(keys), self.config.remutations)
+
+    def is_pending(self, keys: tuple[str, str]) -> bool:
+        """Whether a program with this fingerprint is training now."""
+        return any(keys[1] == p.keys[1] for p in self.pending.values())
 
     def reevaluation(self, parent: Member) -> Mutation | None:
         """With a seed pool and `reevaluate_parents`, a parent not yet trained on the epoch's
@@ -342,13 +295,22 @@ class Search:
     def job(self, pid: int) -> Job:
         """The training job of pending child `pid`."""
         pending = self.pending[pid]
-        scoring = self.paired_scoring(pending.seeds) if pending.seeds else self.scoring
+        scoring = calibration.paired_scoring(self.config, self.paired, pending.seeds,
+                                             self.hurdles()) if pending.seeds else self.scoring
         return Job(pid, str(pending.program), scoring)
 
-    def admit(self, member: Member) -> None:
-        """Add an evaluated child to the population; the observer hears of a new best."""
-        if self.population.admit(member):
+    def admit(self, member: Member, island: int) -> None:
+        """Add an evaluated child to its island; the observer hears of a new best (without
+        promotion, a new best ends a plateau)."""
+        if self.population.admit(member, island):
+            if not self.config.promotion[1]:
+                self.improved(self.trained)
             self.observer.new_best(member, self.stats())
+
+    def improved(self, trained: int) -> None:
+        """A new best (or a restart) after `trained` evaluations: a plateau counts from here."""
+        self.improved_at = trained
+        self.store.set_value("improved_at", trained)
 
     def take(self, done: Done) -> None:
         """Journal a finished job: a child's evaluation, a meta-validation or a promotion."""
@@ -360,9 +322,12 @@ class Search:
             grown, round_done = self.promotion.record(done)
             self.submit(grown)
             for promoted in round_done:
-                if promoted.new_best and self.population.promote(
-                        promoted.member, self.config.promoted_seed == "join"):
-                    self.observer.new_best(promoted.member, self.stats())
+                if promoted.new_best:
+                    self.improved(self.trained)
+                    if self.population.promote(promoted.member,
+                                               self.config.promoted_seed == "join",
+                                               self.island_of.get(promoted.member.id, 0)):
+                        self.observer.new_best(promoted.member, self.stats())
                 self.observer.promoted(*promoted)
             if round_done:
                 self.observer.transfer(journal_transfer(self.store, self.trained))
@@ -393,12 +358,13 @@ class Search:
         self.session_trained += 1
         if self.session_trained == 1:
             self.journal_startup()
-        self.admit(Member(done.id, pending.program, fitness))
+        self.admit(Member(done.id, pending.program, fitness), pending.island)
         if self.trained % HALL_OF_FAME_EVERY == 0:
             write_hall_of_fame(self.store)
         self.submit(self.metaval.start(self.population.best, self.trained))
         self.submit(self.promotion.start(self.trained, self.search_seconds))
         self.maybe_restart()
+        self.maybe_migrate()
 
     def submit(self, jobs: list[Job]) -> bool:
         """Send the workers the jobs a collaborator asked for; whether there were any."""
@@ -407,13 +373,34 @@ class Search:
         return bool(jobs)
 
     def maybe_restart(self) -> None:
-        """Every `restart_every` trained evaluations, empty the population: it refills with
-        mutants of the best program or of the seeds."""
-        every = self.config.restart_every
-        if every and self.trained % every == 0 and self.trained < self.config.budget:
-            last = self.store.evaluations(EvalKind.SEARCH, last=1)[0]
-            self.store.set_value("restart_after", last.id)
-            self.population.restart()
+        """Empty the population (every island), which then refills with mutants of its source:
+        every `restart_every` trained evaluations, from `restart_from` (the seeds: independent
+        repeats); and when the best (by promoted score, or by proxy fitness without
+        promotion) has not improved for `restart_plateau` evaluations, from the best."""
+        if self.trained >= self.config.budget:
+            return
+        every, plateau = self.config.restart_every, self.config.restart_plateau
+        if every and self.trained % every == 0:
+            self.restart(RestartSource(self.config.restart_from))
+        elif plateau and self.trained - self.improved_at >= plateau:
+            self.restart(RestartSource.BEST)
+
+    def restart(self, source: RestartSource) -> None:
+        """Restart the population from `source`, journaled (a resumed run restarts alike)."""
+        last = self.store.evaluations(EvalKind.SEARCH, last=1)[0]
+        self.store.set_value("restart", {"after": last.id, "source": source,
+                                         "at": self.trained})
+        self.population.restart(source)
+        self.improved(self.trained)
+
+    def maybe_migrate(self) -> None:
+        """Every `migrate_every` trained evaluations, each island's best that the next island
+        lacks is copied there (journaled)."""
+        every = self.config.migrate_every
+        if self.config.islands > 1 and every and self.trained % every == 0:
+            for move in self.population.migrate(lambda p: self.cache.keys(p)[1]):
+                journal_proposals.add_migration(self.store, move.member.id, move.source, move.target)
+                self.migrations += 1
 
     def stats(self) -> Stats:
         elapsed = time.perf_counter() - self.started
@@ -421,7 +408,8 @@ class Search:
         return Stats(self.trained, self.config.budget, self.cache.hits, self.cache.lookups,
                      self.session_trained / elapsed if elapsed > 0 else 0.0, self.population.best,
                      seed_fitness, self.references is not None,
-                     self.instances.reevaluations if self.instances is not None else 0)
+                     self.instances.reevaluations if self.instances is not None else 0,
+                     self.equivalents, self.migrations)
 
     def hurdles(self) -> tuple[float, ...]:
         """Each task's hurdle: the lowest of the seeds' (a run journaled before portfolios

@@ -135,6 +135,22 @@ def mutate(program: Program, rng: np.random.Generator, weights: MutationWeights 
     raise RuntimeError(f"no valid mutation of {program.name!r} found in {max_tries} tries")
 
 
+def mutate_anew(program: Program, rng: np.random.Generator, weights: MutationWeights,
+                limits: Limits, seen: Callable[[Program], bool], most: int
+                ) -> tuple[Mutation, int]:
+    """A mutant of `program`, mutated again while `seen` (equivalent to a program the search
+    has), at most `most` times; with the number of such equivalents passed over. Its kind is
+    the first mutation's, its detail every step's."""
+    child = mutate(program, rng, weights, limits)
+    equivalents = 0
+    while equivalents < most and seen(child.program):
+        equivalents += 1
+        again = mutate(child.program, rng, weights, limits)
+        child = Mutation(again.program, child.kind,
+                         f"{child.detail}; then {again.kind}: {again.detail}")
+    return child, equivalents
+
+
 def random_constant(rng: np.random.Generator) -> float:
     """A constant from USEFUL_CONSTANTS, or 10 ** u with u ~ U(-4, 1) at 3 significant digits."""
     if rng.random() < P_USEFUL_CONSTANT:

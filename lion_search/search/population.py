@@ -2,13 +2,14 @@
 selection of parents, the best so far, and restarts.
 
 Until it holds P members (at the start, and after a restart) a parent is drawn uniformly from the
-sources: the calibrated seeds, or after a restart with `restart_from` 'best' the best program
-(by promoted score if any was promoted, else by proxy fitness). Once full, a parent is the
+sources: the calibrated seeds, or after a restart from the best (`RestartSource.BEST`) the best
+program (by promoted score if any was promoted, else by proxy fitness). Once full, a parent is the
 fittest of `tournament` members drawn without replacement; an admitted member makes the oldest
 leave."""
 from __future__ import annotations
 
 import math
+from enum import StrEnum
 from typing import Sequence
 
 import numpy as np
@@ -16,27 +17,35 @@ import numpy as np
 from lion_search.search.records import Member
 
 
+class RestartSource(StrEnum):
+    """Where a restarted population's first parents come from."""
+
+    BEST = "best"       # the best program (by promoted score first): a restart on a plateau
+    SEEDS = "seeds"     # the seeds: an independent repeat of the search
+
+
 class Population:
     """The population and its best members; draws from `rng` (shared with the mutations, so
     that a search's choices follow one random stream)."""
 
-    def __init__(self, size: int, tournament: int, restart_from: str, rng: np.random.Generator):
+    def __init__(self, size: int, tournament: int, rng: np.random.Generator):
         self.size = size
         self.tournament = tournament
-        self.restart_from = restart_from
         self.rng = rng
         self.members: list[Member] = []
         self.best: Member | None = None            # the best by proxy fitness
         self.promoted_best: Member | None = None   # the best by promoted score
         self.seeds: list[Member] = []
-        self.restarted = False
+        self.restarted: RestartSource | None = None    # the source of the last restart
 
     def __len__(self) -> int:
         return len(self.members)
 
     def resume(self, members: Sequence[Member], best: Member | None,
-               promoted_best: Member | None, seeds: Sequence[Member], restarted: bool) -> None:
-        """Take up a journaled search's state (members oldest first)."""
+               promoted_best: Member | None, seeds: Sequence[Member],
+               restarted: RestartSource | None) -> None:
+        """Take up a journaled search's state (members oldest first; `restarted`: the last
+        restart's source, None if none)."""
         self.members = list(members)
         self.best = best
         self.promoted_best = promoted_best
@@ -46,7 +55,7 @@ class Population:
     def sources(self) -> list[Member]:
         """Where parents come from while the population is filling up."""
         best = self.promoted_best or self.best
-        if self.restart_from == "best" and best and self.restarted:
+        if self.restarted == RestartSource.BEST and best:
             return [best]
         return self.seeds
 
@@ -85,7 +94,7 @@ class Population:
         self.promoted_best = member
         return self.admit(member) if join else False
 
-    def restart(self) -> None:
-        """Empty the population: it refills with mutants of the sources."""
+    def restart(self, source: RestartSource) -> None:
+        """Empty the population: it refills with mutants of `source`."""
         self.members = []
-        self.restarted = True
+        self.restarted = source

@@ -26,7 +26,6 @@ and weight decay; the tuning studies keep it), printed beside the score with bot
 """
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass, field
 from typing import Callable, NamedTuple, Sequence

@@ -26,3 +26,5 @@ class Stats(NamedTuple):
     seed_fitness: float
     relative: bool = False    # fitness is a mean log ratio (compare by difference)
     reevaluations: int = 0    # trainings of programs equivalent to one trained before
+    equivalents: int = 0      # mutants equivalent to a program seen, mutated again
+    migrations: int = 0       # members copied to the next island

@@ -154,6 +154,20 @@ def _verdict_html(summary: dict) -> str:
     return html
 
 
+def _proposals_html(summary: dict) -> str:
+    """How the mutants fared, and the islands' table when the run had several."""
+    html = f"<p>{esc(summary['proposals']['describe'])}.</p>"
+    if summary["islands"]:
+        rows = "".join(
+            f"<tr><td>{i['island']}</td><td>{i['children']}</td>"
+            f"<td>{'#' + str(i['best']) if i['best'] is not None else '-'}</td>"
+            f"<td>{num_text(i['fitness'])}</td><td>{i['migrants_in']}</td></tr>"
+            for i in summary["islands"])
+        html += ("<table><tr><th>island</th><th>children</th><th>best</th><th>fitness</th>"
+                 f"<th>migrants in</th></tr>{rows}</table>")
+    return html
+
+
 def _html(store: RunStore, summary: dict, config: dict, entries: list[HallEntry],
           pngs: dict[str, bytes], name: str, n_meta: int) -> str:
     seeds = summary["seeds"]
@@ -192,6 +206,7 @@ def _html(store: RunStore, summary: dict, config: dict, entries: list[HallEntry]
     body.append(_verdict_html(summary))
     body.append(_img("pareto", pngs["pareto"], "Pareto front of fitness, memory and length"))
     body.append(_img("throughput", pngs["throughput"], "evaluations/s and cache hit rate"))
+    body.append(_proposals_html(summary))
     body.append("</div>")
 
     if best:
