@@ -132,6 +132,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--force", action="store_true", help="overwrite an existing run folder")
     p.add_argument("--time-limit", type=float, help="stop cleanly after this many seconds")
+    p.add_argument("--cpu-limit", type=float, metavar="SECONDS",
+                   help="stop cleanly, as at --time-limit, once this process has used this "
+                        "much CPU time (all its threads, from the command's start: the "
+                        "in-process workers count; Ray actors, other processes, do not)")
 
     p = add("show", cmd_show, "show a run (folder), one of its programs (RUN:ID, RUN:best), "
                               "or a program (seed name or file)")
