@@ -155,7 +155,7 @@ def simplified_best(out: Path, seed: int) -> tuple[int, Path]:
     finally:
         store.close()
     program: Program = dataclasses.replace(report.after, name=program_name(folder, best.id))
-    path.write_text(header + str(program) + "\n")
+    path.write_text(header + str(program).rstrip("\n") + "\n")
     return best.id, path
 
 
@@ -294,8 +294,8 @@ def summary_line(report: Report) -> str:
     plan = report.settings.plan
     return (f"{report.successes} of {len(report.outcomes)} search seeds succeed "
             f"({percent(report.rate)}): RUN:best is new structure, as found and simplified, "
-            f"and closes at least {percent(SUCCESS)} of the gap between tuned {SEED_PROGRAM} and tuned "
-            f"{TARGET} on {plan.test_task}{when}")
+            f"and closes at least {percent(SUCCESS)} of the gap between tuned {SEED_PROGRAM} "
+            f"and tuned {TARGET} on {plan.test_task}{when}")
 
 
 def command_line(settings: Settings, out: Path) -> str:
