@@ -14,8 +14,10 @@ from lion_search.analysis.retune import Kind
 from lion_search.bench.rediscovery import gap_closed, succeeds
 from lion_search.bench.rediscovery_history import (
     Found,
+    HistoryRow,
     Window,
     first_found,
+    history,
     new_share_after,
     novelty,
     windows,
@@ -25,10 +27,12 @@ from lion_search.bench.rediscovery_searches import (
     Plan,
     Settings,
     claim_out_folder,
-    plan_for,
+    rediscovery_plan,
 )
 from lion_search.language.errors import LionSearchError
-from lion_search.runs.journal import EvalKind, ProposalRow, RunStore
+from lion_search.runs.journal import EvalKind, RunStore
+from lion_search.search.config import EvolveConfig
+from lion_search.search.evolution import Search
 
 CLI = [str(Path(sys.executable).parent / "lion-search")]
 NEW, RETUNE = Kind.NEW_STRUCTURE, Kind.RETUNE
@@ -53,8 +57,8 @@ def test_a_success_is_new_structure_as_found_and_simplified_closing_half_the_gap
     assert not succeeds(NEW, NEW, math.nan)
 
 
-def row(kind: str, cached: bool, fingerprint: str, created: float = 0.0) -> ProposalRow:
-    return ProposalRow(EvalKind(kind), cached, fingerprint, created)
+def row(kind: str, cached: bool, fingerprint: str, created: float = 0.0) -> HistoryRow:
+    return HistoryRow(EvalKind(kind), cached, fingerprint, created)
 
 
 # the seed "s", then children: a, a (hit), b, s (re-evaluated: trained, not new), b (hit), c
@@ -88,15 +92,34 @@ def test_when_a_fingerprint_was_first_trained():
     assert first_found(HISTORY, "zz") is None
 
 
+def test_the_history_is_the_journals_seed_and_search_evaluations(tmp_path):
+    config = EvolveConfig(task="quadratic", population=10, workers=1, promote_every=0,
+                          budget=30, held_back_seeds=())
+    store = RunStore.create(tmp_path / "run", config.to_json())
+    search = Search(store, config)
+    search.setup()
+    search.load()
+    search.run()
+    rows = history(store)
+    searched = store.evaluations(EvalKind.SEARCH)
+    assert [r.kind for r in rows] == [EvalKind.SEED] + [EvalKind.SEARCH] * len(searched)
+    assert [r.cached for r in rows[1:]] == [e.cached for e in searched]
+    assert [r.fingerprint for r in rows[1:]] == [store.program(e.program).fingerprint
+                                                 for e in searched]
+    assert sum(not r.cached for r in rows[1:]) == 30
+    assert first_found(rows, rows[0].fingerprint).trained == 0
+    store.close()
+
+
 def test_plans_and_settings_are_checked_in_one_line():
-    assert plan_for("text-lm-micro") == Plan("text-lm-micro", "text-lm-mini", "text-lm-10x")
-    assert plan_for("digits-mlp-b512").test_task == "digits-mlp-10x"
-    assert plan_for("text-lm-micro", test_task="text-lm").test_task == "text-lm"
-    assert plan_for("quadratic", test_task="logreg") == Plan("quadratic", "auto", "logreg")
+    assert rediscovery_plan("text-lm-micro") == Plan("text-lm-micro", "text-lm-mini", "text-lm-10x")
+    assert rediscovery_plan("digits-mlp-b512").test_task == "digits-mlp-10x"
+    assert rediscovery_plan("text-lm-micro", test_task="text-lm").test_task == "text-lm"
+    assert rediscovery_plan("quadratic", test_task="logreg") == Plan("quadratic", "auto", "logreg")
     with pytest.raises(LionSearchError, match="needs --test-task"):
-        plan_for("quadratic")
+        rediscovery_plan("quadratic")
     with pytest.raises(LionSearchError, match="unknown task"):
-        plan_for("quadratic", test_task="nope")
+        rediscovery_plan("quadratic", test_task="nope")
     for bad, message in (({"searches": 0}, "--searches"), ({"cpu_limit": 0.0}, "--cpu-limit"),
                          ({"cpu_limit": math.nan}, "--cpu-limit"),
                          ({"parallel": 0}, "--parallel"), ({"trials": 0}, "--trials")):

@@ -46,6 +46,7 @@ from lion_search.bench.rediscovery_history import (
     Found,
     Window,
     first_found,
+    history,
     new_share_after,
     windows,
 )
@@ -57,7 +58,7 @@ from lion_search.bench.rediscovery_searches import (
     run_searches,
 )
 from lion_search.evaluation.tasks import get_task
-from lion_search.evaluation.tuning import TuneSpec, Tuned, declaration_for, tune
+from lion_search.evaluation.tuning import Tuned, TuneSpec, declaration_for, tune
 from lion_search.language.errors import LionSearchError
 from lion_search.language.parser import parse_program
 from lion_search.language.program import Program
@@ -216,7 +217,7 @@ def assess_seed(out: Path, seed: int, settings: Settings, baselines: Baselines,
                                                            tuned.per_seed))
     store = RunStore.open(run_folder(out, seed))
     try:
-        proposals = store.proposals()
+        proposals = history(store)
         row = store.program(best)
         trained = store.count(EvalKind.SEARCH, cached=False)
     finally:
@@ -268,7 +269,7 @@ def rediscovery(settings: Settings, out: Path,
 
 # ------------------------------------------------------------------------------- the text
 
-def percent(x: float) -> str:
+def share_text(x: float) -> str:
     return "n/a" if math.isnan(x) else f"{100 * x:.0f}%"
 
 
@@ -293,8 +294,8 @@ def summary_line(report: Report) -> str:
             f" (median {np.median(found):,.0f})") if found else ""
     plan = report.settings.plan
     return (f"{report.successes} of {len(report.outcomes)} search seeds succeed "
-            f"({percent(report.rate)}): RUN:best is new structure, as found and simplified, "
-            f"and closes at least {percent(SUCCESS)} of the gap between tuned {SEED_PROGRAM} "
+            f"({share_text(report.rate)}): RUN:best is new structure, as found and simplified, "
+            f"and closes at least {share_text(SUCCESS)} of the gap between tuned {SEED_PROGRAM} "
             f"and tuned {TARGET} on {plan.test_task}{when}")
 
 
@@ -326,16 +327,16 @@ def markdown(report: Report, out: Path) -> str:
     for o in report.outcomes:
         lines.append(
             f"| {o.seed} | #{o.best} | {o.relation.headline} | {loss_text(o.tuned)} | "
-            f"{percent(o.gap)} ({', '.join(map(percent, o.gap_per_seed))}) | "
+            f"{share_text(o.gap)} ({', '.join(map(share_text, o.gap_per_seed))}) | "
             f"{'yes' if o.success else 'no'} | {found_text(o)} | {o.trained:,} | "
-            f"{percent(o.hit_rate)} | {percent(o.new_after)} | "
+            f"{share_text(o.hit_rate)} | {share_text(o.new_after)} | "
             f"{'' if o.process is None else f'{o.process.cpu_seconds:.0f}'} |")
     for o in report.outcomes:
         lines += ["", f"Seed {o.seed}, {o.run}:best (#{o.best}; as found: "
                       f"{o.found_as.headline}) simplified, {o.relation.headline}, gap closed "
-                      f"{percent(o.gap)}:", "", "```python", o.program, "```"]
+                      f"{share_text(o.gap)}:", "", "```python", o.program, "```"]
     lines += ["", f"Cache hits per {WINDOW:,} proposed children (share of proposals that "
                   "trained a new program in brackets):", ""]
-    lines += [f"- seed {o.seed}: " + " ".join(f"{percent(w.hit_rate)} ({percent(w.new_share)})"
+    lines += [f"- seed {o.seed}: " + " ".join(f"{share_text(w.hit_rate)} ({share_text(w.new_share)})"
                                               for w in o.windows) for o in report.outcomes]
     return "\n".join(lines) + "\n"

@@ -56,7 +56,7 @@ PLANS = {"text-lm-micro": Plan("text-lm-micro", "text-lm-mini", "text-lm-10x"),
          "digits-mlp-b512": Plan("digits-mlp-b512", "auto", "digits-mlp-10x")}
 
 
-def plan_for(proxy: str, promote_tasks: str | None = None, test_task: str | None = None) -> Plan:
+def rediscovery_plan(proxy: str, promote_tasks: str | None = None, test_task: str | None = None) -> Plan:
     """The plan of a known proxy (PLANS), with either task set otherwise where given; another
     proxy promotes to the funnel's stage B and needs `test_task`."""
     known = PLANS.get(proxy)

@@ -23,14 +23,14 @@ def bench_rediscovery(args: argparse.Namespace) -> None:
         TUNING_SEEDS,
         found_text,
         loss_text,
-        percent,
         rediscovery,
+        share_text,
         summary_line,
     )
     from lion_search.bench.rediscovery_history import SETTLED, WINDOW
-    from lion_search.bench.rediscovery_searches import Settings, plan_for
+    from lion_search.bench.rediscovery_searches import Settings, rediscovery_plan
 
-    plan = plan_for(args.proxy, args.promote_tasks, args.test_task)
+    plan = rediscovery_plan(args.proxy, args.promote_tasks, args.test_task)
     given = {k: v for k, v in (("searches", args.searches), ("cpu_limit", args.cpu_limit),
                                ("parallel", args.parallel), ("trials", args.trials))
              if v is not None}
@@ -51,9 +51,9 @@ def bench_rediscovery(args: argparse.Namespace) -> None:
         table.add_column(column, justify="left" if column in ("what it is",) else "right")
     for o in report.outcomes:
         table.add_row(str(o.seed), f"#{o.best}", o.relation.headline, loss_text(o.tuned),
-                      f"{percent(o.gap)} ({', '.join(map(percent, o.gap_per_seed))})",
-                      "yes" if o.success else "no", found_text(o), percent(o.hit_rate),
-                      percent(o.new_after),
+                      f"{share_text(o.gap)} ({', '.join(map(share_text, o.gap_per_seed))})",
+                      "yes" if o.success else "no", found_text(o), share_text(o.hit_rate),
+                      share_text(o.new_after),
                       "" if o.process is None else f"{o.process.cpu_seconds:.0f}")
     console.print(table)
     console.print(f"tuned {a.name}: {loss_text(a)} at lr {a.lr:.3g}; tuned {m.name}: "
@@ -65,7 +65,7 @@ def bench_rediscovery(args: argparse.Namespace) -> None:
         console.print(o.program, markup=False, highlight=False)
     console.print(f"\ncache hits per {WINDOW:,} proposed children:", highlight=False)
     for o in report.outcomes:
-        console.print(f"seed {o.seed}: " + " ".join(percent(w.hit_rate) for w in o.windows),
+        console.print(f"seed {o.seed}: " + " ".join(share_text(w.hit_rate) for w in o.windows),
                       highlight=False)
     console.print(f"\n{summary_line(report)}", markup=False, highlight=False)
     console.print(f"wrote {out / REPORT_MARKDOWN} and {out / REPORT_JSON}")

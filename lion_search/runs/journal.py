@@ -37,7 +37,6 @@ from lion_search.runs.journal_schema import (
     EvalKind,
     EvaluationRow,
     ProgramRow,
-    ProposalRow,
     evaluation_row,
     fitness_in,
     fitness_out,
@@ -418,15 +417,6 @@ class RunStore:
             "SELECT p.hash, COUNT(*) FROM programs p JOIN evaluations e ON e.program = p.id "
             f"WHERE p.hash IN ({marks}) AND e.cached = 1 GROUP BY p.hash", tuple(hashes)
         ).fetchall())
-
-    def proposals(self) -> list[ProposalRow]:
-        """The seeds' evaluations and every child the search proposed (kind 'search', cache
-        hits included), in journal order, each with its program's fingerprint."""
-        return [ProposalRow(EvalKind(kind), bool(cached), fingerprint, created)
-                for kind, cached, fingerprint, created in self.db.execute(
-                    "SELECT e.kind, e.cached, p.fingerprint, e.created FROM evaluations e "
-                    "JOIN programs p ON p.id = e.program WHERE e.kind IN (?, ?) ORDER BY e.id",
-                    (EvalKind.SEED, EvalKind.SEARCH))]
 
     # ------------------------------------------------------------------- the hall of fame
 

@@ -139,16 +139,6 @@ class EvaluationRow(NamedTuple):
         return {int(s): float(v) for s, v in json.loads(self.per_seed or "{}").items()}
 
 
-class ProposalRow(NamedTuple):
-    """A proxy evaluation as the search met it (`RunStore.proposals`): its kind (a seed, or a
-    proposed child), whether it was a cache hit, its program's fingerprint, and when."""
-
-    kind: EvalKind
-    cached: bool
-    fingerprint: str
-    created: float
-
-
 def fitness_out(value: float | None) -> float:
     """A fitness as read: NULL is the worst fitness, +inf."""
     return math.inf if value is None else value
