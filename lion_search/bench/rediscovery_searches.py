@@ -52,11 +52,15 @@ class Plan(NamedTuple):
     test_task: str
 
 
+# On digits the test task is one of stage B's promotion tasks: held out from the proxy's
+# fitness, but not from promotion, which ranks programs on it (on seeds 10000, 10001; the test
+# trains seeds 0, 1).
 PLANS = {"text-lm-micro": Plan("text-lm-micro", "text-lm-mini", "text-lm-10x"),
          "digits-mlp-b512": Plan("digits-mlp-b512", "auto", "digits-mlp-10x")}
 
 
-def rediscovery_plan(proxy: str, promote_tasks: str | None = None, test_task: str | None = None) -> Plan:
+def rediscovery_plan(proxy: str, promote_tasks: str | None = None,
+                     test_task: str | None = None) -> Plan:
     """The plan of a known proxy (PLANS), with either task set otherwise where given; another
     proxy promotes to the funnel's stage B and needs `test_task`."""
     known = PLANS.get(proxy)
