@@ -337,6 +337,7 @@ def markdown(report: Report, out: Path) -> str:
                       f"{share_text(o.gap)}:", "", "```python", o.program, "```"]
     lines += ["", f"Cache hits per {WINDOW:,} proposed children (share of proposals that "
                   "trained a new program in brackets):", ""]
-    lines += [f"- seed {o.seed}: " + " ".join(f"{share_text(w.hit_rate)} ({share_text(w.new_share)})"
-                                              for w in o.windows) for o in report.outcomes]
+    lines += [f"- seed {o.seed}: " + " ".join(
+        f"{share_text(w.hit_rate)} ({share_text(w.new_share)})" for w in o.windows)
+        for o in report.outcomes]
     return "\n".join(lines) + "\n"
