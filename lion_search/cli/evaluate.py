@@ -80,8 +80,8 @@ def cmd_eval(args: argparse.Namespace) -> None:
 
 def cmd_bench(args: argparse.Namespace) -> None:
     """Candidates/s of the interpreter, the batched interpreter and per-program jit; or with
-    --startup, the start-up and workers benchmark; with --journal, the journal benchmark; or with
-    --proxies, the proxy benchmark."""
+    --startup, the start-up and workers benchmark; with --journal, the journal benchmark; with
+    --rediscovery, the rediscovery rate; or with --proxies, the proxy benchmark."""
     from lion_search.bench.speed import benchmark
 
     if args.startup:
@@ -109,6 +109,10 @@ def cmd_bench(args: argparse.Namespace) -> None:
         for line in yardstick_lines(checks):
             console.print(line)
         return None
+    if args.rediscovery:
+        from lion_search.cli.bench_rediscovery import bench_rediscovery
+
+        return bench_rediscovery(args)
     if args.proxies:
         from lion_search.cli.bench_proxies import bench_proxies
 

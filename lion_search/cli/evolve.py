@@ -106,6 +106,9 @@ def cmd_evolve(args: argparse.Namespace) -> int:
 
     if args.time_limit is not None and args.time_limit <= 0:
         raise LionSearchError(f"--time-limit must be a positive number of seconds, got {args.time_limit}")
+    if args.cpu_limit is not None and not args.cpu_limit > 0:
+        raise LionSearchError(f"--cpu-limit must be a positive number of seconds, got "
+                              f"{args.cpu_limit}")
     if args.resume and not args.out:
         raise LionSearchError("--resume needs --out RUN_FOLDER (the run to continue)")
     folder = resolve_run(args.out) if args.resume else \
@@ -194,7 +197,8 @@ def _search(args: argparse.Namespace, store: RunStore, config: EvolveConfig) -> 
                     search.setup()
                 search.load()
                 with _stop_on_interrupt() as interrupted:
-                    stats = search.run(args.time_limit, stop=interrupted.is_set)
+                    stats = search.run(args.time_limit, stop=interrupted.is_set,
+                                       cpu_limit=args.cpu_limit)
         if not interrupted.is_set():
             state = "finished" if stats.trained >= config.budget else "stopped"
     except KeyboardInterrupt:

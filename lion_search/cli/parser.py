@@ -147,6 +147,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--force", action="store_true", help="overwrite an existing run folder")
     p.add_argument("--time-limit", type=float, help="stop cleanly after this many seconds")
+    p.add_argument("--cpu-limit", type=float, metavar="SECONDS",
+                   help="stop cleanly, as at --time-limit, once this process has used this "
+                        "much CPU time (all its threads, from the command's start: the "
+                        "in-process workers count; Ray actors, other processes, do not)")
 
     p = add("show", cmd_show, "show a run (folder), one of its programs (RUN:ID, RUN:best), "
                               "or a program (seed name or file)")
@@ -267,7 +271,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "on 2 cores; kept in --out and reused), then time show, report, --resume and "
                    "salvage on it")
     p.add_argument("--out", help="where --startup writes its runs (default runs/bench-startup), "
-                                 "or --journal its journal (default runs/bench-journal)")
+                                 "--journal its journal (default runs/bench-journal), or "
+                                 "--rediscovery its runs and report (default "
+                                 "runs/rediscovery-PROXY)")
     p.add_argument("--seed-effects", type=int, metavar="N", help="instead, what a training "
                    "seed controls: AdamW on digits-mlp-b512 trained N times with its "
                    "initialisation, batch order, train/validation split, or all three varied")
@@ -275,6 +281,29 @@ def build_parser() -> argparse.ArgumentParser:
                    "measures programs: its promoted programs through the protocol again on other "
                    "seeds (test-retest tau), each per-task loss against a wide lr sweep, and the "
                    "share of bests at a sweep's edge")
+    p.add_argument("--rediscovery", action="store_true", help="instead, the rediscovery rate: "
+                   "--searches search seeds from adamw alone on --proxy, each with --cpu-limit "
+                   "CPU seconds, --parallel at once; a seed succeeds when its RUN:best, "
+                   "simplified, is new structure and closes at least half the gap between "
+                   "tuned adamw and tuned muon on the held-out task (--trials each); searches "
+                   "already run in --out are reused (hours at the defaults)")
+    p.add_argument("--proxy", default="text-lm-micro", help="with --rediscovery: the search "
+                   "proxy (default text-lm-micro: promotion to text-lm-mini, tested on "
+                   "text-lm-10x; digits-mlp-b512: promotion to the funnel's stage B, tested on "
+                   "digits-mlp-10x)")
+    p.add_argument("--promote-tasks", help="with --rediscovery: the searches' promotion tasks, "
+                                           "joined by commas (default: the proxy's)")
+    p.add_argument("--test-task", help="with --rediscovery: the held-out task the found "
+                                       "programs are tested on (default: the proxy's)")
+    p.add_argument("--searches", type=int, help="with --rediscovery: search seeds 1..K "
+                                                "(default 4)")
+    p.add_argument("--cpu-limit", type=float, metavar="SECONDS", help="with --rediscovery: "
+                   "each search's CPU seconds (default 1800)")
+    p.add_argument("--parallel", type=int, help="with --rediscovery: searches at once "
+                                                "(default 2)")
+    p.add_argument("--trials", type=int, help="with --rediscovery: tuning trials of each "
+                                              "optimizer on the test task, on seeds 0,1 "
+                                              "(default 32)")
     p.add_argument("--proxies", action="store_true", help="instead, how well each candidate "
                    "proxy ranks the proxy corpus as the funnel's stage B and C tasks do (Kendall "
                    "tau), against its cost (about ten minutes on 2 cores)")

@@ -419,10 +419,12 @@ class Search:
         return tuple(min((h[i] for h in per_seed), default=math.inf) for i in range(n))
 
     def run(self, time_limit: float | None = None,
-            stop: Callable[[], bool] = lambda: False) -> Stats:
+            stop: Callable[[], bool] = lambda: False, cpu_limit: float | None = None) -> Stats:
         """Evolve until the budget of trained evaluations is met, or the time limit passes (work
-        in flight is finished), or STALL_AFTER children in a row were programs seen before, or
-        ``stop()`` is true (checked after each collected batch,
+        in flight is finished), or this process's CPU time reaches `cpu_limit` seconds (as the
+        time limit; `time.process_time()`: every thread of the process since it started, so
+        in-process workers count and Ray actors do not), or STALL_AFTER children in a row
+        were programs seen before, or ``stop()`` is true (checked after each collected batch,
         at least every second; work in flight is dropped, and a resumed run trains it again).
         The workers are stopped at the end."""
         self.observer.seeds(self.seeds)
@@ -431,6 +433,11 @@ class Search:
             pool = self.workers()
             self.started = time.perf_counter()
             deadline = math.inf if time_limit is None else time.monotonic() + time_limit
+            cpu_deadline = math.inf if cpu_limit is None else cpu_limit
+
+            def in_time() -> bool:
+                return time.monotonic() < deadline and time.process_time() < cpu_deadline
+
             pool.submit([self.job(pid) for pid in self.pending])
             misses = 0
             while not stop():
@@ -439,7 +446,7 @@ class Search:
                 open_slots = self.config.budget - self.trained - len(self.pending)
                 pass_misses = 0
                 while open_slots > 0 and pool.in_flight < pool.capacity and not stop() \
-                        and time.monotonic() < deadline and pass_misses < MISSES_PER_PASS:
+                        and in_time() and pass_misses < MISSES_PER_PASS:
                     job = self.propose()
                     if job is None:
                         misses, pass_misses = misses + 1, pass_misses + 1
@@ -451,12 +458,12 @@ class Search:
                         or self.held_back.in_flight):
                     # The budget or time is spent: one last round promotes the best programs
                     # found, then the held-back check retrains them on seeds never searched.
-                    if (open_slots <= 0 or time.monotonic() >= deadline) and (
+                    if (open_slots <= 0 or not in_time()) and (
                             self.submit(self.promotion.start(self.trained, self.search_seconds,
                                                              final=True))
                             or self.submit(self.held_back.start())):
                         continue
-                    if open_slots > 0 and time.monotonic() < deadline:
+                    if open_slots > 0 and in_time():
                         if misses < STALL_AFTER:
                             continue    # every child of this pass was one seen before
                         self.stalled = True
