@@ -31,7 +31,8 @@ def _config_from_args(args: argparse.Namespace) -> dict:
         "batch_size", "address", "gpus_per_worker", "population_batch", "rng_seed",
         "metaval_every", "metaval_task", "promote_every", "promote_top", "promote_share",
         "promote_tasks", "promote_score", "promoted_seed", "promote_trials", "seed_pool",
-        "prior_seeds", "fitness_seeds", "rotate_every", "max_seeds", "promote_seeds", "held_back_seeds", "held_back_top")
+        "prior_seeds", "fitness_seeds", "rotate_every", "max_seeds", "promote_seeds", "held_back_seeds", "held_back_top",
+        "deterministic", "generation")
         if getattr(args, k) is not None}
     if args.reevaluate_parents is not None:
         fields["reevaluate_parents"] = args.reevaluate_parents == "on"
@@ -145,7 +146,7 @@ def _open_run(args: argparse.Namespace, folder: Path
 
     fields = _config_from_args(args)
     if not args.resume:
-        config = EvolveConfig(**with_gpu_workers(fields))
+        config = EvolveConfig(**with_gpu_workers(fields)).pinned()
         config.check()
         store = RunStore.create(folder, config.to_json(), force=args.force)
         link_latest(folder)

@@ -101,6 +101,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--restart-every", type=int, help="restart the population every N evaluations")
     p.add_argument("--restart-from", choices=("best", "seeds"), help="what a restart starts from")
     p.add_argument("--rng-seed", type=int, help="random seed of the search (default 0)")
+    p.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=None,
+                   help="reproducible: children proposed in generations and results filed in "
+                        "the order they were sent, so that the same command gives the same "
+                        "journal with any number of workers, resumed or not (default: on with "
+                        "--workers 1, off with more)")
+    p.add_argument("--generation", type=int, help="children proposed per generation of a "
+                                                  "deterministic search (default 32)")
     p.add_argument("--metaval-every", type=int, help="meta-validate the best program every N "
                                                      "evaluations (default: 10%% of the budget, "
                                                      "at most 1000)")

@@ -84,6 +84,9 @@ class EvolveConfig:
     population_batch: int = 0       # programs a GPU worker trains at once (population trainer);
                                     # 0: as many as its GPU's memory holds
     rng_seed: int = 0
+    deterministic: bool | None = None  # reproducible: proposals in generations, results applied
+                                    # in proposal order (None: with one worker; see `reproducible`)
+    generation: int = 32            # children proposed per generation of a deterministic run
     metaval_every: int = 0          # 0: every 10% of the budget, at most 1000
     metaval_task: str = "auto"      # auto: the proxy family's 10x task, if any; "none": off
     allow_lr_free: bool = False     # keep children whose update does not grow with lr
@@ -115,6 +118,8 @@ class EvolveConfig:
         if "seed_pool" not in data:
             data.update(seed_pool=0, promote_seeds=data.get("seeds", [0]), held_back_seeds=[])
         data.setdefault("promote_growth", 4)     # the first runs with growing sweeps had 4
+        # Runs journaled before reproducible runs proposed as results arrived; they keep that.
+        data.setdefault("deterministic", False)
         data["mutation_weights"] = MutationWeights(**data.get("mutation_weights", {}))
         for key in ("seeds", "seed_programs", "lr_grid", "promote_grid", "promote_seeds",
                     "held_back_seeds"):
@@ -155,6 +160,8 @@ class EvolveConfig:
             raise LionSearchError("--promote-seeds needs at least one seed")
         if self.workers < 1:
             raise LionSearchError(f"--workers must be at least 1, got {self.workers}")
+        if self.generation < 1:
+            raise LionSearchError(f"--generation must be at least 1 child, got {self.generation}")
         if self.restart_from not in ("best", "seeds"):
             raise LionSearchError(f"--restart-from must be 'best' or 'seeds', got {self.restart_from!r}")
         for task in self.tasks:
@@ -192,6 +199,19 @@ class EvolveConfig:
                                   f"got {self.promoted_seed!r}")
         for task in self.promotion[0]:
             get_task(task, self.schedule)
+
+    @property
+    def reproducible(self) -> bool:
+        """Whether the search is deterministic: its proposals go in generations of `generation`
+        children, results apply in proposal order and every decision falls at a count of
+        trained evaluations, so that the same settings give the same journal with any number
+        of workers. Unless set, a search with one worker is (its throughput is the same)."""
+        return self.workers == 1 if self.deterministic is None else self.deterministic
+
+    def pinned(self) -> "EvolveConfig":
+        """These settings with `deterministic` decided (`reproducible`), as a new run journals
+        them: a resumed run stays what it was, whatever its --workers."""
+        return dataclasses.replace(self, deterministic=self.reproducible)
 
     @property
     def pooled(self) -> bool:

@@ -1,9 +1,22 @@
 """`Search`: regularized evolution over a run journal: set up (calibrate the seeds) or resume,
 then propose children and file their results. It holds its collaborators: the population
 (parents, the best, restarts), meta-validation and the promotion scheduler, each passed what it
-needs; the search submits the jobs they ask for and hands each finished job to its owner."""
+needs; the search submits the jobs they ask for and hands each finished job to its owner.
+
+A search runs one of two ways:
+- asynchronous: a child is proposed whenever the workers have room, and results are filed as
+  they arrive, so what is proposed depends on when results come back;
+- deterministic (`EvolveConfig.reproducible`: with one worker, or `--deterministic`): children
+  are proposed in generations of `generation`, from the population as the last generation left
+  it and with the random stream seeded from (rng_seed, generation); the jobs a collaborator asks
+  for while a generation is filed go with the next one; every result is filed in the order its
+  job was sent. Whatever the number of workers and however long each training takes, the same
+  settings give the same journal. Writes are held (`RunStore.hold`) between checkpoints, quiet
+  generation boundaries where the population is journaled too (`search.checkpoint`), so that a
+  run killed at any moment resumes from one and goes on as if it had never stopped."""
 from __future__ import annotations
 
+import json
 import math
 import time
 from concurrent.futures import Future
@@ -27,7 +40,8 @@ from lion_search.runs.transfer import journal_transfer
 from lion_search.search.config import EvolveConfig
 from lion_search.search.held_back import HeldBackCheck
 from lion_search.search.instances import Instances
-from lion_search.search.jobs import STARTING, Done, Job, Scoring
+from lion_search.search import checkpoint
+from lion_search.search.jobs import STARTING, Done, Job, Scoring, estimated_flops
 from lion_search.search.metavalidation import MetaValidation
 from lion_search.search.mutate import Mutation, mutate
 from lion_search.search.observer import CALIBRATING, TRAINING, Observer, QuietObserver
@@ -87,6 +101,11 @@ class Search:
         # With a seed pool: the reference's loss on each task and pool seed, [task][seed].
         self.paired: tuple[tuple[float, ...], ...] | None = None
         self.search_seconds = 0.0      # workers' training time on children
+        self.search_flops = 0          # their estimated flops (a deterministic search's measure)
+        self.deterministic = config.reproducible
+        self.generation = 0            # a deterministic search's next generation
+        self.misses = 0                # children in a row that trained nothing
+        self.queued: list[Job] = []    # (deterministic) collaborators' jobs for the next generation
         self.stalled = False           # whether `run` gave up: STALL_AFTER children seen before
         self.rng = np.random.default_rng([config.rng_seed, store.count()])
         self.instances = Instances(config.seed_pool, config.fitness_seeds, config.max_seeds,
@@ -274,6 +293,8 @@ class Search:
                           e.fitness) for e in recent[-self.config.population:]]
         self.trained = self.store.count(EvalKind.SEARCH, cached=False)
         self.search_seconds = math.fsum(e.seconds for e in searched)
+        self.search_flops = sum(estimated_flops(self.config.tasks, len(json.loads(e.seeds)))
+                                for e in searched if not e.cached)
         best = None
         top = self.store.best(1)
         if top:
@@ -293,6 +314,11 @@ class Search:
         seeds = [Member(s["id"], parse_program(self.store.program(s["id"]).text), s["fitness"])
                  for s in self.seeds]
         self.population.resume(members, best, promoted_best, seeds, bool(after))
+        self.metaval.resume()
+        saved = checkpoint.load(self.store) if self.deterministic else None
+        if saved is not None:
+            checkpoint.restore(self.population, saved)
+            self.generation, self.misses = saved.generation, saved.misses
 
     # ------------------------------------------------------------------------ the search
 
@@ -353,6 +379,9 @@ class Search:
     def take(self, done: Done) -> None:
         """Journal a finished job: a child's evaluation, a meta-validation or a promotion."""
         if done.id in self.pending:
+            pending = self.pending[done.id]
+            self.search_flops += estimated_flops(self.config.tasks,
+                                                 len(pending.seeds or self.config.seeds))
             self.record(done)
         elif self.metaval.owns(done.id):
             self.metaval.record(done)
@@ -397,14 +426,22 @@ class Search:
         if self.trained % HALL_OF_FAME_EVERY == 0:
             write_hall_of_fame(self.store)
         self.submit(self.metaval.start(self.population.best, self.trained))
-        self.submit(self.promotion.start(self.trained, self.search_seconds))
+        self.submit(self.promotion.start(self.trained, self.search_work()))
         self.maybe_restart()
 
     def submit(self, jobs: list[Job]) -> bool:
-        """Send the workers the jobs a collaborator asked for; whether there were any."""
-        if jobs:
+        """Send the workers the jobs a collaborator asked for (a deterministic search queues
+        them for its next generation); whether there were any."""
+        if self.deterministic:
+            self.queued += jobs
+        elif jobs:
             self.pool.submit(jobs)
         return bool(jobs)
+
+    def search_work(self) -> float:
+        """The work the children's trainings took, as promotion's share counts it: the
+        workers' seconds, or in a deterministic search their estimated flops."""
+        return self.search_flops if self.deterministic else self.search_seconds
 
     def maybe_restart(self) -> None:
         """Every `restart_every` trained evaluations, empty the population: it refills with
@@ -434,49 +471,150 @@ class Search:
             stop: Callable[[], bool] = lambda: False) -> Stats:
         """Evolve until the budget of trained evaluations is met, or the time limit passes (work
         in flight is finished), or STALL_AFTER children in a row were programs seen before, or
-        ``stop()`` is true (checked after each collected batch,
-        at least every second; work in flight is dropped, and a resumed run trains it again).
-        The workers are stopped at the end."""
+        ``stop()`` is true (checked at least every second; work in flight is dropped, and a
+        resumed run trains it again; a deterministic search drops all it did since its last
+        checkpoint). The workers are stopped at the end."""
         self.observer.seeds(self.seeds)
         self.scoring = Scoring(self.config.tasks, self.hurdles(), self.references)
         try:
             pool = self.workers()
             self.started = time.perf_counter()
             deadline = math.inf if time_limit is None else time.monotonic() + time_limit
-            pool.submit([self.job(pid) for pid in self.pending])
-            misses = 0
-            while not stop():
-                if not self.session_trained:
-                    self.waiting(pool.starting() or TRAINING)
-                open_slots = self.config.budget - self.trained - len(self.pending)
-                pass_misses = 0
-                while open_slots > 0 and pool.in_flight < pool.capacity and not stop() \
-                        and time.monotonic() < deadline and pass_misses < MISSES_PER_PASS:
-                    job = self.propose()
-                    if job is None:
-                        misses, pass_misses = misses + 1, pass_misses + 1
-                        continue
-                    misses = 0
-                    pool.submit([job])
-                    open_slots -= 1
-                if not (self.pending or self.metaval.in_flight or self.promotion.in_flight
-                        or self.held_back.in_flight):
-                    # The budget or time is spent: one last round promotes the best programs
-                    # found, then the held-back check retrains them on seeds never searched.
-                    if (open_slots <= 0 or time.monotonic() >= deadline) and (
-                            self.submit(self.promotion.start(self.trained, self.search_seconds,
-                                                             final=True))
-                            or self.submit(self.held_back.start())):
-                        continue
-                    if open_slots > 0 and time.monotonic() < deadline:
-                        if misses < STALL_AFTER:
-                            continue    # every child of this pass was one seen before
-                        self.stalled = True
-                    break
-                for done in pool.wait(timeout=1.0 if self.session_trained else 0.1):
-                    self.take(done)
-                self.observer.update(self.stats())
+            if self.deterministic:
+                self.run_generations(deadline, stop)
+            else:
+                self.run_async(pool, deadline, stop)
         finally:
             self.close()
             write_hall_of_fame(self.store)
         return self.stats()
+
+    def run_async(self, pool, deadline: float, stop: Callable[[], bool]) -> None:
+        """The asynchronous search: propose while the workers have room, file results as they
+        arrive."""
+        pool.submit([self.job(pid) for pid in self.pending])
+        misses = 0
+        while not stop():
+            if not self.session_trained:
+                self.waiting(pool.starting() or TRAINING)
+            open_slots = self.config.budget - self.trained - len(self.pending)
+            pass_misses = 0
+            while open_slots > 0 and pool.in_flight < pool.capacity and not stop() \
+                    and time.monotonic() < deadline and pass_misses < MISSES_PER_PASS:
+                job = self.propose()
+                if job is None:
+                    misses, pass_misses = misses + 1, pass_misses + 1
+                    continue
+                misses = 0
+                pool.submit([job])
+                open_slots -= 1
+            if not (self.pending or self.metaval.in_flight or self.promotion.in_flight
+                    or self.held_back.in_flight):
+                # The budget or time is spent: one last round promotes the best programs
+                # found, then the held-back check retrains them on seeds never searched.
+                if (open_slots <= 0 or time.monotonic() >= deadline) and (
+                        self.submit(self.promotion.start(self.trained, self.search_work(),
+                                                         final=True))
+                        or self.submit(self.held_back.start())):
+                    continue
+                if open_slots > 0 and time.monotonic() < deadline:
+                    if misses < STALL_AFTER:
+                        continue    # every child of this pass was one seen before
+                    self.stalled = True
+                break
+            for done in pool.wait(timeout=1.0 if self.session_trained else 0.1):
+                self.take(done)
+            self.observer.update(self.stats())
+
+    # ------------------------------------------------------------ the deterministic search
+
+    def run_generations(self, deadline: float, stop: Callable[[], bool]) -> None:
+        """The deterministic search (see the module's docstring): generation after generation
+        until none is left to run; writes are held between checkpoints, and when `stop()`
+        ends it they are dropped (the journal is left at its last checkpoint)."""
+        self.queued = [self.job(pid) for pid in self.pending]   # children a journal left pending
+        self.store.hold()
+        finished = False
+        try:
+            while (jobs := self.next_generation(deadline)) is not None:
+                if not self.train_generation(jobs, stop):
+                    return
+                self.generation += 1
+                if self.quiet():
+                    self.checkpoint()
+            finished = True
+        finally:
+            self.store.release(keep=finished)
+            if not finished:
+                self.trained = self.store.count(EvalKind.SEARCH, cached=False)
+
+    def next_generation(self, deadline: float) -> list[Job] | None:
+        """The jobs of the next generation, each sent to the workers at once: first those the
+        collaborators asked for while the last one was filed, then (while the budget lasts and
+        the time limit has not passed when it begins) up to `generation` children proposed
+        with the random stream seeded from (rng_seed, generation), fewer where MISSES_PER_PASS
+        children in a row train nothing. Once the budget or time is spent and nothing is
+        queued: the final promotion round, then the held-back check. None when the search is
+        over (done, or stalled: STALL_AFTER children in a row trained nothing)."""
+        fresh = np.random.default_rng([self.config.rng_seed, self.generation])
+        self.rng.bit_generator.state = fresh.bit_generator.state   # shared with the population
+        jobs, self.queued = self.queued, []
+        self.pool.submit(jobs)
+        open_slots = self.config.budget - self.trained - len(self.pending)
+        searching = open_slots > 0 and time.monotonic() < deadline
+        children = misses = 0
+        while searching and children < min(self.config.generation, open_slots) \
+                and misses < MISSES_PER_PASS:
+            job = self.propose()
+            if job is None:
+                self.misses, misses = self.misses + 1, misses + 1
+                continue
+            self.misses = 0
+            self.pool.submit([job])
+            jobs.append(job)
+            children += 1
+        if jobs:
+            return jobs
+        if not searching:
+            # The budget or time is spent: one last round promotes the best programs found,
+            # then the held-back check retrains them on seeds never searched.
+            last = self.promotion.start(self.trained, self.search_work(), final=True) \
+                or self.held_back.start()
+            self.pool.submit(last)
+            return last or None
+        if self.misses < STALL_AFTER:
+            return []       # every child of this generation was one seen before
+        self.stalled = True
+        return None
+
+    def train_generation(self, jobs: Sequence[Job], stop: Callable[[], bool]) -> bool:
+        """Wait for a generation's jobs and file each result in the order its job was sent,
+        as soon as those before it are in (the observer hears after each batch); False if
+        `stop()` asked to stop first (checked at least every second)."""
+        results: dict[int, Done] = {}
+        filed = 0
+        while filed < len(jobs):
+            if stop():
+                return False
+            if not self.session_trained:
+                self.waiting(self.pool.starting() or TRAINING)
+            for done in self.pool.wait(timeout=1.0 if self.session_trained else 0.1):
+                results[done.id] = done
+            while filed < len(jobs) and jobs[filed].id in results:
+                self.take(results.pop(jobs[filed].id))
+                filed += 1
+            self.observer.update(self.stats())
+        return True
+
+    def quiet(self) -> bool:
+        """Whether nothing is in flight or queued (a checkpoint may be taken)."""
+        return not (self.queued or self.pending or self.metaval.in_flight
+                    or self.promotion.in_flight or self.held_back.in_flight)
+
+    def checkpoint(self) -> None:
+        """Journal the checkpoint (`search.checkpoint`) and commit everything held since the
+        last one."""
+        checkpoint.journal(self.store, checkpoint.take(self.population, self.generation,
+                                                        self.misses))
+        self.store.release()
+        self.store.hold()
