@@ -249,8 +249,9 @@ def test_a_killed_ray_worker_is_replaced_and_the_budget_is_met(tmp_path):
 
 @pytest.mark.parametrize("source", ["best", "seeds"])
 def test_restarts_refill_the_population_from_the_best_or_the_seeds(tmp_path, source):
+    # (generations of 4 end where the restarts come, at 20 and 40 trained evaluations)
     store, search, stats = run_search(tmp_path / "run", budget=45, restart_every=20,
-                                      restart_from=source, batch_size=1)
+                                      restart_from=source, batch_size=1, generation=4)
     assert stats.trained == 45 and search.population.restarted
     after = store.value("restart_after")
     evaluations = store.evaluations("search")
