@@ -258,8 +258,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "programs by the real search with synthetic training (300000: about an hour "
                    "on 2 cores; kept in --out and reused), then time show, report, --resume and "
                    "salvage on it")
-    p.add_argument("--out", help="where --startup writes its runs (default runs/bench-startup), "
-                                 "or --journal its journal (default runs/bench-journal)")
+    p.add_argument("--out", help="where --startup or --workers write their runs (default "
+                                 "runs/bench-startup, runs/bench-workers), or --journal its "
+                                 "journal (default runs/bench-journal)")
     p.add_argument("--seed-effects", type=int, metavar="N", help="instead, what a training "
                    "seed controls: AdamW on digits-mlp-b512 trained N times with its "
                    "initialisation, batch order, train/validation split, or all three varied")
@@ -276,8 +277,14 @@ def build_parser() -> argparse.ArgumentParser:
                                     "proxy_tasks/corpus)")
     p.add_argument("--targets-file", help="with --proxies: the targets' JSON file (default "
                                           "proxy_tasks/proxy_targets.json)")
-    p.add_argument("--workers", type=int, help="with --proxies: trainings at once (default: one "
-                                               "per core)")
+    p.add_argument("--workers", type=_ints, help="instead, scaling on identical work: whole "
+                   "evolve --deterministic commands with 1 worker and with N, --repeats times "
+                   "each (--budget, default 2000: about an hour on 2 cores), with the ratio per "
+                   "repeat and what takes the cores; with --proxies: trainings at once (default: "
+                   "one per core)")
+    p.add_argument("--budget", type=int, default=2000, help="with --workers: the evolve budget")
+    p.add_argument("--repeats", type=int, default=3, help="with --workers: commands per worker "
+                                                          "count")
     p.add_argument("--plot", help="with --proxies: PNG of tau against cost (default "
                                   "runs/bench/proxies.png)")
     return parser
