@@ -20,9 +20,9 @@ from tests.test_search import CLI, cli
 # Small, but with everything that could make two runs differ: cache hits and re-evaluations on
 # a seed pool, promotion rounds (with AdamW's tuning) and meta-validation on the cadence, and
 # the held-back check at the end.
-SETTINGS = dict(task="quadratic", budget=60, population=8, generation=8, promote_every=20,
-                promote_tasks="rosenbrock", promote_trials=4, metaval_task="logreg",
-                metaval_every=20)
+SETTINGS = {"task": "quadratic", "budget": 60, "population": 8, "generation": 8,
+            "promote_every": 20, "promote_tasks": "rosenbrock", "promote_trials": 4,
+            "metaval_task": "logreg", "metaval_every": 20}
 
 
 def journal_rows(folder) -> tuple[list[tuple], list[tuple]]:

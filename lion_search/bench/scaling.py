@@ -25,7 +25,8 @@ import resource
 import subprocess
 import time
 from pathlib import Path
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 from lion_search.bench.speed import lion_search_command
 from lion_search.runs.journal import EvalKind, RunStore

@@ -15,9 +15,9 @@ from lion_search.language.errors import LionSearchError
 from lion_search.runs.references import load_program
 from lion_search.search.mutate import MutationWeights
 from lion_search.search.promotion import (
+    MAX_GROWTH,
     PROMOTED_SCORES,
     PROMOTION_GRID,
-    MAX_GROWTH,
     PROMOTION_SHARE,
     PROMOTION_TRIALS,
     stage_b_tasks,
@@ -205,7 +205,7 @@ class EvolveConfig:
         """Whether the search is deterministic: its proposals go in generations of `generation`
         children, results apply in proposal order and every decision falls at a count of
         trained evaluations, so that the same settings give the same journal with any number
-        of workers. Unless set, a search with one worker is (its throughput is the same)."""
+        of workers. Unless set, a search with one worker is, and one with several is not."""
         return self.workers == 1 if self.deterministic is None else self.deterministic
 
     def pinned(self) -> "EvolveConfig":

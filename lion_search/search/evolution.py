@@ -37,10 +37,10 @@ from lion_search.runs.hall_of_fame import write_hall_of_fame
 from lion_search.runs.journal import EvalKind, RunStore
 from lion_search.runs.references import load_program
 from lion_search.runs.transfer import journal_transfer
+from lion_search.search import checkpoint
 from lion_search.search.config import EvolveConfig
 from lion_search.search.held_back import HeldBackCheck
 from lion_search.search.instances import Instances
-from lion_search.search import checkpoint
 from lion_search.search.jobs import STARTING, Done, Job, Scoring, estimated_flops
 from lion_search.search.metavalidation import MetaValidation
 from lion_search.search.mutate import Mutation, mutate

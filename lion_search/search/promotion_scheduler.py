@@ -23,7 +23,12 @@ import threading
 from concurrent.futures import Future
 from typing import NamedTuple
 
-from lion_search.analysis.dedup import DedupCache, dataflow_hash, facts_runs, fingerprint
+from lion_search.analysis.dedup import (
+    DedupCache,
+    dataflow_hash,
+    facts_runs,
+    fingerprint,
+)
 from lion_search.evaluation.results import Status
 from lion_search.evaluation.tasks import tensor_facts_of
 from lion_search.language.parser import parse_program
