@@ -24,8 +24,8 @@ import json
 import resource
 import subprocess
 import time
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 from typing import NamedTuple
 
 from lion_search.bench.speed import lion_search_command
