@@ -10,11 +10,16 @@ from dataclasses import fields
 
 import pytest
 
-from lion_search.bench.journal_scale import benchmark_journal, build_journal, time_commands
+from lion_search.bench.journal_scale import (
+    benchmark_journal,
+    build_journal,
+    time_commands,
+)
 from lion_search.bench.synthetic_pool import SYNTHETIC_WORKER
 from lion_search.cli.entry import main
 from lion_search.language.parser import parse_program
 from lion_search.language.shapes import memory_cost
+from lion_search.runs import journal_hall
 from lion_search.runs.hall_of_fame import HALL_KINDS, pareto_front, write_hall_of_fame
 from lion_search.runs.journal import JOURNAL, EvalKind, RunStore
 from lion_search.search.mutate import MutationWeights
@@ -66,7 +71,7 @@ def test_the_journaled_hall_equals_one_computed_from_nothing(journal, tmp_path):
     """The search journaled its hall every few dozen evaluations; a copy whose hall tables are
     emptied (as an upgraded or salvaged journal's are) computes the same cells from nothing."""
     kept = RunStore.open(copy_of(journal, tmp_path / "kept"))
-    counted, searched, cells = kept.hall()
+    counted, searched, cells = journal_hall.hall(kept)
     assert 0 < counted <= kept.last_evaluation_id() and cells
     assert searched == kept.count(EvalKind.SEARCH, upto=counted)
     emptied = copy_of(journal, tmp_path / "emptied")
@@ -76,13 +81,13 @@ def test_the_journaled_hall_equals_one_computed_from_nothing(journal, tmp_path):
     db.commit()
     db.close()
     fresh = RunStore.open(emptied)
-    assert fresh.hall() == (0, 0, [])
+    assert journal_hall.hall(fresh) == (0, 0, [])
     assert pareto_front(fresh) == pareto_front(kept)
     write_hall_of_fame(fresh)
     write_hall_of_fame(kept)
-    assert sorted(fresh.hall()[2]) == sorted(kept.hall()[2])
+    assert sorted(journal_hall.hall(fresh)[2]) == sorted(journal_hall.hall(kept)[2])
     assert {(length, memory): (fitness, eid) for length, memory, fitness, eid, *_
-            in kept.hall()[2]} == recomputed(kept)
+            in journal_hall.hall(kept)[2]} == recomputed(kept)
     kept.close()
     fresh.close()
 
@@ -90,15 +95,15 @@ def test_the_journaled_hall_equals_one_computed_from_nothing(journal, tmp_path):
 def test_two_writers_of_the_hall_lose_nothing(journal, tmp_path):
     store = RunStore.open(copy_of(journal, tmp_path / "run"))
     write_hall_of_fame(store)
-    counted, searched, cells = store.hall()
+    counted, searched, cells = journal_hall.hall(store)
     length, memory, fitness, eid, program, kind, found = cells[0][:7]
     # A writer that counts no further than the journal changes nothing ...
-    assert not store.save_hall(counted, searched, [(length, memory, fitness - 1, 1, 1, kind, 0)])
+    assert not journal_hall.save_hall(store, counted, searched, [(length, memory, fitness - 1, 1, 1, kind, 0)])
     # ... and one that counts further keeps each cell's better program.
-    assert store.save_hall(counted + 1, searched, [(length, memory, fitness + 1, 1, 1, kind, 0)])
-    assert store.hall()[2] == cells and store.hall()[0] == counted + 1
-    assert store.save_hall(counted + 2, searched, [(length, memory, fitness - 1, 1, 1, kind, 0)])
-    assert (length, memory, fitness - 1, 1, 1, kind, 0) == store.hall()[2][0][:7]
+    assert journal_hall.save_hall(store, counted + 1, searched, [(length, memory, fitness + 1, 1, 1, kind, 0)])
+    assert journal_hall.hall(store)[2] == cells and journal_hall.hall(store)[0] == counted + 1
+    assert journal_hall.save_hall(store, counted + 2, searched, [(length, memory, fitness - 1, 1, 1, kind, 0)])
+    assert (length, memory, fitness - 1, 1, 1, kind, 0) == journal_hall.hall(store)[2][0][:7]
     store.close()
 
 

@@ -17,7 +17,8 @@ from lion_search.runs.journal_schema import SCHEMA_VERSION, EvalKind
 
 ROOT = Path(__file__).resolve().parent.parent
 V1 = ROOT / "tests" / "data" / "journal_v1.sqlite"
-JOURNAL_MODULES = {"journal.py", "journal_schema.py", "journal_sqlite.py", "journal_proposals.py"}
+JOURNAL_MODULES = {"journal.py", "journal_schema.py", "journal_sqlite.py", "journal_proposals.py",
+                   "journal_hall.py"}
 
 
 def raw(journal, query):

@@ -224,9 +224,10 @@ def test_sigterm_stops_like_ctrl_c_and_the_run_resumes_without_loss(tmp_path):
 
 def test_a_full_journal_stops_the_search_and_resume_loses_nothing(tmp_path):
     """SQLite's own SQLITE_FULL, raised where the store writes: after ten trained evaluations
-    the journal may not grow by a page (PRAGMA max_page_count, on this connection only)."""
+    the journal may not grow by a page (PRAGMA max_page_count, on this connection only). (A
+    deterministic search commits at checkpoints: generations of 5 put one at 10.)"""
     config = EvolveConfig(task="quadratic", population=10, workers=1, budget=300,
-                          promote_every=0)
+                          promote_every=0, generation=5)
     store = RunStore.create(tmp_path / "run", config.to_json())
     search = Search(store, config)
     search.setup()

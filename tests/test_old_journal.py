@@ -89,6 +89,7 @@ def test_an_old_journal_gets_the_indexes_and_its_hall_of_fame_once(old_run, caps
     search then keeps it up to date."""
     from lion_search.language.parser import parse_program
     from lion_search.language.shapes import memory_cost
+    from lion_search.runs import journal_hall
     from lion_search.runs.hall_of_fame import HALL_KINDS, pareto_front
 
     store = RunStore.open(old_run)
@@ -96,13 +97,13 @@ def test_an_old_journal_gets_the_indexes_and_its_hall_of_fame_once(old_run, caps
         "EXPLAIN QUERY PLAN SELECT COUNT(*) FROM evaluations WHERE kind = 'search' AND cached = 1")]
     assert plans == ["SEARCH evaluations USING COVERING INDEX evaluations_by_cache_hit "
                      "(kind=? AND cached=?)"]
-    assert store.hall() == (0, 0, [])
+    assert journal_hall.hall(store) == (0, 0, [])
     shown = pareto_front(store)
     store.close()
     assert main(["report", str(old_run)]) == 0
     capsys.readouterr()
     store = RunStore.open(old_run)
-    counted, _, cells = store.hall()
+    counted, _, cells = journal_hall.hall(store)
     assert counted == store.last_evaluation_id() and pareto_front(store) == shown
     best = {}
     for kind in HALL_KINDS:
@@ -117,5 +118,5 @@ def test_an_old_journal_gets_the_indexes_and_its_hall_of_fame_once(old_run, caps
                  "--workers", "1"]) == 0
     capsys.readouterr()
     store = RunStore.open(old_run)
-    assert store.hall_counted() == store.last_evaluation_id() > counted
+    assert journal_hall.hall_counted(store) == store.last_evaluation_id() > counted
     store.close()

@@ -155,24 +155,28 @@ def promoted_run(tmp_path_factory):
     return folder, config
 
 
-def test_promotion_takes_no_more_than_its_share_of_the_training_time(tmp_path):
+@pytest.mark.parametrize("deterministic", [False, True])
+def test_promotion_takes_no_more_than_its_share_of_the_training_time(tmp_path, deterministic):
     """A round is skipped while promotion has used more than --promote-share of the workers'
     time: with a tiny share, only the first round (when promotion has used nothing) runs, and
-    the final one when the budget is spent."""
+    the final one when the budget is spent. A deterministic search counts the trainings'
+    estimated flops instead of their seconds (the same in every run)."""
     config = EvolveConfig(task="quadratic", budget=60, population=8, workers=1,
                           promote_every=10, promote_top=2, promote_tasks="rosenbrock",
-                          promote_share=0.01, promote_trials=4, seed_programs=("adamw",))
+                          promote_share=0.01, promote_trials=4, seed_programs=("adamw",),
+                          deterministic=deterministic)
     store = RunStore.create(tmp_path / "run", config.to_json())
     search = Search(store, config)
     search.setup()
     search.load()
     search.run()
     assert store.count("promoted") == 3     # the seed's round first, and the final one's 2
-    assert store.value("promotion_seconds") > 0
+    key = "promotion_flops" if deterministic else "promotion_seconds"
+    assert store.value(key) > 0
     resumed = Search(store, config)
     resumed.load()
-    assert resumed.promotion.seconds == store.value("promotion_seconds")
-    assert resumed.search_seconds == pytest.approx(search.search_seconds)
+    assert resumed.promotion.work == store.value(key)
+    assert resumed.search_work() == pytest.approx(search.search_work())
     store.close()
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from lion_search.inspect.summary import summarize
 from lion_search.runs.journal import RunStore
-from lion_search.search import evolution
+from lion_search.search import generations
 from lion_search.search.config import EvolveConfig
 from lion_search.search.evolution import Search
 from lion_search.search.observer import QuietObserver
@@ -62,7 +62,7 @@ def test_a_search_meets_its_budget_however_many_children_in_a_row_were_seen_befo
     """A random walk of mutations (tournament 1) makes mostly cache hits; a pass that trained
     nothing used to end the search short of its budget (7,539 of 8,000 in a random-search run).
     With one miss a pass allowed, every cache hit while nothing is in flight is such a pass."""
-    monkeypatch.setattr(evolution, "MISSES_PER_PASS", 1)
+    monkeypatch.setattr(generations, "MISSES_PER_PASS", 1)
     store, search, stats = run_search(tmp_path / "run", budget=40, tournament=1, batch_size=1,
                                       remutations=0)
     assert stats.trained == 40 and store.count("search", cached=True) > 0
@@ -71,8 +71,8 @@ def test_a_search_meets_its_budget_however_many_children_in_a_row_were_seen_befo
 
 
 def test_a_search_whose_children_are_all_seen_before_stops(tmp_path, monkeypatch):
-    monkeypatch.setattr(evolution, "STALL_AFTER", 0)
-    monkeypatch.setattr(evolution, "MISSES_PER_PASS", 1)
+    monkeypatch.setattr(generations, "STALL_AFTER", 0)
+    monkeypatch.setattr(generations, "MISSES_PER_PASS", 1)
     store, search, stats = run_search(tmp_path / "run", budget=400, tournament=1, batch_size=1)
     assert stats.trained < 400 and search.stalled
     store.close()
@@ -81,8 +81,8 @@ def test_a_search_whose_children_are_all_seen_before_stops(tmp_path, monkeypatch
 def test_evolve_says_why_a_stalled_search_stopped_short(tmp_path, monkeypatch, capsys):
     from lion_search.cli import main
 
-    monkeypatch.setattr(evolution, "STALL_AFTER", 0)
-    monkeypatch.setattr(evolution, "MISSES_PER_PASS", 1)
+    monkeypatch.setattr(generations, "STALL_AFTER", 0)
+    monkeypatch.setattr(generations, "MISSES_PER_PASS", 1)
     assert main(["evolve", *QUICK, "--budget", "400", "--tournament", "1", "--batch-size", "1",
                  "--out", str(tmp_path / "run")]) == 0
     out = " ".join(capsys.readouterr().out.split())
@@ -250,8 +250,9 @@ def test_a_killed_ray_worker_is_replaced_and_the_budget_is_met(tmp_path):
 
 @pytest.mark.parametrize("source", ["best", "seeds"])
 def test_restarts_refill_the_population_from_the_best_or_the_seeds(tmp_path, source):
+    # (generations of 4 end where the restarts come, at 20 and 40 trained evaluations)
     store, search, stats = run_search(tmp_path / "run", budget=45, restart_every=20,
-                                      restart_from=source, batch_size=1)
+                                      restart_from=source, batch_size=1, generation=4)
     assert stats.trained == 45 and search.population.restarted
     after = store.value("restart")["after"]
     evaluations = store.evaluations("search")

@@ -81,9 +81,11 @@ def build_journal(folder: Path, programs: int, rng_seed: int = 0,
     search with synthetic training (see the module docstring); `progress(programs so far)` is
     called now and then. Returns the folder."""
     # Without re-mutation: most children are cache hits, as in the Lion search's journals
-    # (about 89%), the most rows a journal of `programs` programs can have.
+    # (about 89%), the most rows a journal of `programs` programs can have. Asynchronous: the
+    # search is stopped at `programs` programs, and a deterministic one would keep only what
+    # it wrote up to its last checkpoint.
     config = EvolveConfig(**JOURNAL_TASKS, budget=programs, workers=1, rng_seed=rng_seed,
-                          remutations=0)
+                          remutations=0, deterministic=False)
     config.check()
     store = RunStore.create(folder, config.to_json(), force=True)
     pool: Future = Future()

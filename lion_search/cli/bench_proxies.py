@@ -55,7 +55,10 @@ def bench_proxies(args: argparse.Namespace) -> None:
     from lion_search.inspect.plots import plot_agreement_against_cost
     from lion_search.search.config import default_workers
 
-    workers = default_workers() if args.workers is None else args.workers
+    if args.workers is not None and len(args.workers) != 1:
+        raise LionSearchError(f"--proxies takes one --workers count, got "
+                              f"{','.join(map(str, args.workers))}")
+    workers = default_workers() if args.workers is None else args.workers[0]
     if workers < 1:
         raise LionSearchError(f"--workers must be at least 1, got {workers}")
 

@@ -81,7 +81,8 @@ def cmd_eval(args: argparse.Namespace) -> None:
 def cmd_bench(args: argparse.Namespace) -> None:
     """Candidates/s of the interpreter, the batched interpreter and per-program jit; or with
     --startup, the start-up and workers benchmark; with --journal, the journal benchmark; with
-    --rediscovery, the rediscovery rate; or with --proxies, the proxy benchmark."""
+    --rediscovery, the rediscovery rate; with --proxies, the proxy benchmark; or with --workers,
+    scaling on identical work."""
     from lion_search.bench.speed import benchmark
 
     if args.startup:
@@ -117,6 +118,11 @@ def cmd_bench(args: argparse.Namespace) -> None:
         from lion_search.cli.bench_proxies import bench_proxies
 
         return bench_proxies(args)
+    if args.workers:
+        from lion_search.cli.bench_workers import bench_workers
+
+        return bench_workers(args.workers, args.budget, args.repeats,
+                             Path(args.out or "runs/bench-workers"))
     with console.status(f"benchmarking on {args.task}"):
         speeds = benchmark(args.task, args.candidates, args.jitted, args.batch_size)
     table = Table(title=f"candidates/s on {args.task} (one process, measured side by side)")

@@ -32,7 +32,8 @@ def _config_from_args(args: argparse.Namespace) -> dict:
         "batch_size", "address", "gpus_per_worker", "population_batch", "rng_seed",
         "metaval_every", "metaval_task", "promote_every", "promote_top", "promote_share",
         "promote_tasks", "promote_score", "promoted_seed", "promote_trials", "seed_pool",
-        "prior_seeds", "fitness_seeds", "rotate_every", "max_seeds", "promote_seeds", "held_back_seeds", "held_back_top")
+        "prior_seeds", "fitness_seeds", "rotate_every", "max_seeds", "promote_seeds", "held_back_seeds", "held_back_top",
+        "deterministic", "generation")
         if getattr(args, k) is not None}
     if args.reevaluate_parents is not None:
         fields["reevaluate_parents"] = args.reevaluate_parents == "on"
@@ -149,7 +150,7 @@ def _open_run(args: argparse.Namespace, folder: Path
 
     fields = _config_from_args(args)
     if not args.resume:
-        config = EvolveConfig(**with_gpu_workers(fields))
+        config = EvolveConfig(**with_gpu_workers(fields)).pinned()
         config.check()
         store = RunStore.create(folder, config.to_json(), force=args.force)
         link_latest(folder)
@@ -179,7 +180,8 @@ def _search(args: argparse.Namespace, store: RunStore, config: EvolveConfig) -> 
     from lion_search.inspect.live import LiveView
     from lion_search.language.errors import DiskFull
     from lion_search.runs.journal_sqlite import disk_full
-    from lion_search.search.evolution import STALL_AFTER, Search
+    from lion_search.search.evolution import Search
+    from lion_search.search.generations import STALL_AFTER
     from lion_search.search.pools import process_started, start_pool
 
     pool = start_pool(config)   # the workers start while the search sets up

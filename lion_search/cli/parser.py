@@ -99,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hurdle", type=float, help="cut candidates whose loss at 25%% of training is "
                                                 "this many times the seed's (default 2; 0 = off)")
     p.add_argument("--islands", type=int, help="populations that evolve apart, the population "
-                                               "split among them (default 1)")
+                                               "split among them (default 4)")
     p.add_argument("--migrate-every", type=int, help="evaluations between migrations: each "
                                                      "island's best that the next island lacks "
                                                      "is copied there (default 500)")
@@ -116,6 +116,13 @@ def build_parser() -> argparse.ArgumentParser:
                                                        "score has not improved for N "
                                                        "evaluations (default 0: never)")
     p.add_argument("--rng-seed", type=int, help="random seed of the search (default 0)")
+    p.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=None,
+                   help="reproducible: children proposed in generations and results filed in "
+                        "the order they were sent, so that the same command gives the same "
+                        "journal with any number of workers, resumed or not (default: on with "
+                        "--workers 1, off with more)")
+    p.add_argument("--generation", type=int, help="children proposed per generation of a "
+                                                  "deterministic search (default 32)")
     p.add_argument("--metaval-every", type=int, help="meta-validate the best program every N "
                                                      "evaluations (default: 10%% of the budget, "
                                                      "at most 1000)")
@@ -270,10 +277,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "programs by the real search with synthetic training (300000: about an hour "
                    "on 2 cores; kept in --out and reused), then time show, report, --resume and "
                    "salvage on it")
-    p.add_argument("--out", help="where --startup writes its runs (default runs/bench-startup), "
-                                 "--journal its journal (default runs/bench-journal), or "
-                                 "--rediscovery its runs and report (default "
-                                 "runs/rediscovery-PROXY)")
+    p.add_argument("--out", help="where --startup or --workers write their runs (default "
+                                 "runs/bench-startup, runs/bench-workers), --journal its journal "
+                                 "(default runs/bench-journal), or --rediscovery its runs and "
+                                 "report (default runs/rediscovery-PROXY)")
     p.add_argument("--seed-effects", type=int, metavar="N", help="instead, what a training "
                    "seed controls: AdamW on digits-mlp-b512 trained N times with its "
                    "initialisation, batch order, train/validation split, or all three varied")
@@ -313,8 +320,14 @@ def build_parser() -> argparse.ArgumentParser:
                                     "proxy_tasks/corpus)")
     p.add_argument("--targets-file", help="with --proxies: the targets' JSON file (default "
                                           "proxy_tasks/proxy_targets.json)")
-    p.add_argument("--workers", type=int, help="with --proxies: trainings at once (default: one "
-                                               "per core)")
+    p.add_argument("--workers", type=_ints, help="instead, scaling on identical work: whole "
+                   "evolve --deterministic commands with 1 worker and with N, --repeats times "
+                   "each (--budget, default 2000: about an hour on 2 cores), with the ratio per "
+                   "repeat and what takes the cores; with --proxies: trainings at once (default: "
+                   "one per core)")
+    p.add_argument("--budget", type=int, default=2000, help="with --workers: the evolve budget")
+    p.add_argument("--repeats", type=int, default=3, help="with --workers: commands per worker "
+                                                          "count")
     p.add_argument("--plot", help="with --proxies: PNG of tau against cost (default "
                                   "runs/bench/proxies.png)")
     return parser

@@ -29,6 +29,7 @@ from typing import NamedTuple
 from lion_search.language.errors import LionSearchError
 from lion_search.language.parser import parse_program
 from lion_search.language.shapes import memory_cost
+from lion_search.runs import journal_hall
 from lion_search.runs.journal import EvalKind, RunStore
 
 HALL_OF_FAME = "hall_of_fame.csv"
@@ -63,7 +64,7 @@ class _Hall:
 
 def _journaled(store: RunStore, shapes: dict[str, tuple[int, float]]) -> _Hall:
     """The hall as the journal holds it (empty before it is first written)."""
-    last_id, searched, rows = store.hall()
+    last_id, searched, rows = journal_hall.hall(store)
     return _Hall(last_id, searched, {(length, memory): (fitness, eid, program, kind, text, found)
                                      for length, memory, fitness, eid, program, kind, found, text
                                      in rows}, shapes)
@@ -88,7 +89,7 @@ def _shape(hall: _Hall, text: str) -> tuple[int, float] | None:
 def _update(store: RunStore) -> _Hall:
     key = (str(store.folder.resolve()), str(store.value("created", "")))
     hall = _HALLS.get(key)
-    if hall is None or store.hall_counted() > hall.last_id:
+    if hall is None or journal_hall.hall_counted(store) > hall.last_id:
         # Another process journaled it further (what this one had not saved, it counts too).
         hall = _HALLS[key] = _journaled(store, hall.shapes if hall else {})
     # Everything up to `top` is committed and never changes (one writer, append-only ids), so
@@ -153,7 +154,7 @@ def write_hall_of_fame(store: RunStore, path: str | Path | None = None) -> Path:
     cells = [(length, memory, fitness, eid, program, kind, found)
              for (length, memory), (fitness, eid, program, kind, _, found)
              in ((shape, hall.cells[shape]) for shape in sorted(hall.unsaved))]
-    store.save_hall(hall.last_id, hall.searched, cells)
+    journal_hall.save_hall(store, hall.last_id, hall.searched, cells)
     hall.unsaved.clear()
     entries = pareto_front(store)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)

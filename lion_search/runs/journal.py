@@ -11,7 +11,8 @@ evaluated, and the population (the last P evaluated children) can be rebuilt fro
 Every SQL query of the package lives in the journal's modules: this one (`RunStore`, whose
 named queries the other modules call), journal_schema (the tables, `EvalKind`, the schema
 versions and their migrations), journal_sqlite (the guarded connection, and the reads that
-salvage a damaged file) and journal_proposals (islands, migrations and how mutants fared).
+salvage a damaged file), journal_proposals (islands, migrations and how mutants fared) and
+journal_hall (the hall of fame's tables).
 A journal of an older schema version is migrated when it is opened.
 
 A damaged journal is one error line wherever it is read or written (journal_sqlite). Opening a
@@ -21,6 +22,7 @@ command shows a partial answer.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -56,6 +58,7 @@ class RunStore:
     def __init__(self, folder: Path, connection: sqlite3.Connection):
         self.folder = folder
         self.db = connection
+        self.holding = False     # writes wait for `release` (a deterministic search's checkpoints)
 
     # ---------------------------------------------------------------- opening and creating
 
@@ -153,7 +156,39 @@ class RunStore:
                                f"to {SCHEMA_VERSION} when opened, which failed: {err}") from None
 
     def close(self) -> None:
+        """Close the journal (writes still held are dropped: see `hold`)."""
         self.db.close()
+
+    # ------------------------------------------------------------------ held transactions
+
+    def hold(self) -> None:
+        """Hold what is written from now on in one transaction until `release`: other readers,
+        and the journal after a crash, see none of it before. A deterministic search holds its
+        writes between checkpoints, so that a killed run resumes from one."""
+        if not self.holding:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.holding = True
+
+    def release(self, keep: bool = True) -> None:
+        """End a `hold`: commit what was written (`keep`), or roll it back."""
+        if self.holding:
+            self.holding = False
+            if keep:
+                self.db.commit()
+            else:
+                self.db.rollback()
+
+    @contextlib.contextmanager
+    def writing(self, begin: str | None = None) -> Iterator[None]:
+        """The context of one write, or with `begin` (a BEGIN statement) of one transaction:
+        committed at its end, unless writes are held (then it is part of what is held)."""
+        if self.holding:
+            yield
+            return
+        with self.db:
+            if begin:
+                self.db.execute(begin)
+            yield
 
     # ----------------------------------------------------------------------------- meta
 
@@ -170,12 +205,12 @@ class RunStore:
         return json.loads(self._get("config") or "{}")
 
     def set_config(self, config: dict[str, Any]) -> None:
-        with self.db:
+        with self.writing():
             self._set("config", json.dumps(config, sort_keys=True))
 
     def set_state(self, state: str) -> None:
         """running | finished | interrupted; with the writer's pid and a heartbeat time."""
-        with self.db:
+        with self.writing():
             self._set("state", state)
             self._set("pid", str(os.getpid()))
             self._set("heartbeat", repr(time.time()))
@@ -195,7 +230,7 @@ class RunStore:
 
     def set_value(self, key: str, value: Any) -> None:
         """Store any JSON value under `key` in the run's metadata."""
-        with self.db:
+        with self.writing():
             self._set(key, json.dumps(value))
 
     def value(self, key: str, default: Any = None) -> Any:
@@ -207,7 +242,7 @@ class RunStore:
     def add_program(self, text: str, keys: tuple[str, str], parent: int | None, mutation: str,
                     origin: str) -> int:
         """Journal a program with its (data-flow hash, fingerprint); returns its id."""
-        with self.db:
+        with self.writing():
             cursor = self.db.execute(
                 "INSERT INTO programs (text, hash, fingerprint, parent, mutation, origin, created) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -221,7 +256,7 @@ class RunStore:
         """Journal one result of `program`, committed at once; returns its id. `cached`: its
         fitness was reused from an equivalent program, not trained; `lr_factor`: a promotion's
         best lr factor; `per_seed`: its score on each seed it trained on."""
-        with self.db:
+        with self.writing():
             cursor = self.db.execute(
                 "INSERT INTO evaluations (program, kind, fitness, status, cached, task, seeds, "
                 "seconds, worker, created, lr_factor, per_seed) "
@@ -418,47 +453,6 @@ class RunStore:
             "SELECT p.hash, COUNT(*) FROM programs p JOIN evaluations e ON e.program = p.id "
             f"WHERE p.hash IN ({marks}) AND e.cached = 1 GROUP BY p.hash", tuple(hashes)
         ).fetchall())
-
-    # ------------------------------------------------------------------- the hall of fame
-
-    def hall_counted(self) -> int:
-        """The id of the last evaluation that the journaled hall of fame counts (0: none)."""
-        row = self.db.execute("SELECT evaluation FROM hall_progress").fetchone()
-        return row[0] if row else 0
-
-    def hall(self) -> tuple[int, int, list[tuple]]:
-        """The journaled hall of fame (runs.hall_of_fame): the last evaluation id it counts, the
-        search evaluations up to it, and its cells as (length, memory, fitness, evaluation id,
-        program id, kind, found_at, program text); (0, 0, []) before it is first written."""
-        with self.db:
-            self.db.execute("BEGIN")      # the progress and the cells of one moment
-            progress = self.db.execute("SELECT evaluation, searched FROM hall_progress").fetchone()
-            cells = self.db.execute(
-                "SELECT h.length, h.memory, h.fitness, h.evaluation, h.program, h.kind, "
-                "h.found_at, p.text FROM hall h JOIN programs p ON p.id = h.program").fetchall()
-        return (*progress, cells) if progress else (0, 0, [])
-
-    def save_hall(self, counted: int, searched: int, cells: Sequence[tuple]) -> bool:
-        """Journal the hall of fame as counting every evaluation up to id `counted` (of which
-        `searched` search evaluations), with the `cells` that changed, each (length, memory,
-        fitness, evaluation id, program id, kind, found_at). A cell keeps the better of its
-        journaled and its new program (lower fitness, then earlier evaluation), so that two
-        processes that save at once lose nothing. Nothing is written when the journal's hall
-        counts as far already; returns whether it was written (in one transaction)."""
-        with self.db:
-            self.db.execute("BEGIN IMMEDIATE")
-            if self.hall_counted() >= counted:
-                return False
-            self.db.executemany(
-                "INSERT INTO hall (length, memory, fitness, evaluation, program, kind, found_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (length, memory) DO UPDATE SET "
-                "fitness = excluded.fitness, evaluation = excluded.evaluation, "
-                "program = excluded.program, kind = excluded.kind, found_at = excluded.found_at "
-                "WHERE (excluded.fitness, excluded.evaluation) < (hall.fitness, hall.evaluation)",
-                cells)
-            self.db.execute("INSERT OR REPLACE INTO hall_progress (id, evaluation, searched) "
-                            "VALUES (1, ?, ?)", (counted, searched))
-        return True
 
 
 def _alive(pid: int) -> bool:

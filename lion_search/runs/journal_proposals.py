@@ -13,7 +13,7 @@ def add_proposal(store: RunStore, program: int, island: int, equivalents: int,
     """Journal how search child `program` was proposed: on `island`, after `equivalents`
     equivalent mutants were mutated again, as a mutant (else its parent trained again). (A
     child journaled without it reads as island 0, a mutant, none passed over.)"""
-    with store.db:
+    with store.writing():
         store.db.execute("INSERT INTO proposals VALUES (?, ?, ?, ?)",
                          (program, island, equivalents, int(mutant)))
 
@@ -21,7 +21,7 @@ def add_proposal(store: RunStore, program: int, island: int, equivalents: int,
 def add_migration(store: RunStore, program: int, source: int, target: int) -> None:
     """Journal that `program` was copied from island `source` to island `target` after the
     last evaluation journaled so far."""
-    with store.db:
+    with store.writing():
         store.db.execute("INSERT INTO migrations (program, source, target, after) "
                          "VALUES (?, ?, ?, ?)",
                          (program, source, target, store.last_evaluation_id()))

@@ -16,9 +16,9 @@ from lion_search.runs.references import load_program
 from lion_search.search.mutate import MutationWeights
 from lion_search.search.population import RestartSource
 from lion_search.search.promotion import (
+    MAX_GROWTH,
     PROMOTED_SCORES,
     PROMOTION_GRID,
-    MAX_GROWTH,
     PROMOTION_SHARE,
     PROMOTION_TRIALS,
     stage_b_tasks,
@@ -91,6 +91,9 @@ class EvolveConfig:
     population_batch: int = 0       # programs a GPU worker trains at once (population trainer);
                                     # 0: as many as its GPU's memory holds
     rng_seed: int = 0
+    deterministic: bool | None = None  # reproducible: proposals in generations, results applied
+                                    # in proposal order (None: with one worker; see `reproducible`)
+    generation: int = 32            # children proposed per generation of a deterministic run
     metaval_every: int = 0          # 0: every 10% of the budget, at most 1000
     metaval_task: str = "auto"      # auto: the proxy family's 10x task, if any; "none": off
     allow_lr_free: bool = False     # keep children whose update does not grow with lr
@@ -124,6 +127,8 @@ class EvolveConfig:
         data.setdefault("promote_growth", 4)     # the first runs with growing sweeps had 4
         data.setdefault("remutations", 0)        # runs from before re-mutation and islands
         data.setdefault("islands", 1)            # propose as they did
+        # Runs journaled before reproducible runs proposed as results arrived; they keep that.
+        data.setdefault("deterministic", False)
         data["mutation_weights"] = MutationWeights(**data.get("mutation_weights", {}))
         for key in ("seeds", "seed_programs", "lr_grid", "promote_grid", "promote_seeds",
                     "held_back_seeds"):
@@ -183,6 +188,8 @@ class EvolveConfig:
             raise LionSearchError(f"--tournament must be at most an island's population "
                                   f"({self.population // self.islands} with "
                                   f"{self.islands} islands), got {self.tournament}")
+        if self.generation < 1:
+            raise LionSearchError(f"--generation must be at least 1 child, got {self.generation}")
         for task in self.tasks:
             get_task(task, self.schedule)
         for name in self.seed_programs:
@@ -218,6 +225,19 @@ class EvolveConfig:
                                   f"got {self.promoted_seed!r}")
         for task in self.promotion[0]:
             get_task(task, self.schedule)
+
+    @property
+    def reproducible(self) -> bool:
+        """Whether the search is deterministic: its proposals go in generations of `generation`
+        children, results apply in proposal order and every decision falls at a count of
+        trained evaluations, so that the same settings give the same journal with any number
+        of workers. Unless set, a search with one worker is, and one with several is not."""
+        return self.workers == 1 if self.deterministic is None else self.deterministic
+
+    def pinned(self) -> "EvolveConfig":
+        """These settings with `deterministic` decided (`reproducible`), as a new run journals
+        them: a resumed run stays what it was, whatever its --workers."""
+        return dataclasses.replace(self, deterministic=self.reproducible)
 
     @property
     def pooled(self) -> bool:

@@ -1,9 +1,18 @@
 """`Search`: regularized evolution over a run journal: set up (calibrate the seeds) or resume,
-then propose children and file their results. It holds its collaborators: the population
-(parents, the best, restarts), meta-validation and the promotion scheduler, each passed what it
-needs; the search submits the jobs they ask for and hands each finished job to its owner."""
+then propose children and file their results. It holds its collaborators: the islands (parents,
+the best), their renewal (restarts, migrations), meta-validation and the promotion scheduler,
+each passed what it needs; the search submits the jobs they ask for and hands each finished job
+to its owner.
+
+A search runs one of two ways:
+- asynchronous: a child is proposed whenever the workers have room, and results are filed as
+  they arrive, so what is proposed depends on when results come back;
+- deterministic (`EvolveConfig.reproducible`: with one worker, or `--deterministic`): in
+  generations (`search.generations`), so that the same settings give the same journal, resumed
+  or not."""
 from __future__ import annotations
 
+import json
 import math
 import time
 from concurrent.futures import Future
@@ -22,12 +31,13 @@ from lion_search.runs.hall_of_fame import write_hall_of_fame
 from lion_search.runs.journal import EvalKind, RunStore
 from lion_search.runs.references import load_program
 from lion_search.runs.transfer import journal_transfer
-from lion_search.search import calibration
+from lion_search.search import calibration, checkpoint, generations
 from lion_search.search.config import EvolveConfig
+from lion_search.search.generations import Generations
 from lion_search.search.held_back import HeldBackCheck
 from lion_search.search.instances import Instances
 from lion_search.search.islands import Islands, journal_members
-from lion_search.search.jobs import STARTING, Done, Job, Scoring
+from lion_search.search.jobs import STARTING, Done, Job, Scoring, estimated_flops
 from lion_search.search.metavalidation import MetaValidation
 from lion_search.search.mutate import Mutation, mutate_anew
 from lion_search.search.observer import CALIBRATING, TRAINING, Observer, QuietObserver
@@ -36,14 +46,9 @@ from lion_search.search.population import RestartSource
 from lion_search.search.promotion_scheduler import PromotionScheduler
 from lion_search.search.ray_pool import RayPool
 from lion_search.search.records import Member, Stats
+from lion_search.search.renewal import Renewal, journaled_restart
 
 HALL_OF_FAME_EVERY = 50  # trained evaluations between rewrites of RUN/hall_of_fame.csv
-# Children proposed in one pass that train nothing (cache hits, rejected, already pending)
-# before the search turns to its workers; and in a row, over passes, before it gives up on a
-# population whose every child is one it has seen (cache hits still age the population, so a
-# long run of them is not a stall: a random walk of mutations has 85% of them).
-MISSES_PER_PASS = 1000
-STALL_AFTER = 200_000
 REEVALUATION = "re-evaluation"   # the mutation kind of a parent trained again on new seeds
 
 
@@ -86,6 +91,9 @@ class Search:
         # With a seed pool: the reference's loss on each task and pool seed, [task][seed].
         self.paired: tuple[tuple[float, ...], ...] | None = None
         self.search_seconds = 0.0      # workers' training time on children
+        self.search_flops = 0          # their estimated flops (a deterministic search's measure)
+        self.deterministic = config.reproducible
+        self.generations = Generations(self)      # a deterministic search's loop
         self.stalled = False           # whether `run` gave up: STALL_AFTER children seen before
         self.rng = np.random.default_rng([config.rng_seed, store.count()])
         self.instances = Instances(config.seed_pool, config.fitness_seeds, config.max_seeds,
@@ -95,8 +103,8 @@ class Search:
                                   self.rng)
         self.island_of: dict[int, int] = {}   # each child's island, by journal id
         self.equivalents = 0    # mutants equivalent to a program seen, mutated again (session)
-        self.migrations = 0     # members copied to the next island (session)
-        self.improved_at = 0    # trained evaluations at the last new best (or restart)
+        self.renewal = Renewal(store, config, self.population,
+                               lambda program: self.cache.keys(program)[1])
         self.metaval = MetaValidation(store, *config.metaval, config.seeds, self.observer)
         self.promotion = PromotionScheduler(store, config, self.cache)
         self.held_back = HeldBackCheck(store, config)
@@ -197,15 +205,14 @@ class Search:
                     elif kind == EvalKind.SEARCH:
                         self.instances.join(fingerprints[e.program], e.program)
             self.instances.reevaluations = 0     # counted from this session on
-        restart = self.store.value("restart") or (
-            {"after": self.store.value("restart_after"), "source": self.config.restart_from}
-            if self.store.value("restart_after") else None)    # (journaled before "restart")
+        restart = journaled_restart(self.store, self.config)
         self.island_of = journal_proposals.islands(self.store)
         members = journal_members(self.store, self.config, searched, self.island_of,
                                   restart["after"] if restart else 0)
-        self.improved_at = self.store.value("improved_at", 0)
         self.trained = self.store.count(EvalKind.SEARCH, cached=False)
         self.search_seconds = math.fsum(e.seconds for e in searched)
+        self.search_flops = sum(estimated_flops(self.config.tasks, len(json.loads(e.seeds)))
+                                for e in searched if not e.cached)
         best = None
         top = self.store.best(1)
         if top:
@@ -227,6 +234,10 @@ class Search:
                  for s in self.seeds]
         self.population.resume(members, best, promoted_best, seeds,
                                RestartSource(restart["source"]) if restart else None)
+        self.metaval.resume()
+        saved = checkpoint.load(self.store) if self.deterministic else None
+        if saved is not None:
+            self.generations.resume(saved)
 
     # ------------------------------------------------------------------------ the search
 
@@ -304,17 +315,15 @@ class Search:
         promotion, a new best ends a plateau)."""
         if self.population.admit(member, island):
             if not self.config.promotion[1]:
-                self.improved(self.trained)
+                self.renewal.improved(self.trained)
             self.observer.new_best(member, self.stats())
-
-    def improved(self, trained: int) -> None:
-        """A new best (or a restart) after `trained` evaluations: a plateau counts from here."""
-        self.improved_at = trained
-        self.store.set_value("improved_at", trained)
 
     def take(self, done: Done) -> None:
         """Journal a finished job: a child's evaluation, a meta-validation or a promotion."""
         if done.id in self.pending:
+            pending = self.pending[done.id]
+            self.search_flops += estimated_flops(self.config.tasks,
+                                                 len(pending.seeds or self.config.seeds))
             self.record(done)
         elif self.metaval.owns(done.id):
             self.metaval.record(done)
@@ -323,7 +332,7 @@ class Search:
             self.submit(grown)
             for promoted in round_done:
                 if promoted.new_best:
-                    self.improved(self.trained)
+                    self.renewal.improved(self.trained)
                     if self.population.promote(promoted.member,
                                                self.config.promoted_seed == "join",
                                                self.island_of.get(promoted.member.id, 0)):
@@ -362,45 +371,37 @@ class Search:
         if self.trained % HALL_OF_FAME_EVERY == 0:
             write_hall_of_fame(self.store)
         self.submit(self.metaval.start(self.population.best, self.trained))
-        self.submit(self.promotion.start(self.trained, self.search_seconds))
-        self.maybe_restart()
-        self.maybe_migrate()
+        self.submit(self.promotion.start(self.trained, self.search_work()))
+        self.renewal.after(self.trained)
 
     def submit(self, jobs: list[Job]) -> bool:
-        """Send the workers the jobs a collaborator asked for; whether there were any."""
-        if jobs:
+        """Send the workers the jobs a collaborator asked for (a deterministic search queues
+        them for its next generation); whether there were any."""
+        if self.deterministic:
+            self.generations.queued += jobs
+        elif jobs:
             self.pool.submit(jobs)
         return bool(jobs)
 
-    def maybe_restart(self) -> None:
-        """Empty the population (every island), which then refills with mutants of its source:
-        every `restart_every` trained evaluations, from `restart_from` (the seeds: independent
-        repeats); and when the best (by promoted score, or by proxy fitness without
-        promotion) has not improved for `restart_plateau` evaluations, from the best."""
-        if self.trained >= self.config.budget:
-            return
-        every, plateau = self.config.restart_every, self.config.restart_plateau
-        if every and self.trained % every == 0:
-            self.restart(RestartSource(self.config.restart_from))
-        elif plateau and self.trained - self.improved_at >= plateau:
-            self.restart(RestartSource.BEST)
+    def search_work(self) -> float:
+        """The work the children's trainings took, as promotion's share counts it: the
+        workers' seconds, or in a deterministic search their estimated flops."""
+        return self.search_flops if self.deterministic else self.search_seconds
 
-    def restart(self, source: RestartSource) -> None:
-        """Restart the population from `source`, journaled (a resumed run restarts alike)."""
-        last = self.store.evaluations(EvalKind.SEARCH, last=1)[0]
-        self.store.set_value("restart", {"after": last.id, "source": source,
-                                         "at": self.trained})
-        self.population.restart(source)
-        self.improved(self.trained)
+    def open_slots(self) -> int:
+        """Children the budget still has room for, beyond those trained and in flight."""
+        return self.config.budget - self.trained - len(self.pending)
 
-    def maybe_migrate(self) -> None:
-        """Every `migrate_every` trained evaluations, each island's best that the next island
-        lacks is copied there (journaled)."""
-        every = self.config.migrate_every
-        if self.config.islands > 1 and every and self.trained % every == 0:
-            for move in self.population.migrate(lambda p: self.cache.keys(p)[1]):
-                journal_proposals.add_migration(self.store, move.member.id, move.source, move.target)
-                self.migrations += 1
+    def in_flight(self) -> bool:
+        """Whether a child or a collaborator's job is training."""
+        return bool(self.pending or self.metaval.in_flight or self.promotion.in_flight
+                    or self.held_back.in_flight)
+
+    def final_jobs(self) -> list[Job]:
+        """Once the budget or time is spent: one last round promotes the best programs found,
+        then the held-back check retrains them on seeds never searched (empty: done)."""
+        return self.promotion.start(self.trained, self.search_work(), final=True) \
+            or self.held_back.start()
 
     def stats(self) -> Stats:
         elapsed = time.perf_counter() - self.started
@@ -409,7 +410,7 @@ class Search:
                      self.session_trained / elapsed if elapsed > 0 else 0.0, self.population.best,
                      seed_fitness, self.references is not None,
                      self.instances.reevaluations if self.instances is not None else 0,
-                     self.equivalents, self.migrations)
+                     self.equivalents, self.renewal.migrations)
 
     def hurdles(self) -> tuple[float, ...]:
         """Each task's hurdle: the lowest of the seeds' (a run journaled before portfolios
@@ -424,9 +425,9 @@ class Search:
         in flight is finished), or this process's CPU time reaches `cpu_limit` seconds (as the
         time limit; `time.process_time()`: every thread of the process since it started, so
         in-process workers count and Ray actors do not), or STALL_AFTER children in a row
-        were programs seen before, or ``stop()`` is true (checked after each collected batch,
-        at least every second; work in flight is dropped, and a resumed run trains it again).
-        The workers are stopped at the end."""
+        were programs seen before, or ``stop()`` is true (checked at least every second; work
+        in flight is dropped, and a resumed run trains it again; a deterministic search drops
+        all it did since its last checkpoint). The workers are stopped at the end."""
         self.observer.seeds(self.seeds)
         self.scoring = Scoring(self.config.tasks, self.hurdles(), self.references)
         try:
@@ -438,40 +439,42 @@ class Search:
             def in_time() -> bool:
                 return time.monotonic() < deadline and time.process_time() < cpu_deadline
 
-            pool.submit([self.job(pid) for pid in self.pending])
-            misses = 0
-            while not stop():
-                if not self.session_trained:
-                    self.waiting(pool.starting() or TRAINING)
-                open_slots = self.config.budget - self.trained - len(self.pending)
-                pass_misses = 0
-                while open_slots > 0 and pool.in_flight < pool.capacity and not stop() \
-                        and in_time() and pass_misses < MISSES_PER_PASS:
-                    job = self.propose()
-                    if job is None:
-                        misses, pass_misses = misses + 1, pass_misses + 1
-                        continue
-                    misses = 0
-                    pool.submit([job])
-                    open_slots -= 1
-                if not (self.pending or self.metaval.in_flight or self.promotion.in_flight
-                        or self.held_back.in_flight):
-                    # The budget or time is spent: one last round promotes the best programs
-                    # found, then the held-back check retrains them on seeds never searched.
-                    if (open_slots <= 0 or not in_time()) and (
-                            self.submit(self.promotion.start(self.trained, self.search_seconds,
-                                                             final=True))
-                            or self.submit(self.held_back.start())):
-                        continue
-                    if open_slots > 0 and in_time():
-                        if misses < STALL_AFTER:
-                            continue    # every child of this pass was one seen before
-                        self.stalled = True
-                    break
-                for done in pool.wait(timeout=1.0 if self.session_trained else 0.1):
-                    self.take(done)
-                self.observer.update(self.stats())
+            if self.deterministic:
+                self.stalled = self.generations.run(in_time, stop)
+            else:
+                self.run_async(pool, in_time, stop)
         finally:
             self.close()
             write_hall_of_fame(self.store)
         return self.stats()
+
+    def run_async(self, pool, in_time: Callable[[], bool], stop: Callable[[], bool]) -> None:
+        """The asynchronous search: propose while the workers have room, file results as they
+        arrive."""
+        pool.submit([self.job(pid) for pid in self.pending])
+        misses = 0
+        while not stop():
+            if not self.session_trained:
+                self.waiting(pool.starting() or TRAINING)
+            open_slots = self.open_slots()
+            pass_misses = 0
+            while open_slots > 0 and pool.in_flight < pool.capacity and not stop() \
+                    and in_time() and pass_misses < generations.MISSES_PER_PASS:
+                job = self.propose()
+                if job is None:
+                    misses, pass_misses = misses + 1, pass_misses + 1
+                    continue
+                misses = 0
+                pool.submit([job])
+                open_slots -= 1
+            if not self.in_flight():
+                if (open_slots <= 0 or not in_time()) and self.submit(self.final_jobs()):
+                    continue
+                if open_slots > 0 and in_time():
+                    if misses < generations.STALL_AFTER:
+                        continue    # every child of this pass was one seen before
+                    self.stalled = True
+                break
+            for done in pool.wait(timeout=1.0 if self.session_trained else 0.1):
+                self.take(done)
+            self.observer.update(self.stats())

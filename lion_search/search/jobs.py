@@ -8,6 +8,7 @@ that dies is replaced and its jobs are queued again, so nothing is lost.
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from dataclasses import dataclass
@@ -84,6 +85,21 @@ def train_jobs(jobs: Sequence[Job], spec: EvalSpec, worker: str) -> list[Done]:
         done += [Done(job.id, r.fitness, r.status, r.seconds, worker, r.per_task, r.per_seed)
                  for job, r in zip(group, results)]
     return done
+
+
+@functools.cache
+def task_flops(task: str) -> int:
+    """The estimated flops of one full training run on `task` (its `flops_estimate`, rounded)."""
+    from lion_search.evaluation.tasks import get_task
+
+    return round(get_task(task).flops_estimate)
+
+
+def estimated_flops(tasks: Sequence[str], seeds: int) -> int:
+    """A job's work as a deterministic search counts it: a full training on each of `tasks`
+    per training seed, in estimated flops (an integer: the same sum in every run, in any
+    order, however long the trainings took)."""
+    return seeds * sum(task_flops(task) for task in tasks)
 
 
 def warm_up(spec: EvalSpec, texts: Sequence[str], tasks: Sequence[str]) -> None:

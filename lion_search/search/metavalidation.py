@@ -34,6 +34,14 @@ class MetaValidation:
         """Whether a finished job is the meta-validation in flight."""
         return self.job is not None and job_id == self.job.id
 
+    def resume(self) -> None:
+        """Take up the journal's last meta-validation (so that a best meta-validated before
+        the run stopped is journaled from its result, as it would have been)."""
+        last = self.store.evaluations(EvalKind.METAVAL, last=1) if self.task else []
+        if last:
+            e = last[0]
+            self.last = (e.program, Done(e.program, e.fitness, e.status, e.seconds, e.worker))
+
     def start(self, best: Member | None, trained: int) -> list[Job]:
         """The job that meta-validates `best` when a round is due after `trained` evaluations
         (none otherwise). A best meta-validated already is journaled again from its result

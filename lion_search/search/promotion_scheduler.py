@@ -10,7 +10,11 @@ keep it, so it is trained once per tasks, seeds and code) on a thread of its own
 with the search, so that the workers never wait for it; a round that comes due before it is
 done starts as soon as it is (the final round waits for it), and it is journaled with both
 sides' budgets. This module files the rounds' results in the journal and says which
-promoted program is the new best."""
+promoted program is the new best.
+
+A deterministic search (`EvolveConfig.reproducible`) decides nothing by the clock: promotion's
+share is counted in the trainings' estimated flops (`jobs.estimated_flops`) rather than the
+workers' seconds, and a round that comes due before AdamW is tuned waits for the tuning."""
 from __future__ import annotations
 
 import itertools
@@ -19,14 +23,19 @@ import threading
 from concurrent.futures import Future
 from typing import NamedTuple
 
-from lion_search.analysis.dedup import DedupCache, dataflow_hash, facts_runs, fingerprint
+from lion_search.analysis.dedup import (
+    DedupCache,
+    dataflow_hash,
+    facts_runs,
+    fingerprint,
+)
 from lion_search.evaluation.results import Status
 from lion_search.evaluation.tasks import tensor_facts_of
 from lion_search.language.parser import parse_program
 from lion_search.language.program import Program
 from lion_search.runs.journal import EvalKind, RunStore
 from lion_search.search.config import EvolveConfig
-from lion_search.search.jobs import Done, Job, Scoring
+from lion_search.search.jobs import Done, Job, Scoring, estimated_flops
 from lion_search.search.promotion import (
     CENTRE_GRID,
     Promotion,
@@ -70,7 +79,11 @@ class PromotionScheduler:
         self.references: tuple[float, ...] | None = None   # tuned AdamW's loss on each task
         self.round: PromotionRound | None = None   # the round in flight
         self.jobs: dict[int, Trial] = {}           # its unfinished jobs, by job id
-        self.seconds = 0.0                         # workers' training time spent promoting
+        self.deterministic = config.reproducible   # work in flops, not seconds; no deferring
+        # The work spent promoting: the workers' training seconds, or (deterministic) the
+        # trainings' estimated flops; journaled under this key.
+        self.work = 0.0
+        self.work_key = "promotion_flops" if self.deterministic else "promotion_seconds"
         self.job_ids = itertools.count(-2, -1)     # ids of jobs that are not journaled children
         self.rewritten: dict[int, Program] = {}    # program id -> its exact rewrite
         self.tuning: Future | None = None          # AdamW's tuning on its thread, until journaled
@@ -89,7 +102,7 @@ class PromotionScheduler:
     def resume(self) -> Member | None:
         """Take up the journal's promotions (the programs promoted, AdamW's losses, the time
         spent); the best promoted program so far, as a member with its proxy fitness."""
-        self.seconds = self.store.value("promotion_seconds", 0.0)
+        self.work = self.store.value(self.work_key, 0.0)
         references = self.store.value("promotion_references")
         self.references = tuple(r["fitness"] for r in references) if references else None
         centres = self.store.value("promotion_centres")
@@ -121,17 +134,18 @@ class PromotionScheduler:
                                     for f in tensor_facts_of(task))
         return dataflow_hash(program), fingerprint(program, facts=self.facts)
 
-    def start(self, trained: int, search_seconds: float, final: bool = False) -> list[Job]:
+    def start(self, trained: int, search_work: float, final: bool = False) -> list[Job]:
         """The jobs of a new round, if one is due after `trained` evaluations of the search
-        (which took the workers `search_seconds`); none if not, or if no program is left to
-        promote. The first round sweeps the seed program (`centres`); the candidates' rounds
-        follow on the cadence."""
+        (which took the workers `search_work`: seconds, or estimated flops when deterministic);
+        none if not, or if no program is left to promote. The first round sweeps the seed
+        program (`centres`); the candidates' rounds follow on the cadence."""
         tasks, every = self.config.promotion
-        share = self.seconds / max(search_seconds + self.seconds, 1e-9)
+        share = self.work / max(search_work + self.work, 1e-9)
         if not every or self.round is not None or final and self.final_started or not (
                 final or self.deferred) and (trained % every or share > self.config.promote_share):
             return []
-        if self.references is None and not self.references_ready(wait=final):
+        if self.references is None and not self.references_ready(
+                wait=final or self.deterministic):
             self.deferred = True      # the round starts once AdamW's tuning is done
             return []
         self.deferred = False
@@ -208,11 +222,13 @@ class PromotionScheduler:
     def record(self, done: Done) -> tuple[list[Job], list[Promoted]]:
         """File a finished training of the round: the jobs that extend its sweep, and once all
         are in, the round's programs in order, journaled (none before)."""
-        grown = self.jobs_for(self.round.file(self.jobs.pop(done.id), done.per_task[0]))
-        self.seconds += done.seconds
+        trial = self.jobs.pop(done.id)
+        grown = self.jobs_for(self.round.file(trial, done.per_task[0]))
+        self.work += estimated_flops((trial.task,), len(self.config.promote_seeds)) \
+            if self.deterministic else done.seconds
         if grown or not self.round.finished:
             return grown, []
-        self.store.set_value("promotion_seconds", self.seconds)
+        self.store.set_value(self.work_key, self.work)
         round_, self.round = self.round, None
         if self.centres is None:
             return [], [self.centre(round_)]

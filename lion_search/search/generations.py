@@ -1,0 +1,157 @@
+"""The deterministic search's loop (`EvolveConfig.reproducible`: one worker, or
+`--deterministic`): children are proposed in generations of `generation`, from the population as
+the last generation left it and with the random stream seeded from (rng_seed, generation); the
+jobs a collaborator asks for while a generation is filed go with the next one; every result is
+filed in the order its job was sent. Whatever the number of workers and however long each
+training takes, the same settings give the same journal.
+
+Writes are held (`RunStore.hold`) between checkpoints, quiet generation boundaries where the
+islands are journaled too (`search.checkpoint`), so that a run killed at any moment resumes from
+one and goes on as if it had never stopped.
+
+Its collaborator is the search (`search.evolution.Search`), which proposes children, files
+results, knows what is in flight and what the end of a run trains."""
+from __future__ import annotations
+
+from typing import Callable, Protocol, Sequence
+
+import numpy as np
+
+from lion_search.runs.journal import EvalKind, RunStore
+from lion_search.search import checkpoint
+from lion_search.search.config import EvolveConfig
+from lion_search.search.islands import Islands
+from lion_search.search.jobs import Done, Job
+from lion_search.search.observer import TRAINING, Observer
+from lion_search.search.records import Stats
+
+# Children proposed in one generation that train nothing before it goes to the workers, and in
+# a row before the search gives up on a population whose every child is one it has seen (as
+# the asynchronous search does, search.evolution).
+MISSES_PER_PASS = 1000
+STALL_AFTER = 200_000
+
+
+class Searching(Protocol):
+    """What the loop asks of its search (`search.evolution.Search`)."""
+
+    store: RunStore
+    config: EvolveConfig
+    population: Islands
+    rng: np.random.Generator
+    pool: object              # the workers: submit, wait, starting
+    pending: dict
+    trained: int
+    session_trained: int
+    observer: Observer
+
+    def job(self, pid: int) -> Job: ...
+    def propose(self) -> Job | None: ...
+    def take(self, done: Done) -> None: ...
+    def open_slots(self) -> int: ...
+    def in_flight(self) -> bool: ...
+    def final_jobs(self) -> list[Job]: ...
+    def waiting(self, phase: str) -> None: ...
+    def stats(self) -> Stats: ...
+
+
+class Generations:
+    """A deterministic search's generations: the next one's number, the children in a row
+    that trained nothing, and the collaborators' jobs queued for the next one."""
+
+    def __init__(self, search: Searching):
+        self.search = search
+        self.generation = 0
+        self.misses = 0
+        self.queued: list[Job] = []
+
+    def resume(self, saved: checkpoint.Checkpoint) -> None:
+        """Take up where the journal's last checkpoint left off."""
+        checkpoint.restore(self.search.population, saved)
+        self.generation, self.misses = saved.generation, saved.misses
+
+    def run(self, in_time: Callable[[], bool], stop: Callable[[], bool]) -> bool:
+        """Generation after generation until none is left to run; writes are held between
+        checkpoints, and when `stop()` ends it they are dropped (the journal is left at its
+        last checkpoint). Whether it stalled."""
+        search = self.search
+        self.queued = [search.job(pid) for pid in search.pending]   # left pending by a journal
+        search.store.hold()
+        finished = stalled = False
+        try:
+            while (jobs := self.next(in_time)) is not None:
+                if not self.train(jobs, stop):
+                    return False
+                self.generation += 1
+                if not (self.queued or search.in_flight()):
+                    self.checkpoint()
+            stalled = self.misses >= STALL_AFTER
+            finished = True
+        finally:
+            search.store.release(keep=finished)
+            if not finished:
+                search.trained = search.store.count(EvalKind.SEARCH, cached=False)
+        return stalled
+
+    def next(self, in_time: Callable[[], bool]) -> list[Job] | None:
+        """The jobs of the next generation, each sent to the workers at once: first those the
+        collaborators asked for while the last one was filed, then (while the budget lasts and
+        `in_time()` when it begins) up to `generation` children proposed with the random stream
+        seeded from (rng_seed, generation), fewer where MISSES_PER_PASS children in a row train
+        nothing. Once the budget or time is spent and nothing is queued: the final promotion
+        round, then the held-back check. None when the search is over (done, or stalled:
+        STALL_AFTER children in a row trained nothing)."""
+        search = self.search
+        fresh = np.random.default_rng([search.config.rng_seed, self.generation])
+        search.rng.bit_generator.state = fresh.bit_generator.state   # shared with the islands
+        jobs, self.queued = self.queued, []
+        search.pool.submit(jobs)
+        open_slots = search.open_slots()
+        searching = open_slots > 0 and in_time()
+        children = misses = 0
+        while searching and children < min(search.config.generation, open_slots) \
+                and misses < MISSES_PER_PASS:
+            job = search.propose()
+            if job is None:
+                self.misses, misses = self.misses + 1, misses + 1
+                continue
+            self.misses = 0
+            search.pool.submit([job])
+            jobs.append(job)
+            children += 1
+        if jobs:
+            return jobs
+        if not searching:
+            last = search.final_jobs()
+            search.pool.submit(last)
+            return last or None
+        return [] if self.misses < STALL_AFTER else None   # [] : every child was one seen
+
+    def train(self, jobs: Sequence[Job], stop: Callable[[], bool]) -> bool:
+        """Wait for a generation's jobs and file each result in the order its job was sent,
+        as soon as those before it are in (the observer hears after each batch); False if
+        `stop()` asked to stop first (checked at least every second)."""
+        search = self.search
+        results: dict[int, Done] = {}
+        filed = 0
+        while filed < len(jobs):
+            if stop():
+                return False
+            if not search.session_trained:
+                search.waiting(search.pool.starting() or TRAINING)
+            for done in search.pool.wait(timeout=1.0 if search.session_trained else 0.1):
+                results[done.id] = done
+            while filed < len(jobs) and jobs[filed].id in results:
+                search.take(results.pop(jobs[filed].id))
+                filed += 1
+            search.observer.update(search.stats())
+        return True
+
+    def checkpoint(self) -> None:
+        """Journal the checkpoint (`search.checkpoint`) and commit everything held since the
+        last one."""
+        store = self.search.store
+        checkpoint.journal(store, checkpoint.take(self.search.population, self.generation,
+                                                  self.misses))
+        store.release()
+        store.hold()
