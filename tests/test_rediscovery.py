@@ -30,6 +30,7 @@ from lion_search.bench.rediscovery_searches import (
     rediscovery_plan,
 )
 from lion_search.language.errors import LionSearchError
+from lion_search.runs import journal_proposals
 from lion_search.runs.journal import EvalKind, RunStore
 from lion_search.search.config import EvolveConfig
 from lion_search.search.evolution import Search
@@ -70,6 +71,16 @@ HISTORY = [row("seed", False, "s", 100.0), row("search", False, "a", 101.0),
 
 def test_new_programs_are_trained_fingerprints_not_evaluated_before():
     assert [new for _, new in novelty(HISTORY)] == [True, False, True, False, False, True]
+
+
+def test_a_parent_trained_again_is_no_proposal_and_passed_over_mutants_count():
+    history = [row("seed", False, "s"), HistoryRow(EvalKind.SEARCH, False, "a", 1.0, True, 3),
+               HistoryRow(EvalKind.SEARCH, False, "a", 2.0, False, 0),
+               HistoryRow(EvalKind.SEARCH, False, "b", 3.0, True, 1)]
+    assert [new for _, new in novelty(history)] == [True, True]
+    (window,) = windows(history, 10)
+    assert window == Window(0, 2, 0, 2, 4) and window.equivalent_share == pytest.approx(4 / 6)
+    assert new_share_after(history, 2) == 1.0      # after a and its re-evaluation: b, new
 
 
 def test_cache_hits_in_windows_of_proposals():
@@ -163,9 +174,13 @@ def test_a_tiny_benchmark_reports_what_its_journal_holds(tmp_path):
         assert store.state() == "stopped"
         searched = store.evaluations(EvalKind.SEARCH)
         trained = [e for e in searched if not e.cached]
-        assert seed["trained"] == len(trained) > 0 and seed["proposals"] == len(searched)
-        assert sum(w["proposals"] for w in seed["windows"]) == len(searched)
-        assert sum(w["hits"] for w in seed["windows"]) == len(searched) - len(trained)
+        proposed = journal_proposals.proposed(store)
+        mutants = [e for e in searched if proposed[e.program][2]]
+        assert seed["trained"] == len(trained) > 0 and seed["proposals"] == len(mutants)
+        assert sum(w["proposals"] for w in seed["windows"]) == len(mutants)
+        assert sum(w["hits"] for w in seed["windows"]) == sum(e.cached for e in mutants)
+        assert sum(w["equivalents"] for w in seed["windows"]) == sum(
+            proposed[e.program][1] for e in mutants)
         best = store.program(seed["best"]).fingerprint
         seeds = {store.program(e.program).fingerprint for e in store.evaluations(EvalKind.SEED)}
         first = 0 if best in seeds else next(

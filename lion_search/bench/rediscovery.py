@@ -197,8 +197,8 @@ class SeedOutcome(NamedTuple):
                 "found": None if self.found is None else self.found._asdict(),
                 "trained": self.trained, "proposals": self.proposals,
                 "new_share_after_settled": self.new_after,
-                "windows": [{**w._asdict(), "hit_rate": w.hit_rate, "new_share": w.new_share}
-                            for w in self.windows],
+                "windows": [{**w._asdict(), "hit_rate": w.hit_rate, "new_share": w.new_share,
+                             "equivalent_share": w.equivalent_share} for w in self.windows],
                 "process": None if self.process is None else self.process._asdict()}
 
 
@@ -225,7 +225,7 @@ def assess_seed(out: Path, seed: int, settings: Settings, baselines: Baselines,
     return SeedOutcome(seed, str(run_folder(out, seed)), best, str(program), relate(program),
                        relate(parse_program(row.text)), tuned, gap, per_seed,
                        first_found(proposals, row.fingerprint), trained,
-                       sum(r.kind is EvalKind.SEARCH for r in proposals),
+                       sum(r.kind is EvalKind.SEARCH and r.mutant for r in proposals),
                        new_share_after(proposals), windows(proposals), process)
 
 
@@ -335,9 +335,11 @@ def markdown(report: Report, out: Path) -> str:
         lines += ["", f"Seed {o.seed}, {o.run}:best (#{o.best}; as found: "
                       f"{o.found_as.headline}) simplified, {o.relation.headline}, gap closed "
                       f"{share_text(o.gap)}:", "", "```python", o.program, "```"]
-    lines += ["", f"Cache hits per {WINDOW:,} proposed children (share of proposals that "
-                  "trained a new program in brackets):", ""]
+    lines += ["", f"Cache hits per {WINDOW:,} proposed mutants (in brackets: the share of "
+                  "proposals that trained a new program; the share of all mutants generated, "
+                  "re-mutated ones included, that were equivalent to a program seen):", ""]
     lines += [f"- seed {o.seed}: " + " ".join(
-        f"{share_text(w.hit_rate)} ({share_text(w.new_share)})" for w in o.windows)
+        f"{share_text(w.hit_rate)} ({share_text(w.new_share)}; "
+        f"{share_text(w.equivalent_share)})" for w in o.windows)
         for o in report.outcomes]
     return "\n".join(lines) + "\n"

@@ -27,6 +27,13 @@ def add_migration(store: RunStore, program: int, source: int, target: int) -> No
                          (program, source, target, store.last_evaluation_id()))
 
 
+def proposed(store: RunStore) -> dict[int, tuple[int, int, bool]]:
+    """Each search child's (island, equivalent mutants passed over, whether a mutant), by
+    program id (none for a journal from before: island 0, none passed over, mutants)."""
+    return {pid: (island, equivalents, bool(mutant)) for pid, island, equivalents, mutant
+            in store.db.execute("SELECT program, island, equivalents, mutant FROM proposals")}
+
+
 def islands(store: RunStore) -> dict[int, int]:
     """Each search child's island, by program id (none for a journal from before islands:
     its children are all on island 0)."""
