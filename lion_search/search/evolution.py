@@ -285,8 +285,12 @@ class Search:
         """A mutant of `program` that is no program evaluated or pending, if `remutations`
         mutations again find one (`mutate.mutate_anew`); with the equivalents passed over."""
         return mutate_anew(program, self.rng, self.config.mutation_weights, self.limits,
-                           lambda p: self.cache.contains(keys := self.cache.keys(p))
-                           or self.is_pending(keys), self.config.remutations)
+                           self.seen, self.config.remutations)
+
+    def seen(self, program: Program) -> bool:
+        """Whether a program equivalent to `program` was evaluated or is training."""
+        keys = self.cache.keys(program)
+        return self.cache.contains(keys) or self.is_pending(keys)
 
     def is_pending(self, keys: tuple[str, str]) -> bool:
         """Whether a program with this fingerprint is training now."""
