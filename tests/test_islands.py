@@ -80,6 +80,16 @@ def test_migration_never_copies_code_the_target_already_holds():
         assert len(names) == len(set(names))
 
 
+def test_a_promoted_best_is_every_islands_and_joins_its_own():
+    isl = islands(count=2, size=6)
+    isl.admit(member(10, 2.0), 0)
+    assert isl.promote(member(11, 1.0), join=True, island=1) is True   # the best of all now
+    assert [m.id for m in isl.populations[1].members] == [11]
+    assert all(p.promoted_best.id == 11 for p in isl.populations) and isl.promoted_best.id == 11
+    assert isl.promote(member(12, 3.0), join=False, island=0) is False
+    assert [m.id for m in isl.populations[0].members] == [10]
+
+
 def test_one_island_never_migrates():
     isl = islands(count=1, size=4)
     isl.admit(member(1, 1.0), 0)

@@ -57,19 +57,12 @@ def test_a_restart_refills_from_the_best_or_the_seeds():
         pop.admit(member(10 + i, f))
     pop.restart(RestartSource.BEST)
     assert pop.members == [] and pop.sources() == [pop.best] and pop.best.id == 11
-    assert pop.promote(member(7, 3.0), join=False) is False
+    pop.promoted_best = member(7, 3.0)
     assert pop.sources() == [member(7, 3.0)] and pop.members == []   # promoted score first
     seeds = population(size=2)
     seeds.admit(member(10, 0.1))
     seeds.restart(RestartSource.SEEDS)
     assert [m.id for m in seeds.sources()] == [1, 3]
-
-
-def test_a_promoted_best_that_joins_is_admitted():
-    pop = population(size=3)
-    pop.admit(member(10, 2.0))
-    assert pop.promote(member(11, 1.0), join=True) is True
-    assert [m.id for m in pop.members] == [10, 11] and pop.promoted_best.id == 11
 
 
 def test_the_same_random_stream_draws_the_same_parents():

@@ -34,7 +34,7 @@ class Population:
         self.rng = rng
         self.members: list[Member] = []
         self.best: Member | None = None            # the best by proxy fitness
-        self.promoted_best: Member | None = None   # the best by promoted score
+        self.promoted_best: Member | None = None   # the best by promoted score (of all islands)
         self.seeds: list[Member] = []
         self.restarted: RestartSource | None = None    # the source of the last restart
 
@@ -87,12 +87,6 @@ class Population:
         if self.best is not None and self.best.id in ids:
             self.best = min([self.best._replace(fitness=fitness)] + [
                 m for m in self.members if math.isfinite(m.fitness)], key=lambda m: m.fitness)
-
-    def promote(self, member: Member, join: bool) -> bool:
-        """A new best by promoted score: the source of restarts from the best; with `join` it
-        also joins the population. Whether it is then the new best by proxy fitness too."""
-        self.promoted_best = member
-        return self.admit(member) if join else False
 
     def restart(self, source: RestartSource) -> None:
         """Empty the population: it refills with mutants of `source`."""
