@@ -2,16 +2,12 @@
 finishes what is in flight, and ends "stopped" as at a time limit."""
 import os
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 from lion_search.runs.journal import EvalKind, RunStore
 from lion_search.search.config import EvolveConfig
 from lion_search.search.evolution import Search
-
-CLI = [str(Path(sys.executable).parent / "lion-search")]
-QUICK = ["--task", "quadratic", "--population", "10", "--workers", "1", "--promote-every", "0"]
+from tests.test_search import CLI, QUICK
 
 
 def test_a_search_stops_at_its_cpu_limit(tmp_path):

@@ -5,9 +5,7 @@ killed and resumed, takes up its restarted islands from the journal."""
 import math
 import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,8 +19,8 @@ from lion_search.search.evolution import Search
 from lion_search.search.islands import Islands
 from lion_search.search.population import RestartSource
 from lion_search.search.records import Member
+from tests.test_search import CLI, run_search
 
-CLI = [str(Path(sys.executable).parent / "lion-search")]
 PROGRAMS = [read_program(name) for name in ("adamw", "lion", "sgd", "momentum", "adam")]
 
 
@@ -107,18 +105,9 @@ def test_a_restart_empties_every_island_and_refills_from_its_source():
     assert {isl.select_parent(i).id for i in (0, 1) for _ in range(5)} == {100}
 
 
-def run_search(folder, **settings):
-    config = EvolveConfig(**{"task": "quadratic", "population": 10, "workers": 1,
-                              "promote_every": 0, "batch_size": 1, **settings})
-    store = RunStore.create(folder, config.to_json())
-    search = Search(store, config)
-    search.setup()
-    search.load()
-    return store, search, search.run()
-
-
 def test_islands_share_the_children_and_migrants_are_journaled(tmp_path):
-    store, search, stats = run_search(tmp_path / "run", budget=60, islands=2, migrate_every=15)
+    store, search, stats = run_search(tmp_path / "run", budget=60, islands=2, migrate_every=15,
+                                      batch_size=1)
     assert stats.trained == 60 and stats.migrations > 0
     migrations = journal_proposals.migrations(store)
     assert len(migrations) == stats.migrations
@@ -147,7 +136,7 @@ def test_mutants_equivalent_to_programs_seen_are_mutated_again(tmp_path, remutat
     re-mutation nearly every proposal trains a new program, and the passed-over mutants are
     counted in the journal and the stats."""
     store, search, stats = run_search(tmp_path / "run", budget=60, tournament=1,
-                                      remutations=remutations)
+                                      remutations=remutations, batch_size=1)
     mutants, equivalents, new, trained = journal_proposals.proposal_counts(store)[0]
     assert equivalents == stats.equivalents
     summary = summarize(store)["proposals"]
