@@ -6,7 +6,10 @@ A task is trained by ``steps`` iterations of
     g_t      = grad loss(params_t, batch_t)
     params_{t+1} = params_t + optimizer_update(g_t, lr * schedule(t))
 
-and scored by ``val_loss(params_steps)``. All data arrays are closed over as constants, so
+and scored by ``val_loss(params_steps, data_key)``: a task whose validation set is the run's own
+(the digits tasks draw each run's train/validation split from its data key) reads the key; one
+with a fixed validation set may be written ``val_loss(params)``, and is taken as ignoring it.
+All data arrays are closed over as constants, so
 ``get_batch``, ``loss`` and ``val_loss`` can run inside one ``jax.jit`` with ``lax.scan`` over a
 traced step counter.
 """
@@ -14,6 +17,7 @@ traced step counter.
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -41,9 +45,14 @@ class Task:
     init_params: Callable[[jax.Array], PyTree]
     loss: Callable[[PyTree, Any], jax.Array]
     get_batch: Callable[[jax.Array, jax.Array], Any]
-    val_loss: Callable[[PyTree], jax.Array]
+    val_loss: Callable[[PyTree, jax.Array], jax.Array]
     schedule: Callable[[jax.Array], jax.Array]
     schedule_name: str = "warmup_cosine"
+
+    def __post_init__(self) -> None:
+        if callable(self.val_loss) and not _takes_two(self.val_loss):
+            fixed = self.val_loss
+            object.__setattr__(self, "val_loss", lambda params, data_key: fixed(params))
 
     def param_shapes(self) -> PyTree:
         """Shapes and dtypes of the parameters (``jax.ShapeDtypeStruct`` leaves), not computed."""
@@ -67,7 +76,18 @@ class Task:
         """
         params, batch = self.param_shapes(), self.batch_shapes()
         step = _flops(jax.jit(jax.value_and_grad(self.loss)).lower(params, batch))
-        return self.steps * step + _flops(jax.jit(self.val_loss).lower(params))
+        return self.steps * step + _flops(
+            jax.jit(self.val_loss).lower(params, jax.random.PRNGKey(0)))
+
+
+def _takes_two(fn: Callable) -> bool:
+    """Whether ``fn`` can be called with two positional arguments (``val_loss(params,
+    data_key)``); a function whose signature cannot be read is taken at one."""
+    try:
+        inspect.signature(fn).bind(None, None)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def _flops(lowered: jax.stages.Lowered) -> float:

@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-SPLIT_SEED = 0
+SHUFFLE_SEED = 0
 DIGITS_TRAIN_FRACTION = 0.8
 TEXT_TRAIN_FRACTION = 0.9
 
@@ -24,25 +24,24 @@ def _read_bytes(filename: str) -> bytes:
 
 
 class Digits(NamedTuple):
-    """UCI 8x8 digits: pixels scaled to [0, 1] as float32 (n, 64), labels int32 (n,)."""
+    """UCI 8x8 digits: pixels scaled to [0, 1] as float32 (n, 64), labels int32 (n,), and how
+    many of each run's examples it trains on (the rest are its validation split)."""
 
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_val: np.ndarray
-    y_val: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    n_train: int
 
 
 @functools.cache
-def digits(split_seed: int = SPLIT_SEED) -> Digits:
-    """The 1,797 digits, shuffled with a fixed seed (`split_seed`), split 80/20: 1,437 train /
-    360 validation."""
+def digits() -> Digits:
+    """The 1,797 digits, shuffled once with a fixed seed (`SHUFFLE_SEED`), of which each run
+    trains on 80% (1,437) and validates on 20% (360); which ones, the run's data key draws
+    (`nn.classification_fns`)."""
     raw = np.loadtxt(io.BytesIO(gzip.decompress(_read_bytes("digits.csv.gz"))), delimiter=",")
-    x = (raw[:, :64] / 16.0).astype(np.float32)
-    y = raw[:, 64].astype(np.int32)
-    order = np.random.RandomState(split_seed).permutation(len(y))
-    n_train = int(DIGITS_TRAIN_FRACTION * len(y))
-    train, val = order[:n_train], order[n_train:]
-    return Digits(x[train], y[train], x[val], y[val])
+    order = np.random.RandomState(SHUFFLE_SEED).permutation(len(raw))
+    x = (raw[order, :64] / 16.0).astype(np.float32)
+    y = raw[order, 64].astype(np.int32)
+    return Digits(x, y, int(DIGITS_TRAIN_FRACTION * len(y)))
 
 
 class TextCorpus(NamedTuple):

@@ -1,4 +1,5 @@
-"""Classifiers of the UCI 8x8 digits (1,437 train / 360 validation): an MLP and a small conv net."""
+"""Classifiers of the UCI 8x8 digits (each run: 1,437 train / 360 validation, its own split): an MLP
+and a small conv net."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import jax.numpy as jnp
 
 from proxy_tasks import nn
 from proxy_tasks.base import Task
-from proxy_tasks.data import SPLIT_SEED, digits
+from proxy_tasks.data import digits
 from proxy_tasks.schedules import make_schedule
 
 N_PIXELS = 64
@@ -47,28 +48,35 @@ CNN_SIZES: dict[str, CNNSize] = {
 }
 
 
-def _digits_arrays(split_seed: int) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
-    """The digits splits as device arrays (x_train, y_train, x_val, y_val)."""
-    return tuple(jnp.asarray(a) for a in digits(split_seed))
+def _split_key(split_seed: int | None) -> Callable[[jax.Array], jax.Array]:
+    """The split key of a run from its data key: its own (`nn.run_split`), or with
+    ``split_seed`` the one a run with that seed draws, for every run (trainers split
+    ``PRNGKey(seed)`` into an init key and a data key)."""
+    if split_seed is None:
+        return nn.run_split
+    fixed = nn.run_split(jax.random.split(jax.random.PRNGKey(split_seed))[1])
+    return lambda data_key: fixed
 
 
 def _classifier_task(family: str, scale: str, model: str, steps: int,
                      init_params: Callable[[jax.Array], nn.Params],
                      apply: Callable[[nn.Params, jax.Array], jax.Array],
                      batch_size: int | None, name: str | None,
-                     split_seed: int = SPLIT_SEED) -> Task:
+                     split_seed: int | None = None) -> Task:
     """The ``family[-scale]`` task (or ``name``): the classifier ``apply(params, x) -> logits``
-    trained with cross-entropy on the digits (split into train and validation by
-    ``split_seed``), ``batch_size`` examples a step (default 128), for ``steps`` steps of
-    warmup + cosine. Raises ValueError for a batch larger than the 1,437
-    training examples (an epoch would repeat examples within one batch)."""
-    arrays = _digits_arrays(split_seed)
+    trained with cross-entropy on the digits, ``batch_size`` examples a step (default 128), for
+    ``steps`` steps of warmup + cosine. Each run draws its own train/validation split from its
+    data key, as it draws its batch order; ``split_seed`` fixes every run's split to that seed's.
+    Raises ValueError for a batch larger than the 1,437 training examples (an epoch would repeat
+    examples within one batch)."""
+    data = digits()
     batch_size = BATCH_SIZE if batch_size is None else batch_size
-    n_train = arrays[0].shape[0]
-    if not 1 <= batch_size <= n_train:
-        raise ValueError(f"batch size must be between 1 and the {n_train} training examples of "
-                         f"the digits, got {batch_size}")
-    loss, get_batch, val_loss = nn.classification_fns(apply, *arrays, batch_size)
+    if not 1 <= batch_size <= data.n_train:
+        raise ValueError(f"batch size must be between 1 and the {data.n_train} training examples "
+                         f"of the digits, got {batch_size}")
+    loss, get_batch, val_loss = nn.classification_fns(
+        apply, jnp.asarray(data.x), jnp.asarray(data.y), data.n_train, batch_size,
+        _split_key(split_seed))
     return Task(
         name=name or (family if scale == "1x" else f"{family}-{scale}"),
         family=family,
@@ -85,9 +93,10 @@ def _classifier_task(family: str, scale: str, model: str, steps: int,
 
 
 def mlp_task(scale: str, batch_size: int | None = None, name: str | None = None,
-             split_seed: int = SPLIT_SEED) -> Task:
+             split_seed: int | None = None) -> Task:
     """``digits-mlp[-scale]``: ReLU MLP 64-h1-...-10 with cross-entropy, batch ``batch_size``
-    (default 128); ``name`` overrides the task's name (for named variants)."""
+    (default 128); ``name`` overrides the task's name (for named variants); ``split_seed``: as
+    in ``_classifier_task``."""
     size = MLP_SIZES[scale]
     widths = (N_PIXELS, *size.hidden, N_CLASSES)
     n_layers = len(widths) - 1

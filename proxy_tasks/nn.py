@@ -13,6 +13,7 @@ import numpy as np
 
 Params = dict[str, Any]
 RELU_GAIN = math.sqrt(2.0)
+SPLIT_STREAM = 1   # fold_in data for the split key (the batch order uses the data key itself)
 
 
 def dense_init(key: jax.Array, fan_in: int, fan_out: int, gain: float = 1.0) -> Params:
@@ -89,40 +90,56 @@ def _multipliers(n: int) -> np.ndarray:
     return np.asarray(found or [1], np.int32)
 
 
+def permuted(key: jax.Array, i: jax.Array, n: int) -> jax.Array:
+    """Entry ``i`` of a permutation of ``[0, n)`` drawn from ``key``: ``(a * i + b) mod n``, with
+    ``a`` coprime to ``n`` and ``b`` drawn from the key; a few integer operations per index."""
+    multipliers = jnp.asarray(_multipliers(n))
+    pick, offset = jax.random.randint(key, (2,), 0, jnp.array([multipliers.size, n]))
+    return (multipliers[pick] * i + offset) % n
+
+
 def sample_indices(key: jax.Array, step: jax.Array, batch_size: int, n: int) -> jax.Array:
     """``batch_size`` indices in ``[0, n)`` for ``step``: a deterministic function of (key, step).
 
-    Sample i of the run (i = step * batch_size + j) is (a * i + b) mod n, with a coprime to n
-    and b drawn from the key: each epoch visits every index once (without replacement), in an
-    order that differs between keys. It costs a few integer operations per step; the data sets
-    are shuffled once when they are loaded, so the stride a leaves no pattern in the batches.
+    Sample i of the run (i = step * batch_size + j) is ``permuted(key, i mod n, n)``: each epoch
+    visits every index once (without replacement), in an order that differs between keys. The
+    data sets are shuffled once when they are loaded, so the stride a leaves no pattern in the
+    batches.
     """
-    multipliers = jnp.asarray(_multipliers(n))
-    pick, offset = jax.random.randint(key, (2,), 0, jnp.array([multipliers.size, n]))
     i = (step * batch_size + jnp.arange(batch_size)) % n
-    return (multipliers[pick] * i + offset) % n
+    return permuted(key, i, n)
+
+
+def run_split(data_key: jax.Array) -> jax.Array:
+    """The key of a run's train/validation split: drawn from its data key, apart from the key
+    of its batch order, so that every training seed also has its own split."""
+    return jax.random.fold_in(data_key, SPLIT_STREAM)
 
 
 def classification_fns(
     apply: Callable[[Params, jax.Array], jax.Array],
-    x_train: jax.Array,
-    y_train: jax.Array,
-    x_val: jax.Array,
-    y_val: jax.Array,
+    x: jax.Array,
+    y: jax.Array,
+    n_train: int,
     batch_size: int,
+    split_key: Callable[[jax.Array], jax.Array] = run_split,
 ) -> tuple[Callable, Callable, Callable]:
     """``(loss, get_batch, val_loss)`` of a classifier ``apply(params, x) -> logits``: mean
-    cross-entropy, minibatches sampled from the training split, and the whole validation split."""
+    cross-entropy, minibatches sampled from the run's training split, and its whole validation
+    split. Of the ``n`` examples, a run with data key ``k`` trains on those at
+    ``permuted(split_key(k), i, n)`` for ``i < n_train`` and validates on the rest."""
+    n = x.shape[0]
 
     def loss(params: Params, batch: tuple[jax.Array, jax.Array]) -> jax.Array:
-        x, y = batch
-        return cross_entropy(apply(params, x), y)
+        xb, yb = batch
+        return cross_entropy(apply(params, xb), yb)
 
     def get_batch(key: jax.Array, step: jax.Array) -> tuple[jax.Array, jax.Array]:
-        idx = sample_indices(key, step, batch_size, x_train.shape[0])
-        return x_train[idx], y_train[idx]
+        idx = permuted(split_key(key), sample_indices(key, step, batch_size, n_train), n)
+        return x[idx], y[idx]
 
-    def val_loss(params: Params) -> jax.Array:
-        return loss(params, (x_val, y_val))
+    def val_loss(params: Params, key: jax.Array) -> jax.Array:
+        idx = permuted(split_key(key), jnp.arange(n_train, n), n)
+        return loss(params, (x[idx], y[idx]))
 
     return loss, get_batch, val_loss

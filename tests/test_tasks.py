@@ -16,7 +16,7 @@ from lion_search.evaluation.tasks import (
     task_table,
 )
 from lion_search.language.errors import TaskError
-from proxy_tasks import TASK_BUILDERS
+from proxy_tasks import TASK_BUILDERS, nn
 from proxy_tasks.data import digits, text_corpus
 from proxy_tasks.schedules import make_schedule
 
@@ -58,7 +58,7 @@ def test_task_evaluates_to_finite_values(name):
         lambda a: (a.shape, a.dtype), task.batch_shapes()
     )
     loss, grads = jax.jit(jax.value_and_grad(task.loss))(params, batch)
-    val = jax.jit(task.val_loss)(params)
+    val = jax.jit(task.val_loss)(params, KEY)
     assert loss.shape == () and val.shape == ()
     assert finite((loss, grads, val))
 
@@ -67,7 +67,7 @@ def test_task_evaluates_to_finite_values(name):
 def test_big_task_has_shapes(name):
     task = get_task(name)
     loss = jax.eval_shape(task.loss, task.param_shapes(), task.batch_shapes())
-    val = jax.eval_shape(task.val_loss, task.param_shapes())
+    val = jax.eval_shape(task.val_loss, task.param_shapes(), KEY)
     assert loss.shape == () and val.shape == ()
     assert task.n_params > get_task(task.family).n_params
 
@@ -106,17 +106,42 @@ def test_deterministic_objectives_take_an_empty_batch():
         task = get_task(name)
         assert task.batch_size == 0 and task.get_batch(KEY, jnp.int32(0)) == ()
         params = task.init_params(KEY)
-        assert float(task.loss(params, ())) == float(task.val_loss(params))
+        assert float(task.loss(params, ())) == float(task.val_loss(params, KEY))
 
 
-def test_digits_split_and_initial_loss():
+def test_digits_data_and_initial_loss():
     data = digits()
-    assert data.x_train.shape == (1437, 64) and data.x_val.shape == (360, 64)
-    assert set(np.unique(data.y_train)) == set(range(10)) == set(np.unique(data.y_val))
-    assert 0.0 <= data.x_train.min() and data.x_train.max() <= 1.0
+    assert data.x.shape == (1797, 64) and data.n_train == 1437
+    assert set(np.unique(data.y)) == set(range(10))
+    assert 0.0 <= data.x.min() and data.x.max() <= 1.0
     task = get_task("digits-mlp")
     assert task.n_params == 64 * 64 + 64 + 64 * 10 + 10
-    assert abs(float(task.val_loss(task.init_params(KEY))) - math.log(10)) < 0.7
+    assert abs(float(task.val_loss(task.init_params(KEY), KEY)) - math.log(10)) < 0.7
+
+
+def test_each_run_draws_its_own_digits_split_and_trains_only_on_it():
+    """A training seed varies the train/validation split as it varies the batch order: a run
+    never trains on an example it validates on, and two data keys validate on different sets."""
+    data = digits()
+    n, n_train = len(data.y), data.n_train
+
+    def split(data_key):
+        order = np.asarray(nn.permuted(nn.run_split(data_key), jnp.arange(n), n))
+        return set(order[:n_train].tolist()), set(order[n_train:].tolist())
+
+    keys = [jax.random.split(jax.random.PRNGKey(seed))[1] for seed in range(3)]
+    splits = [split(k) for k in keys]
+    for train, val in splits:
+        assert len(train) == n_train and len(val) == n - n_train and not train & val
+    assert splits[0][1] != splits[1][1] != splits[2][1]
+    ids = jnp.arange(n, dtype=jnp.float32)[:, None]     # each example is its own index
+    _, get_batch, _ = nn.classification_fns(lambda p, x: x, ids, jnp.zeros(n, jnp.int32),
+                                            n_train, 128)
+    seen = {int(i) for t in range(3 * n_train // 128) for i in get_batch(keys[0], jnp.int32(t))[0][:, 0]}
+    assert seen == splits[0][0]
+    task = get_task("digits-mlp")
+    params = task.init_params(KEY)
+    assert float(task.val_loss(params, keys[0])) != float(task.val_loss(params, keys[1]))
 
 
 def test_text_corpus_is_a_byte_vocabulary_split_90_10():

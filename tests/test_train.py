@@ -71,6 +71,6 @@ def test_sweep_lr_picks_the_best_of_the_grid():
 def test_adam_learns_the_other_small_tasks(name):
     task = get_task(name)
     params = task.init_params(jax.random.PRNGKey(0))
-    initial = float(task.val_loss(params))
+    initial = float(task.val_loss(params, jax.random.PRNGKey(0)))
     result = train(task, adam_tx(task, 1e-2))
     assert not result.diverged and result.val_loss < 0.6 * initial

@@ -350,7 +350,7 @@ def make_trainer(task: Task, size: Size) -> Callable[..., Trained]:
         # A program may reassign w, so w's register is not the weights after the run.
         _, outputs = _program_step(program, size, branches, regs,
                                    _step_inputs(w, jnp.zeros_like(w), 0.0, task.steps + 1.0))
-        val = task.val_loss(unravel(jnp.where(program.evaluates, outputs[-1], w)))
+        val = task.val_loss(unravel(jnp.where(program.evaluates, outputs[-1], w)), data_key)
         val = jnp.where((stopped == 0) & jnp.isfinite(val), val, jnp.inf)
         stopped = jnp.where((stopped == 0) & ~jnp.isfinite(val), 1, stopped)
         return Trained(val, losses, stopped)

@@ -342,7 +342,7 @@ def make_multi_trainer(task: Task, size: Size, P: int) -> Callable[..., Trained]
         return ravel_pytree(tree)[0]
 
     loss_and_grad = jax.vmap(jax.value_and_grad(task.loss), in_axes=(0, None))
-    val_loss = jax.vmap(lambda w: task.val_loss(unravel(w)))
+    val_loss = jax.vmap(lambda w, data_key: task.val_loss(unravel(w), data_key), in_axes=(0, None))
 
     def train(program: EncodedPrograms, seed: jax.Array, lr_scales: jax.Array,
               hurdle_losses: jax.Array) -> Trained:
@@ -382,7 +382,7 @@ def make_multi_trainer(task: Task, size: Size, P: int) -> Callable[..., Trained]
         zeros = jnp.zeros_like(w)
         _, _, outputs = machine.step(program, V, S, w, zeros, jnp.zeros(P, jnp.float32),
                                      task.steps + 1.0)
-        val = val_loss(outputs[:, -1])
+        val = val_loss(outputs[:, -1], data_key)
         val = jnp.where((stopped == 0) & jnp.isfinite(val), val, jnp.inf)
         stopped = jnp.where((stopped == 0) & ~jnp.isfinite(val), 1, stopped)
         return Trained(val, losses.T, stopped)

@@ -227,7 +227,7 @@ def check_task(task: Task, name: str) -> None:
     """Raise ``TaskError`` (one line naming ``name``, the function and the fault) unless
     ``task`` can be trained: ``steps`` a positive int; ``init_params(key)`` a non-empty pytree of
     finite float32 arrays; ``get_batch(key, step)`` works on a traced int32 step; ``loss(params,
-    batch)`` and ``val_loss(params)`` finite scalars, the gradient finite; ``schedule(step)``
+    batch)`` and ``val_loss(params[, data_key])`` finite scalars, the gradient finite; ``schedule(step)``
     finite for every step. Each function runs jitted, as training runs it."""
     if isinstance(task.steps, bool) or not isinstance(task.steps, int) or task.steps < 1:
         raise TaskError(f"task {name!r}: steps must be a positive int, got {task.steps!r}")
@@ -248,7 +248,8 @@ def check_task(task: Task, name: str) -> None:
     _check_finite(name, "the gradient of loss(params, batch)",
                   _call(name, "the gradient of loss(params, batch)", jax.grad(task.loss),
                         params, batch))
-    _check_scalar(name, "val_loss(params)", _call(name, "val_loss(params)", task.val_loss, params))
+    _check_scalar(name, "val_loss(params)",
+                  _call(name, "val_loss(params)", task.val_loss, params, key))
     lrs = _call(name, "schedule(step)", jax.vmap(task.schedule), jnp.arange(task.steps))
     _check_finite(name, f"schedule(step) for steps 0..{task.steps - 1}", lrs)
 

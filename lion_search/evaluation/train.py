@@ -7,8 +7,9 @@ A run with seed ``s`` splits ``PRNGKey(s)`` into an init key and a data key, the
     u_t, state  = tx.update(g_t, state, params_t)
     params_{t+1} = params_t + u_t
 
-and reports ``val_loss(params_steps)``. Once a training loss is non-finite the run is diverged: the
-remaining steps are skipped (their curve entries are NaN) and the validation loss is ``inf``.
+and reports ``val_loss(params_steps, data_key)``. Once a training loss is non-finite the run is
+diverged: the remaining steps are skipped (their curve entries are NaN) and the validation loss
+is ``inf``.
 
 The compiled loop is cached by (task, optimizer), and the seed and peak learning rate are traced
 inputs, so re-running with other seeds or learning rates does not recompile.
@@ -113,7 +114,8 @@ def _run(
     (params, opt_state, diverged), curve = jax.lax.scan(
         body, carry, jnp.arange(task.steps, dtype=jnp.int32)
     )
-    val = task.val_loss(params if eval_params is None else eval_params(opt_state, params))
+    val = task.val_loss(params if eval_params is None else eval_params(opt_state, params),
+                        data_key)
     return val, curve, diverged | ~jnp.isfinite(val)
 
 

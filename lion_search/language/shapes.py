@@ -28,6 +28,8 @@ from __future__ import annotations
 import functools
 import math
 
+import numpy as np
+
 from lion_search.language import runtime
 from lion_search.language.ops import OPS, Shape, join
 from lion_search.language.plan import Code, Plan, make_plan, stored_shape, tensor_facts
@@ -99,7 +101,16 @@ def code_of(program: Program) -> Code:
 
 def evaluate_static(op: str, values: list[float]) -> float:
     """A static value: the op on float32 scalars, as the runtime computes it."""
-    return runtime.static_value(FUNCTIONS, op, values)
+    with np.errstate(over="ignore"):
+        return _static_value(op, tuple(np.float32(v).tobytes() for v in values))
+
+
+@functools.lru_cache(maxsize=65536)
+def _static_value(op: str, bits: tuple[bytes, ...]) -> float:
+    """`evaluate_static` by the values' float32 bits (the cast the runtime makes anyway, keeping
+    -0.0 and NaN apart): the same facts and constants recur in program after program, and each
+    value computed by JAX costs a dispatch."""
+    return runtime.static_value(FUNCTIONS, op, [np.frombuffer(b, np.float32)[0] for b in bits])
 
 
 @functools.lru_cache(maxsize=4096)
