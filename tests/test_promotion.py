@@ -5,6 +5,7 @@ import sqlite3
 import pytest
 
 from lion_search.analysis.lr_check import grows_with_lr
+from lion_search.evaluation.results import HURDLE_AT, Status
 from lion_search.inspect.summary import summarize
 from lion_search.language.errors import LionSearchError
 from lion_search.language.parser import parse_program
@@ -12,6 +13,7 @@ from lion_search.runs.journal import RunStore
 from lion_search.runs.references import program_in_run
 from lion_search.search.config import EvolveConfig
 from lion_search.search.evolution import Search
+from lion_search.search.jobs import estimated_flops
 from lion_search.search.promotion import (
     PROMOTED_SCORES,
     TaskScore,
@@ -178,6 +180,15 @@ def test_promotion_takes_no_more_than_its_share_of_the_training_time(tmp_path, d
     assert resumed.promotion.work == store.value(key)
     assert resumed.search_work() == pytest.approx(search.search_work())
     store.close()
+
+
+def test_a_child_cut_at_the_hurdle_counts_the_quarter_of_its_training_it_ran():
+    """A deterministic search's promotion share counts children's work by what they trained:
+    most children are cut at the hurdle, a quarter of the way in."""
+    whole = estimated_flops(("digits-mlp",), 2)
+    assert whole == 2 * estimated_flops(("digits-mlp",), 1) > 0
+    assert estimated_flops(("digits-mlp",), 2, Status.HURDLE) == whole // HURDLE_AT
+    assert estimated_flops(("digits-mlp",), 2, Status.DIVERGED) == whole
 
 
 def test_promotions_are_journaled_with_their_references(promoted_run):

@@ -2,10 +2,18 @@
 from __future__ import annotations
 
 import math
+import os
+import sys
 
 from rich.console import Console
 
-console = Console(highlight=False, soft_wrap=True)
+REDIRECTED_WIDTH = 160   # columns of tables written to a file or a pipe
+
+# Output redirected to a log keeps its tables whole, not cut to rich's default of 80 columns
+# (COLUMNS still sets the width).
+console = Console(highlight=False, soft_wrap=True,
+                  width=None if sys.stdout.isatty() or "COLUMNS" in os.environ
+                  else REDIRECTED_WIDTH)
 
 
 def fitness_text(x: float | None) -> str:

@@ -296,8 +296,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "already run in --out are reused (hours at the defaults)")
     p.add_argument("--proxy", default="text-lm-micro", help="with --rediscovery: the search "
                    "proxy (default text-lm-micro: promotion to text-lm-mini, tested on "
-                   "text-lm-10x; digits-mlp-b512: promotion to the funnel's stage B, tested on "
-                   "digits-mlp-10x)")
+                   "text-lm-10x; digits-mlp-b512: promotion to digits-cnn and text-lm-mini, "
+                   "tested on digits-mlp-10x)")
     p.add_argument("--promote-tasks", help="with --rediscovery: the searches' promotion tasks, "
                                            "joined by commas (default: the proxy's)")
     p.add_argument("--test-task", help="with --rediscovery: the held-out task the found "

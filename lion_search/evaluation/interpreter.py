@@ -34,6 +34,7 @@ import numpy as np
 from jax import lax
 from jax.flatten_util import ravel_pytree
 
+from lion_search.evaluation.results import hurdle_step
 from lion_search.evaluation.traced import jit_kept
 from lion_search.language.errors import ProgramError
 from lion_search.language.ops import OPS, PER_LEAF_KINDS, Kind, Shape
@@ -317,7 +318,7 @@ def make_trainer(task: Task, size: Size) -> Callable[..., Trained]:
     _, unravel = ravel_pytree(jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), params0))
     leaves = leaves_of(params0)
     branches = _branches(leaves)
-    hurdle_step, window = max(task.steps // 4, 1), 10
+    hurdle_at, window = hurdle_step(task.steps), 10
 
     def train(program: Encoded, seed: jax.Array, lr_scale: jax.Array,
               hurdle_loss: jax.Array) -> Trained:
@@ -339,7 +340,7 @@ def make_trainer(task: Task, size: Size) -> Callable[..., Trained]:
             losses = losses.at[step].set(loss)
             diverged = ~jnp.isfinite(loss) | ~jnp.all(jnp.isfinite(w))
             recent = lax.dynamic_slice(losses, (jnp.maximum(step - window + 1, 0),), (window,))
-            hopeless = (step == hurdle_step) & (jnp.mean(recent) > hurdle_loss)
+            hopeless = (step == hurdle_at) & (jnp.mean(recent) > hurdle_loss)
             stopped = jnp.where(diverged, 1, jnp.where(hopeless, 2, 0))
             return regs, w, stopped, losses, step + 1
 

@@ -82,6 +82,7 @@ from lion_search.evaluation.interpreter import (
     constant_values,
     leaves_of,
 )
+from lion_search.evaluation.results import hurdle_step
 from lion_search.language.errors import ProgramError
 from lion_search.language.ops import OPS, PER_LEAF_KINDS, Kind, Shape
 from lion_search.language.parser import parse_program
@@ -335,7 +336,7 @@ def make_multi_trainer(task: Task, size: Size, P: int) -> Callable[..., Trained]
     _, unravel = ravel_pytree(jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), params0))
     leaves = leaves_of(params0)
     machine = _Machine(size, leaves, _vector_ops(leaves))
-    hurdle_step, window = max(task.steps // 4, 1), 10
+    hurdle_at, window = hurdle_step(task.steps), 10
     memory = slice(N_INPUTS, N_INPUTS + size.memory)
 
     def flat(tree):
@@ -366,7 +367,7 @@ def make_multi_trainer(task: Task, size: Size, P: int) -> Callable[..., Trained]
                 losses, jnp.where(running, loss, jnp.nan), step, axis=0)
             diverged = ~jnp.isfinite(loss) | ~jnp.all(jnp.isfinite(new_w), axis=1)
             recent = lax.dynamic_slice_in_dim(losses, jnp.maximum(step - window + 1, 0), window)
-            hopeless = (step == hurdle_step) & (jnp.mean(recent, axis=0) > hurdle_losses)
+            hopeless = (step == hurdle_at) & (jnp.mean(recent, axis=0) > hurdle_losses)
             stopped = jnp.where(running, jnp.where(diverged, 1, jnp.where(hopeless, 2, 0)),
                                 stopped)
             # A stopped candidate keeps its weights and memory as they were before the step.

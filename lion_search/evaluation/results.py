@@ -26,6 +26,12 @@ class Status(StrEnum):
 
 
 STATUS = {0: Status.OK, 1: Status.DIVERGED, 2: Status.HURDLE}   # the trainers' stop codes
+HURDLE_AT = 4   # the hurdle is checked 1/HURDLE_AT of the way through training
+
+
+def hurdle_step(steps: int) -> int:
+    """The step at which a run of `steps` steps meets the hurdle."""
+    return max(steps // HURDLE_AT, 1)
 
 
 class EvalResult(NamedTuple):
@@ -42,7 +48,7 @@ class EvalResult(NamedTuple):
 def hurdle_loss(curve: np.ndarray, factor: float) -> float:
     """The hurdle for other programs: `factor` times a reference curve's mean training loss over
     the 10 steps ending at a quarter of training (the point where the interpreter checks it)."""
-    step = max(len(curve) // 4, 1)
+    step = hurdle_step(len(curve))
     return float(factor * np.mean(curve[max(step - 9, 0):step + 1]))
 
 

@@ -211,8 +211,8 @@ class Search:
                                   restart["after"] if restart else 0)
         self.trained = self.store.count(EvalKind.SEARCH, cached=False)
         self.search_seconds = math.fsum(e.seconds for e in searched)
-        self.search_flops = sum(estimated_flops(self.config.tasks, len(json.loads(e.seeds)))
-                                for e in searched if not e.cached)
+        self.search_flops = sum(estimated_flops(self.config.tasks, len(json.loads(e.seeds)),
+                                                e.status) for e in searched if not e.cached)
         best = None
         top = self.store.best(1)
         if top:
@@ -327,7 +327,8 @@ class Search:
         if done.id in self.pending:
             pending = self.pending[done.id]
             self.search_flops += estimated_flops(self.config.tasks,
-                                                 len(pending.seeds or self.config.seeds))
+                                                 len(pending.seeds or self.config.seeds),
+                                                 done.status)
             self.record(done)
         elif self.metaval.owns(done.id):
             self.metaval.record(done)

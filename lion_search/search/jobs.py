@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass
 from typing import NamedTuple, Sequence
 
+from lion_search.evaluation.results import HURDLE_AT, Status
 from lion_search.language.parser import parse_program
 
 STARTING, COMPILING = "starting workers", "compiling"   # what a pool can be waiting for
@@ -95,11 +96,14 @@ def task_flops(task: str) -> int:
     return round(get_task(task).flops_estimate)
 
 
-def estimated_flops(tasks: Sequence[str], seeds: int) -> int:
-    """A job's work as a deterministic search counts it: a full training on each of `tasks`
-    per training seed, in estimated flops (an integer: the same sum in every run, in any
-    order, however long the trainings took)."""
-    return seeds * sum(task_flops(task) for task in tasks)
+def estimated_flops(tasks: Sequence[str], seeds: int, status: str = Status.OK) -> int:
+    """A job's work as a deterministic search counts it: a training on each of `tasks` per
+    training seed, in estimated flops, whole, or the first 1/HURDLE_AT of it for a job cut at
+    the hurdle (`status`; most children are: counted whole, they made promotion's share look a
+    third of what its seconds were). An integer: the same sum in every run, in any order,
+    however long the trainings took."""
+    whole = seeds * sum(task_flops(task) for task in tasks)
+    return whole // HURDLE_AT if status == Status.HURDLE else whole
 
 
 def warm_up(spec: EvalSpec, texts: Sequence[str], tasks: Sequence[str]) -> None:
