@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lion_search.analysis.lr_check import grows_with_lr
 from lion_search.evaluation.fitness import Evaluator
 from lion_search.language.direct import run_program
 from lion_search.language.library import read_program_file, seed_names
@@ -16,6 +17,7 @@ from lion_search.language.program import Instr, Program, print_program
 from lion_search.language.validate import Limits, check
 from lion_search.runs.references import load_program
 from lion_search.search.mutate import mutate
+from lion_search.selection.simplify_run import keeping_lr
 from lion_search.simplify.ablation import AblationStep, ablate, round_values
 from lion_search.simplify.dead_code import (
     dataflow_graph,
@@ -427,6 +429,27 @@ def test_ablation_keeps_what_stays_within_tolerance():
     # the calibration is never dropped (it goes only where lr is no longer read)
     assert all(q.body[0] in (Instr("lr", "mul", (0.37, "lr")), Instr("lr", "mul", (0.4, "lr")))
                for q in seen if any("lr" in ins.args for ins in q.body[1:]))
+
+
+def test_ablation_keeps_the_learning_rate_the_users_knob():
+    """A score indifferent to lr (as the proxy's can be at the calibrated lr) would drop
+    `lr *`; with the lr check guarding it, ablation keeps what makes the update grow with lr."""
+    p = normalize(program("""
+, m
+    lr = 0.1 * lr
+    m = interp(g, m, 0.9)
+    return lr * m, m"""))
+    assert grows_with_lr(p)
+    unguarded, _ = ablate(p, lambda q: 1.0)
+    assert not grows_with_lr(unguarded)
+    guarded, steps = ablate(p, keeping_lr(lambda q: 1.0, p))
+    assert grows_with_lr(guarded)
+    assert ("drop _1 = mul(lr, g) (read g instead)", False) in [
+        (s.description, s.kept) for s in steps]
+    lr_free = normalize(program("""
+, m
+    return g, m"""))
+    assert keeping_lr(len, lr_free) is len        # a program already lr-free is scored as is
 
 
 def test_ablation_of_a_diverging_program_changes_nothing():

@@ -18,7 +18,7 @@ def cmd_simplify(args: argparse.Namespace) -> None:
     from lion_search.evaluation.fitness import Evaluator
     from lion_search.runs.journal import RunStore
     from lion_search.runs.references import load_program, program_in_run, split_run_ref
-    from lion_search.selection.simplify_run import simplify_in_run
+    from lion_search.selection.simplify_run import keeping_lr, simplify_in_run
     from lion_search.simplify.pipeline import format_report, simplify
 
     ref = split_run_ref(args.program)
@@ -36,7 +36,8 @@ def cmd_simplify(args: argparse.Namespace) -> None:
     else:
         program = load_program(args.program)
         evaluator = Evaluator(args.task or "digits-mlp")
-        score = None if args.no_ablation else (lambda p: evaluator.evaluate(p).fitness)
+        score = None if args.no_ablation else \
+            keeping_lr(lambda p: evaluator.evaluate(p).fitness, program)
         with console.status("simplifying" + ("" if score is None else
                                              f" (ablation on {evaluator.task.name})")):
             report = simplify(program, score, args.tolerance)

@@ -3,13 +3,27 @@ proxy and seeds, and the result journaled as a program of the run."""
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from lion_search.simplify.pipeline import SimplifyReport, simplify
 
 if TYPE_CHECKING:
     from lion_search.evaluation.portfolio import PortfolioEvaluator
+    from lion_search.language.program import Program
     from lion_search.runs.journal import RunStore
+
+
+def keeping_lr(score: Callable[["Program"], float], program: "Program"
+               ) -> Callable[["Program"], float]:
+    """`score` for ablating `program`, but inf for a candidate whose update no longer grows with
+    lr (`analysis.lr_check`) where `program`'s does: at the calibrated lr the proxy can score
+    `g` within tolerance of `lr * m`, and a simplification that leaves lr inert leaves the user
+    no knob to tune."""
+    from lion_search.analysis.lr_check import grows_with_lr
+
+    if not grows_with_lr(program):
+        return score
+    return lambda candidate: score(candidate) if grows_with_lr(candidate) else math.inf
 
 
 def run_evaluator(store: RunStore) -> "PortfolioEvaluator":
@@ -43,9 +57,10 @@ def simplify_in_run(store: RunStore, program_id: int, tolerance: float = 0.01,
 
     config = EvolveConfig.from_json(store.config)
     evaluator = run_evaluator(store)
-    score = None if not ablation else (lambda p: evaluator.evaluate(p).fitness)
-    report = simplify(parse_program(store.program(program_id).text), score, tolerance,
-                      absolute=evaluator.relative)
+    program = parse_program(store.program(program_id).text)
+    score = None if not ablation else \
+        keeping_lr(lambda p: evaluator.evaluate(p).fitness, program)
+    report = simplify(program, score, tolerance, absolute=evaluator.relative)
     kept = sum(s.kept for s in report.steps)
     pid = store.add_program(str(report.after), DedupCache().keys(report.after), program_id,
                             f"simplified: {', '.join(dict.fromkeys(report.rules)) or 'no rule'};"
