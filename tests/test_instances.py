@@ -2,7 +2,9 @@
 train on seeds drawn from the pool, scored paired with AdamW on the same seeds; equivalent
 programs and re-evaluated parents add seeds to one record instead of inheriting a lucky number;
 a resumed search rebuilds the records from the journal."""
+import dataclasses
 import math
+import shutil
 
 import pytest
 from hypothesis import given, settings
@@ -12,8 +14,9 @@ from lion_search.evaluation.results import WORST_FITNESS
 from lion_search.language.errors import LionSearchError
 from lion_search.runs.journal import RunStore
 from lion_search.search.config import EvolveConfig
-from lion_search.search.evolution import REEVALUATION, Search
+from lion_search.search.evolution import Search
 from lion_search.search.instances import Instances
+from lion_search.search.retraining import CONFIRMATION, REEVALUATION
 from tests.conftest import whole_search
 
 
@@ -83,9 +86,14 @@ def test_the_seed_pool_settings_are_checked_in_one_line():
         EvolveConfig(rotate_every=-1).check()
     with pytest.raises(LionSearchError, match="--seed-pool must be between 0"):
         EvolveConfig(seed_pool=-1).check()
+    with pytest.raises(LionSearchError, match="--confirm-top must be at least 0"):
+        EvolveConfig(confirm_top=-1).check()
+    with pytest.raises(LionSearchError, match="--confirm-seeds must be at least 1, got 0"):
+        EvolveConfig(confirm_seeds=0).check()
     # runs journaled before pools keep their fitness: every child on their seeds
     old = EvolveConfig.from_json({"task": "quadratic", "seeds": [0]})
     assert not old.pooled and old.promote_seeds == (0,) and old.held_back_seeds == ()
+    assert old.confirm_top == 0       # nor did they confirm their leaders
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +101,7 @@ def pooled_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("pooled") / "run"
     config = EvolveConfig(task="quadratic", budget=80, population=8, workers=1, seed_pool=16,
                           max_seeds=4, rotate_every=20, promote_every=0, metaval_task="none",
-                          held_back_top=5, seed_programs=("adamw",))
+                          held_back_top=5, seed_programs=("adamw",), confirm_seeds=3)
     return folder, config, whole_search(folder, config)
 
 
@@ -106,17 +114,20 @@ def test_children_train_on_pool_seeds_scored_against_adamw_on_the_same_seeds(poo
     (seed,) = store.value("seeds")
     assert seed["fitness"] == 0.0       # AdamW is the reference: 0 on every pool seed
     trained = [e for e in store.evaluations("search") if not e.cached]
+    rows = {r.id: r for r in store.programs()}
+    confirming = [rows[e.program].mutation.startswith(CONFIRMATION) for e in trained]
     assert len(trained) == config.budget
     for e in trained:
         scores = e.seed_scores()
         if e.status == "ok":
-            assert 1 <= len(scores) <= config.fitness_seeds
             assert all(0 <= s < config.seed_pool for s in scores)
-    # 80 evaluations, 20 an epoch: the epochs' seeds 0, 1, 2 and 3, one after another (a
-    # child trains on the epoch's seed when it was proposed, up to a generation ahead)
-    used = [s for e in trained for s in e.seed_scores()]
+    # 80 evaluations, 20 an epoch: the children train on the epochs' seeds 0, 1, 2 and 3, one
+    # after another (a child on the epoch's seed when it was proposed, up to a generation ahead)
+    children = [(i, e) for i, (e, c) in enumerate(zip(trained, confirming)) if not c]
+    used = [s for _, e in children for s in e.seed_scores()]
     assert used[0] == 0 and len(set(used)) >= 3 and set(used) <= {0, 1, 2, 3}
-    for i, e in enumerate(trained):
+    for i, e in children:
+        assert len(e.seed_scores()) <= config.fitness_seeds
         assert set(e.seed_scores()) <= set(range(max(i - config.generation, 0) // 20,
                                                  i // 20 + 1))
     store.close()
@@ -148,6 +159,82 @@ def test_equivalents_and_parents_add_seeds_to_one_record(pooled_run):
     store.close()
 
 
+def confirmed_seeds(store: RunStore) -> dict[str, set[int]]:
+    """Each fingerprint's training seeds, from the journal."""
+    rows = {r.id: r for r in store.programs()}
+    seeds: dict[str, set[int]] = {}
+    for e in store.evaluations("search"):
+        if e.status == "ok" and not e.cached:
+            seeds.setdefault(rows[e.program].fingerprint, set()).update(e.seed_scores())
+    return seeds
+
+
+@settings(max_examples=60, deadline=None)
+@given(top=st.integers(1, 6), adds=st.lists(
+    st.tuples(st.integers(0, 12), st.integers(0, 7), st.floats(-2, 2), st.booleans()),
+    max_size=60))
+def test_the_leaders_are_always_the_best_records(top, adds):
+    """However results come in (new programs, more seeds, failures), `leaders` is the `top`
+    best records by fitness, ties to the first found, as a sort of all of them says."""
+    instances = Instances(8, 1, 8, prior=1.0, top=top)
+    for member, (program, seed, score, ok) in enumerate(adds):
+        instances.add(f"p{program}", member, (seed,), (score,), ok or score > 1.5)
+        alive = [k for k, r in instances.records.items() if r.scores and not r.failed]
+        assert instances.leaders == sorted(alive, key=instances.standing)[:top]
+
+
+def test_a_leader_is_confirmed_on_the_seeds_after_its_first():
+    instances = Instances(6, 1, 6)
+    instances.add("k", 1, (4,), (-0.5,), True)
+    assert instances.confirmation_seeds("k", 4) == (5, 0, 1)
+    instances.add("k", 2, (0,), (-0.1,), True)
+    assert instances.confirmation_seeds("k", 4) == (5, 1)
+    assert instances.confirmation_seeds("k", 2) == ()
+
+
+def test_the_best_programs_are_confirmed_on_more_seeds(pooled_run):
+    """Confirmations train leaders on the seeds after their first up to confirm_seeds, as
+    children of the leader."""
+    folder, config, search = pooled_run
+    store = RunStore.open(folder)
+    rows = {r.id: r for r in store.programs()}
+    need = min(config.confirm_seeds, config.max_seeds)
+    confirmations = [e for e in store.evaluations("search")
+                     if rows[e.program].mutation.startswith(CONFIRMATION)]
+    assert confirmations
+    for e in confirmations:
+        leader = rows[rows[e.program].parent]
+        assert leader.fingerprint == rows[e.program].fingerprint
+        assert rows[e.program].text == leader.text
+        if e.status == "ok":
+            assert 1 <= len(e.seed_scores()) <= need - 1
+    seeds = confirmed_seeds(store)
+    top = store.best(config.confirm_top)
+    assert any(len(seeds[row.fingerprint]) >= need for row, _ in top)
+    assert [search.retraining.confirmed(row.fingerprint) for row, _ in top] == [
+        len(seeds[row.fingerprint]) >= need for row, _ in top]
+    store.close()
+
+
+def test_leaders_short_of_seeds_are_proposed_before_any_child(pooled_run, tmp_path):
+    """The run's leaders that lack seeds (those that came to lead in its last generation) are
+    the first proposals of the same run resumed with a larger budget, best first; then
+    children follow."""
+    folder, config, _ = pooled_run
+    shutil.copytree(folder, tmp_path / "run")
+    store = RunStore.open(tmp_path / "run")
+    search = Search(store, dataclasses.replace(config, budget=config.budget + 20))
+    search.load()
+    short = [k for k in search.instances.leaders if not search.retraining.confirmed(k)]
+    assert short
+    jobs = [search.propose() for _ in range(len(short) + 1)]
+    rows = {r.id: r for r in store.programs()}
+    proposed = [(rows[j.id].mutation.split(":")[0], rows[j.id].fingerprint) for j in jobs if j]
+    assert proposed[:len(short)] == [(CONFIRMATION, key) for key in short]
+    assert all(kind != CONFIRMATION for kind, _ in proposed[len(short):])
+    store.close()
+
+
 def test_a_resumed_search_rebuilds_the_records(pooled_run):
     folder, config, search = pooled_run
     store = RunStore.open(folder)
@@ -158,6 +245,7 @@ def test_a_resumed_search_rebuilds_the_records(pooled_run):
         again = resumed.instances.record(key)
         assert again.scores == pytest.approx(record.scores) and again.failed == record.failed
         assert again.members == record.members
+    assert resumed.instances.leaders == search.instances.leaders
 
 
 def test_the_run_ends_with_its_top_programs_retrained_on_held_back_seeds(pooled_run):
@@ -166,7 +254,11 @@ def test_the_run_ends_with_its_top_programs_retrained_on_held_back_seeds(pooled_
     check = store.value("held_back")
     assert check["seeds"] == list(config.held_back_seeds)
     assert 1 <= len(check["programs"]) <= config.held_back_top
-    top = [row.id for row, _ in store.best(config.held_back_top)]
+    # the top by proxy fitness among the confirmed: trained on confirm_seeds (here max_seeds)
+    seeds = confirmed_seeds(store)
+    need = min(config.confirm_seeds, config.max_seeds)
+    top = [row.id for row, _ in store.best(100)
+           if len(seeds[row.fingerprint]) >= need][:config.held_back_top]
     assert [p["id"] for p in check["programs"]] == top
     retrained = {e.program for e in store.evaluations("held-back")}
     assert retrained == set(top) | {store.value("seeds")[0]["id"]}

@@ -18,6 +18,7 @@ from lion_search.search import generations
 from lion_search.search.config import EvolveConfig
 from lion_search.search.evolution import Search
 from lion_search.search.observer import QuietObserver
+from lion_search.search.retraining import CONFIRMATION
 
 CLI = [str(Path(sys.executable).parent / "lion-search")]
 QUICK = ["--task", "quadratic", "--population", "10", "--workers", "1", "--promote-every", "0"]
@@ -212,8 +213,9 @@ def test_a_best_meta_validated_before_is_not_trained_again(tmp_path):
     one before is journaled from that result (cached), and only a new best is trained. (A
     checkpoint that comes while a meta-validation is still queued or training is skipped, so
     how many of the 20 are taken depends on the workers' timing.)"""
+    # (without confirmations: each rescores the best, and a new best is validated anew)
     store, search, stats = run_search(tmp_path / "run", budget=100, metaval_task="logreg",
-                                      metaval_every=5)
+                                      metaval_every=5, confirm_top=0)
     rows = store.evaluations("metaval")
     assert len(rows) >= 6
     for before, row in zip(rows, rows[1:]):
@@ -257,8 +259,10 @@ def test_restarts_refill_the_population_from_the_best_or_the_seeds(tmp_path, sou
     after = store.value("restart")["after"]
     evaluations = store.evaluations("search")
     restart_time = next(e.created for e in evaluations if e.id == after)
+    # (a leader's confirmation has the leader for parent, whatever the population)
     first_child = [row for row in store.programs()
-                      if row.origin == "child" and row.created > restart_time][:1]
+                   if row.origin == "child" and row.created > restart_time
+                   and not row.mutation.startswith(CONFIRMATION)][:1]
     if source == "seeds":
         allowed = {s["id"] for s in search.seeds}
     else:  # the best program when the child was proposed: a program of the fingerprint whose

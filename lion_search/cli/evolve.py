@@ -32,7 +32,8 @@ def _config_from_args(args: argparse.Namespace) -> dict:
         "batch_size", "address", "gpus_per_worker", "population_batch", "rng_seed",
         "metaval_every", "metaval_task", "promote_every", "promote_top", "promote_share",
         "promote_tasks", "promote_score", "promoted_seed", "promote_trials", "seed_pool",
-        "prior_seeds", "fitness_seeds", "rotate_every", "max_seeds", "promote_seeds", "held_back_seeds", "held_back_top",
+        "prior_seeds", "fitness_seeds", "rotate_every", "max_seeds",
+        "confirm_top", "confirm_seeds", "promote_seeds", "held_back_seeds", "held_back_top",
         "deterministic", "generation")
         if getattr(args, k) is not None}
     if args.reevaluate_parents is not None:

@@ -68,6 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-seeds", type=int, help="seeds a program's fitness gathers, one more "
                                                  "each epoch it is selected or found again "
                                                  "(default 16)")
+    p.add_argument("--confirm-top", type=int, help="the run's best K programs by fitness are "
+                                                   "trained on more seeds, up to "
+                                                   "--confirm-seeds, before the next child "
+                                                   "(default 10; 0: none)")
+    p.add_argument("--confirm-seeds", type=int, help="seeds each of the run's best is trained "
+                                                     "on (default 4, at most --max-seeds)")
     p.add_argument("--reevaluate-parents", choices=("on", "off"),
                    help="on (default): a parent not yet trained on the epoch's seeds is, "
                         "before it has a child")

@@ -91,6 +91,13 @@ def pair(config: EvolveConfig, references: Sequence[Program], run: Runner) -> Pa
     return tuple(tuple(row) for row in losses)
 
 
+def hurdles(seeds: Sequence[dict], tasks: int) -> tuple[float, ...]:
+    """Each of `tasks` tasks' hurdle: the lowest of the journaled seeds' (`seeds`; a run
+    journaled before portfolios stored one number per seed)."""
+    per_seed = [h if isinstance(h, list) else [h] for h in (s["hurdle"] for s in seeds)]
+    return tuple(min((h[i] for h in per_seed), default=math.inf) for i in range(tasks))
+
+
 def paired_scoring(config: EvolveConfig, paired: Paired, seeds: Sequence[int],
                    hurdles: Sequence[float]) -> Scoring:
     """How a program is trained on pool `seeds`: scored paired with the reference there."""

@@ -67,6 +67,9 @@ class EvolveConfig:
                                     # it is selected or found again (then it is a cache hit)
     reevaluate_parents: bool = True  # a parent not trained on the epoch's seeds is first
     prior_seeds: float = 1.0        # pseudo-seeds at AdamW's score that fitness is shrunk with
+    confirm_top: int = 10           # the run's best programs (0: none) that are trained on
+    confirm_seeds: int = 4          # this many seeds (at most max_seeds) before the next
+                                    # child is proposed
     budget: int = 2000
     population: int = 100           # members over all islands
     tournament: int = 2
@@ -127,6 +130,7 @@ class EvolveConfig:
         data.setdefault("promote_growth", 4)     # the first runs with growing sweeps had 4
         data.setdefault("remutations", 0)        # runs from before re-mutation and islands
         data.setdefault("islands", 1)            # propose as they did
+        data.setdefault("confirm_top", 0)        # runs from before confirmation keep none
         # Runs journaled before reproducible runs proposed as results arrived; they keep that.
         data.setdefault("deterministic", False)
         data["mutation_weights"] = MutationWeights(**data.get("mutation_weights", {}))
@@ -161,6 +165,12 @@ class EvolveConfig:
                 raise LionSearchError(
                     f"seeds per program must satisfy 1 <= --fitness-seeds <= --max-seeds <= "
                     f"--seed-pool, got {self.fitness_seeds}, {self.max_seeds}, {self.seed_pool}")
+            if self.confirm_top < 0:
+                raise LionSearchError(f"--confirm-top must be at least 0 (0: none), got "
+                                      f"{self.confirm_top}")
+            if self.confirm_seeds < 1:
+                raise LionSearchError(f"--confirm-seeds must be at least 1, got "
+                                      f"{self.confirm_seeds}")
             if not all(0 <= s < self.seed_pool for s in self.seeds):
                 raise LionSearchError(f"--seeds (the calibration seeds) must lie in the seed "
                                       f"pool 0..{self.seed_pool - 1}, got "

@@ -47,9 +47,9 @@ from lion_search.search.promotion_scheduler import PromotionScheduler
 from lion_search.search.ray_pool import RayPool
 from lion_search.search.records import Member, Stats
 from lion_search.search.renewal import Renewal, journaled_restart
+from lion_search.search.retraining import RETRAINED, Retraining
 
 HALL_OF_FAME_EVERY = 50  # trained evaluations between rewrites of RUN/hall_of_fame.csv
-REEVALUATION = "re-evaluation"   # the mutation kind of a parent trained again on new seeds
 
 
 class Pending(NamedTuple):
@@ -97,17 +97,19 @@ class Search:
         self.stalled = False           # whether `run` gave up: STALL_AFTER children seen before
         self.rng = np.random.default_rng([config.rng_seed, store.count()])
         self.instances = Instances(config.seed_pool, config.fitness_seeds, config.max_seeds,
-                                   config.prior_seeds, config.rotate_every) \
-            if config.pooled else None
+                                   config.prior_seeds, config.rotate_every,
+                                   config.confirm_top) if config.pooled else None
         self.population = Islands(config.islands, config.population, config.tournament,
                                   self.rng)
+        self.retraining = Retraining(config, self.instances,
+                                     lambda program: self.cache.keys(program)[1])
         self.island_of: dict[int, int] = {}   # each child's island, by journal id
         self.equivalents = 0    # mutants equivalent to a program seen, mutated again (session)
         self.renewal = Renewal(store, config, self.population,
                                lambda program: self.cache.keys(program)[1])
         self.metaval = MetaValidation(store, *config.metaval, config.seeds, self.observer)
-        self.promotion = PromotionScheduler(store, config, self.cache)
-        self.held_back = HeldBackCheck(store, config)
+        self.promotion = PromotionScheduler(store, config, self.cache, self.retraining.confirmed)
+        self.held_back = HeldBackCheck(store, config, self.retraining.confirmed)
         self.trained = 0
         self.session_trained = 0
         self.started = time.perf_counter()
@@ -167,8 +169,6 @@ class Search:
         elif self.pool_future is not None:
             stop_pool(self.pool_future)
 
-    # --------------------------------------------------------------------------- set up
-
     def setup(self) -> None:
         """Calibrate the reference and the seeds on the workers, and journal them
         (`calibration.set_up`)."""
@@ -201,9 +201,10 @@ class Search:
                     if e.per_seed is not None or (kind == EvalKind.SEARCH and not e.cached):
                         scores = e.seed_scores()
                         self.instances.add(fingerprints[e.program], e.program, scores,
-                                           scores.values(), e.status == Status.OK)
+                                           scores.values(), e.status == Status.OK, rank=False)
                     elif kind == EvalKind.SEARCH:
                         self.instances.join(fingerprints[e.program], e.program)
+            self.instances.rerank()
             self.instances.reevaluations = 0     # counted from this session on
         restart = journaled_restart(self.store, self.config)
         self.island_of = journal_proposals.islands(self.store)
@@ -221,7 +222,7 @@ class Search:
         for row in self.store.pending():
             program, keys = parse_program(row.text), (row.hash, row.fingerprint)
             # (a record that has them by now: the epoch's seeds again, which train alike)
-            seeds = (self.instances.new_seeds(keys[1], self.trained)
+            seeds = (self.retraining.seeds(row.mutation, keys[1], self.trained)
                      or self.instances.epoch_seeds(self.trained)) \
                 if self.instances is not None else ()
             self.pending[row.id] = Pending(program, row.parent, row.mutation, keys, seeds,
@@ -243,13 +244,15 @@ class Search:
 
     def propose(self) -> Job | None:
         """Journal one new child, on the next island; a cache hit joins the population at once
-        (returns None). A mutant equivalent to a program evaluated or pending is mutated again,
-        up to `remutations` times (`mutant`), so that proposals train new programs. With a seed
-        pool, a child still equivalent to a program with fewer than `max_seeds` training seeds
-        is no cache hit: it trains on seeds that program has not seen."""
+        (returns None). A leader short of `confirm_seeds` seeds comes first (`confirm`). A
+        mutant equivalent to a program evaluated or pending is mutated again, up to
+        `remutations` times (`mutant`). With a seed pool, a child equivalent to a program with
+        fewer than `max_seeds` seeds is no cache hit: it trains on seeds that one has not."""
         island = self.population.island_of(len(self.island_of))
+        if (confirmation := self.confirm(island)) is not None:
+            return confirmation
         parent = self.population.select_parent(island)
-        child, equivalents = self.reevaluation(parent), 0
+        child, equivalents = self.retraining.parent(parent, self.trained), 0
         if child is None:
             child, equivalents = self.mutant(parent.program)
         keys = self.cache.keys(child.program)
@@ -261,14 +264,9 @@ class Search:
             return None
         known, seeds = self.cache.lookup_keys(keys), ()
         if self.instances is not None:
-            seeds = self.instances.new_seeds(keys[1], self.trained)
+            seeds = self.retraining.seeds(child.kind, keys[1], self.trained)
             known = None if seeds else self.instances.record(keys[1]).fitness
-        pid = self.store.add_program(str(child.program), keys, parent.id,
-                                     f"{child.kind}: {child.detail}", "child")
-        journal_proposals.add_proposal(self.store, pid, island, equivalents,
-                                       child.kind != REEVALUATION)
-        self.island_of[pid] = island
-        self.equivalents += equivalents
+        pid = self.propose_child(child, keys, parent.id, island, equivalents)
         if known is not None:
             self.store.add_evaluation(
                 pid, kind=EvalKind.SEARCH, fitness=known,
@@ -279,6 +277,32 @@ class Search:
             self.admit(Member(pid, child.program, known), island)
             return None
         self.pending[pid] = Pending(child.program, parent.id, child.kind, keys, seeds, island)
+        return self.job(pid)
+
+    def propose_child(self, child: Mutation, keys: tuple[str, str], parent: int, island: int,
+                      equivalents: int) -> int:
+        """Journal a child and how it was proposed; its journal id."""
+        pid = self.store.add_program(str(child.program), keys, parent,
+                                     f"{child.kind}: {child.detail}", "child")
+        journal_proposals.add_proposal(self.store, pid, island, equivalents,
+                                       child.kind not in RETRAINED)
+        self.island_of[pid] = island
+        self.equivalents += equivalents
+        return pid
+
+    def confirm(self, island: int) -> Job | None:
+        """Journal the confirmation of a leader not training now (`Retraining.leader`) on
+        `island`, which it joins with the fitness its seeds give; the job (None: no leader
+        needs one)."""
+        leader = self.retraining.leader({p.keys[1] for p in self.pending.values()},
+                                        lambda pid: parse_program(self.store.program(pid).text))
+        if leader is None:
+            return None
+        child, first = leader
+        keys = self.cache.keys(child.program)
+        pid = self.propose_child(child, keys, first, island, 0)
+        seeds = self.retraining.seeds(child.kind, keys[1], self.trained)
+        self.pending[pid] = Pending(child.program, first, child.kind, keys, seeds, island)
         return self.job(pid)
 
     def mutant(self, program: Program) -> tuple[Mutation, int]:
@@ -295,17 +319,6 @@ class Search:
     def is_pending(self, keys: tuple[str, str]) -> bool:
         """Whether a program with this fingerprint is training now."""
         return any(keys[1] == p.keys[1] for p in self.pending.values())
-
-    def reevaluation(self, parent: Member) -> Mutation | None:
-        """With a seed pool and `reevaluate_parents`, a parent not yet trained on the epoch's
-        seeds (and with fewer than `max_seeds`) is, before it has a child: the programs that
-        survive and are selected are measured on one more training run each epoch."""
-        if self.instances is None or not self.config.reevaluate_parents:
-            return None
-        key = self.cache.keys(parent.program)[1]
-        if self.instances.record(key) is None or not self.instances.new_seeds(key, self.trained):
-            return None
-        return Mutation(parent.program, REEVALUATION, f"#{parent.id} on the epoch's seeds")
 
     def job(self, pid: int) -> Job:
         """The training job of pending child `pid`."""
@@ -418,11 +431,8 @@ class Search:
                      self.equivalents, self.renewal.migrations)
 
     def hurdles(self) -> tuple[float, ...]:
-        """Each task's hurdle: the lowest of the seeds' (a run journaled before portfolios
-        stored one number)."""
-        per_seed = [h if isinstance(h, list) else [h] for h in (s["hurdle"] for s in self.seeds)]
-        n = len(self.config.tasks)
-        return tuple(min((h[i] for h in per_seed), default=math.inf) for i in range(n))
+        """Each task's hurdle (`calibration.hurdles`)."""
+        return calibration.hurdles(self.seeds, len(self.config.tasks))
 
     def run(self, time_limit: float | None = None,
             stop: Callable[[], bool] = lambda: False, cpu_limit: float | None = None) -> Stats:

@@ -1,7 +1,8 @@
 """The noise ceiling, measured at the end of a run: do the search's best gains hold up on
 training runs it never saw?
 
-The top `held_back_top` programs by proxy fitness, and the first seed program beside them, are
+The top `held_back_top` programs by proxy fitness (of those `eligible`: a search that confirms
+its leaders on more seeds checks only confirmed ones), and the first seed program beside them, are
 trained on the proxy task(s) with the held-back seeds H (which no search trains on). Program
 p's held-back score is paired with the seed on the same runs:
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import NamedTuple, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 
@@ -114,9 +115,11 @@ def held_back_scores(losses: dict[int, Sequence[Sequence[float]]], seed: int
 class HeldBackCheck:
     """The end-of-run check of a search over `store`, as jobs for its workers."""
 
-    def __init__(self, store: RunStore, config: EvolveConfig):
+    def __init__(self, store: RunStore, config: EvolveConfig,
+                 eligible: Callable[[str], bool] = lambda fingerprint: True):
         self.store = store
         self.config = config
+        self.eligible = eligible      # whether programs of a fingerprint may be checked
         self.jobs: dict[int, int] = {}                 # job id -> program id
         self.losses: dict[int, list[list[float]]] = {}
         self.started = False
@@ -134,7 +137,8 @@ class HeldBackCheck:
         if self.started or not seeds or self.store.value("held_back") is not None:
             return []
         self.started = True
-        top = [row.id for row, _ in self.store.best(self.config.held_back_top)]
+        top = [row.id for row, _ in self.store.best(20 * self.config.held_back_top)
+               if self.eligible(row.fingerprint)][:self.config.held_back_top]
         seed = self.store.value("seeds")[0]["id"]
         if not top:
             return []

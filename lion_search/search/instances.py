@@ -21,9 +21,17 @@ in a later epoch, or selected as a parent there (`search.evolution`), is trained
 epoch's seeds too, up to `max_seeds`: the programs that survive are measured on one more
 training run each epoch, and a lucky number does not stay. A run that diverges or is cut at a
 hurdle fails the record (the worst fitness, trained no more).
+
+Selection is where one lucky run does most harm: the best of thousands of one-seed scores are
+the luckiest runs (BENCHMARKS section 20). So the `leaders`, the `top` best records by fitness,
+are kept in order as results come in, and a leader with fewer than `confirm` seeds is trained on
+further seeds (`confirmation_seeds`) before the search proposes its next child: the programs a
+run hands over, promotes and checks are each measured on at least `confirm` training runs.
 """
 from __future__ import annotations
 
+import heapq
+import itertools
 import math
 from dataclasses import dataclass, field
 from typing import Iterable
@@ -41,6 +49,7 @@ class SeedRecord:
     failed: bool = False
     members: set[int] = field(default_factory=set)
     prior: float = 0.0
+    order: int = 0      # records made before this one: ties in fitness go to the first found
 
     @property
     def fitness(self) -> float:
@@ -54,13 +63,15 @@ class Instances:
     """The seed records of a search, by fingerprint."""
 
     def __init__(self, pool: int, per_program: int, most: int, prior: float = 0.0,
-                 rotate_every: int = 0):
+                 rotate_every: int = 0, top: int = 0):
         self.pool = pool
         self.per_program = per_program
         self.most = most
         self.prior = prior
         self.rotate_every = rotate_every
+        self.top = top
         self.records: dict[str, SeedRecord] = {}
+        self.leaders: list[str] = []    # the `top` best records' keys, best first
         self.reevaluations = 0      # trainings of a program equivalent to one trained before
 
     def record(self, key: str) -> SeedRecord | None:
@@ -84,10 +95,12 @@ class Instances:
         return tuple(s for s in self.epoch_seeds(trained) if s not in seen)
 
     def add(self, key: str, member: int, seeds: Iterable[int], scores: Iterable[float],
-            ok: bool) -> SeedRecord:
+            ok: bool, rank: bool = True) -> SeedRecord:
         """File a training of program `member` (fingerprint `key`) on `seeds`: its per-seed
-        scores, or a failure; returns the record."""
-        record = self.records.setdefault(key, SeedRecord(prior=self.prior))
+        scores, or a failure; returns the record. `rank` False leaves the leaders as they were
+        (a journal being read: `rerank` once it is)."""
+        record = self.records.setdefault(key, SeedRecord(prior=self.prior,
+                                                          order=len(self.records)))
         if record.scores and not record.failed:
             self.reevaluations += 1
         record.members.add(member)
@@ -95,7 +108,42 @@ class Instances:
             record.scores.update(zip(seeds, scores))
         else:
             record.failed = True
+        if rank:
+            self.rank(key)
         return record
+
+    def standing(self, key: str) -> tuple[float, int]:
+        """What leaders are ordered by: fitness, then the first found."""
+        record = self.records[key]
+        return record.fitness, record.order
+
+    def rank(self, key: str) -> None:
+        """Keep `leaders` after record `key` changed: a leader's new score may let in a record
+        outside them (so they are found again among all); another record joins them only if it
+        beats the last."""
+        if not self.top:
+            return
+        if key in self.leaders:
+            self.rerank()
+        elif self.records[key].scores and not self.records[key].failed and (
+                len(self.leaders) < self.top
+                or self.standing(key) < self.standing(self.leaders[-1])):
+            self.leaders = sorted(self.leaders + [key], key=self.standing)[:self.top]
+
+    def rerank(self) -> None:
+        """Find the leaders among all records."""
+        self.leaders = heapq.nsmallest(
+            self.top, (k for k, r in self.records.items() if r.scores and not r.failed),
+            key=self.standing)
+
+    def confirmation_seeds(self, key: str, confirm: int) -> tuple[int, ...]:
+        """The seeds that give record `key` `confirm` in all: the pool seeds after the first it
+        trained on, around the pool, that it has not trained on (none if it has enough)."""
+        record = self.records[key]
+        first = next(iter(record.scores))
+        ring = ((first + i) % self.pool for i in range(1, self.pool))
+        return tuple(itertools.islice((s for s in ring if s not in record.scores),
+                                      max(confirm - len(record.scores), 0)))
 
     def join(self, key: str, member: int) -> SeedRecord | None:
         """A cache hit `member` joins the record of its fingerprint (if there is one)."""

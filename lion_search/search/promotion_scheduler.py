@@ -21,7 +21,7 @@ import itertools
 import math
 import threading
 from concurrent.futures import Future
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 from lion_search.analysis.dedup import (
     DedupCache,
@@ -70,10 +70,12 @@ class PromotionScheduler:
     tasks' tensors (`promotion_keys`), so that programs that differ only in a static branch no
     promotion task takes (rank >= 3 on language models, say) are promoted once."""
 
-    def __init__(self, store: RunStore, config: EvolveConfig, cache: DedupCache):
+    def __init__(self, store: RunStore, config: EvolveConfig, cache: DedupCache,
+                 eligible: Callable[[str], bool] = lambda fingerprint: True):
         self.store = store
         self.config = config
         self.cache = cache
+        self.eligible = eligible      # whether programs of a fingerprint may be promoted
         self.promoted_keys: set[str] = set()       # promotion keys of the programs promoted
         self.facts: tuple | None = None            # fingerprint runs of the tasks' tensors
         self.references: tuple[float, ...] | None = None   # tuned AdamW's loss on each task
@@ -205,10 +207,12 @@ class PromotionScheduler:
         return True
 
     def candidates(self) -> list[tuple[int, Program]]:
-        """The best programs by proxy fitness whose rewrite is not equivalent to one promoted
-        (or picked) before, up to `promote_top` of them."""
+        """The best `eligible` programs by proxy fitness whose rewrite is not equivalent to one
+        promoted (or picked) before, up to `promote_top` of them."""
         picks: list[tuple[int, Program]] = []
         for row, _ in self.store.best(20 * self.config.promote_top):
+            if not self.eligible(row.fingerprint):
+                continue
             program = self.rewrite(row.id)
             keys = self.promotion_keys(program)
             if self.promoted_keys & set(keys):
