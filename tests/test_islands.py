@@ -137,7 +137,7 @@ def test_mutants_equivalent_to_programs_seen_are_mutated_again(tmp_path, remutat
     counted in the journal and the stats."""
     store, search, stats = run_search(tmp_path / "run", budget=60, tournament=1,
                                       remutations=remutations, batch_size=1)
-    mutants, equivalents, new, trained = journal_proposals.proposal_counts(store)[0]
+    mutants, equivalents, new, trained = journal_proposals.proposal_counts(store)
     assert equivalents == stats.equivalents
     summary = summarize(store)["proposals"]
     assert summary["mutants"] == mutants and summary["equivalents"] == equivalents

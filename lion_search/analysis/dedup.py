@@ -36,11 +36,11 @@ from typing import Iterable, NamedTuple
 import numpy as np
 
 from lion_search.evaluation.interpreter import PROBE_RUNS, probe, size_for
+from lion_search.language.ops import COMMUTATIVE_OPS
 from lion_search.language.plan import tensor_facts
 from lion_search.language.program import ALL_INPUTS, Arg, Program
 from lion_search.language.shapes import tensor_plan
 
-COMMUTATIVE_OPS = frozenset({"add", "mul", "max", "min", "eq", "ne"})
 FINGERPRINT_T: tuple[float, ...] = (1.0, 4.0, 15.0, 6.0, 35.0, 24.0, 60.0, 420.0)
 FINGERPRINT_SHAPES: tuple[tuple[int, ...], ...] = ((6, 8), (16,))
 # The (rank, fan_in, fan_out) each run of the fingerprint declares for those leaves: the first

@@ -8,9 +8,9 @@ from collections import Counter
 from dataclasses import replace
 from typing import Any, NamedTuple
 
-from lion_search.analysis.dedup import COMMUTATIVE_OPS
 from lion_search.language.hyperparams import Site
 from lion_search.language.lr_scale import unscale_lr
+from lion_search.language.ops import COMMUTATIVE_OPS
 from lion_search.language.program import ALL_INPUTS, Arg, Program, is_temp
 from lion_search.simplify import rewrite
 

@@ -7,13 +7,15 @@ score is the best scale's mean validation loss over the seeds.
 from __future__ import annotations
 
 import math
-from typing import NamedTuple, Sequence
+from typing import TYPE_CHECKING, NamedTuple, Sequence
 
 import numpy as np
 
-from lion_search.evaluation.fitness import Evaluator
 from lion_search.evaluation.results import EvalResult
 from lion_search.language.program import Program
+
+if TYPE_CHECKING:  # the grid is read where JAX is not needed (`runs.lr_checked`)
+    from lion_search.evaluation.fitness import Evaluator
 
 DEFAULT_GRID: tuple[float, ...] = tuple(float(x) for x in np.logspace(-4, 0, 9))
 

@@ -22,9 +22,10 @@ from lion_search.export.writer import Writer
 from lion_search.language import plan, runtime
 from lion_search.language.direct import run_program
 from lion_search.language.errors import LionSearchError
+from lion_search.language.ops import functions
 from lion_search.language.plan import Shape
 from lion_search.language.program import Program
-from lion_search.language.shapes import FUNCTIONS, code_of
+from lion_search.language.shapes import code_of
 
 
 @functools.lru_cache(maxsize=None)
@@ -48,7 +49,7 @@ def _check_total_steps(program: Program, total_steps: int | None) -> None:
 def program_planner(program: Program) -> Callable[[tuple], plan.Plan]:
     """plan_for(leaf shapes): the program's plan for params of those shapes (`plan.planner`, with
     the runtime's ops evaluating the static values)."""
-    return plan.planner(code_of(program), functools.partial(runtime.static_value, FUNCTIONS))
+    return plan.planner(code_of(program), functools.partial(runtime.static_value, functions()))
 
 
 def to_optax(program: Program, learning_rate: float | optax.Schedule,

@@ -100,9 +100,9 @@ def summarize(store: RunStore, top: int = 10) -> dict[str, Any]:
 
 
 def proposals_json(store: RunStore) -> dict[str, Any]:
-    """How the search's mutants fared (RunStore.proposal_counts): how many, how many were new
-    programs, and the equivalent mutants (of programs seen) that were mutated again."""
-    mutants, equivalents, new, trained = (journal_proposals.proposal_counts(store) or [(0, 0, 0, 0)])[0]
+    """How the search's mutants fared (journal_proposals.proposal_counts): how many, how many
+    were new programs, and the equivalent mutants (of programs seen) that were mutated again."""
+    mutants, equivalents, new, trained = journal_proposals.proposal_counts(store)
     generated = mutants + equivalents
     describe = (f"{mutants} mutants proposed, {new} of them new programs "
                 f"({100 * new / mutants:.0f}%); {equivalents} more were equivalent to programs "

@@ -13,9 +13,10 @@ from typing import Any
 import numpy as np
 
 from lion_search.language import runtime
+from lion_search.language.ops import functions
 from lion_search.language.plan import Plan
 from lion_search.language.program import Program
-from lion_search.language.shapes import FUNCTIONS, code_of, plan_for
+from lion_search.language.shapes import code_of, plan_for
 
 Value = Any  # a list of leaf arrays, or a scalar shared by all leaves
 
@@ -27,5 +28,5 @@ def run_program(program: Program, w: Value, g: Value, lr: Value, t: Value, *memo
     evaluation weights]), a value being None on the leaves where the plan does not need it."""
     if plan is None:
         plan = plan_for(program, tuple(np.shape(x) for x in w))
-    return runtime.run(code_of(program), FUNCTIONS, w, g, lr, t, *memory, plan=plan,
+    return runtime.run(code_of(program), functions(), w, g, lr, t, *memory, plan=plan,
                        total_steps=total_steps)

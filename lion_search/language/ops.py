@@ -1,5 +1,8 @@
 """The op table: every operation a program may use, with its arity, jnp implementation and shape rule.
 
+The implementations live in `runtime`, which imports JAX; an op looks its own up there on first
+use, so that parsing, printing and costing a program imports no JAX.
+
 Shapes form a small lattice: a value is a SCALAR (one number for all parameters: lr, t, T,
 constants, global reductions), PER_TENSOR (one number per parameter tensor: per-tensor
 reductions, rank, fan_in, fan_out), ROW (one number per row of each matrix: row_mean), COL (one
@@ -14,13 +17,14 @@ carry to plan each tensor's state.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Callable
 
-from lion_search.language import runtime
 from lion_search.language.plan import Kind, Shape, join, result_shape
 
-__all__ = ["CALLABLE_OPS", "OPS", "PER_LEAF_KINDS", "Kind", "Op", "Shape", "get_op", "join"]
+__all__ = ["CALLABLE_OPS", "COMMUTATIVE_OPS", "OPS", "PER_LEAF_KINDS", "Kind", "Op", "Shape",
+           "functions", "get_op", "join"]
 
 
 # The ops that see each leaf at its shape (the argument broadcast to the parameter's shape).
@@ -33,9 +37,15 @@ class Op:
 
     name: str
     arity: int
-    fn: Callable
     kind: Kind = Kind.ELEMENTWISE
     symbol: str | None = None
+
+    @functools.cached_property
+    def fn(self) -> Callable:
+        """The op's jnp implementation, `runtime.op_<name>` (importing JAX the first time)."""
+        from lion_search.language import runtime  # JAX: only where a program is run
+
+        return getattr(runtime, f"op_{self.name}")
 
     @property
     def doc(self) -> str:
@@ -54,32 +64,38 @@ class Op:
         return result_shape(self.kind, self.axis, args)
 
 
-def _op(name: str, arity: int, kind: Kind = Kind.ELEMENTWISE, symbol: str | None = None) -> Op:
-    return Op(name, arity, getattr(runtime, f"op_{name}"), kind, symbol)
-
-
 _AXIS_SHAPES = {"row_mean": Shape.ROW, "col_mean": Shape.COL}
 _T, _A, _M, _G = Kind.TENSOR_REDUCE, Kind.AXIS_REDUCE, Kind.MATRIX, Kind.GLOBAL_REDUCE
 
 OPS: dict[str, Op] = {op.name: op for op in [
-    _op("add", 2, symbol="+"), _op("sub", 2, symbol="-"), _op("mul", 2, symbol="*"),
-    _op("div", 2, symbol="/"), _op("mod", 2, symbol="%"), _op("pow", 2, symbol="**"),
-    _op("neg", 1, symbol="-"),
-    _op("lt", 2, symbol="<"), _op("le", 2, symbol="<="), _op("gt", 2, symbol=">"),
-    _op("ge", 2, symbol=">="), _op("eq", 2, symbol="=="), _op("ne", 2, symbol="!="),
-    _op("abs", 1), _op("sign", 1), _op("sqrt", 1), _op("rsqrt", 1), _op("square", 1),
-    _op("exp", 1), _op("expm1", 1), _op("log", 1), _op("log1p", 1),
-    _op("max", 2), _op("min", 2), _op("interp", 3), _op("clip", 2), _op("where", 3),
-    _op("tanh", 1), _op("arcsin", 1), _op("arctan", 1), _op("cosh", 1),
-    _op("cos", 1), _op("sin", 1),
-    _op("copy", 1),
-    _op("mean", 1, _T), _op("rms", 1, _T), _op("norm", 1, _T),
-    _op("row_mean", 1, _A), _op("col_mean", 1, _A), _op("orthogonalize", 1, _M),
-    _op("global_mean", 1, _G), _op("global_rms", 1, _G), _op("global_norm", 1, _G),
+    Op("add", 2, symbol="+"), Op("sub", 2, symbol="-"), Op("mul", 2, symbol="*"),
+    Op("div", 2, symbol="/"), Op("mod", 2, symbol="%"), Op("pow", 2, symbol="**"),
+    Op("neg", 1, symbol="-"),
+    Op("lt", 2, symbol="<"), Op("le", 2, symbol="<="), Op("gt", 2, symbol=">"),
+    Op("ge", 2, symbol=">="), Op("eq", 2, symbol="=="), Op("ne", 2, symbol="!="),
+    Op("abs", 1), Op("sign", 1), Op("sqrt", 1), Op("rsqrt", 1), Op("square", 1),
+    Op("exp", 1), Op("expm1", 1), Op("log", 1), Op("log1p", 1),
+    Op("max", 2), Op("min", 2), Op("interp", 3), Op("clip", 2), Op("where", 3),
+    Op("tanh", 1), Op("arcsin", 1), Op("arctan", 1), Op("cosh", 1),
+    Op("cos", 1), Op("sin", 1),
+    Op("copy", 1),
+    Op("mean", 1, _T), Op("rms", 1, _T), Op("norm", 1, _T),
+    Op("row_mean", 1, _A), Op("col_mean", 1, _A), Op("orthogonalize", 1, _M),
+    Op("global_mean", 1, _G), Op("global_rms", 1, _G), Op("global_norm", 1, _G),
 ]}
+
+# Ops whose operands may be swapped: the data-flow keys sort their operands' keys.
+COMMUTATIVE_OPS = frozenset({"add", "mul", "max", "min", "eq", "ne"})
 
 # Ops that can be called by name in program text (`copy` is written as a plain assignment).
 CALLABLE_OPS: tuple[str, ...] = tuple(sorted(name for name in OPS if name != "copy"))
+
+
+@functools.cache
+def functions() -> dict[str, Callable]:
+    """Every op's jnp implementation by name, for running programs and evaluating their static
+    values (importing JAX the first time)."""
+    return {name: op.fn for name, op in OPS.items()}
 
 
 def get_op(name: str) -> Op:

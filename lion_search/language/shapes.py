@@ -30,8 +30,7 @@ import math
 
 import numpy as np
 
-from lion_search.language import runtime
-from lion_search.language.ops import OPS, Shape, join
+from lion_search.language.ops import OPS, Shape, functions, join
 from lion_search.language.plan import Code, Plan, make_plan, stored_shape, tensor_facts
 from lion_search.language.program import (
     ALL_INPUTS,
@@ -86,10 +85,6 @@ def instruction_shapes(program: Program) -> list[Shape]:
     return forward(program, slot_shapes(program))[1]
 
 
-# The ops' functions by name, for running programs and evaluating their static values.
-FUNCTIONS = {name: op.fn for name, op in OPS.items()}
-
-
 @functools.lru_cache(maxsize=4096)
 def code_of(program: Program) -> Code:
     """`program` as the plain data that plans and runs it (`plan.Code`)."""
@@ -110,7 +105,11 @@ def _static_value(op: str, bits: tuple[bytes, ...]) -> float:
     """`evaluate_static` by the values' float32 bits (the cast the runtime makes anyway, keeping
     -0.0 and NaN apart): the same facts and constants recur in program after program, and each
     value computed by JAX costs a dispatch."""
-    return runtime.static_value(FUNCTIONS, op, [np.frombuffer(b, np.float32)[0] for b in bits])
+    # Imported here: JAX is needed only by a program with static values.
+    from lion_search.language import runtime
+
+    return runtime.static_value(functions(), op,
+                                [np.frombuffer(b, np.float32)[0] for b in bits])
 
 
 @functools.lru_cache(maxsize=4096)

@@ -424,10 +424,16 @@ class RunStore:
             return {}
         marks = ",".join("?" * len(ids))
         upto = self.last_evaluation_id() if upto is None else upto
-        return dict(self.db.execute(
-            f"SELECT id, n FROM (SELECT id, ROW_NUMBER() OVER (ORDER BY id) AS n FROM evaluations "
-            f"WHERE kind = ? AND id > ? AND id <= ?) WHERE id IN ({marks})",
-            (kind, after, upto, *ids)).fetchall())
+        asked = self.db.execute(
+            f"SELECT id FROM evaluations WHERE kind = ? AND id > ? AND id <= ? AND id IN ({marks}) "
+            "ORDER BY id", (kind, after, upto, *ids)).fetchall()
+        # Counted from one asked id to the next (evaluations_by_kind): up to the last one asked,
+        # not through every evaluation of the kind.
+        out, position, previous = {}, 0, after
+        for (evaluation,) in asked:
+            position += self.count(kind, after=previous, upto=evaluation)
+            out[evaluation], previous = position, evaluation
+        return out
 
     def best_by_text(self, kinds: Sequence[EvalKind], after: int, upto: int
                      ) -> list[tuple[str, float, int, int, str]]:

@@ -60,21 +60,17 @@ def island_counts(store: RunStore) -> list[tuple[int, int, int | None, float, in
              arrived.get(island, 0)) for island, children, program, best in rows]
 
 
-def proposal_counts(store: RunStore, window: int = 0) -> list[tuple[int, int, int, int]]:
-    """How the search's mutants fared, as rows (mutants, equivalents, new programs, trained):
-    the children proposed by mutation (a parent trained again is no proposal), the equivalent
+def proposal_counts(store: RunStore) -> tuple[int, int, int, int]:
+    """How the search's mutants fared: (mutants, equivalents, new programs, trained): the
+    children proposed by mutation (a parent trained again is no proposal), the equivalent
     mutants mutated again before them, how many were the first program of their fingerprint
-    in the journal, and how many were trained. One row for the whole run; with `window` > 0,
-    one per `window` mutants, in journal order."""
-    rows = store.db.execute(
-        "WITH c AS (SELECT ROW_NUMBER() OVER (ORDER BY p.id) - 1 AS n, "
-        "  COALESCE(r.equivalents, 0) AS equivalents, "
-        "  p.id = (SELECT MIN(q.id) FROM programs q WHERE q.fingerprint = p.fingerprint) "
-        "    AS new, "
-        "  EXISTS (SELECT 1 FROM evaluations e WHERE e.program = p.id AND e.cached = 0) "
-        "    AS trained "
-        "  FROM programs p LEFT JOIN proposals r ON r.program = p.id "
-        "  WHERE p.origin = 'child' AND COALESCE(r.mutant, 1) = 1) "
-        "SELECT COUNT(*), SUM(equivalents), SUM(new), SUM(trained) FROM c "
-        "GROUP BY n / ? ORDER BY n / ?", (window or 2**62,) * 2).fetchall()
-    return [tuple(int(v or 0) for v in row) for row in rows]
+    in the journal, and how many were trained."""
+    # The first programs of the fingerprints and the trained programs are listed once each
+    # (a scan of an index, of the evaluations), not looked up for each child.
+    row = store.db.execute(
+        "SELECT COUNT(*), SUM(COALESCE(r.equivalents, 0)), "
+        "  SUM(p.id IN (SELECT MIN(id) FROM programs GROUP BY fingerprint)), "
+        "  SUM(p.id IN (SELECT program FROM evaluations WHERE cached = 0)) "
+        "FROM programs p LEFT JOIN proposals r ON r.program = p.id "
+        "WHERE p.origin = 'child' AND COALESCE(r.mutant, 1) = 1").fetchone()
+    return tuple(int(v or 0) for v in row)
