@@ -10,12 +10,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lion_search.analysis.dedup import DedupCache
 from lion_search.evaluation.results import WORST_FITNESS
 from lion_search.language.errors import LionSearchError
 from lion_search.runs.journal import RunStore
 from lion_search.search.config import EvolveConfig
 from lion_search.search.evolution import Search
 from lion_search.search.instances import Instances
+from lion_search.search.promotion_scheduler import PromotionScheduler
 from lion_search.search.retraining import CONFIRMATION, REEVALUATION
 from tests.conftest import whole_search
 
@@ -232,6 +234,21 @@ def test_leaders_short_of_seeds_are_proposed_before_any_child(pooled_run, tmp_pa
     proposed = [(rows[j.id].mutation.split(":")[0], rows[j.id].fingerprint) for j in jobs if j]
     assert proposed[:len(short)] == [(CONFIRMATION, key) for key in short]
     assert all(kind != CONFIRMATION for kind, _ in proposed[len(short):])
+    store.close()
+
+
+def test_promotion_picks_only_eligible_programs(pooled_run, tmp_path):
+    """Promotion's candidates are the best programs whose fingerprint the search calls
+    confirmed (`Retraining.confirmed`), however well the others score."""
+    folder, config, _ = pooled_run
+    shutil.copytree(folder, tmp_path / "run")
+    store = RunStore.open(tmp_path / "run")
+    best = [row for row, _ in store.best(20)]
+    allowed = {best[3].fingerprint}
+    scheduler = PromotionScheduler(
+        store, dataclasses.replace(config, promote_tasks="rosenbrock", promote_top=3),
+        DedupCache(), lambda fingerprint: fingerprint in allowed)
+    assert [pid for pid, _ in scheduler.candidates()] == [best[3].id]
     store.close()
 
 
