@@ -101,12 +101,10 @@ class Search:
                                    config.confirm_top) if config.pooled else None
         self.population = Islands(config.islands, config.population, config.tournament,
                                   self.rng)
-        self.retraining = Retraining(config, self.instances,
-                                     lambda program: self.cache.keys(program)[1])
+        self.retraining = Retraining(config, self.instances, self.fingerprint)
         self.island_of: dict[int, int] = {}   # each child's island, by journal id
         self.equivalents = 0    # mutants equivalent to a program seen, mutated again (session)
-        self.renewal = Renewal(store, config, self.population,
-                               lambda program: self.cache.keys(program)[1])
+        self.renewal = Renewal(store, config, self.population, self.fingerprint)
         self.metaval = MetaValidation(store, *config.metaval, config.seeds, self.observer)
         self.promotion = PromotionScheduler(store, config, self.cache, self.retraining.confirmed)
         self.held_back = HeldBackCheck(store, config, self.retraining.confirmed)
@@ -256,7 +254,7 @@ class Search:
         if child is None:
             child, equivalents = self.mutant(parent.program)
         keys = self.cache.keys(child.program)
-        if self.is_pending(keys):
+        if keys[1] in self.training():
             return None
         # A program equivalent to an evaluated one passed the lr check then: check only the new.
         if not self.config.allow_lr_free and not self.cache.contains(keys) \
@@ -294,7 +292,7 @@ class Search:
         """Journal the confirmation of a leader not training now (`Retraining.leader`) on
         `island`, which it joins with the fitness its seeds give; the job (None: no leader
         needs one)."""
-        leader = self.retraining.leader({p.keys[1] for p in self.pending.values()},
+        leader = self.retraining.leader(self.training(),
                                         lambda pid: parse_program(self.store.program(pid).text))
         if leader is None:
             return None
@@ -314,11 +312,15 @@ class Search:
     def seen(self, program: Program) -> bool:
         """Whether a program equivalent to `program` was evaluated or is training."""
         keys = self.cache.keys(program)
-        return self.cache.contains(keys) or self.is_pending(keys)
+        return self.cache.contains(keys) or keys[1] in self.training()
 
-    def is_pending(self, keys: tuple[str, str]) -> bool:
-        """Whether a program with this fingerprint is training now."""
-        return any(keys[1] == p.keys[1] for p in self.pending.values())
+    def training(self) -> set[str]:
+        """The fingerprints of the programs training now."""
+        return {p.keys[1] for p in self.pending.values()}
+
+    def fingerprint(self, program: Program) -> str:
+        """`program`'s fingerprint (`DedupCache.keys`)."""
+        return self.cache.keys(program)[1]
 
     def job(self, pid: int) -> Job:
         """The training job of pending child `pid`."""

@@ -52,6 +52,11 @@ class SeedRecord:
     order: int = 0      # records made before this one: ties in fitness go to the first found
 
     @property
+    def ranked(self) -> bool:
+        """Whether the record can lead: trained, and no run failed."""
+        return bool(self.scores) and not self.failed
+
+    @property
     def fitness(self) -> float:
         """sum of the scores / (their number + prior) (the worst fitness once a run failed)."""
         if self.failed or not self.scores:
@@ -125,7 +130,7 @@ class Instances:
             return
         if key in self.leaders:
             self.rerank()
-        elif self.records[key].scores and not self.records[key].failed and (
+        elif self.records[key].ranked and (
                 len(self.leaders) < self.top
                 or self.standing(key) < self.standing(self.leaders[-1])):
             self.leaders = sorted(self.leaders + [key], key=self.standing)[:self.top]
@@ -133,7 +138,7 @@ class Instances:
     def rerank(self) -> None:
         """Find the leaders among all records."""
         self.leaders = heapq.nsmallest(
-            self.top, (k for k, r in self.records.items() if r.scores and not r.failed),
+            self.top, (k for k, r in self.records.items() if r.ranked),
             key=self.standing)
 
     def confirmation_seeds(self, key: str, confirm: int) -> tuple[int, ...]:
