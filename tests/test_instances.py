@@ -3,6 +3,7 @@ train on seeds drawn from the pool, scored paired with AdamW on the same seeds; 
 programs and re-evaluated parents add seeds to one record instead of inheriting a lucky number;
 a resumed search rebuilds the records from the journal."""
 import dataclasses
+import json
 import math
 import shutil
 
@@ -12,13 +13,25 @@ from hypothesis import strategies as st
 
 from lion_search.analysis.dedup import DedupCache
 from lion_search.evaluation.results import WORST_FITNESS
+from lion_search.language import library
 from lion_search.language.errors import LionSearchError
+from lion_search.language.parser import parse_program
 from lion_search.runs.journal import RunStore
 from lion_search.search.config import EvolveConfig
 from lion_search.search.evolution import Search
 from lion_search.search.instances import Instances
+from lion_search.search.jobs import EvalSpec, Job, Scoring, train_jobs
 from lion_search.search.promotion_scheduler import PromotionScheduler
-from lion_search.search.retraining import CONFIRMATION, REEVALUATION
+from lion_search.search.records import Member
+from lion_search.search.retraining import (
+    CONFIRMATION,
+    NUDGE,
+    REEVALUATION,
+    REPRODUCTION,
+    RETRAINED,
+    Retraining,
+    lr_scale,
+)
 from tests.conftest import whole_search
 
 
@@ -103,7 +116,8 @@ def pooled_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("pooled") / "run"
     config = EvolveConfig(task="quadratic", budget=80, population=8, workers=1, seed_pool=16,
                           max_seeds=4, rotate_every=20, promote_every=0, metaval_task="none",
-                          held_back_top=5, seed_programs=("adamw",), confirm_seeds=3)
+                          held_back_top=5, seed_programs=("adamw",), confirm_seeds=3,
+                          confirm_top=3)
     return folder, config, whole_search(folder, config)
 
 
@@ -117,17 +131,18 @@ def test_children_train_on_pool_seeds_scored_against_adamw_on_the_same_seeds(poo
     assert seed["fitness"] == 0.0       # AdamW is the reference: 0 on every pool seed
     trained = [e for e in store.evaluations("search") if not e.cached]
     rows = {r.id: r for r in store.programs()}
-    confirming = [rows[e.program].mutation.startswith(CONFIRMATION) for e in trained]
+    confirming = [rows[e.program].mutation.split(":")[0] in RETRAINED for e in trained]
     assert len(trained) == config.budget
     for e in trained:
         scores = e.seed_scores()
         if e.status == "ok":
             assert all(0 <= s < config.seed_pool for s in scores)
     # 80 evaluations, 20 an epoch: the children train on the epochs' seeds 0, 1, 2 and 3, one
-    # after another (a child on the epoch's seed when it was proposed, up to a generation ahead)
+    # after another (a child on the epoch's seed when it was proposed, up to a generation ahead,
+    # so an epoch spent on retraining leaders and parents may have no child of its own)
     children = [(i, e) for i, (e, c) in enumerate(zip(trained, confirming)) if not c]
     used = [s for _, e in children for s in e.seed_scores()]
-    assert used[0] == 0 and len(set(used)) >= 3 and set(used) <= {0, 1, 2, 3}
+    assert used[0] == 0 and len(set(used)) >= 2 and set(used) <= {0, 1, 2, 3}
     for i, e in children:
         assert len(e.seed_scores()) <= config.fitness_seeds
         assert set(e.seed_scores()) <= set(range(max(i - config.generation, 0) // 20,
@@ -137,22 +152,27 @@ def test_children_train_on_pool_seeds_scored_against_adamw_on_the_same_seeds(poo
 
 def test_equivalents_and_parents_add_seeds_to_one_record(pooled_run):
     """A record's fitness, journaled with each of its trainings, is the mean of its per-seed
-    scores so far; re-evaluations of parents happen; the run's best program by proxy fitness
-    reads the newest (most seeds) fitness of its fingerprint."""
+    scores so far, a reproduced seed scoring the worse of its two runs; re-evaluations of
+    parents happen; the run's best program by proxy fitness reads the newest (most seeds)
+    fitness of its fingerprint."""
     folder, config, search = pooled_run
     store = RunStore.open(folder)
     rows = {r.id: r for r in store.programs()}
     by_print: dict[str, dict[int, float]] = {}
+    repeats: dict[str, dict[int, float]] = {}
     for e in store.evaluations("search"):
         if e.cached or e.status != "ok":
             continue
-        gathered = by_print.setdefault(rows[e.program].fingerprint, {})
-        gathered.update(e.seed_scores())
-        assert e.fitness == pytest.approx(sum(gathered.values()) / (len(gathered)
-                                                                     + config.prior_seeds))
+        key = rows[e.program].fingerprint
+        gathered = by_print.setdefault(key, {})
+        (repeats.setdefault(key, {}) if e.lr_factor else gathered).update(e.seed_scores())
+        worse = [max(v, repeats.get(key, {}).get(s, -math.inf)) for s, v in gathered.items()]
+        assert e.fitness == pytest.approx(sum(worse) / (len(gathered) + config.prior_seeds))
         assert len(gathered) <= config.max_seeds
     assert any(len(g) > 1 for g in by_print.values())
-    assert any(r.mutation.startswith(REEVALUATION) for r in rows.values())
+    # parents are trained again: re-evaluated, or first reproduced
+    assert any(r.mutation.startswith((REEVALUATION, f"{REPRODUCTION}: #{r.parent}, a parent"))
+               for r in rows.values())
     (best, evaluation), = store.best(1)
     newest = max((e for e in store.evaluations("search")
                   if rows[e.program].fingerprint == best.fingerprint), key=lambda e: e.id)
@@ -161,14 +181,18 @@ def test_equivalents_and_parents_add_seeds_to_one_record(pooled_run):
     store.close()
 
 
-def confirmed_seeds(store: RunStore) -> dict[str, set[int]]:
-    """Each fingerprint's training seeds, from the journal."""
+def confirmed_seeds(store: RunStore, need: int) -> dict[str, bool]:
+    """Whether each fingerprint was trained on `need` seeds and reproduced, from the journal
+    (the seed program's scores on the first pool seeds are journaled with it)."""
     rows = {r.id: r for r in store.programs()}
     seeds: dict[str, set[int]] = {}
-    for e in store.evaluations("search"):
-        if e.status == "ok" and not e.cached:
+    reproduced = set()
+    for e in store.evaluations("seed") + store.evaluations("search"):
+        if e.status == "ok" and not e.cached and e.per_seed is not None:
             seeds.setdefault(rows[e.program].fingerprint, set()).update(e.seed_scores())
-    return seeds
+            if e.lr_factor:
+                reproduced.add(rows[e.program].fingerprint)
+    return {key: len(s) >= need and key in reproduced for key, s in seeds.items()}
 
 
 @settings(max_examples=60, deadline=None)
@@ -210,11 +234,11 @@ def test_the_best_programs_are_confirmed_on_more_seeds(pooled_run):
         assert rows[e.program].text == leader.text
         if e.status == "ok":
             assert 1 <= len(e.seed_scores()) <= need - 1
-    seeds = confirmed_seeds(store)
+    confirmed = confirmed_seeds(store, need)
     top = store.best(config.confirm_top)
-    assert any(len(seeds[row.fingerprint]) >= need for row, _ in top)
+    assert any(confirmed[row.fingerprint] for row, _ in top)
     assert [search.retraining.confirmed(row.fingerprint) for row, _ in top] == [
-        len(seeds[row.fingerprint]) >= need for row, _ in top]
+        confirmed[row.fingerprint] for row, _ in top]
     store.close()
 
 
@@ -229,11 +253,13 @@ def test_leaders_short_of_seeds_are_proposed_before_any_child(pooled_run, tmp_pa
     search.load()
     short = [k for k in search.instances.leaders if not search.retraining.confirmed(k)]
     assert short
+    first = [REPRODUCTION if not search.instances.records[k].repeats else CONFIRMATION
+             for k in short]
     jobs = [search.propose() for _ in range(len(short) + 1)]
     rows = {r.id: r for r in store.programs()}
     proposed = [(rows[j.id].mutation.split(":")[0], rows[j.id].fingerprint) for j in jobs if j]
-    assert proposed[:len(short)] == [(CONFIRMATION, key) for key in short]
-    assert all(kind != CONFIRMATION for kind, _ in proposed[len(short):])
+    assert proposed[:len(short)] == list(zip(first, short))
+    assert all(kind not in (CONFIRMATION, REPRODUCTION) for kind, _ in proposed[len(short):])
     store.close()
 
 
@@ -261,6 +287,7 @@ def test_a_resumed_search_rebuilds_the_records(pooled_run):
     for key, record in search.instances.records.items():
         again = resumed.instances.record(key)
         assert again.scores == pytest.approx(record.scores) and again.failed == record.failed
+        assert again.repeats == pytest.approx(record.repeats)
         assert again.members == record.members
     assert resumed.instances.leaders == search.instances.leaders
 
@@ -272,13 +299,96 @@ def test_the_run_ends_with_its_top_programs_retrained_on_held_back_seeds(pooled_
     assert check["seeds"] == list(config.held_back_seeds)
     assert 1 <= len(check["programs"]) <= config.held_back_top
     # the top by proxy fitness among the confirmed: trained on confirm_seeds (here max_seeds)
-    seeds = confirmed_seeds(store)
-    need = min(config.confirm_seeds, config.max_seeds)
-    top = [row.id for row, _ in store.best(100)
-           if len(seeds[row.fingerprint]) >= need][:config.held_back_top]
+    confirmed = confirmed_seeds(store, min(config.confirm_seeds, config.max_seeds))
+    top = [row.id for row, _ in store.best(100) if confirmed[row.fingerprint]
+           ][:config.held_back_top]
     assert [p["id"] for p in check["programs"]] == top
     retrained = {e.program for e in store.evaluations("held-back")}
     assert retrained == set(top) | {store.value("seeds")[0]["id"]}
     assert {e.seeds for e in store.evaluations("held-back")} == {"[20000, 20001, 20002]"}
     assert check["describe"].startswith(f"held-back check: the top {len(top)} programs")
     store.close()
+
+
+@settings(max_examples=80, deadline=None)
+@given(scores=st.dictionaries(st.integers(0, 7), st.floats(-3, 3), min_size=1),
+       repeats=st.dictionaries(st.integers(0, 7), st.floats(-3, 3)))
+def test_a_reproduced_seed_scores_the_worse_of_its_two_runs(scores, repeats):
+    """fitness = sum over seeds of max(run, repeat) / (n + prior): a repeat never improves a
+    program's fitness, and a repeat that agrees with its run leaves it as it was."""
+    instances = Instances(8, 1, 8, prior=1.0, top=3)
+    instances.add("k", 1, scores, scores.values(), True)
+    alone = instances.records["k"].fitness
+    repeated = {s: v for s, v in repeats.items() if s in scores}
+    instances.add("k", 2, repeated, repeated.values(), True, repeat=True)
+    record = instances.records["k"]
+    worse = [max(v, repeated.get(s, -math.inf)) for s, v in scores.items()]
+    assert record.fitness == pytest.approx(math.fsum(worse) / (len(scores) + 1.0))
+    assert record.fitness >= alone - 1e-12
+    assert record.scores == scores      # the runs at the program's own lr stay as they were
+    instances.add("k", 3, scores, scores.values(), True, repeat=True)
+    assert record.fitness == pytest.approx(alone)
+
+
+def test_a_leader_is_reproduced_before_it_is_confirmed_and_a_parent_before_it_is_re_evaluated():
+    config = EvolveConfig(task="quadratic", seed_pool=8, max_seeds=4, confirm_seeds=3,
+                          confirm_top=2, rotate_every=10)
+    instances = Instances(8, 1, 4, prior=1.0, rotate_every=10, top=2)
+    program = parse_program("def sgd(w, g, lr, t):\n    return lr * g")
+    retraining = Retraining(config, instances, lambda p: "k")
+    instances.add("k", 7, (0,), (-0.5,), True)
+    kinds = []
+    for repeat, seeds in ((True, (0,)), (False, (1, 2))):
+        (mutation, pid), = [retraining.leader(set(), lambda _: program)]
+        assert pid == 7 and not retraining.confirmed("k")
+        assert retraining.seeds(mutation.kind, "k", 0) == seeds
+        kinds.append(mutation.kind)
+        instances.add("k", 8, seeds, (-0.4,) * len(seeds), True, repeat=repeat)
+    assert kinds == [REPRODUCTION, CONFIRMATION]
+    assert retraining.leader({"k"}, lambda _: program) is None
+    assert retraining.leader(set(), lambda _: program) is None and retraining.confirmed("k")
+    assert lr_scale(REPRODUCTION) == 1 + NUDGE and lr_scale(CONFIRMATION) == 1.0
+    instances.add("p", 9, (0,), (0.1,), True)
+    parent = Member(9, program, 0.1)
+    parents = Retraining(config, instances, lambda p: "p")
+    assert parents.parent(parent, 5) is None            # the epoch's seed: nothing to do
+    assert parents.parent(parent, 10).kind == REPRODUCTION
+    instances.add("p", 10, (0,), (0.1,), True, repeat=True)
+    assert parents.parent(parent, 10).kind == REEVALUATION
+    off = Retraining(dataclasses.replace(config, reproduce=False), instances, lambda p: "q")
+    instances.add("q", 11, (0,), (0.2,), True)
+    assert off.parent(Member(11, program, 0.2), 10).kind == REEVALUATION
+
+
+def test_reproductions_train_a_program_on_its_first_seed_at_a_nudged_lr(pooled_run):
+    """In a real search, each reproduction is its program again, trained on the first seed of
+    its record at lr x (1 + 2^-13), journaled with that factor; its fitness takes the worse."""
+    folder, config, search = pooled_run
+    store = RunStore.open(folder)
+    rows = {r.id: r for r in store.programs()}
+    reproductions = [e for e in store.evaluations("search")
+                     if rows[e.program].mutation.startswith(REPRODUCTION)]
+    assert reproductions
+    for e in reproductions:
+        row, original = rows[e.program], rows[rows[e.program].parent]
+        assert row.text == original.text and row.fingerprint == original.fingerprint
+        assert e.lr_factor == 1 + NUDGE
+        record = search.instances.records[row.fingerprint]
+        assert json.loads(e.seeds) == [record.first_seed]
+        if e.status == "ok":
+            assert set(record.repeats) == {record.first_seed}
+    others = [e for e in store.evaluations("search")
+              if not rows[e.program].mutation.startswith(REPRODUCTION)]
+    assert all(e.lr_factor is None for e in others)
+    store.close()
+
+
+def test_a_job_trains_at_its_lr_scale():
+    """The nudge reaches the trainer: AdamW's loss moves by about its lr sensitivity times
+    2^-13, and a job at twice the lr trains to another loss."""
+    text = str(library.read_program("adamw"))
+    spec = EvalSpec(("quadratic",), "constant", (0,))
+    losses = [train_jobs([Job(0, text, Scoring(("quadratic",), (math.inf,), None, (3,), s))],
+                         spec, "test")[0].per_seed[0] for s in (1.0, 1 + NUDGE, 2.0)]
+    assert losses[0] != losses[1]
+    assert abs(math.log(losses[1] / losses[0])) < 1e-2 < abs(math.log(losses[2] / losses[0]))

@@ -74,8 +74,8 @@ def test_a_search_meets_its_budget_however_many_children_in_a_row_were_seen_befo
 def test_a_search_whose_children_are_all_seen_before_stops(tmp_path, monkeypatch):
     monkeypatch.setattr(generations, "STALL_AFTER", 0)
     monkeypatch.setattr(generations, "MISSES_PER_PASS", 1)
-    store, search, stats = run_search(tmp_path / "run", budget=400, tournament=1, batch_size=1)
-    assert stats.trained < 400 and search.stalled
+    store, search, stats = run_search(tmp_path / "run", budget=1000, tournament=1, batch_size=1)
+    assert stats.trained < 1000 and search.stalled
     store.close()
 
 
@@ -84,7 +84,7 @@ def test_evolve_says_why_a_stalled_search_stopped_short(tmp_path, monkeypatch, c
 
     monkeypatch.setattr(generations, "STALL_AFTER", 0)
     monkeypatch.setattr(generations, "MISSES_PER_PASS", 1)
-    assert main(["evolve", *QUICK, "--budget", "400", "--tournament", "1", "--batch-size", "1",
+    assert main(["evolve", *QUICK, "--budget", "1000", "--tournament", "1", "--batch-size", "1",
                  "--out", str(tmp_path / "run")]) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert "stopped:" in out and "the search stopped short of its budget" in out

@@ -38,6 +38,8 @@ def _config_from_args(args: argparse.Namespace) -> dict:
         if getattr(args, k) is not None}
     if args.reevaluate_parents is not None:
         fields["reevaluate_parents"] = args.reevaluate_parents == "on"
+    if args.reproduce is not None:
+        fields["reproduce"] = args.reproduce == "on"
     if args.allow_lr_free:
         fields["allow_lr_free"] = True
     if args.mutation_weights:

@@ -255,7 +255,8 @@ class RunStore:
                        per_seed: dict[int, float] | None = None) -> int:
         """Journal one result of `program`, committed at once; returns its id. `cached`: its
         fitness was reused from an equivalent program, not trained; `lr_factor`: a promotion's
-        best lr factor; `per_seed`: its score on each seed it trained on."""
+        best lr factor, or the factor a search evaluation trained at (a reproduction's);
+        `per_seed`: its score on each seed it trained on."""
         with self.writing():
             cursor = self.db.execute(
                 "INSERT INTO evaluations (program, kind, fitness, status, cached, task, seeds, "

@@ -55,8 +55,8 @@ CREATE TABLE IF NOT EXISTS evaluations (
     seconds REAL NOT NULL,
     worker TEXT NOT NULL,
     created REAL NOT NULL,
-    lr_factor REAL,                -- promotion: the best lr factor (NULL: none trained, or
-                                   -- another kind)
+    lr_factor REAL,                -- promotion: the best lr factor (NULL: none trained);
+                                   -- search: a reproduction's (NULL: the program's own lr)
     per_seed TEXT                  -- JSON {seed: score} of a trained evaluation (NULL: not kept)
 );
 CREATE INDEX IF NOT EXISTS evaluations_by_program ON evaluations(program);
@@ -152,7 +152,7 @@ class EvaluationRow(NamedTuple):
     seconds: float
     worker: str
     created: float
-    lr_factor: float | None = None     # a promotion's best lr factor
+    lr_factor: float | None = None     # a promotion's best lr factor, a reproduction's
     per_seed: str | None = None        # JSON {seed: score} of a trained evaluation (`seed_scores`)
 
     def seed_scores(self) -> dict[int, float]:

@@ -99,10 +99,12 @@ def hurdles(seeds: Sequence[dict], tasks: int) -> tuple[float, ...]:
 
 
 def paired_scoring(config: EvolveConfig, paired: Paired, seeds: Sequence[int],
-                   hurdles: Sequence[float]) -> Scoring:
-    """How a program is trained on pool `seeds`: scored paired with the reference there."""
+                   hurdles: Sequence[float], lr_scale: float = 1.0) -> Scoring:
+    """How a program is trained on pool `seeds` (at `lr_scale` times its learning rate):
+    scored paired with the reference there."""
     return Scoring(config.tasks, tuple(hurdles),
-                   tuple(tuple(row[s] for s in seeds) for row in paired), tuple(seeds))
+                   tuple(tuple(row[s] for s in seeds) for row in paired), tuple(seeds),
+                   lr_scale)
 
 
 def score_seeds(config: EvolveConfig, paired: Paired | None, calibrated: dict[str, Program],

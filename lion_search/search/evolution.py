@@ -31,7 +31,7 @@ from lion_search.runs.hall_of_fame import write_hall_of_fame
 from lion_search.runs.journal import EvalKind, RunStore
 from lion_search.runs.references import load_program
 from lion_search.runs.transfer import journal_transfer
-from lion_search.search import calibration, checkpoint, generations
+from lion_search.search import calibration, checkpoint, generations, retraining
 from lion_search.search.config import EvolveConfig
 from lion_search.search.generations import Generations
 from lion_search.search.held_back import HeldBackCheck
@@ -198,8 +198,10 @@ class Search:
                 for e in searched if kind == EvalKind.SEARCH else self.store.evaluations(kind):
                     if e.per_seed is not None or (kind == EvalKind.SEARCH and not e.cached):
                         scores = e.seed_scores()
+                        # (a search evaluation with an lr factor is a reproduction's)
                         self.instances.add(fingerprints[e.program], e.program, scores,
-                                           scores.values(), e.status == Status.OK, rank=False)
+                                           scores.values(), e.status == Status.OK, rank=False,
+                                           repeat=e.lr_factor is not None)
                     elif kind == EvalKind.SEARCH:
                         self.instances.join(fingerprints[e.program], e.program)
             self.instances.rerank()
@@ -325,8 +327,9 @@ class Search:
     def job(self, pid: int) -> Job:
         """The training job of pending child `pid`."""
         pending = self.pending[pid]
-        scoring = calibration.paired_scoring(self.config, self.paired, pending.seeds,
-                                             self.hurdles()) if pending.seeds else self.scoring
+        scoring = calibration.paired_scoring(
+            self.config, self.paired, pending.seeds, self.hurdles(),
+            retraining.lr_scale(pending.kind)) if pending.seeds else self.scoring
         return Job(pid, str(pending.program), scoring)
 
     def admit(self, member: Member, island: int) -> None:
@@ -369,18 +372,19 @@ class Search:
         """Journal a child's training; with a seed pool its fitness is the mean over all the
         seeds its program's equivalents trained on, and they all take it."""
         pending = self.pending.pop(done.id)
-        fitness, per_seed = done.fitness, None
+        fitness, per_seed, scale = done.fitness, None, retraining.lr_scale(pending.kind)
         if self.instances is not None:
             ok = done.status == Status.OK
             record = self.instances.add(pending.keys[1], done.id, pending.seeds, done.per_seed,
-                                        ok)
+                                        ok, repeat=scale != 1.0)
             fitness = record.fitness
             per_seed = dict(zip(pending.seeds, done.per_seed)) if ok else None
             self.population.rescore(record.members, fitness)
         self.store.add_evaluation(done.id, kind=EvalKind.SEARCH, fitness=fitness,
                                   status=done.status, task=self.config.task,
                                   seeds=pending.seeds or self.config.seeds, seconds=done.seconds,
-                                  worker=done.worker, per_seed=per_seed)
+                                  worker=done.worker, per_seed=per_seed,
+                                  lr_factor=scale if scale != 1.0 else None)
         self.cache.add_keys(pending.keys, fitness)
         self.trained += 1
         self.search_seconds += done.seconds

@@ -16,6 +16,17 @@ so that one lucky run does not rank a program above ones measured on many (`prio
 tau^2, the per-seed noise over the spread of programs' true scores: about 1 on the default
 proxy, BENCHMARKS section 16).
 
+A score must also reproduce. Some programs are numerically chaotic: a change in the last bits
+of one step (another batch, another lr by 0.01%) ends their training somewhere else, so one
+run on a seed is a draw, and the best of thousands of draws is a lucky one (BENCHMARKS section
+22). A seed trained again at a nudged learning rate (`repeats`: a reproduction, see
+`search.retraining`) scores the worse of its two runs,
+
+    d_s = max(d_s(lr), d_s(lr (1 + nudge))),
+
+which leaves a smooth program's score as it was (its two runs agree to about 1e-4) and takes a
+chaotic program's lucky draw back.
+
 Equivalent programs (one fingerprint, `analysis.dedup`) share one record. A program found again
 in a later epoch, or selected as a parent there (`search.evolution`), is trained on that
 epoch's seeds too, up to `max_seeds`: the programs that survive are measured on one more
@@ -41,11 +52,14 @@ from lion_search.evaluation.results import WORST_FITNESS
 
 @dataclass
 class SeedRecord:
-    """A program's scores by training seed (all its equivalents', pooled); `failed` once any
-    run failed. `members` are the journal ids of the programs that share it; `prior` the
-    pseudo-seeds at the reference's score that its fitness is shrunk with."""
+    """A program's scores by training seed (all its equivalents', pooled), in the order they
+    were trained, and on some seeds its score when trained again at a nudged learning rate
+    (`repeats`); `failed` once any run failed. `members` are the journal ids of the programs
+    that share it; `prior` the pseudo-seeds at the reference's score that its fitness is shrunk
+    with."""
 
     scores: dict[int, float] = field(default_factory=dict)
+    repeats: dict[int, float] = field(default_factory=dict)
     failed: bool = False
     members: set[int] = field(default_factory=set)
     prior: float = 0.0
@@ -56,12 +70,21 @@ class SeedRecord:
         """Whether the record can lead: trained, and no run failed."""
         return bool(self.scores) and not self.failed
 
+    def score(self, seed: int) -> float:
+        """The score on `seed`: the worse of its run and its repeat, where it has one."""
+        return max(self.scores[seed], self.repeats.get(seed, -math.inf))
+
     @property
     def fitness(self) -> float:
         """sum of the scores / (their number + prior) (the worst fitness once a run failed)."""
         if self.failed or not self.scores:
             return WORST_FITNESS
-        return math.fsum(self.scores.values()) / (len(self.scores) + self.prior)
+        return math.fsum(map(self.score, self.scores)) / (len(self.scores) + self.prior)
+
+    @property
+    def first_seed(self) -> int:
+        """The seed it was first trained on: the run that let it into the search."""
+        return next(iter(self.scores))
 
 
 class Instances:
@@ -100,17 +123,18 @@ class Instances:
         return tuple(s for s in self.epoch_seeds(trained) if s not in seen)
 
     def add(self, key: str, member: int, seeds: Iterable[int], scores: Iterable[float],
-            ok: bool, rank: bool = True) -> SeedRecord:
+            ok: bool, rank: bool = True, repeat: bool = False) -> SeedRecord:
         """File a training of program `member` (fingerprint `key`) on `seeds`: its per-seed
-        scores, or a failure; returns the record. `rank` False leaves the leaders as they were
-        (a journal being read: `rerank` once it is)."""
+        scores (`repeat`: of seeds trained again at the nudged lr), or a failure; returns the
+        record. `rank` False leaves the leaders as they were (a journal being read: `rerank`
+        once it is)."""
         record = self.records.setdefault(key, SeedRecord(prior=self.prior,
                                                           order=len(self.records)))
         if record.scores and not record.failed:
             self.reevaluations += 1
         record.members.add(member)
         if ok:
-            record.scores.update(zip(seeds, scores))
+            (record.repeats if repeat else record.scores).update(zip(seeds, scores))
         else:
             record.failed = True
         if rank:
@@ -145,7 +169,7 @@ class Instances:
         """The seeds that give record `key` `confirm` in all: the pool seeds after the first it
         trained on, around the pool, that it has not trained on (none if it has enough)."""
         record = self.records[key]
-        first = next(iter(record.scores))
+        first = record.first_seed
         ring = ((first + i) % self.pool for i in range(1, self.pool))
         return tuple(itertools.islice((s for s in ring if s not in record.scores),
                                       max(confirm - len(record.scores), 0)))

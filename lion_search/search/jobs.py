@@ -25,13 +25,14 @@ class Scoring(NamedTuple):
     """How a job is trained and scored: its tasks, in order (a candidate that diverges or is
     cut on one is not trained on the next), each task's hurdle loss (inf: none), each one's
     reference loss where fitness is the mean log ratio to them (one per task, or per task a
-    tuple with one per training seed: a paired score), and the training seeds (None: the
-    workers' own, `EvalSpec.seeds`)."""
+    tuple with one per training seed: a paired score), the training seeds (None: the
+    workers' own, `EvalSpec.seeds`), and the factor on the program's learning rate."""
 
     tasks: tuple[str, ...]
     hurdles: tuple[float, ...]
     references: tuple[float | tuple[float, ...], ...] | None = None
     seeds: tuple[int, ...] | None = None
+    lr_scale: float = 1.0
 
 
 class Job(NamedTuple):
@@ -82,7 +83,7 @@ def train_jobs(jobs: Sequence[Job], spec: EvalSpec, worker: str) -> list[Done]:
                                        scoring.seeds or spec.seeds, scoring.references,
                                        batched=spec.batched, multi_batch=spec.multi_batch)
         results = evaluator.evaluate_many([parse_program(job.text) for job in group],
-                                          scoring.hurdles)
+                                          scoring.hurdles, scoring.lr_scale)
         done += [Done(job.id, r.fitness, r.status, r.seconds, worker, r.per_task, r.per_seed)
                  for job, r in zip(group, results)]
     return done
