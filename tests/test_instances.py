@@ -13,9 +13,11 @@ from hypothesis import strategies as st
 
 from lion_search.analysis.dedup import DedupCache
 from lion_search.evaluation.results import WORST_FITNESS
+from lion_search.inspect.summary import summarize
 from lion_search.language import library
 from lion_search.language.errors import LionSearchError
 from lion_search.language.parser import parse_program
+from lion_search.runs import journal_reproductions
 from lion_search.runs.journal import RunStore
 from lion_search.search.config import EvolveConfig
 from lion_search.search.evolution import Search
@@ -392,3 +394,23 @@ def test_a_job_trains_at_its_lr_scale():
                          spec, "test")[0].per_seed[0] for s in (1.0, 1 + NUDGE, 2.0)]
     assert losses[0] != losses[1]
     assert abs(math.log(losses[1] / losses[0])) < 1e-2 < abs(math.log(losses[2] / losses[0]))
+
+
+def test_show_says_how_far_the_reproductions_moved(pooled_run):
+    """Each reproduction that trained is paired with its record's first run on the same seed,
+    and the summary `show` prints says how far they moved."""
+    folder, config, search = pooled_run
+    store = RunStore.open(folder)
+    rows = {r.id: r for r in store.programs()}
+    trained = [e for e in store.evaluations("search") if e.lr_factor and e.status == "ok"]
+    found = journal_reproductions.reproductions(store)
+    assert [r.program for r in found] == [e.program for e in trained]
+    for r in found:
+        record = search.instances.records[rows[r.program].fingerprint]
+        assert r.seed == record.first_seed and r.lr_factor == 1 + NUDGE
+        assert r.score == pytest.approx(record.scores[r.seed])
+    summary = summarize(store)["reproductions"]
+    assert summary["programs"] == len(found)
+    assert summary["worse"] == sum(r.repeat > r.score for r in found)
+    assert summary["describe"].startswith(f"reproductions: {len(found)} programs trained again")
+    store.close()

@@ -27,9 +27,11 @@ def warn(warning: str | None) -> None:
 
 
 def verdict_lines(summary: dict) -> list[str]:
-    """The verdict against the seed and the held-back check, as printed (with their
-    warnings)."""
+    """The verdict against the seed, how the reproductions moved and the held-back check, as
+    printed (with their warnings)."""
     lines = [summary["verdict"]] if summary["verdict"] else []
+    if summary["reproductions"]:
+        lines.append(summary["reproductions"]["describe"])
     held_back = summary["held_back"]
     if held_back:
         lines.append(held_back["describe"])

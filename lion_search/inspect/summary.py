@@ -5,12 +5,13 @@ the report print."""
 from __future__ import annotations
 
 import math
+import statistics
 from typing import Any
 
 from lion_search.analysis.retune import relate
 from lion_search.language.parser import parse_program
 from lion_search.language.shapes import memory_cost
-from lion_search.runs import journal_proposals
+from lion_search.runs import journal_proposals, journal_reproductions
 from lion_search.runs.journal import EvalKind, RunStore
 from lion_search.runs.lr_checked import lr_warning_in_run
 from lion_search.runs.references import run_best
@@ -93,6 +94,7 @@ def summarize(store: RunStore, top: int = 10) -> dict[str, Any]:
         "verdict": verdict(store, run_best(store)),
         # the end-of-run check on held-back seeds (search.held_back), None before it
         "held_back": store.value("held_back"),
+        "reproductions": reproductions_json(store),
         "proposals": proposals_json(store),
         "islands": islands_json(store, config),
         "top": rows,
@@ -113,6 +115,25 @@ def proposals_json(store: RunStore) -> dict[str, Any]:
             "new_share": new / mutants if mutants else None,
             "equivalent_share": (equivalents + mutants - new) / generated if generated else None,
             "describe": describe}
+
+
+def reproductions_json(store: RunStore) -> dict[str, Any] | None:
+    """How far the search's reproductions (programs trained again on their first seed at a
+    nudged lr) moved from the first run: |repeat - score| as a log ratio of losses, its median
+    and 90th percentile, and how many turned out worse; None if the run made none."""
+    found = journal_reproductions.reproductions(store)
+    if not found:
+        return None
+    moved = [abs(r.repeat - r.score) for r in found]
+    median = statistics.median(moved)
+    top = statistics.quantiles(moved, n=10)[-1] if len(moved) > 1 else moved[0]
+    worse = sum(r.repeat > r.score for r in found)
+    describe = (f"reproductions: {len(found)} programs trained again on their first seed at lr "
+                f"x {found[0].lr_factor:.6g}; their loss moved by a median of "
+                f"{100 * math.expm1(median):.2g}% (90th percentile {100 * math.expm1(top):.2g}%), "
+                f"for the worse in {worse}; a reproduced seed scores the worse of its two runs")
+    return {"programs": len(found), "median_moved": median, "p90_moved": top,
+            "worse": worse, "describe": describe}
 
 
 def islands_json(store: RunStore, config: dict[str, Any]) -> list[dict[str, Any]]:

@@ -143,9 +143,12 @@ def _transfer_html(record: dict) -> str:
 
 
 def _verdict_html(summary: dict) -> str:
-    """The run's best against the seed (`runs.verdict`) and the held-back check
-    (`search.held_back`), with its warning when the gains did not hold up."""
+    """The run's best against the seed (`runs.verdict`), how far the reproductions moved and
+    the held-back check (`search.held_back`), with its warning when the gains did not hold
+    up."""
     html = f"<p>{esc(summary['verdict'])}.</p>" if summary["verdict"] else ""
+    if summary["reproductions"]:
+        html += f"<p>{esc(summary['reproductions']['describe'])}.</p>"
     held_back = summary["held_back"]
     if held_back:
         html += f"<p>{esc(held_back['describe'])}.</p>"
