@@ -47,7 +47,6 @@ from lion_search.search.promotion_scheduler import PromotionScheduler
 from lion_search.search.ray_pool import RayPool
 from lion_search.search.records import Member, Stats
 from lion_search.search.renewal import Renewal, journaled_restart
-from lion_search.search.retraining import RETRAINED, Retraining
 
 HALL_OF_FAME_EVERY = 50  # trained evaluations between rewrites of RUN/hall_of_fame.csv
 
@@ -101,7 +100,7 @@ class Search:
                                    config.confirm_top) if config.pooled else None
         self.population = Islands(config.islands, config.population, config.tournament,
                                   self.rng)
-        self.retraining = Retraining(config, self.instances, self.fingerprint)
+        self.retraining = retraining.Retraining(config, self.instances, self.fingerprint)
         self.island_of: dict[int, int] = {}   # each child's island, by journal id
         self.equivalents = 0    # mutants equivalent to a program seen, mutated again (session)
         self.renewal = Renewal(store, config, self.population, self.fingerprint)
@@ -198,7 +197,6 @@ class Search:
                 for e in searched if kind == EvalKind.SEARCH else self.store.evaluations(kind):
                     if e.per_seed is not None or (kind == EvalKind.SEARCH and not e.cached):
                         scores = e.seed_scores()
-                        # (a search evaluation with an lr factor is a reproduction's)
                         self.instances.add(fingerprints[e.program], e.program, scores,
                                            scores.values(), e.status == Status.OK, rank=False,
                                            repeat=e.lr_factor is not None)
@@ -244,7 +242,8 @@ class Search:
 
     def propose(self) -> Job | None:
         """Journal one new child, on the next island; a cache hit joins the population at once
-        (returns None). A leader short of `confirm_seeds` seeds comes first (`confirm`). A
+        (returns None). A leader to be reproduced or short of `confirm_seeds` seeds comes
+        first (`confirm`), and a parent is trained again where `Retraining.parent` says. A
         mutant equivalent to a program evaluated or pending is mutated again, up to
         `remutations` times (`mutant`). With a seed pool, a child equivalent to a program with
         fewer than `max_seeds` seeds is no cache hit: it trains on seeds that one has not."""
@@ -285,15 +284,15 @@ class Search:
         pid = self.store.add_program(str(child.program), keys, parent,
                                      f"{child.kind}: {child.detail}", "child")
         journal_proposals.add_proposal(self.store, pid, island, equivalents,
-                                       child.kind not in RETRAINED)
+                                       child.kind not in retraining.RETRAINED)
         self.island_of[pid] = island
         self.equivalents += equivalents
         return pid
 
     def confirm(self, island: int) -> Job | None:
-        """Journal the confirmation of a leader not training now (`Retraining.leader`) on
-        `island`, which it joins with the fitness its seeds give; the job (None: no leader
-        needs one)."""
+        """Journal the reproduction or confirmation of a leader not training now
+        (`Retraining.leader`) on `island`, which it joins with the fitness its seeds give; the
+        job (None: no leader needs one)."""
         leader = self.retraining.leader(self.training(),
                                         lambda pid: parse_program(self.store.program(pid).text))
         if leader is None:
