@@ -96,9 +96,10 @@ def test_show_gives_the_tau_and_warns(tmp_path, capsys):
 @pytest.fixture(scope="module")
 def search_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("transfer") / "run"
-    config = EvolveConfig(task="quadratic", budget=40, population=8, workers=1,
+    config = EvolveConfig(task="quadratic", budget=60, population=8, workers=1,
                           promote_every=10, promote_top=2, promote_tasks="rosenbrock",
-                          promote_share=1.0, promote_trials=4, seed_programs=("adamw", "sgd"))
+                          promote_share=1.0, promote_trials=4, seed_programs=("adamw", "sgd"),
+                          confirm_top=3, generation=8)
     # AdamW tuned beforehand (kept in the studies), so that every round comes on its cadence
     tune_references(config.promotion[0], config.promote_seeds, config.promote_trials)
     finished_search(folder, config)
