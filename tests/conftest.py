@@ -1,6 +1,4 @@
 """Shared test helpers: a nested parameter pytree and random gradients with exact zeros."""
-import os
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -63,16 +61,15 @@ def max_relative_error(a, b) -> float:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def tuning_studies(tmp_path_factory):
-    """Tuning studies (evaluation.tuning) in a SQLite file of the session, not the user's cache;
-    set in the environment, so that commands run as subprocesses use it too."""
-    before = os.environ.get("LION_SEARCH_TUNING")
-    os.environ["LION_SEARCH_TUNING"] = str(tmp_path_factory.mktemp("tuning") / "studies.sqlite")
-    yield
-    if before is None:
-        os.environ.pop("LION_SEARCH_TUNING")
-    else:
-        os.environ["LION_SEARCH_TUNING"] = before
+def session_caches(tmp_path_factory):
+    """Tuning studies (evaluation.tuning) and the seeds' canonical forms
+    (analysis.canonical_seeds) kept in folders of the session, not the user's cache; set in the
+    environment, so that commands run as subprocesses use them too."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LION_SEARCH_TUNING",
+                     str(tmp_path_factory.mktemp("tuning") / "studies.sqlite"))
+        patch.setenv("LION_SEARCH_SEED_FORMS", str(tmp_path_factory.mktemp("seed-forms")))
+        yield
 
 
 @pytest.fixture

@@ -32,3 +32,36 @@ def test_each_op_runs_its_runtime_implementation():
     assert all(op.fn is getattr(runtime, f"op_{name}") for name, op in ops.OPS.items())
     assert ops.functions() == {name: op.fn for name, op in ops.OPS.items()}
     assert float(ops.OPS["div"].fn(1.0, 0.0)) == 0.0
+
+
+SHOW_A_PROGRAM_OF_A_RUN = """
+import contextlib
+import io
+import sys
+
+from lion_search.cli.entry import main
+
+with contextlib.redirect_stdout(io.StringIO()) as shown:
+    assert main(["show", sys.argv[1]]) == 0
+assert "retune of adamw" in shown.getvalue() or "adamw itself" in shown.getvalue()
+print("jax" in sys.modules)
+"""
+
+
+def test_show_run_id_imports_no_jax_once_the_seed_forms_are_kept(tmp_path_factory):
+    """Relating a program to the seeds reads their canonical forms, kept on disk; computing
+    them folds constants with the JAX ops (adax's log1p(0.0001))."""
+    from lion_search.analysis.canonical_seeds import canonical_seeds
+    from lion_search.runs.journal import RunStore
+    from tests.conftest import small_run
+
+    folder = small_run(tmp_path_factory)
+    canonical_seeds()   # kept where the session's commands read them ($LION_SEARCH_SEED_FORMS)
+    store = RunStore.open(folder)
+    seed, = store.value("seeds")
+    store.close()
+    done = subprocess.run([sys.executable, "-c", SHOW_A_PROGRAM_OF_A_RUN,
+                           f"{folder}:{seed['id']}"], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"

@@ -1,10 +1,13 @@
 """The journal's contract (runs/journal_schema.py): evaluation kinds are EvalKinds, results are
 journaled by keyword, the schema has a version, and a journal of version 1 (tests/data/
 journal_v1.sqlite, written before versions) is migrated when opened: a promotion's lr factor
-moves from the `worker` column to its own, and nothing else changes. Every SQL query of the
-package is in the journal's modules."""
+moves from the `worker` column to its own, and nothing else changes; version 6's table of each
+fingerprint's first and newest evaluation holds what grouping the evaluations gives, as
+evaluations arrive too, and the queries that read it and version 6's index give what their
+definitions give. Every SQL query of the package is in the journal's modules."""
 import ast
 import math
+import random
 import shutil
 import sqlite3
 from pathlib import Path
@@ -12,13 +15,15 @@ from pathlib import Path
 import pytest
 
 from lion_search.language.errors import RunError
+from lion_search.runs import journal_proposals
 from lion_search.runs.journal import JOURNAL, RunStore
-from lion_search.runs.journal_schema import SCHEMA_VERSION, EvalKind
+from lion_search.runs.journal_schema import PROXY_KINDS, SCHEMA_VERSION, EvalKind
+from lion_search.runs.salvage import salvage
 
 ROOT = Path(__file__).resolve().parent.parent
 V1 = ROOT / "tests" / "data" / "journal_v1.sqlite"
 JOURNAL_MODULES = {"journal.py", "journal_schema.py", "journal_sqlite.py", "journal_proposals.py",
-                   "journal_hall.py"}
+                   "journal_hall.py", "journal_reproductions.py"}
 
 
 def raw(journal, query):
@@ -115,3 +120,77 @@ def test_sql_lives_only_in_the_journal_modules():
                     or node.attr == "db" and isinstance(node.ctx, ast.Load)):
                 offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}: .{node.attr}")
     assert offenders == []
+
+
+def fingerprint_evaluations(store):
+    """{(proxy kind, fingerprint): (first evaluation id, newest)}, from the evaluations."""
+    fingerprint = {row.id: row.fingerprint for row in store.programs()}
+    found = {}
+    for kind in PROXY_KINDS:
+        for e in store.evaluations(kind):
+            first, _ = found.get((kind, fingerprint[e.program]), (e.id, e.id))
+            found[kind, fingerprint[e.program]] = (first, e.id)
+    return found
+
+
+def kept_evaluations(store):
+    """proxy_fingerprints as fingerprint_evaluations gives it."""
+    return {(kind, fingerprint): (first, last) for kind, fingerprint, first, last
+            in store.db.execute("SELECT kind, fingerprint, first, last FROM proxy_fingerprints")}
+
+
+def test_each_fingerprints_first_and_newest_evaluation_is_kept(old_run, tmp_path):
+    store = RunStore.open(old_run)
+    assert kept_evaluations(store) == fingerprint_evaluations(store)
+    rng = random.Random(0)
+    rows = list(store.programs())
+    for _ in range(30):   # evaluations arriving: the trigger keeps the table
+        row = rng.choice(rows)
+        store.add_evaluation(row.id, kind=rng.choice([*PROXY_KINDS, EvalKind.PROMOTED]),
+                             fitness=rng.choice([rng.random(), math.inf]), status="ok",
+                             task="quadratic", seeds=(0,), seconds=0.0, worker="w")
+    groups = fingerprint_evaluations(store)
+    assert kept_evaluations(store) == groups
+    fitness = {e.id: e.fitness for kind in PROXY_KINDS for e in store.evaluations(kind)}
+    for kind in PROXY_KINDS:
+        ranked = sorted((fitness[last], first) for (k, _), (first, last) in groups.items()
+                        if k == kind and math.isfinite(fitness[last]))
+        assert [(e.id, e.fitness) for _, e in store.best(len(rows), kind)] == \
+            [(first, f) for f, first in ranked]
+    ids = [row.id for row in rows]
+    for kinds in (PROXY_KINDS, (EvalKind.SEARCH,), (EvalKind.SEED,)):
+        newest = {row.id: max(groups[k, row.fingerprint][1] for k in kinds
+                              if (k, row.fingerprint) in groups)
+                  for row in rows if any((k, row.fingerprint) in groups for k in kinds)}
+        assert store.best_fitness(ids, kinds) == {i: fitness[e] for i, e in newest.items()}
+    store.close()
+    salvage(old_run, tmp_path / "salvaged")   # a journal of version 6 copied: by the trigger
+    copy = RunStore.open(tmp_path / "salvaged")
+    assert kept_evaluations(copy) == groups
+    copy.close()
+
+
+def test_simplified_versions_and_proposals_are_counted_by_index(old_run):
+    store = RunStore.open(old_run)
+    plan = [row[3] for row in store.db.execute(
+        "EXPLAIN QUERY PLAN SELECT text FROM programs WHERE origin = 'simplified' AND "
+        "parent = 34 ORDER BY id DESC LIMIT 1")]
+    assert plan == ["SEARCH programs USING INDEX programs_by_origin (origin=? AND parent=?)"]
+    simplified = [row for row in store.programs() if row.origin == "simplified"]
+    assert simplified and all(store.simplified(row.parent) == row.text for row in simplified)
+    rng = random.Random(0)
+    rows = list(store.programs())
+    proposals = {}
+    for row in rng.sample(rows, len(rows) // 2):   # how some programs were proposed
+        proposals[row.id] = (rng.randrange(3), rng.random() < 0.7)
+        journal_proposals.add_proposal(store, row.id, 0, *proposals[row.id])
+    first = {}
+    for row in rows:
+        first.setdefault(row.fingerprint, row.id)
+    trained = {e.program for kind in EvalKind for e in store.evaluations(kind) if not e.cached}
+    mutants = [row.id for row in rows
+               if row.origin == "child" and proposals.get(row.id, (0, True))[1]]
+    assert journal_proposals.proposal_counts(store) == (
+        len(mutants), sum(proposals.get(i, (0, True))[0] for i in mutants),
+        len(set(mutants) & set(first.values())), len(set(mutants) & trained))
+    store.close()

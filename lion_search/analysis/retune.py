@@ -39,6 +39,7 @@ from collections import Counter
 from enum import Enum
 from typing import NamedTuple
 
+from lion_search.analysis.canonical_seeds import canonical_seeds
 from lion_search.analysis.structure import (
     Graph,
     canonical,
@@ -48,7 +49,6 @@ from lion_search.analysis.structure import (
     renamed_like,
 )
 from lion_search.language.hyperparams import Declaration, seed_declaration
-from lion_search.language.library import read_program, seed_names
 from lion_search.language.program import Program, format_constant
 
 CONSTANT = "constant"  # the label of a seed constant its file does not name
@@ -144,9 +144,9 @@ class SeedForm(NamedTuple):
 
 @functools.lru_cache(maxsize=1)
 def seed_forms() -> tuple[SeedForm, ...]:
-    """Every seed in canonical form, with its declaration."""
-    return tuple(SeedForm(name, graph(canonical(read_program(name))[0]), seed_declaration(name))
-                 for name in seed_names())
+    """Every seed in canonical form (kept on disk: `canonical_seeds`), with its declaration."""
+    return tuple(SeedForm(name, graph(form), seed_declaration(name))
+                 for name, form in sorted(canonical_seeds().items()))
 
 
 # ---------------------------------------------------------------------------------- retunes

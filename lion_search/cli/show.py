@@ -106,7 +106,7 @@ def show_lineage(args: argparse.Namespace) -> None:
 
 def show_run(args: argparse.Namespace) -> None:
     """The summary of a run folder: counts, seeds, top programs and the best program."""
-    from lion_search.inspect.summary import summarize
+    from lion_search.inspect.summary import format_startup, summarize
     from lion_search.language.shapes import format_cost
     from lion_search.runs.journal import RunStore, resolve_run
     from lion_search.search.promotion import PROMOTED_SCORES
@@ -129,8 +129,6 @@ def show_run(args: argparse.Namespace) -> None:
                          if island["best"] is not None else "none")
                       + f", {island['migrants_in']} migrants in")
     if summary["startup"]:
-        from lion_search.inspect.live import format_startup
-
         console.print(f"start-up: {format_startup(summary['startup'])}")
     for ref in summary["references"]:
         console.print(f"reference adamw on {ref['task']} (#{ref['id']}, lr x{ref['lr_scale']:g}): "

@@ -27,6 +27,8 @@ from typing import Any, Callable
 import jax
 from jax import export
 
+from lion_search.language import versions
+
 TRACED = Path.home() / ".cache" / "lion-search" / "traced"
 _PACKAGES = ("lion_search", "proxy_tasks")
 
@@ -37,16 +39,11 @@ def code_version(packages: tuple[str, ...] = _PACKAGES) -> str:
     and flags above and every file under `packages` (folders of the checkout)."""
     import jaxlib
 
-    digest = hashlib.blake2b(digest_size=16)
-    for part in (jax.__version__, jaxlib.__version__, jax.default_backend(),
-                 os.environ.get("XLA_FLAGS", "")):
-        digest.update(part.encode() + b"\0")
     root = Path(__file__).resolve().parents[2]
-    for package in packages:   # code and data (a task's data is a constant in its module)
-        for path in sorted((root / package).rglob("*")):
-            if path.is_file() and "__pycache__" not in path.parts:
-                digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()
+    # code and data (a task's data is a constant in its module)
+    return versions.digest((jax.__version__, jaxlib.__version__, jax.default_backend(),
+                            os.environ.get("XLA_FLAGS", "")),
+                           [root / package for package in packages])
 
 
 _registered: set[type] = set()

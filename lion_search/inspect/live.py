@@ -20,7 +20,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from lion_search.inspect.summary import format_delta
+from lion_search.inspect.summary import format_delta, format_startup
 from lion_search.runs.transfer import Transfer
 from lion_search.search.held_back import HeldBack
 from lion_search.search.promotion import Promotion
@@ -30,20 +30,6 @@ from lion_search.search.records import Member, Stats
 def format_fitness(value: float) -> str:
     """A fitness for people: 4 significant digits, 'failed' for the worst."""
     return f"{value:.4g}" if math.isfinite(value) else "failed"
-
-
-def format_startup(startup: dict) -> str:
-    """One line from a journaled `startup` record: the seconds from the command's start to the
-    first trained evaluation, and each phase's share (the first share, before any phase, is
-    the program's own start: Python, imports, checking the settings, opening the journal)."""
-    phases = startup["phases"]
-    first = startup["first_evaluation_s"]
-    ends = [began for _, began in phases[1:]] + [first]
-    parts = [f"set-up {phases[0][1]:.1f} s"] if phases else []
-    parts += [f"{name} {end - began:.1f} s" for (name, began), end in zip(phases, ends)]
-    return (f"first trained evaluation {first:.1f} s after the command started "
-            f"({', '.join(parts)}; {startup['workers']} {startup['pool']} worker(s)"
-            f"{', resumed' if startup['resumed'] else ''})")
 
 
 class LiveView:

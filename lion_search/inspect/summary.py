@@ -31,6 +31,20 @@ def format_delta(fitness: float, seed: float, relative: bool) -> str:
     return f"{percent:+.1f}% vs seed" if abs(percent) >= 0.1 else f"{percent:+.2g}% vs seed"
 
 
+def format_startup(startup: dict) -> str:
+    """One line from a journaled `startup` record: the seconds from the command's start to the
+    first trained evaluation, and each phase's share (the first share, before any phase, is
+    the program's own start: Python, imports, checking the settings, opening the journal)."""
+    phases = startup["phases"]
+    first = startup["first_evaluation_s"]
+    ends = [began for _, began in phases[1:]] + [first]
+    parts = [f"set-up {phases[0][1]:.1f} s"] if phases else []
+    parts += [f"{name} {end - began:.1f} s" for (name, began), end in zip(phases, ends)]
+    return (f"first trained evaluation {first:.1f} s after the command started "
+            f"({', '.join(parts)}; {startup['workers']} {startup['pool']} worker(s)"
+            f"{', resumed' if startup['resumed'] else ''})")
+
+
 def is_relative(store: RunStore) -> bool:
     """Whether the run's fitness is a portfolio's mean log ratio (it has reference losses)."""
     return bool(store.value("references"))

@@ -309,15 +309,12 @@ class RunStore:
         fitness of the newest evaluation (a program's score over more training seeds replaces
         its earlier ones, `search.instances`); of another kind: distinct by data-flow hash, each
         with its best evaluation."""
-        if kind in PROXY_KINDS:
+        if kind in PROXY_KINDS:   # each fingerprint's first and newest: proxy_fingerprints
             rows = self.db.execute(
-                "WITH g AS (SELECT p.fingerprint AS fp, MIN(e.id) AS first, MAX(e.id) AS last "
-                "           FROM evaluations e JOIN programs p ON p.id = e.program "
-                "           WHERE e.kind = ? GROUP BY p.fingerprint) "
-                "SELECT p.*, e.*, l.fitness FROM g JOIN evaluations e ON e.id = g.first "
-                "JOIN programs p ON p.id = e.program JOIN evaluations l ON l.id = g.last "
-                "WHERE l.fitness IS NOT NULL ORDER BY l.fitness, g.first LIMIT ?",
-                (kind, k)).fetchall()
+                "SELECT p.*, e.*, l.fitness FROM proxy_fingerprints g "
+                "JOIN evaluations e ON e.id = g.first JOIN programs p ON p.id = e.program "
+                "JOIN evaluations l ON l.id = g.last WHERE g.kind = ? AND l.fitness IS NOT NULL "
+                "ORDER BY l.fitness, g.first LIMIT ?", (kind, k)).fetchall()
             return [(ProgramRow(*row[:8]), evaluation_row(row[8:-1])._replace(fitness=row[-1]))
                     for row in rows]
         rows = self.db.execute(
@@ -342,17 +339,14 @@ class RunStore:
         best."""
         marks, kind_marks = ",".join("?" * len(ids)), ",".join("?" * len(kinds))
         if set(kinds) <= set(PROXY_KINDS):
-            rows = self.db.execute(
-                f"WITH asked AS (SELECT id, fingerprint FROM programs WHERE id IN ({marks})), "
-                # programs first (CROSS JOIN keeps the order): by programs_by_fingerprint,
-                # not a scan of every evaluation of the kinds
-                "last AS (SELECT p.fingerprint AS fp, MAX(e.id) AS eid FROM programs p "
-                "         CROSS JOIN evaluations e ON e.program = p.id "
-                f"        WHERE e.kind IN ({kind_marks}) "
-                "         AND p.fingerprint IN (SELECT fingerprint FROM asked) "
-                "         GROUP BY p.fingerprint) "
-                "SELECT asked.id, e.fitness FROM asked JOIN last ON last.fp = asked.fingerprint "
-                "JOIN evaluations e ON e.id = last.eid", (*ids, *kinds)).fetchall()
+            rows = self.db.execute(   # each fingerprint's newest: proxy_fingerprints
+                # (programs first: CROSS JOIN keeps the order, a lookup of each one asked)
+                "WITH last AS (SELECT p.id AS id, MAX(g.last) AS eid FROM programs p "
+                "              CROSS JOIN proxy_fingerprints g ON g.fingerprint = p.fingerprint "
+                f"             WHERE p.id IN ({marks}) AND g.kind IN ({kind_marks}) "
+                "              GROUP BY p.id) "
+                "SELECT last.id, e.fitness FROM last JOIN evaluations e ON e.id = last.eid",
+                (*ids, *kinds)).fetchall()
         else:
             rows = self.db.execute(
                 f"SELECT program, MIN(fitness) FROM evaluations WHERE kind IN ({kind_marks}) "

@@ -65,12 +65,19 @@ def proposal_counts(store: RunStore) -> tuple[int, int, int, int]:
     children proposed by mutation (a parent trained again is no proposal), the equivalent
     mutants mutated again before them, how many were the first program of their fingerprint
     in the journal, and how many were trained."""
-    # The first programs of the fingerprints and the trained programs are listed once each
-    # (a scan of an index, of the evaluations), not looked up for each child.
+    # Counted from the smaller sets, not child by child (each CROSS JOIN is read left to
+    # right): the children by index (programs_by_origin) less those trained again, the
+    # proposals, the first program of each fingerprint and the trained programs.
+    mutant = "p.origin = 'child' AND COALESCE(r.mutant, 1) = 1"
+    listed = ("SELECT COUNT(*) FROM ({}) s CROSS JOIN programs p ON p.id = s.id "
+              f"LEFT JOIN proposals r ON r.program = p.id WHERE {mutant}")
     row = store.db.execute(
-        "SELECT COUNT(*), SUM(COALESCE(r.equivalents, 0)), "
-        "  SUM(p.id IN (SELECT MIN(id) FROM programs GROUP BY fingerprint)), "
-        "  SUM(p.id IN (SELECT program FROM evaluations WHERE cached = 0)) "
-        "FROM programs p LEFT JOIN proposals r ON r.program = p.id "
-        "WHERE p.origin = 'child' AND COALESCE(r.mutant, 1) = 1").fetchone()
+        "SELECT (SELECT COUNT(*) FROM programs WHERE origin = 'child') - "
+        "  (SELECT COUNT(*) FROM proposals r CROSS JOIN programs p ON p.id = r.program "
+        "   WHERE p.origin = 'child' AND r.mutant = 0), "
+        "(SELECT SUM(r.equivalents) FROM proposals r CROSS JOIN programs p ON p.id = r.program "
+        f" WHERE {mutant}), "
+        f"({listed.format('SELECT MIN(id) AS id FROM programs GROUP BY fingerprint')}), "
+        f"({listed.format('SELECT DISTINCT program AS id FROM evaluations WHERE cached = 0')})"
+    ).fetchone()
     return tuple(int(v or 0) for v in row)

@@ -18,6 +18,12 @@ transaction), so runs journaled before a change still read, resume and salvage:
              mutated again before it) and `migrations` (programs
              copied from one island to the next); a journal from before has neither (one island,
              nothing re-mutated).
+    5 -> 6   an index of the programs by origin and parent (a program's simplified versions,
+             the search's children), and the table `proxy_fingerprints`: of each proxy kind
+             and fingerprint, the first and the newest evaluation, which a trigger keeps as
+             evaluations are inserted, so that the best programs by fingerprint and a
+             fingerprint's newest fitness are read without grouping every evaluation (the
+             migration fills it from the journal's evaluations).
 """
 from __future__ import annotations
 
@@ -29,7 +35,26 @@ from typing import NamedTuple
 
 FORMAT = "lion-search-run/1"    # the file's format tag (what it is), apart from its version
 JOURNAL = "journal.sqlite"
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
+
+
+class EvalKind(StrEnum):
+    """What an evaluation is (the journal's `kind` column)."""
+
+    SEARCH = "search"                  # a child on the proxy task(s): its fitness
+    SEED = "seed"                      # a seed at its calibrated lr
+    CALIBRATION = "calibration"        # a seed at one scale of its start-up lr sweep
+    REFERENCE = "reference"            # tuned AdamW on one task of a portfolio
+    METAVAL = "metaval"                # the best so far on the held-out larger task
+    SIMPLIFIED = "simplified"          # a simplified program (`lion-search simplify`)
+    PROMOTION_REFERENCE = "promotion-reference"   # tuned AdamW on one promotion task
+    PROMOTION = "promotion"            # a promoted program on one task, at its best lr factor
+    PROMOTED = "promoted"              # its promoted score over the promotion tasks
+    HELD_BACK = "held-back"            # a top program on the held-back seeds, at the end of a run
+
+
+PROXY_KINDS = (EvalKind.SEARCH, EvalKind.SEED)   # what a program's proxy fitness is read from
+
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -99,30 +124,30 @@ SCHEMA_5 = (
     target INTEGER NOT NULL,
     after INTEGER NOT NULL         -- the last evaluation's id when it migrated
 )""")
-SCHEMA += "".join(f"{statement};\n" for statement in SCHEMA_4 + SCHEMA_5)
+# Version 6's index, and the first and newest evaluation of each proxy kind and fingerprint,
+# kept by a trigger (`_to_version_6` fills the table from the evaluations before it).
+SCHEMA_6 = (
+    "CREATE INDEX IF NOT EXISTS programs_by_origin ON programs(origin, parent)",
+    """CREATE TABLE IF NOT EXISTS proxy_fingerprints (  -- see the module (version 6)
+    kind TEXT NOT NULL,            -- an EvalKind of PROXY_KINDS
+    fingerprint TEXT NOT NULL,
+    first INTEGER NOT NULL REFERENCES evaluations(id),
+    last INTEGER NOT NULL REFERENCES evaluations(id),
+    PRIMARY KEY (kind, fingerprint)
+) WITHOUT ROWID""",
+    f"""CREATE TRIGGER IF NOT EXISTS proxy_fingerprints_kept AFTER INSERT ON evaluations
+WHEN NEW.kind IN ({", ".join(repr(str(kind)) for kind in PROXY_KINDS)}) BEGIN
+    INSERT INTO proxy_fingerprints SELECT NEW.kind, fingerprint, NEW.id, NEW.id FROM programs
+        WHERE id = NEW.program
+    ON CONFLICT (kind, fingerprint) DO UPDATE SET first = MIN(first, excluded.first),
+                                                  last = MAX(last, excluded.last);
+END""")
+SCHEMA += "".join(f"{statement};\n" for statement in SCHEMA_4 + SCHEMA_5 + SCHEMA_6)
 TABLES = {"meta": ("key", "value"),
           "programs": ("id", "text", "hash", "fingerprint", "parent", "mutation", "origin",
                        "created"),
           "evaluations": ("id", "program", "kind", "fitness", "status", "cached", "task", "seeds",
                           "seconds", "worker", "created", "lr_factor", "per_seed")}
-
-
-class EvalKind(StrEnum):
-    """What an evaluation is (the journal's `kind` column)."""
-
-    SEARCH = "search"                  # a child on the proxy task(s): its fitness
-    SEED = "seed"                      # a seed at its calibrated lr
-    CALIBRATION = "calibration"        # a seed at one scale of its start-up lr sweep
-    REFERENCE = "reference"            # tuned AdamW on one task of a portfolio
-    METAVAL = "metaval"                # the best so far on the held-out larger task
-    SIMPLIFIED = "simplified"          # a simplified program (`lion-search simplify`)
-    PROMOTION_REFERENCE = "promotion-reference"   # tuned AdamW on one promotion task
-    PROMOTION = "promotion"            # a promoted program on one task, at its best lr factor
-    PROMOTED = "promoted"              # its promoted score over the promotion tasks
-    HELD_BACK = "held-back"            # a top program on the held-back seeds, at the end of a run
-
-
-PROXY_KINDS = (EvalKind.SEARCH, EvalKind.SEED)   # what a program's proxy fitness is read from
 
 
 class ProgramRow(NamedTuple):
@@ -211,8 +236,21 @@ def _to_version_5(db: sqlite3.Connection) -> None:
         db.execute(statement)
 
 
+def _to_version_6(db: sqlite3.Connection) -> None:
+    index, table, trigger = SCHEMA_6
+    db.execute(index)
+    db.execute(table)
+    kinds = ",".join("?" * len(PROXY_KINDS))
+    db.execute("INSERT OR REPLACE INTO proxy_fingerprints "
+               "SELECT e.kind, p.fingerprint, MIN(e.id), MAX(e.id) "
+               "FROM evaluations e JOIN programs p ON p.id = e.program "
+               f"WHERE e.kind IN ({kinds}) GROUP BY e.kind, p.fingerprint", PROXY_KINDS)
+    db.execute(trigger)
+
+
 # version -> the step that brings it to version + 1
-MIGRATIONS = {1: _to_version_2, 2: _to_version_3, 3: _to_version_4, 4: _to_version_5}
+MIGRATIONS = {1: _to_version_2, 2: _to_version_3, 3: _to_version_4, 4: _to_version_5,
+              5: _to_version_6}
 
 
 def schema_version(db: sqlite3.Connection) -> int:
