@@ -14,8 +14,8 @@ from lion_search.runs.references import program_in_run
 from lion_search.search.config import EvolveConfig
 from lion_search.search.evolution import Search
 from lion_search.search.jobs import estimated_flops
+from lion_search.runs.verdict import PROMOTED_SCORES
 from lion_search.search.promotion import (
-    PROMOTED_SCORES,
     TaskScore,
     promoted_score,
     stage_b_tasks,

@@ -109,7 +109,7 @@ def show_run(args: argparse.Namespace) -> None:
     from lion_search.inspect.summary import format_startup, summarize
     from lion_search.language.shapes import format_cost
     from lion_search.runs.journal import RunStore, resolve_run
-    from lion_search.search.promotion import PROMOTED_SCORES
+    from lion_search.runs.verdict import PROMOTED_SCORES
 
     store = RunStore.open(resolve_run(args.target))
     try:

@@ -16,6 +16,11 @@ from typing import NamedTuple
 
 from lion_search.runs.journal import EvalKind, ProgramRow, RunStore
 
+# How a promoted program's losses on the promotion tasks make one score (--promote-score).
+PROMOTED_SCORES = {"worst": "the largest over those tasks of log(loss / the seed's loss): "
+                            "below 0 beats the seed on every task",
+                   "mean": "the mean over those tasks of log(loss / the seed's loss)"}
+
 
 class Standing(NamedTuple):
     """A promoted program against the seed: its worst task, its loss ratio to the seed's there

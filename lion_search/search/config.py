@@ -13,11 +13,11 @@ from lion_search.evaluation.portfolio import resolve_tasks
 from lion_search.evaluation.tasks import get_task, task_names
 from lion_search.language.errors import LionSearchError
 from lion_search.runs.references import load_program
+from lion_search.runs.verdict import PROMOTED_SCORES
 from lion_search.search.mutate import MutationWeights
 from lion_search.search.population import RestartSource
 from lion_search.search.promotion import (
     MAX_GROWTH,
-    PROMOTED_SCORES,
     PROMOTION_GRID,
     PROMOTION_SHARE,
     PROMOTION_TRIALS,

@@ -50,9 +50,6 @@ MAX_GROWTH = 10
 CENTRE_GRID: tuple[float, ...] = tuple(PROMOTION_STEP ** k for k in range(-4, 5))
 PROMOTION_TRIALS = 32     # the reference's trials per promotion task (AdamW fully tuned)
 # How a promoted program's per-task log ratios combine, and what the score then means.
-PROMOTED_SCORES = {"worst": "the largest over those tasks of log(loss / the seed's loss): "
-                            "below 0 beats the seed on every task",
-                   "mean": "the mean over those tasks of log(loss / the seed's loss)"}
 # Promotion trains larger tasks than the proxy: a round at every multiple of `every` could cost
 # the search several times its own time, so a round starts only while promotion has taken at
 # most this share of all training time (children and promotion), counted in the workers' seconds.
@@ -125,7 +122,7 @@ class PromotionRound:
     picks: list[tuple[int, Program]]
     tasks: tuple[str, ...]
     grids: dict[str, tuple[float, ...]]
-    rule: str = "worst"     # one of PROMOTED_SCORES
+    rule: str = "worst"     # one of verdict.PROMOTED_SCORES
     step: float = PROMOTION_STEP
     growth: int = MAX_GROWTH
     results: dict[Trial, EvalResult] = field(default_factory=dict)
