@@ -172,7 +172,9 @@ def test_promotion_takes_no_more_than_its_share_of_the_training_time(tmp_path, d
     search.setup()
     search.load()
     search.run()
-    assert store.count("promoted") == 3     # the seed's round first, and the final one's 2
+    # the seed's round first, and the final one's up to 2 (those confirmed by then), where
+    # rounds every 10 evaluations would promote up to 11
+    assert 2 <= store.count("promoted") <= 3
     key = "promotion_flops" if deterministic else "promotion_seconds"
     assert store.value(key) > 0
     resumed = Search(store, config)
