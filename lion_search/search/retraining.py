@@ -19,6 +19,7 @@ takes the fitness over all the seeds of its fingerprint; a reproduction's evalua
 journaled with its lr factor."""
 from __future__ import annotations
 
+import math
 from typing import Callable, Collection
 
 from lion_search.language.program import Program
@@ -32,7 +33,7 @@ CONFIRMATION = "confirmation"    # and of a leader trained on more seeds
 REPRODUCTION = "reproduction"    # and of a program trained again on its first seed, lr nudged
 RETRAINED = (REEVALUATION, CONFIRMATION, REPRODUCTION)   # kinds of a program trained again
 NUDGE = 2.0 ** -13   # a reproduction's relative change of the learning rate
-AGAIN = "on its first seed again, at lr x (1 + 2^-13)"
+AGAIN = f"on its first seed again, at lr x (1 + 2^{math.log2(NUDGE):.0f})"   # its mutation text
 
 
 class Retraining:
