@@ -119,7 +119,7 @@ def pooled_run(tmp_path_factory):
     config = EvolveConfig(task="quadratic", budget=80, population=8, workers=1, seed_pool=16,
                           max_seeds=4, rotate_every=20, promote_every=0, metaval_task="none",
                           held_back_top=5, seed_programs=("adamw",), confirm_seeds=3,
-                          confirm_top=3)
+                          confirm_top=3, reproduce=True)
     return folder, config, whole_search(folder, config)
 
 
@@ -334,7 +334,7 @@ def test_a_reproduced_seed_scores_the_worse_of_its_two_runs(scores, repeats):
 
 def test_a_leader_is_reproduced_before_it_is_confirmed_and_a_parent_before_it_is_re_evaluated():
     config = EvolveConfig(task="quadratic", seed_pool=8, max_seeds=4, confirm_seeds=3,
-                          confirm_top=2, rotate_every=10)
+                          confirm_top=2, rotate_every=10, reproduce=True)
     instances = Instances(8, 1, 4, prior=1.0, rotate_every=10, top=2)
     program = parse_program("def sgd(w, g, lr, t):\n    return lr * g")
     retraining = Retraining(config, instances, lambda p: "k")

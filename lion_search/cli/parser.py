@@ -75,9 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--confirm-seeds", type=int, help="seeds each of the run's best is trained "
                                                      "on (default 4, at most --max-seeds)")
     p.add_argument("--reproduce", choices=("on", "off"),
-                   help="on (default): a program trained again, as a leader or a parent, is "
-                        "first trained on its first seed again at its lr x (1 + 2^-13), and "
-                        "that seed scores the worse of the two runs")
+                   help="on: a program trained again, as a leader or a parent, is first "
+                        "trained on its first seed again at its lr x (1 + 2^-13), and that seed "
+                        "scores the worse of the two runs (default off: no gain measured)")
     p.add_argument("--reevaluate-parents", choices=("on", "off"),
                    help="on (default): a parent not yet trained on the epoch's seeds is, "
                         "before it has a child")

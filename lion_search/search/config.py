@@ -70,9 +70,10 @@ class EvolveConfig:
     confirm_top: int = 10           # the run's best programs (0: none) that are trained on
     confirm_seeds: int = 4          # this many seeds (at most max_seeds) before the next
                                     # child is proposed
-    reproduce: bool = True          # a program trained again (as a leader or a parent) is
+    reproduce: bool = False         # a program trained again (as a leader or a parent) is
                                     # first trained on its first seed again at a nudged lr,
-                                    # which then scores the worse of its two runs
+                                    # which then scores the worse of its two runs (off by
+                                    # default: no gain measured, BENCHMARKS section 23)
     budget: int = 2000
     population: int = 100           # members over all islands
     tournament: int = 2
@@ -134,7 +135,6 @@ class EvolveConfig:
         data.setdefault("remutations", 0)        # runs from before re-mutation and islands
         data.setdefault("islands", 1)            # propose as they did
         data.setdefault("confirm_top", 0)        # runs from before confirmation keep none
-        data.setdefault("reproduce", False)      # nor reproduction
         # Runs journaled before reproducible runs proposed as results arrived; they keep that.
         data.setdefault("deterministic", False)
         data["mutation_weights"] = MutationWeights(**data.get("mutation_weights", {}))
