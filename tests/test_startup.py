@@ -1,6 +1,7 @@
 """Start-up: the workers do all training (calibration and meta-validation included), start-up
 says what it waits for, and the time to the first trained evaluation is journaled and shown."""
 import json
+import os
 import math
 import subprocess
 import sys
@@ -192,3 +193,43 @@ def test_a_search_trains_on_the_gpus_it_finds_unless_told_otherwise(monkeypatch)
     assert cli.with_gpu_workers({"gpus_per_worker": 0.0}) == {"gpus_per_worker": 0.0}
     monkeypatch.setattr(xla, "visible_gpus", lambda: 0)
     assert cli.with_gpu_workers({"budget": 10}) == {"budget": 10}
+
+
+XLA_THREADS = """
+import os, sys
+from lion_search.cli.entry import main
+status = main(sys.argv[1:])
+names = [open(f"/proc/self/task/{t}/comm").read().strip() for t in os.listdir("/proc/self/task")]
+print(status, names.count("tf_XLAEigen"))
+"""
+
+
+SMALL = ["evolve", "--task", "quadratic", "--population", "10", "--promote-every", "0",
+         "--budget", "12", "--held-back-top", "1"]
+
+
+def xla_threads_after(*args, env=None):
+    """The exit status of `lion-search ARGS` run in a fresh process, and how many threads
+    XLA's CPU client keeps after it (Linux: /proc names them)."""
+    result = subprocess.run([sys.executable, "-c", XLA_THREADS, *args], capture_output=True,
+                            text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stderr
+    return tuple(map(int, result.stdout.split()[-2:]))
+
+
+def test_xla_thread_pool_is_as_large_as_the_workers_that_train(tmp_path):
+    """A pool larger than the computations in flight spins (BENCHMARKS 18.6): evolve sizes
+    it to its worker threads, whatever the machine's cores, unless the user chose (NPROC)."""
+    assert xla_threads_after(*SMALL, "--workers", "3", "--out", str(tmp_path / "three")) == (0, 3)
+    assert xla_threads_after(*SMALL, "--workers", "1", "--out", str(tmp_path / "one")) == (0, 1)
+    chosen = {**os.environ, "NPROC": "2"}
+    assert xla_threads_after(*SMALL, "--workers", "3", "--out", str(tmp_path / "user"),
+                             env=chosen) == (0, 2)
+
+
+def test_commands_started_by_lion_search_size_their_own_xla_pool(tmp_path):
+    """`bench --workers` and `bench --rediscovery` start evolve commands, which inherit the
+    size this process set for itself, and size their pool again."""
+    inherited = {**os.environ, "NPROC": "1", "LION_SEARCH_XLA_THREADS": "1"}
+    assert xla_threads_after(*SMALL, "--workers", "3", "--out", str(tmp_path / "run"),
+                             env=inherited) == (0, 3)

@@ -53,6 +53,7 @@ def bench_proxies(args: argparse.Namespace) -> None:
         write_targets,
     )
     from lion_search.inspect.plots import plot_agreement_against_cost
+    from lion_search.evaluation import xla
     from lion_search.search.config import default_workers
 
     if args.workers is not None and len(args.workers) != 1:
@@ -61,6 +62,7 @@ def bench_proxies(args: argparse.Namespace) -> None:
     workers = default_workers() if args.workers is None else args.workers[0]
     if workers < 1:
         raise LionSearchError(f"--workers must be at least 1, got {workers}")
+    xla.size_thread_pool(workers)
 
     programs = load_corpus(args.corpus) if args.corpus else load_corpus()
     path = Path(args.targets_file) if args.targets_file else TARGETS_FILE

@@ -12,10 +12,12 @@ from lion_search.language.errors import LionSearchError
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: run one command; errors print as one line and exit with status 2."""
-    from lion_search.evaluation.xla import SINGLE_THREAD_XLA
+    from lion_search.evaluation import xla
 
-    # One core per training process, as the Ray workers run (set before JAX starts its backend).
-    os.environ.setdefault("XLA_FLAGS", SINGLE_THREAD_XLA)
+    # One core per training, as the Ray workers run (set before JAX starts its backend); a
+    # command that trains on several threads (evolve's workers, bench's) sizes the pool again.
+    os.environ.setdefault("XLA_FLAGS", xla.SINGLE_THREAD_XLA)
+    xla.size_thread_pool(1)
     args = build_parser().parse_args(argv)
     try:
         return args.func(args) or 0

@@ -1,5 +1,6 @@
-"""The XLA environment of a training process: one thread per process (`SINGLE_THREAD_XLA`), JAX's
-persistent compilation cache, keeping JAX on the CPU, and counting GPUs without starting JAX."""
+"""The XLA environment of a training process: no intra-op threads (`SINGLE_THREAD_XLA`), XLA's
+CPU thread pool sized to the threads that train (`size_thread_pool`), JAX's persistent
+compilation cache, keeping JAX on the CPU, and counting GPUs without starting JAX."""
 from __future__ import annotations
 
 import glob
@@ -10,8 +11,29 @@ from pathlib import Path
 # Each worker process trains on one core: XLA's own thread pool would only fight the others.
 SINGLE_THREAD_XLA = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 
+# XLA's CPU client runs every computation on a thread pool of its own, of one thread per core
+# unless this variable names another size; it reads it once, when JAX starts its backend.
+THREAD_POOL_SIZE = "NPROC"
+# The size lion-search set, inherited with it by the commands it starts, which size their own.
+SIZED_HERE = "LION_SEARCH_XLA_THREADS"
+
 
 COMPILATION_CACHE = Path.home() / ".cache" / "lion-search" / "jax"
+
+
+def size_thread_pool(threads: int) -> None:
+    """Size XLA's CPU thread pool to the `threads` that train at once in this process (unless
+    the user set THREAD_POOL_SIZE), before JAX starts its backend; later it changes nothing.
+    A pool larger than the computations in flight spends its spare threads handing work about
+    and spinning: one training thread on the 2-core machine's default pool of 2 took 1.2x the
+    wall time and 1.7x the CPU that it took on a pool of 1 (BENCHMARKS.md, section 18.6)."""
+    if not pool_size_chosen_by_user():
+        os.environ[THREAD_POOL_SIZE] = os.environ[SIZED_HERE] = str(max(1, threads))
+
+
+def pool_size_chosen_by_user() -> bool:
+    """Whether THREAD_POOL_SIZE was set by the user rather than by `size_thread_pool`."""
+    return os.environ.get(THREAD_POOL_SIZE) not in (None, os.environ.get(SIZED_HERE))
 
 
 def visible_gpus() -> int:

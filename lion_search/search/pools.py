@@ -10,7 +10,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from lion_search.evaluation.calibrate import lr_sweep
-from lion_search.evaluation.xla import keep_on_cpu, use_compilation_cache
+from lion_search.evaluation import xla
 from lion_search.runs.references import load_program
 from lion_search.search.config import EvolveConfig
 from lion_search.search.in_process import InProcessPool
@@ -36,10 +36,23 @@ def warm_programs(config: EvolveConfig) -> list[str]:
             for name in config.seed_programs]
 
 
+def in_this_process(config: EvolveConfig) -> bool:
+    """Whether the workers are threads of this process: unless they train on GPUs or Ray is
+    asked for (`--address`, or RAY_ADDRESS; "local" starts Ray on this machine)."""
+    return not (config.gpus_per_worker or config.address or os.environ.get("RAY_ADDRESS"))
+
+
+def size_xla_threads(config: EvolveConfig) -> None:
+    """Size XLA's thread pool to the worker threads (`in_this_process`; xla.size_thread_pool),
+    which must come before anything in this process starts JAX's backend (building a task does,
+    as `EvolveConfig.check` does)."""
+    if in_this_process(config):
+        xla.size_thread_pool(config.workers)
+
+
 def make_pool(config: EvolveConfig):
     """The workers, which start compiling at once: threads of this process, or Ray actors
-    with a Ray address (`--address`, or RAY_ADDRESS; "local" starts Ray on this machine) or
-    GPUs."""
+    (`in_this_process`)."""
     spec = EvalSpec(config.tasks, config.schedule, config.seeds)
     warm = warm_programs(config)
     if config.gpus_per_worker:   # an actor per GPU trains batches of --population-batch
@@ -48,7 +61,7 @@ def make_pool(config: EvolveConfig):
         # Until an actor has fitted its multi-program batch to its GPU, batches of 256 are queued.
         return RayPool(spec, config.workers, config.population_batch or 256, config.address,
                        config.gpus_per_worker, warm)
-    if config.address or os.environ.get("RAY_ADDRESS"):
+    if not in_this_process(config):
         return RayPool(spec, config.workers, config.batch_size, config.address, 0.0, warm)
     return InProcessPool(spec, config.workers, config.batch_size, warm)
 
@@ -65,8 +78,8 @@ def start_pool(config: EvolveConfig) -> Future:
     sets up meanwhile; the future holds the pool. With GPU workers this process keeps its own
     JAX on the CPU."""
     if config.gpus_per_worker:
-        keep_on_cpu()
-    use_compilation_cache()
+        xla.keep_on_cpu()
+    xla.use_compilation_cache()
     return _starter().submit(make_pool, config)
 
 

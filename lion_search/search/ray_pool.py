@@ -11,7 +11,7 @@ import warnings
 from dataclasses import replace
 from typing import Any, Sequence
 
-from lion_search.evaluation.xla import SINGLE_THREAD_XLA, use_compilation_cache
+from lion_search.evaluation import xla
 from lion_search.language.errors import LionSearchError
 from lion_search.search.jobs import (
     COMPILING,
@@ -40,7 +40,7 @@ class _Actor:
 
     def __init__(self, spec: EvalSpec):
         _normal_priority()
-        use_compilation_cache()
+        xla.use_compilation_cache()
         self.spec = spec
         self.name = f"ray:{socket.gethostname()}:{os.getpid()}"
 
@@ -122,8 +122,11 @@ class RayPool:
         if address:
             check_address(address)
         if not ray.is_initialized():
-            env = {"XLA_FLAGS": SINGLE_THREAD_XLA}
+            # An actor trains one batch at a time, on a thread pool of one (xla.size_thread_pool).
+            env = {"XLA_FLAGS": xla.SINGLE_THREAD_XLA, xla.THREAD_POOL_SIZE: "1"}
             env.update({k: os.environ[k] for k in ("JAX_PLATFORMS",) if k in os.environ})
+            if xla.pool_size_chosen_by_user():
+                env[xla.THREAD_POOL_SIZE] = os.environ[xla.THREAD_POOL_SIZE]
             runtime_env: dict = {"env_vars": env} if address in (None, "local") else {}
             # The code of the user's own tasks (MODULE:FUNCTION, file.py:FUNCTION) goes to
             # every worker with Ray's runtime environment, so that nodes need not have it.
