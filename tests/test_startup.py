@@ -12,10 +12,11 @@ from pathlib import Path
 
 import lion_search.evaluation.fitness
 from lion_search.runs.journal import RunStore
+from lion_search.runs.references import load_program
 from lion_search.search.config import EvolveConfig, default_workers
 from lion_search.search.evolution import Search
 from lion_search.search.in_process import InProcessPool
-from lion_search.search.jobs import COMPILING, STARTING, EvalSpec, Scoring
+from lion_search.search.jobs import COMPILING, STARTING, EvalSpec, Job, Scoring
 from lion_search.search.observer import CALIBRATING, TRAINING, QuietObserver
 from lion_search.search.pools import warm_programs
 from lion_search.search.promotion import CENTRE_GRID
@@ -154,6 +155,22 @@ def test_two_in_process_workers_train_every_child_once(tmp_path):
     assert max(Counter(e.program for e in store.evaluations("search")).values()) == 1
     assert store.value("startup")["pool"] == "in-process"
     store.close()
+
+
+def test_the_last_jobs_before_a_wait_are_shared_among_the_worker_threads():
+    """Batches of `batch_size` while many jobs are queued, smaller ones when few are, so that
+    no thread is left training the end of a generation alone while the other idles."""
+    pool = InProcessPool(EvalSpec(("quadratic",), "constant", (0,)), threads=2, batch_size=8)
+    text = str(load_program("adamw"))
+    jobs = [Job(i, text, Scoring(("quadratic",), (math.inf,))) for i in range(32)]
+    pool.submit(jobs[:6])
+    assert sorted(map(len, pool.running.values())) == [1, 1, 1, 2]   # four batches, two threads
+    pool.submit(jobs[6:])
+    done = []
+    while len(done) < len(jobs):
+        done += pool.wait(timeout=60)
+    assert sorted(d.id for d in done) == list(range(32))
+    pool.close()
 
 
 def test_the_default_workers_are_one_per_usable_core():

@@ -6,6 +6,7 @@ say what was expected and list what is allowed."""
 from __future__ import annotations
 
 import ast
+import functools
 import threading
 
 from lion_search.language.errors import ProgramError
@@ -257,6 +258,7 @@ def _is_eval_mark(node: ast.expr) -> bool:
         and node.func.id == EVAL_MARK
 
 
+@functools.lru_cache(maxsize=4096)   # a search normalizes each parent once per mutation tried
 def normalize(program: Program) -> Program:
     """The canonical form of any IR: what parsing its printed text gives."""
     return parse_program(print_program(program))

@@ -3,6 +3,7 @@ takes jobs in batches; results come back in completion order."""
 from __future__ import annotations
 
 import collections
+import math
 import os
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
@@ -52,9 +53,14 @@ class InProcessPool:
         self._dispatch()
 
     def _dispatch(self) -> None:
-        """Hand out batches of compiled jobs, at most two per thread."""
-        while len(self.running) < 2 * self.threads:
-            ready = [job for job in self.queue if self._compiled(job)][:self.batch_size]
+        """Hand out batches of compiled jobs, at most two per thread: of `batch_size`, or
+        fewer where fewer are queued, so that the last jobs before a wait (a deterministic
+        generation's, a promotion round's long ones) are shared among the threads rather than
+        left to one while the others idle."""
+        slots = 2 * self.threads
+        while len(self.running) < slots:
+            ready = [job for job in self.queue if self._compiled(job)]
+            ready = ready[:min(self.batch_size, math.ceil(len(ready) / slots))]
             if not ready:
                 return
             for job in ready:
