@@ -52,8 +52,8 @@ def bench_proxies(args: argparse.Namespace) -> None:
         read_targets,
         write_targets,
     )
-    from lion_search.inspect.plots import plot_agreement_against_cost
     from lion_search.evaluation import xla
+    from lion_search.inspect.plots import plot_agreement_against_cost
     from lion_search.search.config import default_workers
 
     if args.workers is not None and len(args.workers) != 1:
