@@ -8,7 +8,7 @@ import importlib.util
 import os
 from pathlib import Path
 
-# Each worker process trains on one core: XLA's own thread pool would only fight the others.
+# No intra-op threads: a training runs on one thread of XLA's pool (sized by size_thread_pool).
 SINGLE_THREAD_XLA = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 
 # XLA's CPU client runs every computation on a thread pool of its own, of one thread per core
