@@ -20,8 +20,8 @@ With `reproduce` (off by default: at equal CPU it gained nothing beyond the spre
 BENCHMARKS section 23), a score must also reproduce. Some programs are numerically chaotic: a
 change in the last bits of one step (another batch, another lr by 0.01%) ends their training
 somewhere else, so one run on a seed is a draw, and the best of thousands of draws is a lucky
-one (BENCHMARKS section 22). A seed trained again at a nudged learning rate (`repeats`: a reproduction, see
-`search.retraining`) scores the worse of its two runs,
+one (BENCHMARKS section 22). A seed trained again at a nudged learning rate (`repeats`: a
+reproduction, see `search.retraining`) scores the worse of its two runs,
 
     d_s = max(d_s(lr), d_s(lr (1 + nudge))),
 
