@@ -244,6 +244,24 @@ def test_xla_thread_pool_is_as_large_as_the_workers_that_train(tmp_path):
                              env=chosen) == (0, 2)
 
 
+ASYNC_DISPATCH = """
+import sys
+from lion_search.cli.entry import main
+status = main(sys.argv[1:])
+import jax
+print(status, jax.config.values["jax_cpu_enable_async_dispatch"])
+"""
+
+
+def test_probes_run_without_queueing_behind_the_trainings(tmp_path):
+    """The search thread's probes do not queue behind the worker threads' trainings
+    (BENCHMARKS 18.7): evolve turns JAX's asynchronous CPU dispatch off."""
+    result = subprocess.run([sys.executable, "-c", ASYNC_DISPATCH, *SMALL, "--out",
+                             str(tmp_path / "run")], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-2:] == ["0", "False"]
+
+
 def test_commands_started_by_lion_search_size_their_own_xla_pool(tmp_path):
     """`bench --workers` and `bench --rediscovery` start evolve commands, which inherit the
     size this process set for itself, and size their pool again."""

@@ -150,12 +150,12 @@ def _open_run(args: argparse.Namespace, folder: Path
     spent), or a new one."""
     from lion_search.runs.journal import EvalKind, RunStore, link_latest
     from lion_search.search.config import EvolveConfig
-    from lion_search.search.pools import size_xla_threads
+    from lion_search.search.pools import set_up_xla
 
     fields = _config_from_args(args)
     if not args.resume:
         config = EvolveConfig(**with_gpu_workers(fields)).pinned()
-        size_xla_threads(config)
+        set_up_xla(config)
         config.check()
         store = RunStore.create(folder, config.to_json(), force=args.force)
         link_latest(folder)
@@ -165,7 +165,7 @@ def _open_run(args: argparse.Namespace, folder: Path
         overrides = {k: v for k, v in fields.items() if k in (
             "budget", "workers", "address", "batch_size", "gpus_per_worker", "population_batch")}
         config = EvolveConfig.from_json({**store.config, **overrides})
-        size_xla_threads(config)
+        set_up_xla(config)
         config.check()
         trained = store.count(EvalKind.SEARCH, cached=False)
         if trained >= config.budget:

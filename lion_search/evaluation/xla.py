@@ -1,6 +1,7 @@
 """The XLA environment of a training process: no intra-op threads (`SINGLE_THREAD_XLA`), XLA's
-CPU thread pool sized to the threads that train (`size_thread_pool`), JAX's persistent
-compilation cache, keeping JAX on the CPU, and counting GPUs without starting JAX."""
+CPU thread pool sized to the threads that train (`size_thread_pool`), computations dispatched
+synchronously (`dispatch_synchronously`), JAX's persistent compilation cache, keeping JAX on
+the CPU, and counting GPUs without starting JAX."""
 from __future__ import annotations
 
 import glob
@@ -29,6 +30,17 @@ def size_thread_pool(threads: int) -> None:
     wall time and 1.7x the CPU that it took on a pool of 1 (BENCHMARKS.md, section 18.6)."""
     if not pool_size_chosen_by_user():
         os.environ[THREAD_POOL_SIZE] = os.environ[SIZED_HERE] = str(max(1, threads))
+
+
+def dispatch_synchronously() -> None:
+    """Turn JAX's asynchronous CPU dispatch off (before JAX starts its backend): a call then
+    runs its computation before it returns instead of queueing it. The search thread's probes
+    (a child's fingerprint, its lr check) no longer wait behind the workers' trainings: 100
+    fingerprints beside one training on a pool of one took 6.8 s queued and 0.11 s this way,
+    and the trainings ran as fast as before (BENCHMARKS.md, section 18.7)."""
+    import jax
+
+    jax.config.update("jax_cpu_enable_async_dispatch", False)
 
 
 def pool_size_chosen_by_user() -> bool:

@@ -42,12 +42,14 @@ def in_this_process(config: EvolveConfig) -> bool:
     return not (config.gpus_per_worker or config.address or os.environ.get("RAY_ADDRESS"))
 
 
-def size_xla_threads(config: EvolveConfig) -> None:
-    """Size XLA's thread pool to the worker threads (`in_this_process`; xla.size_thread_pool),
-    which must come before anything in this process starts JAX's backend (building a task does,
-    as `EvolveConfig.check` does)."""
+def set_up_xla(config: EvolveConfig) -> None:
+    """Where the workers are threads of this process (`in_this_process`), size XLA's thread
+    pool to them (xla.size_thread_pool) and keep the search thread's probes from queueing
+    behind their trainings (xla.dispatch_synchronously). Both must come before anything in
+    this process starts JAX's backend (building a task does, as `EvolveConfig.check` does)."""
     if in_this_process(config):
         xla.size_thread_pool(config.workers)
+        xla.dispatch_synchronously()
 
 
 def make_pool(config: EvolveConfig):
