@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 # No intra-op threads: a training runs on one thread of XLA's pool (sized by size_thread_pool).
-SINGLE_THREAD_XLA = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+SINGLE_THREAD_XLA = "--xla_cpu_multi_thread_eigen=false"
 
 # XLA's CPU client runs every computation on a thread pool of its own, of one thread per core
 # unless this variable names another size; it reads it once, when JAX starts its backend.
