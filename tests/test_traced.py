@@ -1,11 +1,12 @@
 """Traced loops kept on disk: the same numbers as tracing, traced once across processes, a
-damaged file traced again, and only built-in tasks kept."""
+damaged file traced again, and only built-in tasks kept; the same for tasks' flop counts."""
 import dataclasses
+import json
 
 import jax
 import numpy as np
 
-from lion_search.evaluation import traced
+from lion_search.evaluation import task_flops, traced
 from lion_search.evaluation.interpreter import (
     Encoded,
     Trained,
@@ -89,3 +90,23 @@ def test_worker_threads_may_register_the_same_types_at_once():
     for t in threads:
         t.join()
     assert not errors and Pair in traced._registered
+
+
+def test_a_built_in_tasks_flops_are_estimated_once_and_read_back(tmp_path, monkeypatch):
+    """A deterministic search counts work in estimated flops; a later process reads a
+    built-in task's count instead of lowering its model again, and a damaged file is
+    estimated again."""
+    monkeypatch.setenv("LION_SEARCH_FLOPS", str(tmp_path))
+    estimate = round(get_task("quadratic").flops_estimate)
+    task_flops.task_flops.cache_clear()
+    assert task_flops.task_flops("quadratic") == estimate
+    (kept,) = tmp_path.glob("*.json")
+    assert json.loads(kept.read_text()) == {"quadratic": estimate}
+    kept.write_text(json.dumps({"quadratic": estimate + 1}))    # as read, not estimated
+    task_flops.task_flops.cache_clear()
+    assert task_flops.task_flops("quadratic") == estimate + 1
+    kept.write_text("{not json")
+    task_flops.task_flops.cache_clear()
+    assert task_flops.task_flops("quadratic") == estimate
+    task_flops.task_flops.cache_clear()
+

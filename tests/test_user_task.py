@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from readme_blocks import commands, section_blocks
 
+from lion_search.evaluation import task_flops
 from lion_search.evaluation.portfolio import resolve_tasks
 from lion_search.evaluation.stages import load_stages
 from lion_search.evaluation.tasks import get_task, task_code_paths, user_task
@@ -152,3 +153,13 @@ def test_a_funnel_stage_runs_on_a_user_task(tmp_path):
     baselines, candidates = run_stage(config.stages[0], config,
                                       [("c1", 1, load_program("sgd"))])
     assert set(baselines[0].results) == set(candidates[0].results) == {spec, "quadratic"}
+
+
+def test_a_users_tasks_flops_are_estimated_in_each_process_not_kept(tmp_path, monkeypatch):
+    """Its code is not in the code version that a kept count is filed under."""
+    monkeypatch.setenv("LION_SEARCH_FLOPS", str(tmp_path / "flops"))
+    spec = write_task(tmp_path, "flops_task")
+    task_flops.task_flops.cache_clear()
+    assert task_flops.task_flops(spec) == round(get_task(spec).flops_estimate) > 0
+    assert not (tmp_path / "flops").exists()
+    task_flops.task_flops.cache_clear()

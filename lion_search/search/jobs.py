@@ -8,12 +8,12 @@ that dies is replaced and its jobs are queued again, so nothing is lost.
 """
 from __future__ import annotations
 
-import functools
 import itertools
 import math
 from dataclasses import dataclass
 from typing import NamedTuple, Sequence
 
+from lion_search.evaluation import task_flops
 from lion_search.evaluation.results import HURDLE_AT, Status
 from lion_search.language.parser import parse_program
 
@@ -89,21 +89,13 @@ def train_jobs(jobs: Sequence[Job], spec: EvalSpec, worker: str) -> list[Done]:
     return done
 
 
-@functools.cache
-def task_flops(task: str) -> int:
-    """The estimated flops of one full training run on `task` (its `flops_estimate`, rounded)."""
-    from lion_search.evaluation.tasks import get_task
-
-    return round(get_task(task).flops_estimate)
-
-
 def estimated_flops(tasks: Sequence[str], seeds: int, status: str = Status.OK) -> int:
     """A job's work as a deterministic search counts it: a training on each of `tasks` per
     training seed, in estimated flops, whole, or the first 1/HURDLE_AT of it for a job cut at
     the hurdle (`status`; most children are: counted whole, they made promotion's share look a
     third of what its seconds were). An integer: the same sum in every run, in any order,
     however long the trainings took."""
-    whole = seeds * sum(task_flops(task) for task in tasks)
+    whole = seeds * sum(task_flops.task_flops(task) for task in tasks)
     return whole // HURDLE_AT if status == Status.HURDLE else whole
 
 
