@@ -14,11 +14,10 @@ from __future__ import annotations
 import functools
 import json
 import os
-import threading
 from pathlib import Path
 
+from lion_search.evaluation import traced
 from lion_search.evaluation.tasks import get_task, is_user_task
-from lion_search.evaluation.traced import code_version
 
 FLOPS = Path.home() / ".cache" / "lion-search" / "flops"
 
@@ -29,13 +28,13 @@ def task_flops(task: str) -> int:
     estimated by an earlier process of this code, else estimated (and kept)."""
     if is_user_task(task):
         return _estimate(task)
-    path = Path(os.environ.get("LION_SEARCH_FLOPS", FLOPS)) / f"{code_version()}.json"
+    path = Path(os.environ.get("LION_SEARCH_FLOPS", FLOPS)) / f"{traced.code_version()}.json"
     kept = _read(path)
     if task not in kept:
         flops = _estimate(task)
         # Read again: a process beside this one may have kept other tasks meanwhile.
         kept = {**_read(path), task: flops}
-        _write(path, kept)
+        traced.write_kept(path, json.dumps(kept, sort_keys=True).encode())
     return kept[task]
 
 
@@ -51,14 +50,3 @@ def _read(path: Path) -> dict[str, int]:
     except (OSError, ValueError):
         return {}
     return {k: v for k, v in kept.items() if isinstance(v, int)} if isinstance(kept, dict) else {}
-
-
-def _write(path: Path, kept: dict[str, int]) -> None:
-    """Write `kept` atomically, and delete the files of other code versions."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(f".{os.getpid()}-{threading.get_ident()}.partial")
-    partial.write_text(json.dumps(kept, sort_keys=True))
-    partial.replace(path)
-    for old in path.parent.glob("*.json"):
-        if old != path:
-            old.unlink(missing_ok=True)

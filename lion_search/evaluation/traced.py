@@ -76,17 +76,19 @@ def jit_kept(key: str, build: Callable[[], Callable], example: tuple,
     # Not kept yet, or a damaged file (whatever the deserializer raises on it): trace again.
     except Exception:  # noqa: BLE001
         exported = export.export(jax.jit(build()))(*example)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(f".{os.getpid()}-{threading.get_ident()}.partial")
-        partial.write_bytes(exported.serialize())
-        partial.replace(path)
-        _forget_other_versions(path.parent)
+        write_kept(path, bytes(exported.serialize()))
     return jax.jit(exported.call)
 
 
-def _forget_other_versions(folder: Path) -> None:
-    """Delete the modules of other code versions (no process of this code reads them), so
-    that the folder holds one version's modules, not one set per change of the code."""
-    for old in folder.glob("*.jax"):
-        if not old.name.endswith(f"-{code_version()}.jax"):
+def write_kept(path: Path, data: bytes) -> None:
+    """Write `data` to `path`, a file named for this code version, atomically (concurrent
+    workers may write the same key); then delete the folder's files of its kind from other code
+    versions (no process of this code reads them), so that it holds one version's, not one set
+    per change of the code."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(f".{os.getpid()}-{threading.get_ident()}.partial")
+    partial.write_bytes(data)
+    partial.replace(path)
+    for old in path.parent.glob(f"*{path.suffix}"):
+        if not old.name.endswith(f"{code_version()}{path.suffix}"):
             old.unlink(missing_ok=True)
