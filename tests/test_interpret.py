@@ -108,7 +108,7 @@ def test_each_step_matches_direct_path(name):
     grads = (rng.normal(size=(12, n)) * (rng.random((12, n)) > 0.2)).astype(np.float32)
     lrs, ts = np.full(12, 0.01, np.float32), np.arange(1, 13, dtype=np.float32)
     probe = jax.jit(make_probe(size, shapes))
-    facts = Leaves(shapes).shape_inputs(PROBE_STEPS_T)[:3]
+    facts = Leaves(shapes).shape_inputs(PROBE_STEPS_T)
     ours = np.asarray(probe(encode(program, size), w[None],
                             np.zeros((1, size.memory, n), np.float32), grads[None], lrs[None],
                             ts[None], facts[None]))[0]
@@ -157,7 +157,7 @@ def test_interpreter_follows_optax_per_kind_of_tensor(name):
         encode(program, size), w0[None], np.zeros((1, size.memory, n), np.float32),
         np.stack(flat)[None], np.full((1, 120), lr, np.float32),
         np.arange(1, 121, dtype=np.float32)[None],
-        Leaves(shapes).shape_inputs(PROBE_STEPS_T)[None, :3]))[0, :, 0]
+        Leaves(shapes).shape_inputs(PROBE_STEPS_T)[None]))[0, :, 0]
     path = w0 - np.cumsum(updates.astype(np.float64), axis=0)
     cuts = np.cumsum([math.prod(s) for s in shapes])[:-1]
     for leaf, ref in zip(np.split(path, cuts, axis=1), jax.tree.leaves(reference)):

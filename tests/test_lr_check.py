@@ -69,3 +69,29 @@ def test_a_zero_update_fails():
 def test_an_update_that_starts_at_the_higher_lr_fails():
     switch = program("def p(w, g, lr, t):\n    return (lr > 0.7) * g")
     assert math.isnan(lr_growth(switch)) and not grows_with_lr(switch)
+
+
+def test_lr_ignored_past_a_training_length_fails():
+    """A search found `where(T >= 136.8, m, lr)`: at the probe's own T = 100 the update grows
+    with lr; on every task of 137 steps or more it ignores lr."""
+    from lion_search.analysis.lr_check import context_growths
+
+    past = program("def p(w, g, lr, t, m):\n    m = interp(g, m, 0.5)\n"
+                   "    return where(T >= 136.8, m, lr * m), m")
+    assert context_growths(past, [(100.0, None, 0.5)])[0] == pytest.approx(2.0, rel=1e-3)
+    assert context_growths(past, [(1_000.0, None, 0.5)])[0] == pytest.approx(1.0, abs=1e-6)
+    assert not grows_with_lr(past)
+
+
+def test_lr_ignored_on_wide_tensors_fails():
+    wide = program("def p(w, g, lr, t):\n    return where(fan_in >= 128, g, lr * g)")
+    assert not grows_with_lr(wide)
+    assert grows_with_lr(program("def p(w, g, lr, t):\n    return where(fan_in >= 128, lr, 1) * lr * g"))
+
+
+def test_only_live_reads_of_shape_inputs_widen_the_check():
+    from lion_search.analysis.lr_check import LR_LEVELS, contexts
+
+    dead_read = program("def p(w, g, lr, t):\n    v = T * rank\n    return lr * g")
+    assert contexts(dead_read) == contexts(load_program("adamw")) and len(contexts(dead_read)) == len(LR_LEVELS)
+    assert len(contexts(program("def p(w, g, lr, t):\n    return lr * g * (T > 0)"))) > 1

@@ -119,6 +119,27 @@ def test_a_sweep_grows_past_the_edge_where_its_best_lies_until_it_lies_inside():
     assert trained == [1.0, 2.0, 4.0, 0.5]
 
 
+def test_a_flat_sweep_does_not_grow():
+    """A program that ignores lr on a task trains alike at every factor: its sweep's best is a
+    tie, not an edge, so the sweep stops at its grid; a strict best at an edge still grows."""
+    import numpy as np
+
+    from lion_search.evaluation.results import EvalResult
+    from lion_search.language.library import read_program
+    from lion_search.search.promotion import PromotionRound
+
+    def grown(losses):
+        round_ = PromotionRound([(1, read_program("lion"))], ("a",), {"a": (1.0, 2.0, 4.0)},
+                                step=2.0, growth=4)
+        return [t.factor for trial, _ in round_.trials() for t, _ in
+                round_.file(trial, EvalResult(losses[trial.factor], np.zeros(1), "ok", 1.0))]
+
+    assert grown({1.0: 0.3, 2.0: 0.3, 4.0: 0.3}) == []
+    assert grown({1.0: 0.5, 2.0: 0.3, 4.0: 0.3}) == []
+    assert grown({1.0: 0.5, 2.0: 0.4, 4.0: 0.3}) == [8.0]
+    assert grown({1.0: math.inf, 2.0: math.inf, 4.0: math.inf}) == [0.5]
+
+
 def test_the_reference_is_adamw_fully_tuned_once_per_task_and_the_budgets_say_so(
         tmp_path, monkeypatch):
     from lion_search.search.promotion import budgets, tune_references

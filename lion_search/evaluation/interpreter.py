@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Callable, NamedTuple
+from typing import Callable, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -401,10 +401,11 @@ def compiled_batch_trainer(task: Task, size: Size) -> Callable[..., Trained]:
 
 # ------------------------------------------------------------------------------ probing
 
-PROBE_STEPS_T = 100.0  # the T a probe feeds programs (the fingerprint's t runs to 420)
+PROBE_STEPS_T = 100.0  # the T a probe feeds programs by default (the fingerprint's t runs to 420)
 
 
-PROBE_RUNS, PROBE_STEPS = 4, 8   # every probe call's shape (fewer runs and steps are padded)
+# A probe call's shape: runs padded to a multiple of PROBE_RUNS, steps to PROBE_STEPS.
+PROBE_RUNS, PROBE_STEPS = 4, 8
 
 
 def make_probe(size: Size, shapes: tuple[tuple[int, ...], ...]) -> Callable[..., jax.Array]:
@@ -412,10 +413,10 @@ def make_probe(size: Size, shapes: tuple[tuple[int, ...], ...]) -> Callable[...,
     program for `steps` steps on each of `runs` sets of inputs at once (one call, so one
     dispatch, for all the runs a check needs), as parameters of the given leaf `shapes`
     flattened into one vector: w[runs, entries], memory[runs, size.memory, entries],
-    grads[runs, steps, entries], lrs[runs, steps], ts[runs, steps] and the rows of rank, fan_in
-    and fan_out facts[runs, 3, entries] (`Leaves.shape_inputs`: each tensor's own, or what a
-    run declares), with T = PROBE_STEPS_T. Returns the outputs (update, memory, evaluation
-    weights) of every step, float32[runs, steps, 2 + memory, entries]; w moves by each update.
+    grads[runs, steps, entries], lrs[runs, steps], ts[runs, steps] and the rows of rank, fan_in,
+    fan_out and T facts[runs, 4, entries] (`Leaves.shape_inputs`: each tensor's own, or what a
+    run declares, and the run's T). Returns the outputs (update, memory, evaluation weights) of
+    every step, float32[runs, steps, 2 + memory, entries]; w moves by each update.
     """
     leaves = Leaves(shapes)
     branches = _branches(leaves)
@@ -424,7 +425,7 @@ def make_probe(size: Size, shapes: tuple[tuple[int, ...], ...]) -> Callable[...,
     def probe(program: Encoded, w, memory, grads, lrs, ts, facts) -> jax.Array:
         registers = _initial_registers(size, program, leaves, PROBE_STEPS_T)
         registers = registers.at[first_slot:first_slot + size.memory].set(memory)
-        registers = registers.at[len(INPUTS):len(INPUTS) + 3].set(facts)
+        registers = registers.at[len(INPUTS):len(ALL_INPUTS)].set(facts)
 
         def step(carry, inputs):
             regs, w = carry
@@ -438,44 +439,55 @@ def make_probe(size: Size, shapes: tuple[tuple[int, ...], ...]) -> Callable[...,
 
 
 @functools.lru_cache(maxsize=None)
-def _kept_probe(size: Size, shapes: tuple[tuple[int, ...], ...]) -> Callable[..., jax.Array]:
-    """`make_probe` at PROBE_RUNS x PROBE_STEPS, traced once across processes: the one shape
-    `probe` calls, so that one compile per size serves the fingerprint and the lr check."""
+def _kept_probe(size: Size, shapes: tuple[tuple[int, ...], ...], runs: int
+                ) -> Callable[..., jax.Array]:
+    """`make_probe` at `runs` x PROBE_STEPS, traced once across processes: a few widths serve
+    every probe (the fingerprint's PROBE_RUNS, the lr check's contexts)."""
     entries = sum(math.prod(s) for s in shapes)
     zeros = functools.partial(np.zeros, dtype=np.float32)
-    example = (_example_program(size), zeros((PROBE_RUNS, entries)),
-               zeros((PROBE_RUNS, size.memory, entries)),
-               zeros((PROBE_RUNS, PROBE_STEPS, entries)), zeros((PROBE_RUNS, PROBE_STEPS)),
-               zeros((PROBE_RUNS, PROBE_STEPS)), zeros((PROBE_RUNS, 3, entries)))
-    return jit_kept(f"probe {tuple(size)} {shapes}", lambda: make_probe(size, shapes), example,
-                    (Encoded,))
+    example = (_example_program(size), zeros((runs, entries)), zeros((runs, size.memory, entries)),
+               zeros((runs, PROBE_STEPS, entries)), zeros((runs, PROBE_STEPS)),
+               zeros((runs, PROBE_STEPS)), zeros((runs, 4, entries)))
+    key = f"probe {tuple(size)} {shapes}" + (f" x{runs}" if runs != PROBE_RUNS else "")
+    return jit_kept(key, lambda: make_probe(size, shapes), example, (Encoded,))
+
+
+@functools.lru_cache(maxsize=64)
+def _shape_rows(shapes: tuple[tuple[int, ...], ...], facts: tuple, totals: tuple[float, ...]
+                ) -> np.ndarray:
+    """The shape rows (`Leaves.shape_inputs`) of each run of a probe, [runs, 4, entries]: the
+    same few sets serve every probe of a search, so they are built once."""
+    return np.stack([Leaves(shapes).shape_inputs(total, declared)
+                     for declared, total in zip(facts, totals)])
 
 
 def probe(program: Program, shapes: tuple[tuple[int, ...], ...], w: np.ndarray,
           memory: np.ndarray, grads: np.ndarray, lrs: np.ndarray, ts: np.ndarray,
-          facts: list | None = None) -> np.ndarray:
-    """`make_probe`'s outputs for runs <= PROBE_RUNS and steps <= PROBE_STEPS (shaped as
-    it takes them), computed at PROBE_RUNS x PROBE_STEPS: runs are padded with copies of the
+          facts: list | None = None, total_steps: Sequence[float] | None = None
+          ) -> np.ndarray:
+    """`make_probe`'s outputs for steps <= PROBE_STEPS (shaped as it takes them), computed
+    at the next multiple of PROBE_RUNS runs x PROBE_STEPS: runs are padded with copies of the
     first, steps with zeros after the last (a step sees only the steps before it, so the
     padding changes no output that is returned). `facts` gives per run the (rank, fan_in,
-    fan_out) of each leaf, or None for its own (the default for every run)."""
+    fan_out) of each leaf, or None for its own (the default for every run); `total_steps` the
+    T each run feeds (default PROBE_STEPS_T for every run)."""
     runs, steps = lrs.shape
-    if runs > PROBE_RUNS or steps > PROBE_STEPS:
-        raise ValueError(f"a probe takes at most {PROBE_RUNS} runs of {PROBE_STEPS} steps, got "
-                         f"{runs} of {steps}")
+    if steps > PROBE_STEPS:
+        raise ValueError(f"a probe takes at most {PROBE_STEPS} steps, got {steps}")
+    width = PROBE_RUNS * math.ceil(runs / PROBE_RUNS)
 
     def padded(x: np.ndarray, step_axis: bool) -> np.ndarray:
         x = np.asarray(x, np.float32)
-        x = np.concatenate([x, np.broadcast_to(x[:1], (PROBE_RUNS - runs,) + x.shape[1:])])
+        x = np.concatenate([x, np.broadcast_to(x[:1], (width - runs,) + x.shape[1:])])
         if step_axis:
-            x = np.concatenate([x, np.zeros((PROBE_RUNS, PROBE_STEPS - steps) + x.shape[2:],
+            x = np.concatenate([x, np.zeros((width, PROBE_STEPS - steps) + x.shape[2:],
                                             np.float32)], axis=1)
         return x
 
     size = size_for(program)
-    rows = np.stack([Leaves(shapes).shape_inputs(PROBE_STEPS_T, declared)[:3]
-                     for declared in (facts or [None] * runs)])
-    outputs = _kept_probe(size, shapes)(
+    rows = _shape_rows(shapes, tuple(facts or [None] * runs),
+                       tuple(total_steps or [PROBE_STEPS_T] * runs))
+    outputs = _kept_probe(size, shapes, width)(
         encode(program, size), padded(w, False), padded(memory, False), padded(grads, True),
         padded(lrs, True), padded(ts, True), padded(rows, False))
     return np.asarray(outputs)[:runs, :steps]

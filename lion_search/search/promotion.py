@@ -151,19 +151,21 @@ class PromotionRound:
                       if t.program_id == pid and t.task == task)
 
     def extension(self, pid: int, task: str) -> Trial | None:
-        """The next factor of a finished sweep whose best lies at an edge (below it when no
-        factor trained to a finite loss), within `growth` steps of the task's grid."""
+        """The next factor of a finished sweep whose best lies at an edge, strictly below the
+        loss next to it (below the sweep when no factor trained to a finite loss), within
+        `growth` steps of the task's grid. A tie is no edge: a program that ignores lr on a
+        task trains alike at every factor, and a sweep grown for it only finds the tie again."""
         if any(t.program_id == pid and t.task == task and t not in self.results
                for t in self.sent):
             return None
         runs = self.sweep(pid, task)
+        losses = [r.fitness for _, r in runs]
         low, high = min(self.grids[task]), max(self.grids[task])
-        best = min(range(len(runs)), key=lambda i: runs[i][1].fitness)
         factor = None
-        if best == 0 or not math.isfinite(runs[best][1].fitness):
+        if not math.isfinite(min(losses)) or losses[0] < min(losses[1:]):
             factor = runs[0][0] / self.step
             factor = factor if factor > low / self.step ** (self.growth + 0.5) else None
-        elif best == len(runs) - 1:
+        elif losses[-1] < min(losses[:-1]):
             factor = runs[-1][0] * self.step
             factor = factor if factor < high * self.step ** (self.growth + 0.5) else None
         return None if factor is None else Trial(pid, task, factor)
