@@ -53,14 +53,12 @@ class InProcessPool:
         self._dispatch()
 
     def _dispatch(self) -> None:
-        """Hand out batches of compiled jobs, at most two unfinished per thread: of
-        `batch_size`, or fewer where fewer are queued, so that the last jobs before a wait (a
-        deterministic generation's, a promotion round's long ones) are shared among the
-        threads rather than left to one while the others idle. A finished batch frees its
-        place at once, before `wait` collects it: while the search thread proposes a
-        generation, submitting each child, the threads go on to the next."""
+        """Hand out batches of compiled jobs, at most two per thread: of `batch_size`, or
+        fewer where fewer are queued, so that the last jobs before a wait (a deterministic
+        generation's, a promotion round's long ones) are shared among the threads rather than
+        left to one while the others idle."""
         slots = 2 * self.threads
-        while sum(not future.done() for future in self.running) < slots:
+        while len(self.running) < slots:
             ready = [job for job in self.queue if self._compiled(job)]
             ready = ready[:min(self.batch_size, math.ceil(len(ready) / slots))]
             if not ready:

@@ -185,12 +185,7 @@ class RayPool:
             if not self.ray.wait([self.fitting], timeout=0)[0]:
                 return
             self.batch_size, self.fitting = self.ray.get(self.fitting), None
-        # A finished batch frees its actor's place before `wait` collects it (as in
-        # in_process.InProcessPool), so that actors go on while the search proposes.
-        refs = list(self.running)
-        finished = set(self.ray.wait(refs, num_returns=len(refs), timeout=0)[0]) if refs else set()
-        load = collections.Counter(index for ref, (index, _) in self.running.items()
-                                   if ref not in finished)
+        load = collections.Counter(index for index, _ in self.running.values())
         for index, actor in enumerate(self.actors):
             while self.queue and load[index] < 2:
                 jobs = [self.queue.popleft() for _ in range(min(self.batch_size, len(self.queue)))]
