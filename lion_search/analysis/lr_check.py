@@ -93,14 +93,15 @@ def context_growths(program: Program, runs: Sequence[tuple[float, tuple | None, 
     w, grads, ts = _inputs()
     lrs = np.array([lr for _, _, level in runs for lr in (level, 2.0 * level)], np.float32)
     n = len(lrs)
+    doubled = [(total, facts) for total, facts, _ in runs for _ in range(2)]   # at L and 2L
     with np.errstate(all="ignore"):
         updates = probe(program, FINGERPRINT_SHAPES, np.broadcast_to(w, (n, w.size)),
                         np.zeros((n, size_for(program).memory, w.size), np.float32),
                         np.broadcast_to(grads, (n,) + grads.shape),
                         np.repeat(lrs[:, None], LR_STEPS, axis=1),
                         np.broadcast_to(ts, (n, LR_STEPS)),
-                        facts=[facts for _, facts, _ in runs for _ in "LH"],
-                        total_steps=[total for total, _, _ in runs for _ in "LH"])[:, :, 0]
+                        facts=[facts for _, facts in doubled],
+                        total_steps=[total for total, _ in doubled])[:, :, 0]
     # sum_k ||u_k|| of each run, in float64 so that the sum cannot overflow.
     totals = np.linalg.norm(updates.astype(np.float64), axis=2).sum(axis=1)
     return [growth(low, high) for low, high in totals.reshape(-1, 2)]
