@@ -257,3 +257,17 @@ def test_facts_runs_declare_each_distinct_tensor_once_two_to_a_run():
         ((1, 1, 4), (2, 3, 4)), ((4, 3, 8), (4, 3, 8)))
     with pytest.raises(ValueError, match="at least one"):
         facts_runs([])
+
+
+def test_programs_that_differ_only_past_the_probes_length_differ():
+    """`where(T >= 136.8, m, lr * m)` trains unlike `lr * m` on every task of 137 steps or
+    more; a dead read of T changes no key."""
+    from lion_search.analysis.dedup import fingerprint
+    from lion_search.language.parser import parse_program
+
+    body = "def p(w, g, lr, t, m):\n    m = interp(g, m, 0.9)\n"
+    plain = parse_program(body + "    return lr * m, m\n")
+    branched = parse_program(body + "    return where(T >= 136.8, m, lr * m), m\n")
+    dead = parse_program(body + "    v = T * 2\n    return lr * m, m\n")
+    assert fingerprint(branched) != fingerprint(plain)
+    assert fingerprint(dead) == fingerprint(plain)

@@ -35,11 +35,12 @@ from typing import Iterable, NamedTuple
 
 import numpy as np
 
-from lion_search.evaluation.interpreter import PROBE_RUNS, probe, size_for
+from lion_search.evaluation.interpreter import PROBE_RUNS, PROBE_STEPS_T, probe, size_for
 from lion_search.language.ops import COMMUTATIVE_OPS
 from lion_search.language.plan import tensor_facts
 from lion_search.language.program import ALL_INPUTS, Arg, Program
 from lion_search.language.shapes import tensor_plan
+from lion_search.simplify.dead_code import live_reads
 
 FINGERPRINT_T: tuple[float, ...] = (1.0, 4.0, 15.0, 6.0, 35.0, 24.0, 60.0, 420.0)
 FINGERPRINT_SHAPES: tuple[tuple[int, ...], ...] = ((6, 8), (16,))
@@ -48,6 +49,10 @@ FINGERPRINT_SHAPES: tuple[tuple[int, ...], ...] = ((6, 8), (16,))
 # of rank 4, a 0-d scalar), so that programs that differ only on a branch that such tensors take
 # (a where on rank >= 3 or on min(fan_in, fan_out) >= 128) get different keys.
 FINGERPRINT_FACTS: tuple = (None, ((2, 192, 160), (3, 4, 16)), ((4, 3, 8), (0, 1, 1)))
+# The lengths T a fingerprint also runs at (each leaf with its own facts) for a program whose
+# live code reads T: the probe's T = 100 alone gave `where(T >= 136.8, m, lr * m)` the key of
+# `lr * m`, which it trains unlike on every task of the project (100 to 1,200 steps).
+FINGERPRINT_LENGTHS: tuple[float, ...] = (1_000.0, 10_000.0, 100_000.0)
 FINGERPRINT_SEED = 20230213
 MANTISSA_BITS = 17
 
@@ -141,7 +146,9 @@ def fingerprint(program: Program, steps: int = 4, facts: tuple = FINGERPRINT_FAC
 
     Step k feeds (w_k, g_k, lr_k, t_k, memory_k) and gets (u_k, memory_{k+1}[, evaluation
     weights]); then w_{k+1} = w_k - u_k. This runs once for each entry of `facts` (default
-    FINGERPRINT_FACTS: the leaves' (rank, fan_in, fan_out) in that run, None for their own).
+    FINGERPRINT_FACTS: the leaves' (rank, fan_in, fan_out) in that run, None for their own), at
+    the probe's T, and, for a program whose live code reads T, once more at each of
+    FINGERPRINT_LENGTHS.
     Every output of every step of every run enters the key (see `quantize`), the memory
     slots as the program's plan stores them: zero on the leaves where a slot is not stored,
     and left out, as the interpreter's padding slots are, where it is stored on none.
@@ -149,15 +156,19 @@ def fingerprint(program: Program, steps: int = 4, facts: tuple = FINGERPRINT_FAC
     if not 1 <= steps <= len(FINGERPRINT_T):
         raise ValueError(f"steps must be in 1..{len(FINGERPRINT_T)}, got {steps}")
     inputs = fingerprint_inputs(steps, size_for(program).memory)
+    runs = [(declared, PROBE_STEPS_T) for declared in facts]
+    if "T" in live_reads(program):
+        runs += [(None, total) for total in FINGERPRINT_LENGTHS]
     outputs = []
-    for start in range(0, len(facts), PROBE_RUNS):
-        chunk = list(facts[start:start + PROBE_RUNS])
+    for start in range(0, len(runs), PROBE_RUNS):
+        chunk = runs[start:start + PROBE_RUNS]
         with np.errstate(all="ignore"):
             outputs.append(probe(program, FINGERPRINT_SHAPES,
                                  *(np.broadcast_to(x, (len(chunk),) + x.shape) for x in
                                    (inputs.w, inputs.memory, inputs.grads, inputs.lrs,
-                                    inputs.ts)), facts=chunk))
-    stored = as_stored(program, np.concatenate(outputs), facts)
+                                    inputs.ts)), facts=[declared for declared, _ in chunk],
+                                 total_steps=[total for _, total in chunk]))
+    stored = as_stored(program, np.concatenate(outputs), tuple(d for d, _ in runs))
     return hashlib.blake2b(quantize(stored), digest_size=16).hexdigest()
 
 

@@ -41,7 +41,7 @@ import numpy as np
 from lion_search.analysis.dedup import FINGERPRINT_FACTS, FINGERPRINT_SHAPES, fingerprint_inputs
 from lion_search.evaluation.interpreter import PROBE_STEPS_T, probe, size_for
 from lion_search.language.program import SHAPE_INPUTS, Program
-from lion_search.simplify.dead_code import dead_instructions
+from lion_search.simplify.dead_code import live_reads
 
 LR_GROWTH = 1.5   # the least growth of the update when lr doubles (a linear update: 2)
 LR_STEPS = 8
@@ -61,9 +61,7 @@ def _inputs() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def reads_shape_inputs(program: Program) -> bool:
     """Whether an instruction from which the update is reachable reads T, rank, fan_in or
     fan_out."""
-    dead = dead_instructions(program)
-    return any(a in SHAPE_INPUTS for i, ins in enumerate(program.body) if i not in dead
-               for a in ins.args)
+    return not live_reads(program).isdisjoint(SHAPE_INPUTS)
 
 
 def contexts(program: Program) -> list[tuple[float, tuple | None, float]]:

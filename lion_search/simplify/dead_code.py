@@ -3,6 +3,8 @@ instructions and memory slots from which the update is not reachable (see the pa
 docstring)."""
 from __future__ import annotations
 
+import functools
+
 import networkx as nx
 
 from lion_search.language.parser import normalize
@@ -43,6 +45,15 @@ def _live(program: Program) -> set[Node]:
 def dead_instructions(program: Program) -> set[int]:
     """Indices of the instructions from which the update is not reachable, across steps."""
     return set(range(len(program.body))) - _live(program)
+
+
+@functools.lru_cache(maxsize=4096)
+def live_reads(program: Program) -> frozenset[str]:
+    """The names that instructions from which the update is reachable read (the checks that
+    ask whether a program reads T or a tensor's facts ask it of every child, some twice)."""
+    dead = dead_instructions(program)
+    return frozenset(a for i, ins in enumerate(program.body) if i not in dead
+                     for a in ins.args if isinstance(a, str))
 
 
 def dead_slots(program: Program) -> set[str]:
