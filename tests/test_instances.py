@@ -303,7 +303,7 @@ def test_the_run_ends_with_its_top_programs_retrained_on_held_back_seeds(pooled_
     check = store.value("held_back")
     assert check["seeds"] == list(config.held_back_seeds)
     assert 1 <= len(check["programs"]) <= config.held_back_top
-    # the top by proxy fitness among the confirmed: trained on confirm_seeds (here max_seeds)
+    # the top by proxy fitness among the confirmed: trained on confirm_seeds (at most max_seeds)
     confirmed = confirmed_seeds(store, min(config.confirm_seeds, config.max_seeds))
     top = [row.id for row, _ in store.best(100) if confirmed[row.fingerprint]
            ][:config.held_back_top]
