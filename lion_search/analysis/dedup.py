@@ -51,7 +51,7 @@ FINGERPRINT_SHAPES: tuple[tuple[int, ...], ...] = ((6, 8), (16,))
 FINGERPRINT_FACTS: tuple = (None, ((2, 192, 160), (3, 4, 16)), ((4, 3, 8), (0, 1, 1)))
 # The lengths T a fingerprint also runs at (each leaf with its own facts) for a program whose
 # live code reads T: the probe's T = 100 alone gave `where(T >= 136.8, m, lr * m)` the key of
-# `lr * m`, which it trains unlike on every task of the project (100 to 1,200 steps).
+# `lr * m`, which it trains unlike on every task of 137 steps or more (the proxy's 300).
 FINGERPRINT_LENGTHS: tuple[float, ...] = (1_000.0, 10_000.0, 100_000.0)
 FINGERPRINT_SEED = 20230213
 MANTISSA_BITS = 17
