@@ -185,7 +185,9 @@ def test_a_second_search_on_a_running_run_exits_at_once_and_the_first_meets_its_
 
 def test_after_sigkill_resume_starts_at_once(tmp_path):
     out = tmp_path / "run"
-    process = subprocess.Popen(CLI + ["evolve", "--budget", "50", *QUICK, "--out", str(out)],
+    # (generations of 4: a checkpoint, where the journal is committed, after 32 children)
+    process = subprocess.Popen(CLI + ["evolve", "--budget", "50", *QUICK, "--generation", "4",
+                                      "--out", str(out)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_for(lambda: has_trained(out, 10))
     process.send_signal(signal.SIGKILL)
@@ -223,16 +225,16 @@ def test_sigterm_stops_like_ctrl_c_and_the_run_resumes_without_loss(tmp_path):
 # ------------------------------------------------------------------------------ a full disk
 
 def test_a_full_journal_stops_the_search_and_resume_loses_nothing(tmp_path):
-    """SQLite's own SQLITE_FULL, raised where the store writes: after ten trained evaluations
+    """SQLite's own SQLITE_FULL, raised where the store writes: after the first checkpoint
     the journal may not grow by a page (PRAGMA max_page_count, on this connection only). (A
-    deterministic search commits at checkpoints: generations of 5 put one at 10.)"""
+    deterministic search commits at checkpoints: it is stopped once its second is taken.)"""
     config = EvolveConfig(task="quadratic", population=10, workers=1, budget=300,
                           promote_every=0, generation=5)
     store = RunStore.create(tmp_path / "run", config.to_json())
     search = Search(store, config)
     search.setup()
     search.load()
-    search.run(stop=lambda: store.count("search", cached=False) >= 10)
+    search.run(stop=lambda: (store.value("checkpoint") or {}).get("generation", 0) > 1)
     pages = store.db.execute("PRAGMA page_count").fetchone()[0]
     store.db.execute(f"PRAGMA max_page_count = {pages}")
     search = Search(store, config)

@@ -21,7 +21,7 @@ from tests.test_search import CLI, cli
 # Small, but with everything that could make two runs differ: re-mutations and re-evaluations
 # on a seed pool, islands and their migrations, restarts on a plateau, promotion rounds (with
 # AdamW's tuning) and meta-validation on the cadence, and the held-back check at the end.
-SETTINGS = {"task": "quadratic", "budget": 60, "population": 8, "generation": 8,
+SETTINGS = {"task": "quadratic", "budget": 60, "population": 8, "generation": 4,
             "promote_every": 20, "promote_tasks": "rosenbrock", "promote_trials": 4,
             "metaval_task": "logreg", "metaval_every": 20, "islands": 2, "migrate_every": 10,
             "restart_plateau": 25}
@@ -78,7 +78,7 @@ def test_two_deterministic_workers_do_the_same_work_as_one(uninterrupted, tmp_pa
     assert_same_journal(uninterrupted, tmp_path / "two")
 
 
-@pytest.mark.parametrize("polls", [2, 7, 15])
+@pytest.mark.parametrize("polls", [2, 10, 20])
 def test_a_stopped_deterministic_run_resumes_as_if_it_had_not_stopped(uninterrupted, tmp_path,
                                                                       polls):
     """Stopped after `polls` polls of stop(): what it wrote since its last checkpoint is

@@ -106,8 +106,9 @@ def test_show_json_reports_counts_best_and_seeds(tmp_path):
 def test_a_run_killed_at_a_random_moment_resumes_without_loss_or_duplicates(tmp_path):
     out = tmp_path / "run"
     budget = 150
+    # generations of 8: checkpoints (a one-worker search is deterministic) every 64 children
     process = subprocess.Popen(CLI + ["evolve", "--budget", str(budget), *QUICK, "--batch-size",
-                                      "2", "--out", str(out)],
+                                      "2", "--generation", "8", "--out", str(out)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     target = random.Random().randint(10, 100)
@@ -152,24 +153,29 @@ def test_ctrl_c_stops_cleanly_and_the_run_resumes(tmp_path):
 
 
 def test_a_stop_request_ends_the_loop_at_once_and_a_later_run_finishes_the_budget(tmp_path):
-    config = EvolveConfig(task="quadratic", population=10, workers=1, budget=60, promote_every=0)
+    config = EvolveConfig(task="quadratic", population=10, workers=1, budget=60, promote_every=0,
+                          generation=4)
     store = RunStore.create(tmp_path / "run", config.to_json())
     search = Search(store, config)
     search.setup()
     search.load()
     proposed = lambda: search.trained + len(search.pending)    # noqa: E731
     polls, asked = [], []   # the children proposed at each poll; the polls that asked to stop
+    committed = []    # the trained evaluations at the second checkpoint, once it is taken
 
-    def stop():   # once the first generation is journaled, however long compiling took
+    def stop():   # once a generation past the second checkpoint is filed
         polls.append(proposed())
-        if search.trained >= config.generation:
+        saved = store.value("checkpoint")
+        if saved and saved["generation"] > 1 and not committed:
+            committed.append(search.trained)
+        if committed and search.trained > committed[0]:
             asked.append(len(polls) - 1)
         return bool(asked)
 
     stats = search.run(stop=stop)
-    assert 0 < stats.trained < config.budget
+    assert stats.trained == committed[0]     # what it did since its checkpoint is dropped
     first = asked[0]
-    assert set(polls[first:]) == {proposed()} and len(polls) <= first + 2   # none after it
+    assert set(polls[first:]) == {polls[first]} and len(polls) <= first + 2   # none after it
     search = Search(store, config)
     search.load()
     assert search.run().trained == config.budget
@@ -222,8 +228,10 @@ def test_a_best_meta_validated_before_is_not_trained_again(tmp_path):
     checkpoint that comes while a meta-validation is still queued or training is skipped, so
     how many of the 20 are taken depends on the workers' timing.)"""
     # (without confirmations: each rescores the best, and a new best is validated anew)
+    # (generations of 4: a meta-validation asked for while one is filed trains with the
+    # generation after the next, 8 children later rather than 64 in generations of 32)
     store, search, stats = run_search(tmp_path / "run", budget=100, metaval_task="logreg",
-                                      metaval_every=5, confirm_top=0)
+                                      metaval_every=5, confirm_top=0, generation=4)
     rows = store.evaluations("metaval")
     assert len(rows) >= 6
     for before, row in zip(rows, rows[1:]):
@@ -260,10 +268,11 @@ def test_a_killed_ray_worker_is_replaced_and_the_budget_is_met(tmp_path):
 
 @pytest.mark.parametrize("source", ["best", "seeds"])
 def test_restarts_refill_the_population_from_the_best_or_the_seeds(tmp_path, source):
-    # (generations of 4 end where the restarts come, at 20 and 40 trained evaluations)
-    store, search, stats = run_search(tmp_path / "run", budget=45, restart_every=20,
+    # (generations of 4 end where the restarts come, at 20 and 40 trained evaluations; the
+    # generation after the one in flight then is proposed from the restarted population)
+    store, search, stats = run_search(tmp_path / "run", budget=52, restart_every=20,
                                       restart_from=source, batch_size=1, generation=4)
-    assert stats.trained == 45 and search.population.restarted
+    assert stats.trained == 52 and search.population.restarted
     after = store.value("restart")["after"]
     evaluations = store.evaluations("search")
     restart_time = next(e.created for e in evaluations if e.id == after)

@@ -30,7 +30,7 @@ from typing import NamedTuple
 import numpy as np
 
 from lion_search.analysis.agreement import kendall_tau, mean_rank
-from lion_search.bench.proxy_targets import Targets
+from lion_search.bench.proxy_targets import TargetPlan, Targets
 from lion_search.bench.trainings import (
     Progress,
     TaskRef,
@@ -121,19 +121,21 @@ def proxy_value(proxy: Proxy, results: Sequence[EvalResult]) -> float:
     return float(np.mean([math.log(max(v, MIN_SCORE)) for v in values]))
 
 
-def proxy_scores(proxy: Proxy, targets: Targets, names: Sequence[str], trainer: Trainer
+def proxy_scores(proxy: Proxy, anchors: dict[str, float], plan: TargetPlan,
+                 names: Sequence[str], trainer: Trainer, seeds: tuple[int, ...] = PROXY_SEEDS
                  ) -> list[float]:
-    """Each program's score on the proxy, its lr tuned as the targets' stage B is (the anchor
-    x the stage's grid, extended beyond an edge while the best lies there), in `names` order."""
+    """Each program's score on the proxy over `seeds`, its lr tuned as the targets' stage B
+    is (the anchor x the stage's grid, extended beyond an edge while the best lies there), in
+    `names` order."""
     def score(lrs: dict[str, list[float]]) -> dict[str, dict[float, float]]:
-        done = trainer.train(Training(n, task, lr, PROXY_SEEDS) for n, grid in lrs.items()
+        done = trainer.train(Training(n, task, lr, seeds) for n, grid in lrs.items()
                              for lr in grid for task in proxy.tasks)
-        return {n: {lr: proxy_value(proxy, [done[Training(n, task, lr, PROXY_SEEDS)]
+        return {n: {lr: proxy_value(proxy, [done[Training(n, task, lr, seeds)]
                                             for task in proxy.tasks]) for lr in grid}
                 for n, grid in lrs.items()}
 
-    sweeps = adaptive_sweep({n: targets.anchors[n] for n in names}, targets.plan.b_grid,
-                            targets.plan.extend, score, float)
+    sweeps = adaptive_sweep({n: anchors[n] for n in names}, plan.b_grid, plan.extend, score,
+                            float)
     return [min(sweeps[n].values()) for n in names]
 
 
@@ -156,7 +158,8 @@ def benchmark_proxies(programs: dict[str, Program], targets: Targets, proxies: S
     measure each proxy; rows from the cheapest proxy up."""
     names = sorted(programs)
     trainer = Trainer(programs, threads, progress)
-    scores = {proxy: proxy_scores(proxy, targets, names, trainer) for proxy in proxies}
+    scores = {proxy: proxy_scores(proxy, targets.anchors, targets.plan, names, trainer)
+              for proxy in proxies}
     rows = [proxy_row(proxy, scores[proxy],
                       math.fsum(trainer.cost_per_seed(task) for task in proxy.tasks),
                       targets, names) for proxy in proxies]

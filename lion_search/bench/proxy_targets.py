@@ -137,35 +137,47 @@ def _fitness(result: EvalResult) -> float:
     return result.fitness
 
 
+def tuned_sweep(trainer: Trainer, task: str, centres: dict[str, float],
+                factors: Sequence[float], seeds: tuple[int, ...], extend: int
+                ) -> dict[str, dict[float, EvalResult]]:
+    """Each program's results on `task` over `seeds` at centre x each factor, the grid grown
+    past an edge up to `extend` steps (`trainings.adaptive_sweep`)."""
+    def score(lrs: dict[str, list[float]]) -> dict[str, dict[float, EvalResult]]:
+        done = trainer.train(Training(n, TaskRef(task), lr, seeds)
+                             for n, grid in lrs.items() for lr in grid)
+        return {n: {lr: done[Training(n, TaskRef(task), lr, seeds)] for lr in grid}
+                for n, grid in lrs.items()}
+
+    return adaptive_sweep(centres, factors, extend, score, _fitness)
+
+
+def anchor_lrs(trainer: Trainer, names: Sequence[str], plan: TargetPlan) -> dict[str, float]:
+    """Each program's anchor: its best lr of the plan's anchor grid on the anchor task, seed 0
+    (FALLBACK_LR where every lr fails)."""
+    anchors = {}
+    for name, runs in tuned_sweep(trainer, plan.anchor_task, dict.fromkeys(names, 1.0),
+                                  plan.anchor_grid, (0,), plan.extend).items():
+        lr, best = _best(runs)
+        anchors[name] = lr if math.isfinite(best.fitness) else FALLBACK_LR
+    return anchors
+
+
 def compute_targets(programs: dict[str, Program], plan: TargetPlan, threads: int,
                     progress: Progress | None = None) -> Targets:
     """Train the corpus on the target tasks as the module docstring says."""
     trainer = Trainer(programs, threads, progress)
-
-    def sweep(task: str, centres: dict[str, float], factors: Sequence[float],
-              seeds: tuple[int, ...]) -> dict[str, dict[float, EvalResult]]:
-        def score(lrs: dict[str, list[float]]) -> dict[str, dict[float, EvalResult]]:
-            done = trainer.train(Training(n, TaskRef(task), lr, seeds)
-                                 for n, grid in lrs.items() for lr in grid)
-            return {n: {lr: done[Training(n, TaskRef(task), lr, seeds)] for lr in grid}
-                    for n, grid in lrs.items()}
-
-        return adaptive_sweep(centres, factors, plan.extend, score, _fitness)
-
-    anchors = {}
-    for name, runs in sweep(plan.anchor_task, dict.fromkeys(programs, 1.0), plan.anchor_grid,
-                            (0,)).items():
-        lr, best = _best(runs)
-        anchors[name] = lr if math.isfinite(best.fitness) else FALLBACK_LR
+    anchors = anchor_lrs(trainer, list(programs), plan)
     results: dict[str, dict[str, TargetResult]] = {name: {} for name in programs}
     for task in plan.b_tasks:
-        for name, runs in sweep(task, anchors, plan.b_grid, plan.b_seeds).items():
+        for name, runs in tuned_sweep(trainer, task, anchors, plan.b_grid, plan.b_seeds,
+                                      plan.extend).items():
             results[name][task] = _tuned(runs)
     for task in plan.c_tasks:
         centre = plan.centred_on(task)
         centres = {n: (results[n][centre].lr if centre and math.isfinite(results[n][centre].loss)
                        else anchors[n]) for n in programs}
-        for name, runs in sweep(task, centres, plan.c_grid, plan.c_seeds).items():
+        for name, runs in tuned_sweep(trainer, task, centres, plan.c_grid, plan.c_seeds,
+                                      plan.extend).items():
             results[name][task] = _tuned(runs)
     return Targets(plan, anchors, results, {n: str(p) for n, p in programs.items()})
 

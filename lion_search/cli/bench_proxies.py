@@ -64,6 +64,8 @@ def bench_proxies(args: argparse.Namespace) -> None:
         raise LionSearchError(f"--workers must be at least 1, got {workers}")
     xla.size_thread_pool(workers)
 
+    if args.run:
+        return bench_run_proxies(args.run, workers)
     programs = load_corpus(args.corpus) if args.corpus else load_corpus()
     path = Path(args.targets_file) if args.targets_file else TARGETS_FILE
     if args.targets:
@@ -107,3 +109,36 @@ def bench_proxies(args: argparse.Namespace) -> None:
                                 AGREEMENT, plot,
                                 f"proxies against the targets ({len(programs)} programs)")
     console.print(f"wrote {plot}")
+
+
+def bench_run_proxies(run: str, workers: int) -> None:
+    """Rank a run's promoted programs on every candidate proxy against its promotion."""
+    from lion_search.bench.run_proxies import (
+        RUN_SEEDS,
+        markdown_table,
+        rank_against_run,
+        read_promoted,
+    )
+    from lion_search.runs.journal import resolve_run
+
+    folder = resolve_run(run)
+    try:
+        targets = read_promoted(folder)
+    except ValueError as err:
+        raise LionSearchError(str(err)) from None
+    start = time.perf_counter()
+    bar, advance = _progress(f"training {len(targets.programs)} promoted programs on the "
+                             "candidate proxies")
+    with bar:
+        rows = rank_against_run(targets, workers, advance)
+    table = Table(title=f"Kendall tau of each proxy against {folder}'s promotion, "
+                        f"{len(targets.programs)} promoted programs, seeds "
+                        f"{', '.join(map(str, RUN_SEEDS))} ({time.perf_counter() - start:.0f} s, "
+                        f"{workers} thread(s))")
+    for column in ("proxy", "s/eval", "promoted score", *targets.tasks):
+        table.add_column(column, justify="left" if column == "proxy" else "right")
+    for r in rows:
+        table.add_row(r.name, f"{r.seconds:.3f}" if r.seconds else "", f"{r.tau_score:+.2f}",
+                      *(f"{r.taus[t]:+.2f}" for t in targets.tasks))
+    console.print(table)
+    print(markdown_table(rows, targets.tasks))

@@ -417,7 +417,12 @@ class Search:
 
     def in_flight(self) -> bool:
         """Whether a child or a collaborator's job is training."""
-        return bool(self.pending or self.metaval.in_flight or self.promotion.in_flight
+        return bool(self.pending) or self.collaborating()
+
+    def collaborating(self) -> bool:
+        """Whether a collaborator's job (meta-validation, promotion, the held-back check) is
+        training."""
+        return bool(self.metaval.in_flight or self.promotion.in_flight
                     or self.held_back.in_flight)
 
     def final_jobs(self) -> list[Job]:

@@ -1,13 +1,15 @@
 """The deterministic search's loop (`EvolveConfig.reproducible`: one worker, or
-`--deterministic`): children are proposed in generations of `generation`, from the population as
-the last generation left it and with the random stream seeded from (rng_seed, generation); the
-jobs a collaborator asks for while a generation is filed go with the next one; every result is
-filed in the order its job was sent. Whatever the number of workers and however long each
-training takes, the same settings give the same journal.
+`--deterministic`): children are proposed in generations of `generation`, with the random
+stream seeded from (rng_seed, generation); the jobs a collaborator asks for while a generation is
+filed go with the next one proposed; every result is filed in the order its job was sent.
+Generation k+1 is proposed from the population as generation k-1 left it, and sent while
+generation k trains; every SETTLE_EVERY generations (and at the end) all in flight is filed
+first. Whatever the number of workers and however long each training takes, the same settings
+give the same journal.
 
-Writes are held (`RunStore.hold`) between checkpoints, quiet generation boundaries where the
-islands are journaled too (`search.checkpoint`), so that a run killed at any moment resumes from
-one and goes on as if it had never stopped.
+Writes are held (`RunStore.hold`) between checkpoints, settled generation boundaries where
+nothing is in flight or queued and the islands are journaled too (`search.checkpoint`), so that a
+run killed at any moment resumes from one and goes on as if it had never stopped.
 
 Its collaborator is the search (`search.evolution.Search`), which proposes children, files
 results, knows what is in flight and what the end of a run trains."""
@@ -30,6 +32,9 @@ from lion_search.search.records import Stats
 # the asynchronous search does, search.evolution).
 MISSES_PER_PASS = 1000
 STALL_AFTER = 200_000
+# Generations at least between the points where the overlapping generations settle (all filed
+# before the next is proposed) to be checkpointed: each settling idles the workers.
+SETTLE_EVERY = 8
 
 
 class Searching(Protocol):
@@ -50,6 +55,7 @@ class Searching(Protocol):
     def take(self, done: Done) -> None: ...
     def open_slots(self) -> int: ...
     def in_flight(self) -> bool: ...
+    def collaborating(self) -> bool: ...
     def final_jobs(self) -> list[Job]: ...
     def waiting(self, phase: str) -> None: ...
     def stats(self) -> Stats: ...
@@ -57,34 +63,58 @@ class Searching(Protocol):
 
 class Generations:
     """A deterministic search's generations: the next one's number, the children in a row
-    that trained nothing, and the collaborators' jobs queued for the next one."""
+    that trained nothing, the collaborators' jobs queued for the next one, and the results
+    that came in before their turn to be filed."""
 
     def __init__(self, search: Searching):
         self.search = search
         self.generation = 0
         self.misses = 0
         self.queued: list[Job] = []
+        self.results: dict[int, Done] = {}
+        # The generation from which the next may settle: the first settles, so that the second
+        # is proposed from its results (not from the seeds alone) and a checkpoint comes early.
+        self.settle_at = 1
 
     def resume(self, saved: checkpoint.Checkpoint) -> None:
         """Take up where the journal's last checkpoint left off."""
         checkpoint.restore(self.search.population, saved)
         self.generation, self.misses = saved.generation, saved.misses
+        self.settle_at = saved.generation + SETTLE_EVERY
 
     def run(self, in_time: Callable[[], bool], stop: Callable[[], bool]) -> bool:
         """Generation after generation until none is left to run; writes are held between
         checkpoints, and when `stop()` ends it they are dropped (the journal is left at its
-        last checkpoint). Whether it stalled."""
+        last checkpoint). Whether it stalled.
+
+        The generations overlap: generation k+1 is proposed and sent while generation k
+        trains (from the population as generation k-1 left it), so that the workers have the
+        next jobs while the last of a generation finish. They settle (all in flight is filed
+        before more is proposed, and a checkpoint is taken) once SETTLE_EVERY generations have
+        passed since the last settling and no collaborator's job is queued or training, and
+        before the end."""
         search = self.search
         self.queued = [search.job(pid) for pid in search.pending]   # left pending by a journal
         search.store.hold()
         finished = stalled = False
+        sent: list[Job] = []          # the last generation sent, not yet filed
         try:
-            while (jobs := self.next(in_time)) is not None:
-                if not self.train(jobs, stop):
+            while True:
+                if sent and (self.settling() or not self.searching(in_time)):
+                    if not self.train(sent, stop):
+                        return False
+                    sent = []
+                    if not (self.queued or search.in_flight()):
+                        self.checkpoint()
+                        self.settle_at = self.generation + SETTLE_EVERY
+                jobs = self.next(in_time, settled=not sent)
+                if jobs is not None:
+                    self.generation += 1
+                if sent and not self.train(sent, stop):
                     return False
-                self.generation += 1
-                if not (self.queued or search.in_flight()):
-                    self.checkpoint()
+                if jobs is None and not sent:
+                    break
+                sent = jobs or []
             stalled = self.misses >= STALL_AFTER
             finished = True
         finally:
@@ -93,14 +123,24 @@ class Generations:
                 search.trained = search.store.count(EvalKind.SEARCH, cached=False)
         return stalled
 
-    def next(self, in_time: Callable[[], bool]) -> list[Job] | None:
+    def settling(self) -> bool:
+        """Whether the generations settle now: SETTLE_EVERY since the last checkpoint, and no
+        collaborator's job queued or training (a checkpoint needs them all filed)."""
+        return self.generation >= self.settle_at and not self.queued \
+            and not self.search.collaborating()
+
+    def searching(self, in_time: Callable[[], bool]) -> bool:
+        """Whether the budget has room for children and `in_time()`."""
+        return self.search.open_slots() > 0 and in_time()
+
+    def next(self, in_time: Callable[[], bool], settled: bool) -> list[Job] | None:
         """The jobs of the next generation, each sent to the workers at once: first those the
         collaborators asked for while the last one was filed, then (while the budget lasts and
         `in_time()` when it begins) up to `generation` children proposed with the random stream
         seeded from (rng_seed, generation), fewer where MISSES_PER_PASS children in a row train
-        nothing. Once the budget or time is spent and nothing is queued: the final promotion
-        round, then the held-back check. None when the search is over (done, or stalled:
-        STALL_AFTER children in a row trained nothing)."""
+        nothing. Once the budget or time is spent, nothing is queued and (`settled`) nothing
+        is in flight: the final promotion round, then the held-back check. None when the
+        search is over (done, or stalled: STALL_AFTER children in a row trained nothing)."""
         search = self.search
         fresh = np.random.default_rng([search.config.rng_seed, self.generation])
         search.rng.bit_generator.state = fresh.bit_generator.state   # shared with the islands
@@ -122,6 +162,8 @@ class Generations:
         if jobs:
             return jobs
         if not searching:
+            if not settled:
+                return []
             last = search.final_jobs()
             search.pool.submit(last)
             return last or None
@@ -129,20 +171,21 @@ class Generations:
 
     def train(self, jobs: Sequence[Job], stop: Callable[[], bool]) -> bool:
         """Wait for a generation's jobs and file each result in the order its job was sent,
-        as soon as those before it are in (the observer hears after each batch); False if
-        `stop()` asked to stop first (checked at least every second)."""
+        as soon as those before it are in (the observer hears after each batch; results of
+        the next generation wait for their turn); False if `stop()` asked to stop first
+        (checked at least every second)."""
         search = self.search
-        results: dict[int, Done] = {}
         filed = 0
         while filed < len(jobs):
             if stop():
                 return False
             if not search.session_trained:
                 search.waiting(search.pool.starting() or TRAINING)
-            for done in search.pool.wait(timeout=1.0 if search.session_trained else 0.1):
-                results[done.id] = done
-            while filed < len(jobs) and jobs[filed].id in results:
-                search.take(results.pop(jobs[filed].id))
+            if jobs[filed].id not in self.results:
+                for done in search.pool.wait(timeout=1.0 if search.session_trained else 0.1):
+                    self.results[done.id] = done
+            while filed < len(jobs) and jobs[filed].id in self.results:
+                search.take(self.results.pop(jobs[filed].id))
                 filed += 1
             search.observer.update(search.stats())
         return True
