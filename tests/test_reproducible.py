@@ -164,3 +164,26 @@ def has_trained(folder, n: int) -> bool:
         return store.count(EvalKind.SEARCH, cached=False) >= n
     finally:
         store.close()
+
+
+def test_the_next_generation_is_with_the_workers_while_one_trains(tmp_path):
+    """Generation k+1 is proposed and sent before generation k is filed, so the workers have
+    the next jobs while a generation's last ones finish: up to two generations of children are
+    in flight at once, never more."""
+    config = EvolveConfig(task="quadratic", budget=120, population=8, generation=8, workers=2,
+                          deterministic=True, promote_every=0)
+    store = RunStore.create(tmp_path / "run", config.to_json())
+    search = Search(store, config)
+    search.setup()
+    search.load()
+    in_flight, take = [], search.take
+
+    def counting_take(done):
+        in_flight.append(len(search.pending))
+        take(done)
+
+    search.take = counting_take
+    search.run()
+    store.close()
+    assert search.trained == config.budget
+    assert config.generation < max(in_flight) <= 2 * config.generation
