@@ -77,13 +77,15 @@ def score_of(result: EvalResult, score: Score) -> float:
     return value if math.isfinite(value) else math.inf
 
 
-def candidate_proxies(targets: Sequence[str]) -> list[Proxy]:
+def candidate_proxies(targets: Sequence[str], too_large: Sequence[str] = ("100x",)
+                      ) -> list[Proxy]:
     """The candidates: every built-in task that is no target and not larger than the targets
-    (no 100x task), read by its validation loss (digits-mlp at batch 512, 4x, is one:
+    (of no scale in `too_large`), read by its validation loss (digits-mlp at batch 512, 4x, is one:
     digits-mlp-b512); the named portfolios; the digits tasks read by the training loss instead;
     digits-cnn-mini at batch 512; the synthetic tasks together; and mixes of the digits tasks
     with the shorter language model, text-lm-micro."""
-    singles = [t for t in task_names() if t not in targets and get_task(t).scale != "100x"]
+    singles = [t for t in task_names()
+               if t not in targets and get_task(t).scale not in too_large]
     proxies = [Proxy(t, (TaskRef(t),)) for t in singles]
     named = portfolios()
     proxies += [Proxy(f"{name} (portfolio)", tuple(TaskRef(t) for t in tasks))

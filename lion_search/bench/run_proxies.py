@@ -7,7 +7,8 @@ the programs are a run's promoted ones (its proxy's leaders, and the seed), and 
 what its promotion measured: the promoted score s_i (the worst promotion task's log ratio of the
 loss to AdamW's, through the same protocol) and each promotion task's loss.
 
-Every candidate proxy (`proxies.candidate_proxies`, the promotion tasks left out) trains every
+Every candidate proxy (`proxies.candidate_proxies`, the promotion tasks and the 10x and 100x
+tasks left out) trains every
 promoted program as the proxy benchmark trains its corpus: the program's leading `lr = c * lr`
 taken off, an anchor lr from the 9-point sweep on digits-mlp, then the proxy's 5-point sweep
 around the anchor, grown past an edge while its best lies there; but over RUN_SEEDS, training
@@ -34,6 +35,7 @@ from lion_search.runs.transfer import transfer
 from lion_search.search.config import EvolveConfig
 
 RUN_SEEDS = (30_000, 30_001)
+TOO_LARGE = ("10x", "100x")   # a proxy as large as promotion's largest task saves nothing
 JOURNALED = "the run's proxy fitness, as journaled"
 
 
@@ -99,17 +101,20 @@ def rank_against_run(targets: PromotedTargets, threads: int, progress: Progress 
                      seeds: tuple[int, ...] = RUN_SEEDS,
                      candidates: Sequence[proxies.Proxy] | None = None) -> list[RunProxyRow]:
     """Train the promoted programs on every candidate proxy (default: `candidate_proxies` of
-    the promotion tasks) over `seeds` and measure each; the journaled row first, then the
+    the promotion tasks, none of a scale in TOO_LARGE) over `seeds` and measure each; the journaled row first, then the
     proxies from the cheapest up."""
     names = sorted(targets.programs)
     plan = proxy_targets.funnel_plan()
     trainer = Trainer(targets.programs, threads, progress)
     anchors = proxy_targets.anchor_lrs(trainer, names, plan)
     measured = []
-    for proxy in proxies.candidate_proxies(targets.tasks) if candidates is None else candidates:
+    for proxy in (proxies.candidate_proxies(targets.tasks, TOO_LARGE) if candidates is None
+                  else candidates):
         scores = proxies.proxy_scores(proxy, anchors, plan, names, trainer, seeds)
         seconds = math.fsum(trainer.cost_per_seed(t) for t in proxy.tasks)
-        measured.append(agreement(proxy.name, seconds, scores, targets, names))
+        contains = [t.name for t in proxy.tasks if t.name in targets.tasks]
+        name = proxy.name + (f" (contains {', '.join(contains)})" if contains else "")
+        measured.append(agreement(name, seconds, scores, targets, names))
     journaled = agreement(JOURNALED, 0.0, [targets.fitness[n] for n in names], targets, names)
     return [journaled, *sorted(measured, key=lambda row: row.seconds)]
 
