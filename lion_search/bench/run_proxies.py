@@ -119,7 +119,7 @@ def rank_against_run(targets: PromotedTargets, threads: int, progress: Progress 
     return [journaled, *sorted(measured, key=lambda row: row.seconds)]
 
 
-def markdown_table(rows: Sequence[RunProxyRow], tasks: Sequence[str]) -> str:
+def agreement_table(rows: Sequence[RunProxyRow], tasks: Sequence[str]) -> str:
     """The rows in markdown: proxy, cost, tau against the promoted score and each task."""
     def tau(x: float) -> str:
         return "" if math.isnan(x) else f"{x:+.2f}"

@@ -115,7 +115,7 @@ def bench_run_proxies(run: str, workers: int) -> None:
     """Rank a run's promoted programs on every candidate proxy against its promotion."""
     from lion_search.bench.run_proxies import (
         RUN_SEEDS,
-        markdown_table,
+        agreement_table,
         rank_against_run,
         read_promoted,
     )
@@ -141,4 +141,4 @@ def bench_run_proxies(run: str, workers: int) -> None:
         table.add_row(r.name, f"{r.seconds:.3f}" if r.seconds else "", f"{r.tau_score:+.2f}",
                       *(f"{r.taus[t]:+.2f}" for t in targets.tasks))
     console.print(table)
-    print(markdown_table(rows, targets.tasks))
+    print(agreement_table(rows, targets.tasks))

@@ -4,12 +4,10 @@ the best), their renewal (restarts, migrations), meta-validation and the promoti
 each passed what it needs; the search submits the jobs they ask for and hands each finished job
 to its owner.
 
-A search runs one of two ways:
-- asynchronous: a child is proposed whenever the workers have room, and results are filed as
-  they arrive, so what is proposed depends on when results come back;
-- deterministic (`EvolveConfig.reproducible`: with one worker, or `--deterministic`): in
-  generations (`search.generations`), so that the same settings give the same journal, resumed
-  or not."""
+A search is asynchronous (a child is proposed whenever the workers have room, and results are
+filed as they arrive, so what is proposed depends on when they come back) or deterministic
+(`EvolveConfig.reproducible`: in generations, `search.generations`, so that the same settings
+give the same journal, resumed or not)."""
 from __future__ import annotations
 
 import json
@@ -66,9 +64,8 @@ class Pending(NamedTuple):
 class Search:
     """One search over a run journal: set up (calibrate the seeds) or resume, then evolve.
 
-    `pool` is the future of a pool started for it (`start_pool`; by default the search starts
-    one when it first needs it), and `started` the time.time() at which the command started
-    (default: now), from which start-up is timed."""
+    `pool` is the future of a pool started for it (`start_pool`; default: one started when first
+    needed); `started`, the time.time() the command started at (default: now), times start-up."""
 
     def __init__(self, store: RunStore, config: EvolveConfig, observer: Observer | None = None,
                  pool: Future | None = None, started: float | None = None):
@@ -420,10 +417,8 @@ class Search:
         return bool(self.pending) or self.collaborating()
 
     def collaborating(self) -> bool:
-        """Whether a collaborator's job (meta-validation, promotion, the held-back check) is
-        training."""
-        return bool(self.metaval.in_flight or self.promotion.in_flight
-                    or self.held_back.in_flight)
+        """Whether meta-validation, promotion or the held-back check has a job training."""
+        return bool(self.metaval.in_flight or self.promotion.in_flight or self.held_back.in_flight)
 
     def final_jobs(self) -> list[Job]:
         """Once the budget or time is spent: one last round promotes the best programs found,
