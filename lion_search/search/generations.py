@@ -90,9 +90,9 @@ class Generations:
         The generations overlap: generation k+1 is proposed and sent while generation k
         trains (from the population as generation k-1 left it), so that the workers have the
         next jobs while the last of a generation finish. They settle (all in flight is filed
-        before more is proposed, and a checkpoint is taken) once SETTLE_EVERY generations have
-        passed since the last settling and no collaborator's job is queued or training, and
-        before the end."""
+        before more is proposed, and a checkpoint is taken) after the first generation, once
+        SETTLE_EVERY generations have passed since the last checkpoint while no collaborator's
+        job is queued or training, and before the end."""
         search = self.search
         self.queued = [search.job(pid) for pid in search.pending]   # left pending by a journal
         search.store.hold()
