@@ -59,3 +59,9 @@ def test_a_run_that_promoted_too_few_is_refused_in_one_line(tmp_path, capsys):
     assert main(["bench", "--proxies", "--run", str(folder)]) != 0
     err = capsys.readouterr().err
     assert "promoted" in err and "ranking needs 3 or more" in err
+
+
+def test_run_takes_no_corpus_or_targets(promoted_run, capsys):
+    assert main(["bench", "--proxies", "--run", str(promoted_run), "--targets"]) != 0
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "takes no --targets, --corpus or --targets-file" in err

@@ -65,6 +65,10 @@ def bench_proxies(args: argparse.Namespace) -> None:
     xla.size_thread_pool(workers)
 
     if args.run:
+        if args.targets or args.corpus or args.targets_file:
+            raise LionSearchError("--proxies --run ranks RUN's promoted programs against RUN's "
+                                  "own promotion: it takes no --targets, --corpus or "
+                                  "--targets-file")
         return bench_run_proxies(args.run, workers)
     programs = load_corpus(args.corpus) if args.corpus else load_corpus()
     path = Path(args.targets_file) if args.targets_file else TARGETS_FILE
