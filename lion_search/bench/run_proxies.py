@@ -101,8 +101,8 @@ def rank_against_run(targets: PromotedTargets, threads: int, progress: Progress 
                      seeds: tuple[int, ...] = RUN_SEEDS,
                      candidates: Sequence[proxies.Proxy] | None = None) -> list[RunProxyRow]:
     """Train the promoted programs on every candidate proxy (default: `candidate_proxies` of
-    the promotion tasks, none of a scale in TOO_LARGE) over `seeds` and measure each; the journaled row first, then the
-    proxies from the cheapest up."""
+    the promotion tasks, none of a scale in TOO_LARGE) over `seeds` and measure each; the
+    journaled row first, then the proxies from the cheapest up."""
     names = sorted(targets.programs)
     plan = proxy_targets.funnel_plan()
     trainer = Trainer(targets.programs, threads, progress)
