@@ -20,7 +20,6 @@ from lion_search.search.promotion import (
     promoted_score,
     stage_b_tasks,
 )
-from tests.conftest import finished_search
 
 
 def test_the_promoted_score_is_the_worst_or_the_mean_log_ratio_to_the_references():
@@ -166,16 +165,6 @@ def test_default_promotion_tasks_are_the_funnels_stage_b():
     assert EvolveConfig(budget=1_000_000).promotion == (stage_b, 1000)
     assert EvolveConfig(budget=1_000_000).metaval[1] == 1000
     assert EvolveConfig(promote_every=0).promotion[1] == 0
-
-
-@pytest.fixture(scope="module")
-def promoted_run(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("promoted") / "run"
-    config = EvolveConfig(task="quadratic", budget=60, population=8, workers=1,
-                          promote_every=20, promote_top=2, promote_tasks="rosenbrock",
-                          promote_trials=4, seed_programs=("adamw", "sgd"), confirm_top=3)
-    finished_search(folder, config)
-    return folder, config
 
 
 @pytest.mark.parametrize("deterministic", [False, True])

@@ -13,18 +13,10 @@ from lion_search.search.config import EvolveConfig
 from tests.conftest import finished_search
 
 
-@pytest.fixture(scope="module")
-def promoted_run(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("run-proxies") / "run"
-    config = EvolveConfig(task="quadratic", budget=60, population=8, workers=1,
-                          promote_every=20, promote_top=2, promote_tasks="rosenbrock",
-                          promote_trials=4, seed_programs=("adamw", "sgd"), confirm_top=3)
-    return finished_search(folder, config)
-
-
 def test_the_targets_are_what_the_runs_promotion_measured(promoted_run):
-    targets = run_proxies.read_promoted(promoted_run)
-    store = RunStore.open(promoted_run)
+    folder, _ = promoted_run
+    targets = run_proxies.read_promoted(folder)
+    store = RunStore.open(folder)
     promoted = {f"#{e.program}": e.fitness for e in store.evaluations(EvalKind.PROMOTED)}
     losses = {f"#{e.program}": e.fitness for e in store.evaluations(EvalKind.PROMOTION)}
     store.close()
@@ -36,13 +28,14 @@ def test_the_targets_are_what_the_runs_promotion_measured(promoted_run):
 
 def test_each_proxy_is_ranked_against_the_promoted_score_on_seeds_the_run_never_used(
         promoted_run):
-    targets = run_proxies.read_promoted(promoted_run)
+    folder, _ = promoted_run
+    targets = run_proxies.read_promoted(folder)
     candidates = [Proxy("quadratic", (TaskRef("quadratic"),)),
                   Proxy("logreg", (TaskRef("logreg"),))]
     rows = run_proxies.rank_against_run(targets, 2, candidates=candidates)
-    assert [r.name for r in rows][0] == run_proxies.JOURNALED
+    assert rows[0].name == run_proxies.JOURNALED
     assert {r.name for r in rows[1:]} == {"quadratic", "logreg"}
-    store = RunStore.open(promoted_run)
+    store = RunStore.open(folder)
     in_run = transfer(store).tau
     config = EvolveConfig.from_json(store.config)
     store.close()
@@ -62,6 +55,6 @@ def test_a_run_that_promoted_too_few_is_refused_in_one_line(tmp_path, capsys):
 
 
 def test_run_takes_no_corpus_or_targets(promoted_run, capsys):
-    assert main(["bench", "--proxies", "--run", str(promoted_run), "--targets"]) != 0
+    assert main(["bench", "--proxies", "--run", str(promoted_run[0]), "--targets"]) != 0
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "takes no --targets, --corpus or --targets-file" in err
