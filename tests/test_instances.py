@@ -279,7 +279,7 @@ def test_promotion_picks_only_eligible_programs(pooled_run, tmp_path):
     scheduler = PromotionScheduler(
         store, dataclasses.replace(config, promote_tasks="rosenbrock", promote_top=3),
         DedupCache(), lambda fingerprint: fingerprint in allowed)
-    assert [pid for pid, _ in scheduler.candidates()] == [best[3].id]
+    assert [pid for pid, _ in scheduler.candidates(3)] == [best[3].id]
     store.close()
 
 

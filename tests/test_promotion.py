@@ -242,7 +242,7 @@ def test_equivalent_programs_are_promoted_once(promoted_run):
     keys = [search.cache.keys(p) for p in rewritten]
     assert len({k[0] for k in keys}) == len(keys) and len({k[1] for k in keys}) == len(keys)
     # after a resume, the promoted programs are known and not picked again
-    assert not {p for p, _ in search.promotion.candidates()} & \
+    assert not {p for p, _ in search.promotion.candidates(3)} & \
         {e.program for e in store.evaluations("promoted")}
     store.close()
 

@@ -141,7 +141,7 @@ def test_a_resumed_scheduler_does_not_promote_a_program_twice(promoted):
     scores = {e.program: e.fitness for e in store.evaluations("promoted")}
     assert best.id == min(scores, key=scores.get)
     assert scheduler.references == (store.value("promotion_references")[0]["fitness"],)
-    picks = {pid for pid, _ in scheduler.candidates()}
+    picks = {pid for pid, _ in scheduler.candidates(CONFIG.promote_top)}
     assert picks and not picks & set(scores)
     store.close()
 
@@ -160,6 +160,6 @@ def test_programs_that_differ_only_where_no_promotion_task_goes_are_promoted_onc
         store.add_evaluation(pid, kind="search", fitness=fitness, status="ok", task="quadratic",
                              seeds=(0,), seconds=0.1, worker="t")
     assert len({cache.keys(parse_program(t))[1] for t in texts}) == 3   # the search's keys differ
-    picks = PromotionScheduler(store, CONFIG, cache).candidates()
+    picks = PromotionScheduler(store, CONFIG, cache).candidates(CONFIG.promote_top)
     store.close()
     assert [str(p).count("sign") for _, p in picks] == [0, 1] and picks[1][1].slots == 0

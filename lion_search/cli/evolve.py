@@ -34,7 +34,7 @@ def _config_from_args(args: argparse.Namespace) -> dict:
         "promote_tasks", "promote_score", "promoted_seed", "promote_trials", "seed_pool",
         "prior_seeds", "fitness_seeds", "rotate_every", "max_seeds",
         "confirm_top", "confirm_seeds", "promote_seeds", "held_back_seeds", "held_back_top",
-        "deterministic", "generation")
+        "deterministic", "generation", "screen_tasks", "screen_top")
         if getattr(args, k) is not None}
     if args.reevaluate_parents is not None:
         fields["reevaluate_parents"] = args.reevaluate_parents == "on"

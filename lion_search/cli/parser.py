@@ -157,6 +157,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a promoted program's score over the promotion tasks: worst (default), "
                         "its largest log loss ratio to tuned AdamW (below 0: it beats AdamW on "
                         "every task), or mean, the mean of those ratios")
+    p.add_argument("--screen-tasks", help="cheap tasks (joined by commas, or a portfolio) "
+                                          "that a promotion round's leaders are first trained "
+                                          "on, through promotion's protocol; the best of them "
+                                          "on these tasks are promoted (default none: the best "
+                                          "by proxy fitness)")
+    p.add_argument("--screen-top", type=int, help="leaders a screen ranks per round "
+                                                  "(default 12; more than --promote-top)")
     p.add_argument("--promoted-seed", choices=("join", "off"),
                    help="join (default): a program that beats every promoted program so far "
                         "joins the population again as its youngest member; off: it does not")

@@ -91,10 +91,12 @@ class LiveView:
         self.progress.console.print(f"meta-validation of #{member.id} on {task}: "
                                     f"{format_fitness(fitness)} (proxy {format_fitness(member.fitness)})")
 
-    def promoted(self, promotion: Promotion, member: Member, best: bool) -> None:
+    def promoted(self, promotion: Promotion, member: Member, best: bool,
+                 screen: float | None = None) -> None:
         tasks = ", ".join(f"{t.task} {format_fitness(t.loss)}" for t in promotion.per_task)
+        screened = "" if screen is None else f", screen {format_fitness(screen)}"
         self.progress.console.print(
-            f"promoted #{member.id} (proxy {format_fitness(member.fitness)}): score "
+            f"promoted #{member.id} (proxy {format_fitness(member.fitness)}{screened}): score "
             f"{format_fitness(promotion.score)} ({tasks})"
             + (" - the best promoted so far" if best else ""))
 

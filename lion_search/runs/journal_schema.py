@@ -51,6 +51,7 @@ class EvalKind(StrEnum):
     PROMOTION = "promotion"            # a promoted program on one task, at its best lr factor
     PROMOTED = "promoted"              # its promoted score over the promotion tasks
     HELD_BACK = "held-back"            # a top program on the held-back seeds, at the end of a run
+    SCREENED = "screened"              # a leader's score on the screen tasks, before promotion
 
 
 PROXY_KINDS = (EvalKind.SEARCH, EvalKind.SEED)   # what a program's proxy fitness is read from

@@ -115,6 +115,9 @@ class EvolveConfig:
     promoted_seed: str = "join"     # join: a new promoted best joins the population; off
     promote_seeds: tuple[int, ...] = PROMOTION_SEEDS   # promotion's training seeds
     promote_growth: int = MAX_GROWTH  # how far a candidate's lr sweep grows past an edge
+    screen_tasks: str = "none"      # tasks the leaders are ranked on before promotion, which
+                                    # promotes the best of them ("none": by proxy fitness)
+    screen_top: int = 12            # leaders a screen ranks per round
     held_back_seeds: tuple[int, ...] = HELD_BACK_SEEDS  # the end-of-run check's (none: off)
     held_back_top: int = 10         # programs the end-of-run check retrains
 
@@ -239,6 +242,16 @@ class EvolveConfig:
                                   f"got {self.promoted_seed!r}")
         for task in self.promotion[0]:
             get_task(task, self.schedule)
+        for task in self.screening:
+            get_task(task, self.schedule)
+        if set(self.screening) & set(self.tasks + self.promotion[0]):
+            raise LionSearchError(f"--screen-tasks must be tasks the search neither trains nor "
+                                  f"promotes on ({', '.join(self.tasks + self.promotion[0])}), "
+                                  f"got {self.screen_tasks}")
+        if self.screening and self.screen_top <= self.promote_top:
+            raise LionSearchError(f"--screen-top must be more than --promote-top "
+                                  f"({self.promote_top}): the screen picks that many of its "
+                                  f"leaders, got {self.screen_top}")
 
     @property
     def reproducible(self) -> bool:
@@ -273,6 +286,11 @@ class EvolveConfig:
             task = larger if larger in task_names() and larger not in self.tasks else "none"
         every = self.metaval_every or min(max(self.budget // 10, 1), EVERY_AT_MOST)
         return (None if task == "none" else task), every
+
+    @functools.cached_property
+    def screening(self) -> tuple[str, ...]:
+        """The tasks a promotion round's leaders are screened on (none: no screen)."""
+        return () if self.screen_tasks == "none" else resolve_tasks(self.screen_tasks)
 
     @functools.cached_property
     def promotion(self) -> tuple[tuple[str, ...], int]:

@@ -12,11 +12,20 @@ done starts as soon as it is (the final round waits for it), and it is journaled
 sides' budgets. This module files the rounds' results in the journal and says which
 promoted program is the new best.
 
+With a screen (`EvolveConfig.screening`), a round first trains its `screen_top` candidates on
+the screen tasks through the same protocol (the seed's sweep there gives those tasks' centres
+too), scored by the mean over the screen tasks of the log ratio to the seed's loss; the best
+`promote_top` of them by that score are promoted. Among a search's own leaders the proxy they
+were chosen on ranks them no better than chance (BENCHMARKS section 28), while cheap tasks they
+were not chosen on can. The screened programs are journaled (kind 'screened', the score) with
+the round's promotions, so that none is screened again.
+
 A deterministic search (`EvolveConfig.reproducible`) decides nothing by the clock: promotion's
 share is counted in the trainings' estimated flops (`jobs.estimated_flops`) rather than the
 workers' seconds, and a round that comes due before AdamW is tuned waits for the tuning."""
 from __future__ import annotations
 
+import enum
 import itertools
 import math
 import threading
@@ -51,11 +60,21 @@ from lion_search.simplify.rules import rewrite
 
 class Promoted(NamedTuple):
     """A program of a finished round: its promotion, itself as a member (its rewrite, with its
-    proxy fitness) and whether its score is the best promoted so far."""
+    proxy fitness), whether its score is the best promoted so far, and its screen score (None
+    without a screen)."""
 
     promotion: Promotion
     member: Member
     new_best: bool
+    screen: float | None = None
+
+
+class Stage(enum.Enum):
+    """What the round in flight trains."""
+
+    CENTRES = "the seed's sweep, for each task's centre"
+    SCREEN = "the candidates on the screen tasks"
+    PROMOTION = "the picks on the promotion tasks"
 
 
 def proxy_fitness(store: RunStore, program_id: int) -> float:
@@ -80,6 +99,8 @@ class PromotionScheduler:
         self.facts: tuple | None = None            # fingerprint runs of the tasks' tensors
         self.references: tuple[float, ...] | None = None   # tuned AdamW's loss on each task
         self.round: PromotionRound | None = None   # the round in flight
+        self.stage = Stage.PROMOTION               # what it trains
+        self.screened: dict[int, float] = {}       # the screen's scores, until the round ends
         self.jobs: dict[int, Trial] = {}           # its unfinished jobs, by job id
         self.deterministic = config.reproducible   # work in flops, not seconds; no deferring
         # The work spent promoting: the workers' training seconds, or (deterministic) the
@@ -91,6 +112,7 @@ class PromotionScheduler:
         self.tuning: Future | None = None          # AdamW's tuning on its thread, until journaled
         self.deferred = False                      # a round came due while AdamW was tuned
         self.centres: tuple[TaskScore, ...] | None = None   # the seed's best factor and loss
+        self.screen_centres: tuple[TaskScore, ...] = ()     # the same on the screen tasks
         self.final_started = False                 # the final round has been started
 
     @property
@@ -109,12 +131,15 @@ class PromotionScheduler:
         self.references = tuple(r["fitness"] for r in references) if references else None
         centres = self.store.value("promotion_centres")
         self.centres = tuple(TaskScore(**c) for c in centres) if centres else None
+        self.screen_centres = tuple(TaskScore(**c) for c in self.store.value("screen_centres",
+                                                                              []))
         if self.references is None and self.config.promotion[1]:
             self.tuning = tune_in_background(self.config.promotion[0],
                                              self.config.promote_seeds,
                                              self.config.promote_trials)
-        for e in self.store.evaluations(EvalKind.PROMOTED):
-            self.promoted_keys.update(self.promotion_keys(self.rewrite(e.program)))
+        for kind in (EvalKind.PROMOTED, EvalKind.SCREENED):
+            for e in self.store.evaluations(kind):
+                self.promoted_keys.update(self.promotion_keys(self.rewrite(e.program)))
         top = self.store.best(1, EvalKind.PROMOTED)
         if not top:
             return None
@@ -153,17 +178,30 @@ class PromotionScheduler:
         self.deferred = False
         if self.centres is None:
             seed = self.store.value("seeds")[0]["id"]
-            self.round = PromotionRound([(seed, self.rewrite(seed))], tasks,
-                                        {task: CENTRE_GRID for task in tasks},
+            swept = tasks + self.config.screening
+            self.stage = Stage.CENTRES
+            self.round = PromotionRound([(seed, self.rewrite(seed))], swept,
+                                        {task: CENTRE_GRID for task in swept},
                                         self.config.promote_score)
             return self.jobs_for(self.round.trials())
-        picks = self.candidates()
+        screen = bool(self.screen_centres) and all(math.isfinite(c.loss)
+                                                   for c in self.screen_centres)
+        picks = self.candidates(self.config.screen_top if screen else self.config.promote_top)
         if not picks:
             return []
         self.final_started = final
+        if len(picks) > self.config.promote_top:
+            return self.start_stage(Stage.SCREEN, picks, self.screen_centres, "mean")
+        return self.start_stage(Stage.PROMOTION, picks, self.centres, self.config.promote_score)
+
+    def start_stage(self, stage: Stage, picks: list[tuple[int, Program]],
+                    centres: tuple[TaskScore, ...], rule: str) -> list[Job]:
+        """The jobs of a round of `picks` on the tasks of `centres`, each swept around its
+        centre."""
         grids = {c.task: tuple(c.lr_factor * f for f in self.config.promote_grid)
-                 for c in self.centres}
-        self.round = PromotionRound(picks, tasks, grids, self.config.promote_score,
+                 for c in centres}
+        self.stage = stage
+        self.round = PromotionRound(picks, tuple(grids), grids, rule,
                                     growth=self.config.promote_growth)
         return self.jobs_for(self.round.trials())
 
@@ -206,11 +244,11 @@ class PromotionScheduler:
         self.tuning = None
         return True
 
-    def candidates(self) -> list[tuple[int, Program]]:
+    def candidates(self, most: int) -> list[tuple[int, Program]]:
         """The best `eligible` programs by proxy fitness whose rewrite is not equivalent to one
-        promoted (or picked) before, up to `promote_top` of them."""
+        promoted, screened (or picked) before, up to `most` of them."""
         picks: list[tuple[int, Program]] = []
-        for row, _ in self.store.best(20 * self.config.promote_top):
+        for row, _ in self.store.best(20 * most):
             if not self.eligible(row.fingerprint):
                 continue
             program = self.rewrite(row.id)
@@ -219,7 +257,7 @@ class PromotionScheduler:
                 continue
             self.promoted_keys.update(keys)
             picks.append((row.id, program))
-            if len(picks) == self.config.promote_top:
+            if len(picks) == most:
                 break
         return picks
 
@@ -234,8 +272,11 @@ class PromotionScheduler:
             return grown, []
         self.store.set_value(self.work_key, self.work)
         round_, self.round = self.round, None
-        if self.centres is None:
+        if self.stage is Stage.CENTRES:
             return [], [self.centre(round_)]
+        if self.stage is Stage.SCREEN:
+            return self.start_stage(Stage.PROMOTION, self.screen(round_), self.centres,
+                                    self.config.promote_score), []
         promotions = round_.scores([c.loss for c in self.centres])
         best_score = self.store.best(1, EvalKind.PROMOTED)
         best_score = best_score[0][1].fitness if best_score else math.inf
@@ -245,18 +286,43 @@ class PromotionScheduler:
             new_best = p.score < best_score
             if new_best:
                 best_score = p.score
-            out.append(Promoted(p, member, new_best))
+            out.append(Promoted(p, member, new_best, self.screened.get(p.program_id)))
+        self.journal_screen()
         return [], out
+
+    def screen(self, round_: PromotionRound) -> list[tuple[int, Program]]:
+        """The screen's best `promote_top` picks (by score, then proxy fitness), keeping every
+        pick's score to journal at the round's end."""
+        scores = round_.scores([c.loss for c in self.screen_centres])
+        self.screened = {s.program_id: s.score for s in scores}
+        order = sorted(range(len(scores)), key=lambda i: scores[i].score)
+        kept = sorted(order[:self.config.promote_top])
+        return [round_.picks[i] for i in kept]
+
+    def journal_screen(self) -> None:
+        """Journal the screen's scores (kind 'screened': promoted or not, none is screened
+        again)."""
+        for pid, score in self.screened.items():
+            self.store.add_evaluation(
+                pid, kind=EvalKind.SCREENED, fitness=score,
+                status=Status.OK if math.isfinite(score) else Status.FAILED,
+                task=",".join(self.config.screening), seeds=self.config.promote_seeds,
+                seconds=0.0, worker="promotion")
+        self.screened = {}
 
     def centre(self, round_: PromotionRound) -> Promoted:
         """Journal the seed program's sweep (its promotion, score 0: what the candidates are
         scored against) and each task's centre: its best factor there, and its loss (where it
         failed at every factor, factor 1 and tuned AdamW's loss)."""
         seed, = round_.scores([1.0] * len(round_.tasks))
+        promoted = len(self.references)
         self.centres = tuple(
             t if math.isfinite(t.loss) else TaskScore(t.task, 1.0, reference)
             for t, reference in zip(seed.per_task, self.references))
+        self.screen_centres = seed.per_task[promoted:]
+        seed = seed._replace(per_task=seed.per_task[:promoted])
         self.store.set_value("promotion_centres", [c._asdict() for c in self.centres])
+        self.store.set_value("screen_centres", [c._asdict() for c in self.screen_centres])
         self.promoted_keys.update(self.promotion_keys(self.rewrite(seed.program_id)))
         member = self.journal(seed._replace(score=0.0))
         return Promoted(seed._replace(score=0.0), member, False)
