@@ -97,3 +97,15 @@ def test_a_screen_needs_tasks_of_its_own_and_more_leaders_than_it_promotes():
         EvolveConfig(**{**SCREENED, "screen_top": 2}).check()
     assert EvolveConfig().screening == ()
     assert EvolveConfig(screen_tasks="digits").screening == ("digits-mlp", "digits-cnn-mini")
+
+
+def test_show_says_what_the_screen_trained_on(screened_run, capsys):
+    from lion_search.cli import main
+
+    folder, _ = screened_run
+    main(["show", str(folder)])
+    out = capsys.readouterr().out
+    store = RunStore.open(folder)
+    count = store.count(EvalKind.SCREENED)
+    store.close()
+    assert f"screen: {count} leader(s) trained on logreg first" in out

@@ -143,6 +143,10 @@ def show_run(args: argparse.Namespace) -> None:
         console.print(f"{promotion['promoted']} program(s) promoted to "
                       f"{', '.join(promotion['tasks'])}; promoted score: "
                       f"{PROMOTED_SCORES[promotion['score']]}")
+        if promotion.get("screen"):
+            console.print(f"screen: {promotion['screened']} leader(s) trained on "
+                          f"{', '.join(promotion['screen'])} first, the best of each round "
+                          "by the mean log ratio of their loss to the seed's promoted")
         budget = promotion.get("budget") or {}
         if budget:
             console.print(f"promotion budget per task: reference {budget['reference']}; "

@@ -100,7 +100,10 @@ def summarize(store: RunStore, top: int = 10) -> dict[str, Any]:
                       "references": store.value("promotion_references", []),
                       # each side's budget (search.promotion.budgets); None before it existed
                       "budget": store.value("promotion_budget"),
-                      "promoted": store.count(EvalKind.PROMOTED)},
+                      "promoted": store.count(EvalKind.PROMOTED),
+                      # the screen before promotion (search.promotion_scheduler); none: no screen
+                      "screen": [c["task"] for c in store.value("screen_centres", [])],
+                      "screened": store.count(EvalKind.SCREENED)},
         "best": _best_json(store),
         # the Kendall tau between proxy fitness and promoted score (runs.transfer)
         "transfer": transfer(store).to_json(),
