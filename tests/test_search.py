@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from lion_search.cli import main
 from lion_search.inspect.summary import summarize
 from lion_search.runs.journal import RunStore
 from lion_search.search import generations
@@ -267,13 +268,18 @@ def test_a_killed_ray_worker_is_replaced_and_the_budget_is_met(tmp_path):
 
 
 @pytest.mark.parametrize("source", ["best", "seeds"])
-def test_restarts_refill_the_population_from_the_best_or_the_seeds(tmp_path, source):
+def test_restarts_refill_the_population_from_the_best_or_the_seeds(tmp_path, source, capsys):
     # (generations of 4 end where the restarts come, at 20 and 40 trained evaluations; the
     # generation after the one in flight then is proposed from the restarted population)
     store, search, stats = run_search(tmp_path / "run", budget=52, restart_every=20,
                                       restart_from=source, batch_size=1, generation=4)
     assert stats.trained == 52 and search.population.restarted
     after = store.value("restart")["after"]
+    assert [(r["at"], r["source"]) for r in store.value("restarts")] == [(20, source),
+                                                                          (40, source)]
+    main(["show", str(tmp_path / "run")])
+    assert (f"restarts: 2, from the {source} after 20 trained evaluations; from the {source} "
+            "after 40") in capsys.readouterr().out
     evaluations = store.evaluations("search")
     restart_time = next(e.created for e in evaluations if e.id == after)
     # (a leader's confirmation has the leader for parent, whatever the population)

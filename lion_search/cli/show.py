@@ -128,6 +128,10 @@ def show_run(args: argparse.Namespace) -> None:
                       + (f"#{island['best']} (fitness {fitness_text(island['fitness'])})"
                          if island["best"] is not None else "none")
                       + f", {island['migrants_in']} migrants in")
+    if summary["restarts"]:
+        console.print(f"restarts: {len(summary['restarts'])}, "
+                      + "; ".join(f"from the {r['source']} after {r['at']:,} trained evaluations"
+                                  for r in summary["restarts"]))
     if summary["startup"]:
         console.print(f"start-up: {format_startup(summary['startup'])}")
     for ref in summary["references"]:

@@ -111,6 +111,8 @@ def summarize(store: RunStore, top: int = 10) -> dict[str, Any]:
         "verdict": verdict(store, run_best(store)),
         # the end-of-run check on held-back seeds (search.held_back), None before it
         "held_back": store.value("held_back"),
+        # the islands' restarts (search.renewal): {"after", "source", "at"} each
+        "restarts": store.value("restarts", []),
         "reproductions": reproductions_json(store),
         "proposals": proposals_json(store),
         "islands": islands_json(store, config),

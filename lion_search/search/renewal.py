@@ -6,6 +6,7 @@ alike.
 - When the best (by promoted score; by proxy fitness when promotion is off) has not improved
   for `restart_plateau` evaluations, the islands restart from the best program (the Lion
   search's restart on a plateau). A plateau counts from the last new best or restart.
+- Each restart is journaled (run value "restart", the last; "restarts", all of them).
 - Every `migrate_every` trained evaluations each island's best that the next island lacks is
   copied there (`Islands.migrate`).
 """
@@ -20,7 +21,7 @@ from lion_search.search.config import EvolveConfig
 from lion_search.search.islands import Islands
 from lion_search.search.population import RestartSource
 
-RESTART, IMPROVED = "restart", "improved_at"      # the run values
+RESTART, RESTARTS, IMPROVED = "restart", "restarts", "improved_at"    # the run values
 
 
 def journaled_restart(store: RunStore, config: EvolveConfig) -> dict | None:
@@ -67,6 +68,8 @@ class Renewal:
     def restart(self, source: RestartSource, trained: int) -> None:
         """Restart the islands from `source`, journaled (a resumed run restarts alike)."""
         last = self.store.evaluations(EvalKind.SEARCH, last=1)[0]
-        self.store.set_value(RESTART, {"after": last.id, "source": source, "at": trained})
+        record = {"after": last.id, "source": source, "at": trained}
+        self.store.set_value(RESTART, record)
+        self.store.set_value(RESTARTS, self.store.value(RESTARTS, []) + [record])
         self.islands.restart(source)
         self.improved(trained)
