@@ -83,9 +83,9 @@ def test_a_journal_from_a_newer_lion_search_is_refused_in_one_line(old_run):
 
 def test_every_journaled_kind_is_an_eval_kind(old_run):
     kinds = {k for (k,) in raw(old_run / JOURNAL, "SELECT DISTINCT kind FROM evaluations")}
-    # a one-task run of version 1 had no reference (no portfolio, no seed panel) and no
-    # held-back check
-    assert kinds == set(EvalKind) - {EvalKind.REFERENCE, EvalKind.HELD_BACK}
+    # a one-task run of version 1 had no reference (no portfolio, no seed panel), no
+    # held-back check and no screen
+    assert kinds == set(EvalKind) - {EvalKind.REFERENCE, EvalKind.HELD_BACK, EvalKind.SCREENED}
     assert EvalKind.PROMOTION == "promotion" and f"{EvalKind.PROMOTED}" == "promoted"
 
 
