@@ -27,6 +27,7 @@ from lion_search.bench.rediscovery_searches import (
     Plan,
     Settings,
     claim_out_folder,
+    evolve_command,
     rediscovery_plan,
 )
 from lion_search.language.errors import LionSearchError
@@ -147,6 +148,24 @@ def test_an_out_folder_searched_otherwise_is_refused(tmp_path):
         claim_out_folder(tmp_path, dataclasses.replace(settings, cpu_limit=120.0))
 
 
+def test_search_arguments_go_to_every_search_and_into_what_a_folder_holds(tmp_path):
+    """The settings under test reach each search's command; a folder searched without them is
+    not reused for a benchmark with them, and one from before they existed still is."""
+    plain = Settings(PLANS["text-lm-micro"], searches=2, cpu_limit=60.0)
+    restarts = dataclasses.replace(plain, search_args=("--restart-plateau", "3000"))
+    command = evolve_command(restarts, 2, tmp_path / "seed-2")
+    assert command[command.index("evolve") + 1:][:2] == ["--restart-plateau", "3000"]
+    # a setting the benchmark sets comes after them, so that its value wins
+    overriding = evolve_command(dataclasses.replace(plain, search_args=("--workers", "2")), 2,
+                                tmp_path / "seed-2")
+    last = len(overriding) - 1 - overriding[::-1].index("--workers")
+    assert overriding[last + 1] == "1"
+    assert "search_args" not in plain.searched()
+    claim_out_folder(tmp_path / "plain", plain)
+    with pytest.raises(LionSearchError, match=r"search_args None \(now \['--restart-plateau'"):
+        claim_out_folder(tmp_path / "plain", restarts)
+
+
 @pytest.mark.slow
 def test_a_tiny_benchmark_reports_what_its_journal_holds(tmp_path):
     """One search of 10 CPU seconds on quadratic, promoted to rosenbrock, tested on logreg with
@@ -205,7 +224,12 @@ def test_a_tiny_benchmark_reports_what_its_journal_holds(tmp_path):
 def test_bad_rediscovery_input_is_one_line(tmp_path):
     for args, message in ((["--proxy", "quadratic"], "needs --test-task"),
                           (["--searches", "0"], "--searches must be at least 1"),
-                          (["--cpu-limit", "-1"], "--cpu-limit must be a positive")):
+                          (["--cpu-limit", "-1"], "--cpu-limit must be a positive"),
+                          (["--search-args=--islands x"], "--search-args '--islands x' are not "
+                           "arguments of lion-search evolve: argument --islands: invalid int"),
+                          (["--search-args=--rng 3 --cpu=9"], "may not set --rng-seed, "
+                                                                     "--cpu-limit: the benchmark"),
+                          (["--search-args=--out x"], "may not set --out")):
         result = subprocess.run([*CLI, "bench", "--rediscovery", *args, "--out",
                                  str(tmp_path / "b")], capture_output=True, text=True,
                                 timeout=120, check=False, env={**os.environ})

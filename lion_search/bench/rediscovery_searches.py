@@ -3,7 +3,7 @@
 
 For each search seed s = 1..K, one process runs
 
-    lion-search evolve --task PROXY --promote-tasks PROMOTE --seed-programs adamw --workers 1
+    lion-search evolve [SEARCH_ARGS] --task PROXY --promote-tasks PROMOTE --seed-programs adamw --workers 1
         --rng-seed s --budget SEARCH_BUDGET --cpu-limit C --out OUT/seed-s
 
 `parallel` of them at once, so that each search's CPU budget C is its own process's CPU time
@@ -37,6 +37,9 @@ CPU_LIMIT = 1800.0        # CPU seconds of each search's process
 PARALLEL = 2              # searches at once
 TRIALS = 32               # tuning trials of each side on the test task
 SEARCH_BUDGET = 1_000_000  # evolve's --budget: a cap the CPU limit reaches first
+# The evolve settings each search's command sets (`evolve_command`): --search-args may not.
+BENCH_SETS = ("task", "promote_tasks", "seed_programs", "workers", "rng_seed", "budget",
+              "cpu_limit", "out", "force", "resume")
 SEED_PROGRAM = "adamw"
 ENDED = ("finished", "stopped")   # run states of a search that ran to its end
 SETTINGS_FILE = "settings.json"
@@ -77,13 +80,15 @@ def rediscovery_plan(proxy: str, promote_tasks: str | None = None,
 @dataclass(frozen=True)
 class Settings:
     """A rediscovery benchmark: `searches` search seeds (1..K) on `plan`, each with `cpu_limit`
-    CPU seconds, `parallel` at once; each side tuned with `trials` trials on the test task."""
+    CPU seconds and the evolve arguments `search_args` (the search settings under test),
+    `parallel` at once; each side tuned with `trials` trials on the test task."""
 
     plan: Plan
     searches: int = SEARCH_SEEDS
     cpu_limit: float = CPU_LIMIT
     parallel: int = PARALLEL
     trials: int = TRIALS
+    search_args: tuple[str, ...] = ()
 
     def check(self) -> None:
         """One line for a value that cannot run."""
@@ -102,9 +107,11 @@ class Settings:
         return range(1, self.searches + 1)
 
     def searched(self) -> dict:
-        """What a search's run depends on (a folder searched otherwise is not reused)."""
+        """What a search's run depends on (a folder searched otherwise is not reused; folders
+        searched before search arguments existed had none)."""
         return {"plan": self.plan._asdict(), "cpu_limit": self.cpu_limit,
-                "budget": SEARCH_BUDGET, "seed_program": SEED_PROGRAM}
+                "budget": SEARCH_BUDGET, "seed_program": SEED_PROGRAM,
+                **({"search_args": list(self.search_args)} if self.search_args else {})}
 
     def to_json(self) -> dict:
         return {**dataclasses.asdict(self), "plan": self.plan._asdict(),
@@ -128,9 +135,10 @@ def run_folder(out: Path, seed: int) -> Path:
 def evolve_command(settings: Settings, seed: int, folder: Path) -> list[str]:
     """The `lion-search evolve` command of search seed `seed`."""
     plan = settings.plan
-    return [*lion_search_command(), "evolve", "--task", plan.proxy, "--promote-tasks",
-            plan.promote_tasks, "--seed-programs", SEED_PROGRAM, "--workers", "1",
-            "--rng-seed", str(seed), "--budget", str(SEARCH_BUDGET), "--cpu-limit",
+    # the search arguments first: where they name a setting the benchmark sets, its wins
+    return [*lion_search_command(), "evolve", *settings.search_args, "--task", plan.proxy,
+            "--promote-tasks", plan.promote_tasks, "--seed-programs", SEED_PROGRAM, "--workers",
+            "1", "--rng-seed", str(seed), "--budget", str(SEARCH_BUDGET), "--cpu-limit",
             f"{settings.cpu_limit:g}", "--out", str(folder), "--force"]
 
 

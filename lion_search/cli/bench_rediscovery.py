@@ -5,11 +5,16 @@ time, and the report written to the out folder."""
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
+import shlex
 from pathlib import Path
 
 from rich.table import Table
 
 from lion_search.cli.display import console
+from lion_search.cli.parser import build_parser
+from lion_search.language.errors import LionSearchError
 
 DEFAULT_OUT = Path("runs") / "rediscovery"   # OUT is this, then -PROXY, unless told
 
@@ -34,6 +39,8 @@ def bench_rediscovery(args: argparse.Namespace) -> None:
     given = {k: v for k, v in (("searches", args.searches), ("cpu_limit", args.cpu_limit),
                                ("parallel", args.parallel), ("trials", args.trials))
              if v is not None}
+    if args.search_args:
+        given["search_args"] = evolve_arguments(args.search_args)
     settings = Settings(plan, **given)
     settings.check()
     out = Path(args.out or f"{DEFAULT_OUT}-{plan.proxy}")
@@ -69,3 +76,28 @@ def bench_rediscovery(args: argparse.Namespace) -> None:
                       highlight=False)
     console.print(f"\n{summary_line(report)}", markup=False, highlight=False)
     console.print(f"wrote {out / REPORT_MARKDOWN} and {out / REPORT_JSON}")
+
+
+def evolve_arguments(text: str) -> tuple[str, ...]:
+    """`text` split as a shell would, if `lion-search evolve` takes it and it sets none of the
+    benchmark's own settings (`BENCH_SETS`, however abbreviated); else one line naming what it
+    refused."""
+    from lion_search.bench.rediscovery_searches import BENCH_SETS
+
+    words = tuple(shlex.split(text))
+    parser, refused = build_parser(), io.StringIO()
+    try:
+        with contextlib.redirect_stderr(refused):
+            given = parser.parse_args(["evolve", *words])
+    except SystemExit:
+        reason = refused.getvalue().strip().splitlines()[-1].split("error: ")[-1]
+        raise LionSearchError(f"--search-args {text!r} are not arguments of lion-search "
+                              f"evolve: {reason}") from None
+    default = parser.parse_args(["evolve"])
+    fixed = [name for name in BENCH_SETS if getattr(given, name) != getattr(default, name)]
+    if fixed:
+        flags = ", ".join("--" + name.replace("_", "-") for name in fixed)
+        raise LionSearchError(f"--search-args may not set {flags}: the benchmark sets "
+                              f"{', '.join('--' + n.replace('_', '-') for n in BENCH_SETS)} "
+                              "itself")
+    return words

@@ -325,6 +325,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "each search's CPU seconds (default 1800)")
     p.add_argument("--parallel", type=int, help="with --rediscovery: searches at once "
                                                 "(default 2)")
+    p.add_argument("--search-args", metavar="ARGS", help="with --rediscovery: more "
+                   "`lion-search evolve` arguments for every search, given as one, e.g. "
+                   "--search-args=\"--restart-plateau 3000\": the search settings under test")
     p.add_argument("--trials", type=int, help="with --rediscovery: tuning trials of each "
                                               "optimizer on the test task, on seeds 0,1 "
                                               "(default 32)")
