@@ -225,10 +225,10 @@ def test_bad_rediscovery_input_is_one_line(tmp_path):
     for args, message in ((["--proxy", "quadratic"], "needs --test-task"),
                           (["--searches", "0"], "--searches must be at least 1"),
                           (["--cpu-limit", "-1"], "--cpu-limit must be a positive"),
-                          (["--search-args=--islands x"], "--search-args '--islands x' are not "
-                           "arguments of lion-search evolve: argument --islands: invalid int"),
-                          (["--search-args=--rng 3 --cpu=9"], "may not set --rng-seed, "
-                                                                     "--cpu-limit: the benchmark"),
+                          (["--search-args=--islands x"], ("--search-args '--islands x' are "
+                           "not arguments of lion-search evolve: argument --islands: invalid int")),
+                          (["--search-args=--rng 3 --cpu=9"], ("may not set --rng-seed, "
+                                                               "--cpu-limit: the benchmark")),
                           (["--search-args=--out x"], "may not set --out")):
         result = subprocess.run([*CLI, "bench", "--rediscovery", *args, "--out",
                                  str(tmp_path / "b")], capture_output=True, text=True,

@@ -8,14 +8,13 @@ from lion_search.runs.journal import EvalKind, RunStore
 from lion_search.runs.transfer import transfer
 from lion_search.search.config import EvolveConfig
 from lion_search.search.evolution import Search
-
 from tests.conftest import finished_search
 from tests.test_transfer import promoted_store
 
-SCREENED = dict(task="quadratic", budget=60, population=8, workers=1, promote_every=20,
-                promote_top=2, promote_tasks="rosenbrock", promote_trials=4,
-                seed_programs=("adamw", "sgd"), confirm_top=6, screen_tasks="logreg",
-                screen_top=4)
+SCREENED = {"task": "quadratic", "budget": 60, "population": 8, "workers": 1,
+            "promote_every": 20, "promote_top": 2, "promote_tasks": "rosenbrock",
+            "promote_trials": 4, "seed_programs": ("adamw", "sgd"), "confirm_top": 6,
+            "screen_tasks": "logreg", "screen_top": 4}
 
 
 @pytest.fixture(scope="module")

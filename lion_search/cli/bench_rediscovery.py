@@ -13,7 +13,7 @@ from pathlib import Path
 from rich.table import Table
 
 from lion_search.cli.display import console
-from lion_search.cli.parser import build_parser
+from lion_search.cli.evolve_options import add_evolve_options
 from lion_search.language.errors import LionSearchError
 
 DEFAULT_OUT = Path("runs") / "rediscovery"   # OUT is this, then -PROXY, unless told
@@ -85,15 +85,16 @@ def evolve_arguments(text: str) -> tuple[str, ...]:
     from lion_search.bench.rediscovery_searches import BENCH_SETS
 
     words = tuple(shlex.split(text))
-    parser, refused = build_parser(), io.StringIO()
+    parser, refused = argparse.ArgumentParser(prog="lion-search evolve"), io.StringIO()
+    add_evolve_options(parser)
     try:
         with contextlib.redirect_stderr(refused):
-            given = parser.parse_args(["evolve", *words])
+            given = parser.parse_args(words)
     except SystemExit:
         reason = refused.getvalue().strip().splitlines()[-1].split("error: ")[-1]
         raise LionSearchError(f"--search-args {text!r} are not arguments of lion-search "
                               f"evolve: {reason}") from None
-    default = parser.parse_args(["evolve"])
+    default = parser.parse_args([])
     fixed = [name for name in BENCH_SETS if getattr(given, name) != getattr(default, name)]
     if fixed:
         flags = ", ".join("--" + name.replace("_", "-") for name in fixed)
