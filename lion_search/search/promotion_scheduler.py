@@ -313,14 +313,15 @@ class PromotionScheduler:
     def centre(self, round_: PromotionRound) -> Promoted:
         """Journal the seed program's sweep (its promotion, score 0: what the candidates are
         scored against) and each task's centre: its best factor there, and its loss (where it
-        failed at every factor, factor 1 and tuned AdamW's loss)."""
+        failed at every factor, factor 1 and tuned AdamW's loss); the screen tasks' alike (where
+        it failed, no screen)."""
         seed, = round_.scores([1.0] * len(round_.tasks))
-        promoted = len(self.references)
+        tasks = len(self.references)      # the promotion tasks; the screen's follow them
         self.centres = tuple(
             t if math.isfinite(t.loss) else TaskScore(t.task, 1.0, reference)
             for t, reference in zip(seed.per_task, self.references))
-        self.screen_centres = seed.per_task[promoted:]
-        seed = seed._replace(per_task=seed.per_task[:promoted])
+        self.screen_centres = seed.per_task[tasks:]
+        seed = seed._replace(per_task=seed.per_task[:tasks])
         self.store.set_value("promotion_centres", [c._asdict() for c in self.centres])
         self.store.set_value("screen_centres", [c._asdict() for c in self.screen_centres])
         self.promoted_keys.update(self.promotion_keys(self.rewrite(seed.program_id)))
