@@ -3,8 +3,8 @@
 
 For each search seed s = 1..K, one process runs
 
-    lion-search evolve [SEARCH_ARGS] --task PROXY --promote-tasks PROMOTE --seed-programs adamw --workers 1
-        --rng-seed s --budget SEARCH_BUDGET --cpu-limit C --out OUT/seed-s
+    lion-search evolve [SEARCH_ARGS] --task PROXY --promote-tasks PROMOTE --seed-programs adamw
+        --workers 1 --rng-seed s --budget SEARCH_BUDGET --cpu-limit C --out OUT/seed-s
 
 `parallel` of them at once, so that each search's CPU budget C is its own process's CPU time
 (its worker thread included; `evolve --cpu-limit`), measured again from outside when it ends

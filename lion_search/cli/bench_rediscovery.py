@@ -8,6 +8,7 @@ import argparse
 import contextlib
 import io
 import shlex
+from collections.abc import Sequence
 from pathlib import Path
 
 from rich.table import Table
@@ -97,8 +98,11 @@ def evolve_arguments(text: str) -> tuple[str, ...]:
     default = parser.parse_args([])
     fixed = [name for name in BENCH_SETS if getattr(given, name) != getattr(default, name)]
     if fixed:
-        flags = ", ".join("--" + name.replace("_", "-") for name in fixed)
-        raise LionSearchError(f"--search-args may not set {flags}: the benchmark sets "
-                              f"{', '.join('--' + n.replace('_', '-') for n in BENCH_SETS)} "
-                              "itself")
+        raise LionSearchError(f"--search-args may not set {flags(fixed)}: the benchmark sets "
+                              f"{flags(BENCH_SETS)} itself")
     return words
+
+
+def flags(names: Sequence[str]) -> str:
+    """Settings as the command line spells them: --rng-seed, --cpu-limit."""
+    return ", ".join("--" + name.replace("_", "-") for name in names)
