@@ -86,7 +86,7 @@ class Transfer(NamedTuple):
                 "points": [{"id": p.program,
                             "fitness": p.fitness if math.isfinite(p.fitness) else None,
                             "score": p.score if math.isfinite(p.score) else None,
-                            "screen": None if math.isnan(p.screen) else p.screen}
+                            "screen": p.screen if math.isfinite(p.screen) else None}
                            for p in self.points]}
 
 
