@@ -14,6 +14,7 @@ from lion_search.inspect.summary import summarize
 from lion_search.language.library import read_program
 from lion_search.runs import journal_proposals
 from lion_search.runs.journal import RunStore
+from lion_search.search import renewal
 from lion_search.search.config import EvolveConfig
 from lion_search.search.evolution import Search
 from lion_search.search.islands import Islands
@@ -164,7 +165,7 @@ def test_a_plateau_restart_survives_a_kill_and_the_resumed_run_takes_it_up(tmp_p
         time.sleep(0.05)
         if (out / "journal.sqlite").exists():
             store = RunStore.open(out)
-            restart = store.value("restart")
+            restart = (store.value("restarts") or [None])[-1]
             store.close()
     process.send_signal(signal.SIGKILL)
     process.wait()
@@ -173,7 +174,7 @@ def test_a_plateau_restart_survives_a_kill_and_the_resumed_run_takes_it_up(tmp_p
     config = EvolveConfig.from_json(store.config)
     search = Search(store, config)
     search.load()
-    latest = store.value("restart")
+    latest = store.value("restarts")[-1]
     assert search.population.restarted == RestartSource.BEST
     assert search.renewal.improved_at >= latest["at"]
     held = [m.id for p in search.population.populations for m in p.members]
@@ -181,4 +182,16 @@ def test_a_plateau_restart_survives_a_kill_and_the_resumed_run_takes_it_up(tmp_p
     assert set(held) <= evaluated_after
     stats = search.run()
     assert stats.trained == 400 == store.count("search", cached=False)
+    store.close()
+
+
+def test_a_journal_from_before_the_restart_history_resumes_from_its_last_restart(tmp_path):
+    # (journals written before "restarts" kept only the last restart, as run value "restart")
+    config = EvolveConfig(budget=10, restart_plateau=5)
+    store = RunStore.create(tmp_path / "run", config.to_json())
+    last = {"after": 7, "source": "best", "at": 5}
+    store.set_value("restart", last)
+    assert renewal.journaled_restart(store, config) == last
+    store.set_value("restarts", [{"after": 3, "source": "seeds", "at": 2}, last | {"at": 6}])
+    assert renewal.journaled_restart(store, config)["at"] == 6
     store.close()

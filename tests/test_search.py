@@ -274,7 +274,7 @@ def test_restarts_refill_the_population_from_the_best_or_the_seeds(tmp_path, sou
     store, search, stats = run_search(tmp_path / "run", budget=52, restart_every=20,
                                       restart_from=source, batch_size=1, generation=4)
     assert stats.trained == 52 and search.population.restarted
-    after = store.value("restart")["after"]
+    after = store.value("restarts")[-1]["after"]
     assert [(r["at"], r["source"]) for r in store.value("restarts")] == [(20, source),
                                                                           (40, source)]
     main(["show", str(tmp_path / "run")])

@@ -27,9 +27,14 @@ def warn(warning: str | None) -> None:
 
 
 def verdict_lines(summary: dict) -> list[str]:
-    """The verdict against the seed, how the reproductions moved and the held-back check, as
-    printed (with their warnings)."""
-    lines = [summary["verdict"]] if summary["verdict"] else []
+    """The proxy's transfer to promotion, the verdict against the seed, how the reproductions
+    moved and the held-back check, as printed (with their warnings)."""
+    transfer = summary["transfer"]
+    lines = [transfer["describe"]] if transfer["promoted"] else []
+    if transfer["warning"]:
+        lines.append(f"[bold red]warning:[/] {transfer['warning']}")
+    if summary["verdict"]:
+        lines.append(summary["verdict"])
     if summary["reproductions"]:
         lines.append(summary["reproductions"]["describe"])
     held_back = summary["held_back"]

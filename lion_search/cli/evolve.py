@@ -254,11 +254,6 @@ def _print_outcome(folder: Path, state: str) -> None:
                       best["by"] == "promoted score" else
                       f"  nothing was promoted: the best by proxy fitness "
                       f"({fitness_text(best['fitness'])})")
-    transfer = summary["transfer"]
-    if transfer["promoted"]:
-        console.print(transfer["describe"])
-    if transfer["warning"]:
-        console.print(f"[bold red]warning:[/] {transfer['warning']}")
     for line in verdict_lines(summary):
         console.print(line)
     table = Table(title="the proxy's leaders: best programs by proxy fitness")

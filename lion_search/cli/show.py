@@ -157,11 +157,6 @@ def show_run(args: argparse.Namespace) -> None:
                           f"candidates {budget['candidates']}")
         if budget.get("note"):
             console.print(f"[bold yellow]note:[/] {budget['note']}")
-    transfer = summary["transfer"]
-    if transfer["promoted"]:
-        console.print(transfer["describe"])
-    if transfer["warning"]:
-        console.print(f"[bold red]warning:[/] {transfer['warning']}")
     for line in verdict_lines(summary):
         console.print(line)
     table = Table(title="best programs by proxy fitness")

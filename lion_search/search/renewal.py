@@ -6,7 +6,7 @@ alike.
 - When the best (by promoted score; by proxy fitness when promotion is off) has not improved
   for `restart_plateau` evaluations, the islands restart from the best program (the Lion
   search's restart on a plateau). A plateau counts from the last new best or restart.
-- Each restart is journaled (run value "restart", the last; "restarts", all of them).
+- Each restart is journaled (run value "restarts", all of them in order).
 - Every `migrate_every` trained evaluations each island's best that the next island lacks is
   copied there (`Islands.migrate`).
 """
@@ -21,14 +21,15 @@ from lion_search.search.config import EvolveConfig
 from lion_search.search.islands import Islands
 from lion_search.search.population import RestartSource
 
-RESTART, RESTARTS, IMPROVED = "restart", "restarts", "improved_at"    # the run values
+RESTARTS, IMPROVED = "restarts", "improved_at"    # the run values
 
 
 def journaled_restart(store: RunStore, config: EvolveConfig) -> dict | None:
     """The last restart, {"after": evaluation id, "source": a RestartSource, "at": trained},
-    or None (a run journaled before restarts had sources kept only the evaluation id)."""
-    after = store.value("restart_after")
-    return store.value(RESTART) or (
+    or None. Older journals kept only the last restart (run value "restart"), or before
+    restarts had sources only its evaluation id ("restart_after")."""
+    restarts, after = store.value(RESTARTS), store.value("restart_after")
+    return restarts[-1] if restarts else store.value("restart") or (
         {"after": after, "source": config.restart_from, "at": 0} if after else None)
 
 
@@ -69,7 +70,6 @@ class Renewal:
         """Restart the islands from `source`, journaled (a resumed run restarts alike)."""
         last = self.store.evaluations(EvalKind.SEARCH, last=1)[0]
         record = {"after": last.id, "source": source, "at": trained}
-        self.store.set_value(RESTART, record)
         self.store.set_value(RESTARTS, self.store.value(RESTARTS, []) + [record])
         self.islands.restart(source)
         self.improved(trained)
