@@ -30,6 +30,7 @@ from lion_search.bench.rediscovery_searches import (
     evolve_command,
     rediscovery_plan,
 )
+from lion_search.bench.rediscovery_tunings import TuningJob, run_tunings, tune_command
 from lion_search.language.errors import LionSearchError
 from lion_search.runs import journal_proposals
 from lion_search.runs.journal import EvalKind, RunStore
@@ -186,6 +187,9 @@ def test_a_tiny_benchmark_reports_what_its_journal_holds(tmp_path):
         [gap_closed(*x) for x in zip(adamw["per_seed"], muon["per_seed"],
                                      seed["tuned"]["per_seed"])], nan_ok=True)
     assert report["successes"] == int(seed["success"]) and report["searches"] == 1
+    # the tunings ran as `lion-search tune` processes; the report read their studies
+    assert adamw["trained"] == muon["trained"] == seed["tuned"]["trained"] == 0
+    assert "val loss" in (out / "tune-seed-1.log").read_text()
     assert seed["process"]["exit_code"] == 0 and seed["process"]["cpu_seconds"] >= 10
 
     store = RunStore.open(out / "seed-1")
@@ -237,3 +241,15 @@ def test_bad_rediscovery_input_is_one_line(tmp_path):
         assert result.returncode == 2 and len(lines) == 1 and message in lines[0], \
             result.stderr
     assert not (tmp_path / "b").exists()
+
+
+def test_a_tuning_that_fails_is_named_with_its_log_and_the_others_still_run(tmp_path):
+    jobs = [TuningJob("broken", str(tmp_path / "missing.py"), None),
+            TuningJob("adamw", "adamw", 2)]
+    assert tune_command(jobs[1], "quadratic", 1, (0, 3))[-10:] == [
+        "tune", "adamw", "--task", "quadratic", "--trials", "1", "--seeds", "0,3",
+        "--tune-constants", "2"]
+    with pytest.raises(LionSearchError, match=rf"tuning\(s\) failed: broken \(see {tmp_path}"
+                                              r"/tune-broken.log\)$"):
+        run_tunings(jobs, "quadratic", 1, (0,), 2, tmp_path, lambda msg: None)
+    assert "val loss" in (tmp_path / "tune-adamw.log").read_text()

@@ -13,7 +13,8 @@ and shown beside it, since ablation can change what a program is). It is then tu
 held-out TEST task exactly as `lion-search tune OUT/simplified-s.py --task TEST --trials N
 --seeds 0,1 --tune-constants 4` tunes it (its lr and its 4 most sensitive constants), and AdamW
 and Muon as `lion-search tune adamw --task TEST --trials N --seeds 0,1` does (the lr and all
-their hyperparameters): the same Optuna studies, so each is trained once. With L the tuned
+their hyperparameters): the same Optuna studies, so each is trained once. The six tunings run
+as those commands, `parallel` at once (`bench.rediscovery_tunings`), before they are read. With L the tuned
 validation loss (the best trial's mean over the tuning seeds),
 
     gap closed  g = (L_adamw - L_program) / (L_adamw - L_muon)
@@ -57,6 +58,7 @@ from lion_search.bench.rediscovery_searches import (
     run_folder,
     run_searches,
 )
+from lion_search.bench.rediscovery_tunings import TuningJob, run_tunings
 from lion_search.evaluation.tasks import get_task
 from lion_search.evaluation.tuning import Tuned, TuneSpec, declaration_for, tune
 from lion_search.language.errors import LionSearchError
@@ -206,7 +208,6 @@ def assess_seed(out: Path, seed: int, settings: Settings, baselines: Baselines,
                 process: SearchProcess | None, progress: Callable[[str], None]) -> SeedOutcome:
     """Simplify seed `seed`'s RUN:best, relate it, tune it on the test task, and read its run's
     history from the journal."""
-    progress(f"seed {seed}: simplifying RUN:best")
     best, path = simplified_best(out, seed)
     program = load_program(str(path))
     tuned = tune_like_the_command(str(path), settings.plan.test_task, settings.trials,
@@ -259,6 +260,12 @@ def rediscovery(settings: Settings, out: Path,
     to OUT/rediscovery.json and OUT/rediscovery.md."""
     settings.check()
     processes = run_searches(settings, out, progress)
+    jobs = [TuningJob(name, name, None) for name in (SEED_PROGRAM, TARGET)]
+    for seed in settings.seeds:
+        progress(f"seed {seed}: simplifying RUN:best")
+        jobs.append(TuningJob(f"seed-{seed}", str(simplified_best(out, seed)[1]), CONSTANTS))
+    run_tunings(jobs, settings.plan.test_task, settings.trials, TUNING_SEEDS, settings.parallel,
+                out, progress)
     baselines = tune_baselines(settings, progress)
     report = Report(settings, baselines, tuple(
         assess_seed(out, s, settings, baselines, processes[s], progress) for s in settings.seeds))
