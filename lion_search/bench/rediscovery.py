@@ -68,6 +68,7 @@ from lion_search.runs.journal import EvalKind, RunStore
 from lion_search.runs.lock import hold
 from lion_search.runs.references import load_program, program_name, run_best
 from lion_search.selection.simplify_run import simplify_in_run
+from lion_search.selection.untested import untested_warning_in_run
 
 CONSTANTS = 4             # a found program's constants tuned (the most sensitive), as 15.2
 TUNING_SEEDS = (0, 1)
@@ -180,6 +181,7 @@ class SeedOutcome(NamedTuple):
     new_after: float            # new-program share after SETTLED trained evaluations
     windows: tuple[Window, ...]
     process: SearchProcess | None
+    untested: str | None        # the simplified program's code its search never trained
 
     @property
     def success(self) -> bool:
@@ -201,7 +203,8 @@ class SeedOutcome(NamedTuple):
                 "new_share_after_settled": self.new_after,
                 "windows": [{**w._asdict(), "hit_rate": w.hit_rate, "new_share": w.new_share,
                              "equivalent_share": w.equivalent_share} for w in self.windows],
-                "process": None if self.process is None else self.process._asdict()}
+                "process": None if self.process is None else self.process._asdict(),
+                "untested": self.untested}
 
 
 def assess_seed(out: Path, seed: int, settings: Settings, baselines: Baselines,
@@ -221,13 +224,14 @@ def assess_seed(out: Path, seed: int, settings: Settings, baselines: Baselines,
         proposals = history(store)
         row = store.program(best)
         trained = store.count(EvalKind.SEARCH, cached=False)
+        untested = untested_warning_in_run(store, program)
     finally:
         store.close()
     return SeedOutcome(seed, str(run_folder(out, seed)), best, str(program), relate(program),
                        relate(parse_program(row.text)), tuned, gap, per_seed,
                        first_found(proposals, row.fingerprint), trained,
                        sum(r.kind is EvalKind.SEARCH and r.mutant for r in proposals),
-                       new_share_after(proposals), windows(proposals), process)
+                       new_share_after(proposals), windows(proposals), process, untested)
 
 
 class Report(NamedTuple):
@@ -342,6 +346,8 @@ def markdown(report: Report, out: Path) -> str:
         lines += ["", f"Seed {o.seed}, {o.run}:best (#{o.best}; as found: "
                       f"{o.found_as.headline}) simplified, {o.relation.headline}, gap closed "
                       f"{share_text(o.gap)}:", "", "```python", o.program, "```"]
+        if o.untested:
+            lines += ["", f"Warning: {o.untested}."]
     lines += ["", f"Cache hits per {WINDOW:,} proposed mutants (in brackets: the share of "
                   "proposals that trained a new program; the share of all mutants generated, "
                   "re-mutated ones included, that were equivalent to a program seen):", ""]

@@ -21,7 +21,8 @@ def fitness_text(x: float | None) -> str:
 
 
 def warn(warning: str | None) -> None:
-    """Print the lr check's warning about a program shown or exported, if it has one."""
+    """Print a warning about a program shown or exported (its lr check's, its untested
+    code's), if it has one."""
     if warning:
         console.print(f"[bold yellow]warning:[/] {warning}")
 

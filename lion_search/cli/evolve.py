@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Iterator
 
 from rich.table import Table
 
-from lion_search.cli.display import console, fitness_text, verdict_lines
+from lion_search.cli.display import console, fitness_text, verdict_lines, warn
 from lion_search.language.errors import LionSearchError
 
 if TYPE_CHECKING:
@@ -238,14 +238,18 @@ def _search(args: argparse.Namespace, store: RunStore, config: EvolveConfig) -> 
 def _print_outcome(folder: Path, state: str) -> None:
     from lion_search.inspect.summary import summarize
     from lion_search.language.shapes import format_cost
+    from lion_search.language.parser import parse_program
     from lion_search.runs.journal import RunStore
+    from lion_search.selection.untested import untested_warning_in_run
 
     store = RunStore.open(folder)
     summary = summarize(store, 5)
+    best = summary["best"]
+    untested = best and untested_warning_in_run(
+        store, parse_program(best["simplified"] or best["program"]))
     store.close()
     console.print(f"{state}: {summary['evaluations']} evaluations trained, "
                   f"{summary['cache_hits']} cache hits ({100 * summary['cache_hit_rate']:.0f}%)")
-    best = summary["best"]
     if best:
         console.print(f"{folder}:best (#{best['id']}) is {best['relation']['headline']}",
                       markup=False, highlight=False)
@@ -254,6 +258,7 @@ def _print_outcome(folder: Path, state: str) -> None:
                       best["by"] == "promoted score" else
                       f"  nothing was promoted: the best by proxy fitness "
                       f"({fitness_text(best['fitness'])})")
+        warn(untested)
     for line in verdict_lines(summary):
         console.print(line)
     table = Table(title="the proxy's leaders: best programs by proxy fitness")

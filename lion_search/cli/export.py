@@ -26,6 +26,7 @@ def cmd_export(args: argparse.Namespace) -> None:
         program, advice = form.program, (form.learning_rate, form.why)
         console.print(f"exporting {form.form}, as {program.name}")
         warn(form.note)
+        warn(form.untested)
     else:
         program, advice = load_program(args.program), DEFAULT_LR_ADVICE
     write = write_optax_module

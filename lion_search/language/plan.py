@@ -145,15 +145,16 @@ def deciding(code: Code) -> list:
     return reaches[::-1]
 
 
-def static_branches(code: Code, facts: tuple, evaluate: Callable) -> list:
-    """For a tensor of `facts`: the Mode of each instruction if the program ran on it whole,
-    TAKE_A or TAKE_B for a where whose condition is static there, else RUN. Static values are
-    `evaluate(op, values)`: floats in, a float out, with the op's own float32 semantics; only
-    those that decide a where are computed."""
+def static_values(code: Code, facts: tuple, evaluate: Callable, wanted: list) -> tuple:
+    """For a tensor of `facts`: (modes, values). modes: the Mode of each instruction if the
+    program ran on it whole, TAKE_A or TAKE_B for a where whose condition is static there, else
+    RUN. values: each instruction's static value there, None where it is not static or not
+    `wanted` (by instruction). Static values are `evaluate(op, values)`: floats in, a float
+    out, with the op's own float32 semantics."""
     kinds = {name: kind for name, kind, _ in code.ops}
     known = dict(zip(code.facts, facts))
-    modes = []
-    for (dst, op, args), needed in zip(code.body, deciding(code)):
+    modes, computed = [], []
+    for (dst, op, args), needed in zip(code.body, wanted):
         values = [known.get(a) if isinstance(a, str) else a for a in args]
         mode, value = Mode.RUN, None
         if op == "where" and values[0] is not None:
@@ -163,7 +164,14 @@ def static_branches(code: Code, facts: tuple, evaluate: Callable) -> list:
             value = evaluate(op, values)
         known[dst] = value
         modes.append(mode)
-    return modes
+        computed.append(value)
+    return modes, computed
+
+
+def static_branches(code: Code, facts: tuple, evaluate: Callable) -> list:
+    """For a tensor of `facts`: the modes of `static_values`, computing only the static values
+    that decide a where."""
+    return static_values(code, facts, evaluate, deciding(code))[0]
 
 
 def live_sets(code: Code, branches: list) -> tuple:

@@ -200,6 +200,18 @@ class _Printer:
         return f"{ins.op}({', '.join(text for text, _ in args)})", _PREC_ATOM
 
 
+def expression_text(program: Program, arg: Arg) -> str:
+    """`arg` of `program` as its printed text writes it: a temporary as its folded
+    expression, another name as printed, a constant as in program text."""
+    return _Printer(program).arg(arg)[0]
+
+
+def instruction_text(program: Program, index: int) -> str:
+    """The expression instruction `index` of `program` computes, as its printed text writes it
+    (its temporary arguments folded)."""
+    return _Printer(program).instruction(program.body[index])[0]
+
+
 def print_program(program: Program) -> str:
     """Readable program text; single-use temporaries are folded back into expressions."""
     printer = _Printer(program)

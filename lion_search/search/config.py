@@ -292,6 +292,12 @@ class EvolveConfig:
         """The tasks a promotion round's leaders are screened on (none: no screen)."""
         return () if self.screen_tasks == "none" else resolve_tasks(self.screen_tasks)
 
+    @property
+    def trained_on(self) -> tuple[str, ...]:
+        """Every task a candidate may be trained on: the search's, the screen's and
+        promotion's."""
+        return tuple(dict.fromkeys(self.tasks + self.screening + self.promotion[0]))
+
     @functools.cached_property
     def promotion(self) -> tuple[tuple[str, ...], int]:
         """(tasks, every): where and how often the best programs are promoted (every 0: off)."""

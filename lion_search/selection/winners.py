@@ -12,6 +12,7 @@ from lion_search.language.program import Program
 from lion_search.runs.journal import RunStore
 from lion_search.runs.references import program_name, run_best
 from lion_search.runs.verdict import export_note
+from lion_search.selection.untested import untested_warning_in_run
 
 
 class ExportForm(NamedTuple):
@@ -24,6 +25,7 @@ class ExportForm(NamedTuple):
     why: str
     form: str
     note: str | None = None    # how it lost to the seed, if it did (`runs.verdict.export_note`)
+    untested: str | None = None  # its code no training of the run tested (`selection.untested`)
 
 
 def export_form(folder: Path, ref: str, raw: bool = False) -> ExportForm:
@@ -41,16 +43,18 @@ def export_form(folder: Path, ref: str, raw: bool = False) -> ExportForm:
         simplified = store.simplified(row.id)
         schedule = store.config.get("schedule", "warmup_cosine")
         note = export_note(store, row.id)
+        if raw:
+            program, form = parse_program(row.text), f"#{row.id} as the search journaled it"
+        elif simplified is not None:
+            program, form = (parse_program(simplified),
+                             f"#{row.id} as `lion-search simplify` saved it")
+        else:
+            program, form = rewrite(parse_program(row.text))[0], (
+                f"#{row.id} without dead code, by exact rewrite rules (`lion-search simplify` "
+                "also ablates on the proxy)")
+        untested = untested_warning_in_run(store, program)
     finally:
         store.close()
-    if raw:
-        program, form = parse_program(row.text), f"#{row.id} as the search journaled it"
-    elif simplified is not None:
-        program, form = parse_program(simplified), f"#{row.id} as `lion-search simplify` saved it"
-    else:
-        program, form = rewrite(parse_program(row.text))[0], (
-            f"#{row.id} without dead code, by exact rewrite rules (`lion-search simplify` also "
-            "ablates on the proxy)")
     program, scale = unscale_lr(program)
     return ExportForm(replace(program, name=program_name(folder, row.id)), scale,
-                      f"the peak lr of the search's {schedule} schedule", form, note)
+                      f"the peak lr of the search's {schedule} schedule", form, note, untested)
