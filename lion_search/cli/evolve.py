@@ -237,8 +237,8 @@ def _search(args: argparse.Namespace, store: RunStore, config: EvolveConfig) -> 
 
 def _print_outcome(folder: Path, state: str) -> None:
     from lion_search.inspect.summary import summarize
-    from lion_search.language.shapes import format_cost
     from lion_search.language.parser import parse_program
+    from lion_search.language.shapes import format_cost
     from lion_search.runs.journal import RunStore
     from lion_search.selection.untested import untested_warning_in_run
 
