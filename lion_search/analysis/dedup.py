@@ -141,8 +141,10 @@ def quantize(values: np.ndarray) -> bytes:
     return np.stack([rounded, exponent.astype(np.int64), code]).tobytes()
 
 
-def fingerprint(program: Program, steps: int = 4, facts: tuple = FINGERPRINT_FACTS) -> str:
+def fingerprint(program: Program, steps: int = 4, facts: tuple = FINGERPRINT_FACTS,
+                zero_memory: bool = False) -> str:
     """A hex key of the program's outputs over `steps` steps on fixed inputs, rounded.
+    With `zero_memory` the memory slots start at zero, as in training, not random.
 
     Step k feeds (w_k, g_k, lr_k, t_k, memory_k) and gets (u_k, memory_{k+1}[, evaluation
     weights]); then w_{k+1} = w_k - u_k. This runs once for each entry of `facts` (default
@@ -156,6 +158,8 @@ def fingerprint(program: Program, steps: int = 4, facts: tuple = FINGERPRINT_FAC
     if not 1 <= steps <= len(FINGERPRINT_T):
         raise ValueError(f"steps must be in 1..{len(FINGERPRINT_T)}, got {steps}")
     inputs = fingerprint_inputs(steps, size_for(program).memory)
+    if zero_memory:
+        inputs = inputs._replace(memory=np.zeros_like(inputs.memory))
     runs = [(declared, PROBE_STEPS_T) for declared in facts]
     if "T" in live_reads(program):
         runs += [(None, total) for total in FINGERPRINT_LENGTHS]

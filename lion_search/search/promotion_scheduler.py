@@ -153,13 +153,17 @@ class PromotionScheduler:
             self.rewritten[program_id] = rewrite(program)[0]
         return self.rewritten[program_id]
 
-    def promotion_keys(self, program: Program) -> tuple[str, str]:
-        """(data-flow hash, fingerprint over the promotion tasks' tensor facts) of `program`:
-        programs with equal keys train alike on every promotion task."""
+    def promotion_keys(self, program: Program) -> tuple[str, str, str]:
+        """(data-flow hash, fingerprint over the promotion tasks' tensor facts, the same from
+        zero memory) of `program`: programs with an equal key train alike on every promotion
+        task. The last key is training's start: programs whose state stays zero from zero (a
+        slot that only ever multiplies itself) but differs from the fingerprint's random start
+        were promoted six times over in one run (BENCHMARKS 31)."""
         if self.facts is None:
             self.facts = facts_runs(f for task in self.config.promotion[0]
                                     for f in tensor_facts_of(task))
-        return dataflow_hash(program), fingerprint(program, facts=self.facts)
+        return (dataflow_hash(program), fingerprint(program, facts=self.facts),
+                "zero " + fingerprint(program, facts=self.facts, zero_memory=True))
 
     def start(self, trained: int, search_work: float, final: bool = False) -> list[Job]:
         """The jobs of a new round, if one is due after `trained` evaluations of the search
