@@ -146,15 +146,11 @@ def test_a_resumed_scheduler_does_not_promote_a_program_twice(promoted):
     store.close()
 
 
-def test_programs_that_differ_only_where_no_promotion_task_goes_are_promoted_once(tmp_path):
-    """Programs that differ only in a branch for kernels (rank >= 3) train alike on rosenbrock's
-    vector: a round picks the first of them and the next distinct program, not both."""
+def picks_among(tmp_path, texts):
+    """A round's picks among programs of these texts, in order of proxy fitness, each of which
+    the search's own keys tell apart."""
     store = RunStore.create(tmp_path / "run", CONFIG.to_json())
     cache = DedupCache()
-    texts = ["def p(w, g, lr, t, m):\n    m = interp(g, m, 0.9)\n    return lr * m, m\n",
-             "def p(w, g, lr, t, m):\n    m = interp(g, m, 0.9)\n"
-             "    return lr * where(rank >= 3, sign(m), m), m\n",
-             "def p(w, g, lr, t):\n    return lr * sign(g)\n"]
     for fitness, text in zip((0.1, 0.2, 0.3), texts):
         pid = store.add_program(text, cache.keys(parse_program(text)), None, "test", "child")
         store.add_evaluation(pid, kind="search", fitness=fitness, status="ok", task="quadratic",
@@ -162,6 +158,17 @@ def test_programs_that_differ_only_where_no_promotion_task_goes_are_promoted_onc
     assert len({cache.keys(parse_program(t))[1] for t in texts}) == 3   # the search's keys differ
     picks = PromotionScheduler(store, CONFIG, cache).candidates(CONFIG.promote_top)
     store.close()
+    return picks
+
+
+def test_programs_that_differ_only_where_no_promotion_task_goes_are_promoted_once(tmp_path):
+    """Programs that differ only in a branch for kernels (rank >= 3) train alike on rosenbrock's
+    vector: a round picks the first of them and the next distinct program, not both."""
+    texts = ["def p(w, g, lr, t, m):\n    m = interp(g, m, 0.9)\n    return lr * m, m\n",
+             "def p(w, g, lr, t, m):\n    m = interp(g, m, 0.9)\n"
+             "    return lr * where(rank >= 3, sign(m), m), m\n",
+             "def p(w, g, lr, t):\n    return lr * sign(g)\n"]
+    picks = picks_among(tmp_path, texts)
     assert [str(p).count("sign") for _, p in picks] == [0, 1] and picks[1][1].slots == 0
 
 
@@ -169,16 +176,8 @@ def test_programs_whose_state_stays_zero_from_zero_are_promoted_once(tmp_path):
     """A slot that only ever multiplies itself stays zero in training, from zero: such programs
     train as `lr * g` whatever the factor, though the search's fingerprint (from a random
     state) tells them apart. A round picks the first and the next distinct program."""
-    store = RunStore.create(tmp_path / "run", CONFIG.to_json())
-    cache = DedupCache()
     texts = ["def p(w, g, lr, t, m):\n    m = m * 0.5\n    return lr * g + m, m\n",
              "def p(w, g, lr, t, m):\n    m = m * 0.7\n    return lr * g + m, m\n",
              "def p(w, g, lr, t):\n    return lr * sign(g)\n"]
-    for fitness, text in zip((0.1, 0.2, 0.3), texts):
-        pid = store.add_program(text, cache.keys(parse_program(text)), None, "test", "child")
-        store.add_evaluation(pid, kind="search", fitness=fitness, status="ok", task="quadratic",
-                             seeds=(0,), seconds=0.1, worker="t")
-    assert len({cache.keys(parse_program(t))[1] for t in texts}) == 3   # the search's keys differ
-    picks = PromotionScheduler(store, CONFIG, cache).candidates(CONFIG.promote_top)
-    store.close()
+    picks = picks_among(tmp_path, texts)
     assert [pid for pid, _ in picks] == [1, 3]
