@@ -4,6 +4,7 @@ import dataclasses
 import json
 import math
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -253,3 +254,15 @@ def test_a_tuning_that_fails_is_named_with_its_log_and_the_others_still_run(tmp_
                                               r"/tune-broken.log\)$"):
         run_tunings(jobs, "quadratic", 1, (0,), 2, tmp_path, lambda msg: None)
     assert "val loss" in (tmp_path / "tune-adamw.log").read_text()
+
+
+def test_the_report_s_command_carries_the_search_arguments():
+    from lion_search.bench.rediscovery import command_line
+    from lion_search.cli.bench_rediscovery import evolve_arguments
+
+    restarts = Settings(PLANS["text-lm-micro"], search_args=("--restart-plateau", "3000"))
+    words = shlex.split(command_line(restarts, Path("out")))
+    given, = [w.removeprefix("--search-args=") for w in words if w.startswith("--search-args=")]
+    assert evolve_arguments(given) == restarts.search_args
+    plain = shlex.split(command_line(Settings(PLANS["text-lm-micro"]), Path("out")))
+    assert not any(w.startswith("--search-args") for w in plain)

@@ -35,6 +35,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import shlex
 from pathlib import Path
 from typing import Callable, NamedTuple
 
@@ -316,7 +317,8 @@ def command_line(settings: Settings, out: Path) -> str:
     return (f"{COMMAND} --proxy {plan.proxy} --promote-tasks {plan.promote_tasks} --test-task "
             f"{plan.test_task} --searches {settings.searches} --cpu-limit "
             f"{settings.cpu_limit:g} --parallel {settings.parallel} --trials {settings.trials} "
-            f"--out {out}")
+            + (f"--search-args={shlex.quote(shlex.join(settings.search_args))} "
+               if settings.search_args else "") + f"--out {out}")
 
 
 def markdown(report: Report, out: Path) -> str:
