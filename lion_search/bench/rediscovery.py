@@ -225,7 +225,7 @@ def assess_seed(out: Path, seed: int, settings: Settings, baselines: Baselines,
         proposals = history(store)
         row = store.program(best)
         trained = store.count(EvalKind.SEARCH, cached=False)
-        untested = untested_warning_in_run(store, program)
+        untested = untested_warning_in_run(store.config, program)
     finally:
         store.close()
     return SeedOutcome(seed, str(run_folder(out, seed)), best, str(program), relate(program),

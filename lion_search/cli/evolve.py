@@ -246,7 +246,7 @@ def _print_outcome(folder: Path, state: str) -> None:
     summary = summarize(store, 5)
     best = summary["best"]
     untested = best and untested_warning_in_run(
-        store, parse_program(best["simplified"] or best["program"]))
+        store.config, parse_program(best["simplified"] or best["program"]))
     store.close()
     console.print(f"{state}: {summary['evaluations']} evaluations trained, "
                   f"{summary['cache_hits']} cache hits ({100 * summary['cache_hit_rate']:.0f}%)")

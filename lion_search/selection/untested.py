@@ -5,16 +5,16 @@ from __future__ import annotations
 
 from lion_search.analysis.branch_coverage import has_decision, untested_warning
 from lion_search.language.program import Program
-from lion_search.runs.journal import RunStore
 
 
-def untested_warning_in_run(store: RunStore, program: Program) -> str | None:
-    """`branch_coverage.untested_warning` of `program` (a program of the run in `store`, or a
-    form of one) over the tasks the run trained candidates on."""
+def untested_warning_in_run(config: dict, program: Program) -> str | None:
+    """`branch_coverage.untested_warning` of `program` (a program of the run whose journaled
+    configuration is `config`, or a form of one) over the tasks the run trained candidates
+    on."""
     if not has_decision(program):
         return None
     # (imported here: resolving the run's tasks imports JAX, which `show` of a program
     # without decisions does without)
     from lion_search.search.config import EvolveConfig
 
-    return untested_warning(program, EvolveConfig.from_json(store.config).trained_on)
+    return untested_warning(program, EvolveConfig.from_json(config).trained_on)

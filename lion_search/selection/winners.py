@@ -41,20 +41,20 @@ def export_form(folder: Path, ref: str, raw: bool = False) -> ExportForm:
         if row is None:
             raise RunError(f"run {str(folder)!r} has no evaluated program yet")
         simplified = store.simplified(row.id)
-        schedule = store.config.get("schedule", "warmup_cosine")
+        config = store.config
+        schedule = config.get("schedule", "warmup_cosine")
         note = export_note(store, row.id)
-        if raw:
-            program, form = parse_program(row.text), f"#{row.id} as the search journaled it"
-        elif simplified is not None:
-            program, form = (parse_program(simplified),
-                             f"#{row.id} as `lion-search simplify` saved it")
-        else:
-            program, form = rewrite(parse_program(row.text))[0], (
-                f"#{row.id} without dead code, by exact rewrite rules (`lion-search simplify` "
-                "also ablates on the proxy)")
-        untested = untested_warning_in_run(store, program)
     finally:
         store.close()
+    if raw:
+        program, form = parse_program(row.text), f"#{row.id} as the search journaled it"
+    elif simplified is not None:
+        program, form = parse_program(simplified), f"#{row.id} as `lion-search simplify` saved it"
+    else:
+        program, form = rewrite(parse_program(row.text))[0], (
+            f"#{row.id} without dead code, by exact rewrite rules (`lion-search simplify` also "
+            "ablates on the proxy)")
+    untested = untested_warning_in_run(config, program)
     program, scale = unscale_lr(program)
     return ExportForm(replace(program, name=program_name(folder, row.id)), scale,
                       f"the peak lr of the search's {schedule} schedule", form, note, untested)
