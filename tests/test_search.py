@@ -14,6 +14,8 @@ import pytest
 
 from lion_search.cli import main
 from lion_search.inspect.summary import summarize
+from lion_search.language.errors import LionSearchError
+from lion_search.language.parser import parse_program
 from lion_search.runs.journal import RunStore
 from lion_search.search import generations
 from lion_search.search.config import EvolveConfig
@@ -295,3 +297,33 @@ def test_restarts_refill_the_population_from_the_best_or_the_seeds(tmp_path, sou
         best = {fp for fp, f in newest.items() if f == min(newest.values())}
         allowed = {e.program for e in evaluations if prints[e.program] in best}
     assert first_child and first_child[0].parent in allowed
+
+
+PLAIN = "def p(w, g, lr, t, m):\n    m = interp(g, m, 0.9)\n    return lr * m, m\n"
+
+
+@pytest.mark.parametrize("condition, promote_tasks, one_program", [
+    ("rank >= 2", None, True),               # quadratic's one tensor is a vector
+    ("rank >= 3", "digits-cnn", False),      # promotion trains on the CNN's kernels
+])
+def test_a_search_counts_programs_that_differ_only_where_its_tasks_never_go_as_one(
+        tmp_path, condition, promote_tasks, one_program):
+    """Two programs that differ only on a branch no tensor of the run's tasks takes train alike
+    wherever the run trains them: one key, so one record and one history of seeds. With
+    --equivalence probes (the former key, which runs journaled before keep) they are two."""
+    plain = parse_program(PLAIN)
+    branched = parse_program(PLAIN.replace("lr * m,", f"lr * where({condition}, sign(m), m),"))
+    same = {}
+    for equivalence in ("run", "probes"):
+        config = EvolveConfig(task="quadratic", workers=1, equivalence=equivalence,
+                              **({"promote_tasks": promote_tasks} if promote_tasks
+                                 else {"promote_every": 0}))
+        store = RunStore.create(tmp_path / equivalence, config.to_json())
+        cache = Search(store, config).cache
+        same[equivalence] = cache.keys(plain)[1] == cache.keys(branched)[1]
+        store.close()
+    assert same == {"run": one_program, "probes": False}
+    journaled = {k: v for k, v in EvolveConfig().to_json().items() if k != "equivalence"}
+    assert EvolveConfig.from_json(journaled).equivalence == "probes"
+    with pytest.raises(LionSearchError, match="--equivalence must be one of run, probes"):
+        EvolveConfig(equivalence="text").check()

@@ -24,18 +24,22 @@ Two keys identify a program's computation:
   in 1..6. The runs declare other tensors' rank, fan_in and fan_out for the same entries
   (FINGERPRINT_FACTS), so that static branches for tensors unlike the two leaves show.
 
-`DedupCache` maps both keys to the fitness of the program that produced them.
+`DedupCache` maps both keys to the fitness of the program that produced them. A search's
+fingerprint declares the tensors of the tasks it trains on (`Equivalence.RUN`): two programs
+that differ only on a branch none of those tensors takes are one program to it.
 """
 from __future__ import annotations
 
 import functools
 import hashlib
 import math
+from enum import StrEnum
 from typing import Iterable, NamedTuple
 
 import numpy as np
 
 from lion_search.evaluation.interpreter import PROBE_RUNS, PROBE_STEPS_T, probe, size_for
+from lion_search.evaluation.tasks import tensor_facts_of
 from lion_search.language.ops import COMMUTATIVE_OPS
 from lion_search.language.plan import tensor_facts
 from lion_search.language.program import ALL_INPUTS, Arg, Program
@@ -188,6 +192,31 @@ def facts_runs(facts: Iterable[tuple[int, int, int]]) -> tuple:
     return tuple((pair[0], pair[-1]) for pair in pairs)
 
 
+def tasks_facts(tasks: Iterable[str]) -> tuple:
+    """Fingerprint runs (`facts_runs`) that declare every parameter tensor of `tasks`."""
+    return facts_runs(f for task in tasks for f in tensor_facts_of(task))
+
+
+class Equivalence(StrEnum):
+    """Which tensors a search's fingerprint declares, so which children it counts as one.
+
+    RUN: those of every task the run trains on (search, screen, promotion). Programs that
+    differ only on a static branch that no such tensor takes train alike wherever the run
+    trains them, so they share one record, and its seeds, rather than each drawing its own
+    luck (19% of one 15-minute run's trainings were such copies: BENCHMARKS.md section 33).
+    PROBES: FINGERPRINT_FACTS, which also tell apart branches for tensors of other shapes;
+    the key of runs journaled before RUN, which keep it."""
+
+    RUN = "run"
+    PROBES = "probes"
+
+
+def equivalence_facts(equivalence: Equivalence, tasks: Iterable[str]) -> tuple:
+    """The facts a search's fingerprint declares under `equivalence` for a run training on
+    `tasks`."""
+    return tasks_facts(tasks) if equivalence == Equivalence.RUN else FINGERPRINT_FACTS
+
+
 def as_stored(program: Program, outputs: np.ndarray, facts: tuple = FINGERPRINT_FACTS
               ) -> np.ndarray:
     """The probe's outputs [runs, steps, 2 + memory, entries] of the runs of `facts` as the
@@ -217,11 +246,13 @@ class DedupCache:
     """Fitness by data-flow hash and by fingerprint; counts lookups and hits.
 
     Compute `keys(program)` once per child, then `lookup_keys` before training and `add_keys`
-    after; `lookup(program)` and `add(program, fitness)` do both steps in one call.
+    after; `lookup(program)` and `add(program, fitness)` do both steps in one call. The
+    fingerprint declares `facts` (`fingerprint`; a search's: `equivalence_facts`).
     """
 
-    def __init__(self, steps: int = 4):
+    def __init__(self, steps: int = 4, facts: tuple = FINGERPRINT_FACTS):
         self.steps = steps
+        self.facts = facts
         self.by_hash: dict[str, float] = {}
         self.by_fingerprint: dict[str, float] = {}
         # Programs with one data-flow hash compute the same values, so share a fingerprint:
@@ -240,7 +271,7 @@ class DedupCache:
         hash)."""
         key = dataflow_hash(program)
         if key not in self.fingerprints:
-            self.fingerprints[key] = fingerprint(program, self.steps)
+            self.fingerprints[key] = fingerprint(program, self.steps, self.facts)
         return key, self.fingerprints[key]
 
     def lookup_keys(self, keys: Keys) -> float | None:
@@ -270,7 +301,7 @@ class DedupCache:
             self.lookups += 1
             self.hits += 1
             return found
-        return self.lookup_keys(("", fingerprint(program, self.steps)))
+        return self.lookup_keys(("", fingerprint(program, self.steps, self.facts)))
 
     def add(self, program: Program, fitness: float) -> None:
         """Store the fitness of `program`."""

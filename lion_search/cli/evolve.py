@@ -28,7 +28,7 @@ def _config_from_args(args: argparse.Namespace) -> dict:
     fields = {k: getattr(args, k) for k in (
         "task", "schedule", "seeds", "budget", "population", "tournament", "seed_programs",
         "max_length", "max_memory", "restart_every", "restart_from", "restart_plateau",
-        "islands", "migrate_every", "remutations", "hurdle", "workers",
+        "islands", "migrate_every", "remutations", "equivalence", "hurdle", "workers",
         "batch_size", "address", "gpus_per_worker", "population_batch", "rng_seed",
         "metaval_every", "metaval_task", "promote_every", "promote_top", "promote_share",
         "promote_tasks", "promote_score", "promoted_seed", "promote_trials", "seed_pool",

@@ -96,6 +96,11 @@ def add_evolve_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--remutations", type=int, help="times a child equivalent to a program seen "
                                                    "is mutated again before it counts as a "
                                                    "cache hit (default 10; 0: never)")
+    p.add_argument("--equivalence", choices=("run", "probes"),
+                   help="which tensors tell two children apart: run (default), those of the "
+                        "tasks the run trains on, so that programs differing only where none of "
+                        "them goes are one program; probes, also fixed tensors of other shapes "
+                        "(the former key)")
     p.add_argument("--restart-every", type=int, help="restart the population every N evaluations "
                                                      "from --restart-from")
     p.add_argument("--restart-from", choices=("best", "seeds"), help="what --restart-every "

@@ -8,6 +8,7 @@ import functools
 import os
 from dataclasses import dataclass, field
 
+from lion_search.analysis.dedup import Equivalence
 from lion_search.evaluation.lr_sweep import DEFAULT_GRID
 from lion_search.evaluation.portfolio import resolve_tasks
 from lion_search.evaluation.tasks import get_task, task_names
@@ -81,6 +82,8 @@ class EvolveConfig:
     migrate_every: int = 500        # evaluations between migrations around the ring of islands
     remutations: int = 10           # times a mutant equivalent to a program seen is mutated
                                     # again before it counts as a cache hit
+    equivalence: str = "run"        # an analysis.dedup.Equivalence: the tensors that tell
+                                    # two children apart
     seed_programs: tuple[str, ...] = ("adamw",)
     max_length: int = 32
     max_memory: int = 4
@@ -138,6 +141,7 @@ class EvolveConfig:
         data.setdefault("remutations", 0)        # runs from before re-mutation and islands
         data.setdefault("islands", 1)            # propose as they did
         data.setdefault("confirm_top", 0)        # runs from before confirmation keep none
+        data.setdefault("equivalence", "probes")  # and before the run's tensors, their key
         # Runs journaled before reproducible runs proposed as results arrived; they keep that.
         data.setdefault("deterministic", False)
         data["mutation_weights"] = MutationWeights(**data.get("mutation_weights", {}))
@@ -186,6 +190,9 @@ class EvolveConfig:
             raise LionSearchError("--promote-seeds needs at least one seed")
         if self.workers < 1:
             raise LionSearchError(f"--workers must be at least 1, got {self.workers}")
+        if self.equivalence not in tuple(Equivalence):
+            raise LionSearchError(f"--equivalence must be one of {', '.join(Equivalence)}, "
+                                  f"got {self.equivalence!r}")
         if self.restart_from not in tuple(RestartSource):
             raise LionSearchError(f"--restart-from must be one of "
                                   f"{', '.join(RestartSource)}, got {self.restart_from!r}")
@@ -294,9 +301,10 @@ class EvolveConfig:
 
     @property
     def trained_on(self) -> tuple[str, ...]:
-        """Every task a candidate may be trained on: the search's, the screen's and
-        promotion's."""
-        return tuple(dict.fromkeys(self.tasks + self.screening + self.promotion[0]))
+        """Every task a candidate may be trained on: the search's, and with promotion on, the
+        screen's and promotion's."""
+        tasks, every = self.promotion
+        return tuple(dict.fromkeys(self.tasks + (self.screening + tasks if every else ())))
 
     @functools.cached_property
     def promotion(self) -> tuple[tuple[str, ...], int]:

@@ -35,11 +35,10 @@ from typing import Callable, NamedTuple
 from lion_search.analysis.dedup import (
     DedupCache,
     dataflow_hash,
-    facts_runs,
     fingerprint,
+    tasks_facts,
 )
 from lion_search.evaluation.results import Status
-from lion_search.evaluation.tasks import tensor_facts_of
 from lion_search.language.parser import parse_program
 from lion_search.language.program import Program
 from lion_search.runs.journal import EvalKind, RunStore
@@ -160,8 +159,7 @@ class PromotionScheduler:
         slot that only ever multiplies itself) but differs from the fingerprint's random start
         were promoted six times over in one run (BENCHMARKS 31)."""
         if self.facts is None:
-            self.facts = facts_runs(f for task in self.config.promotion[0]
-                                    for f in tensor_facts_of(task))
+            self.facts = tasks_facts(self.config.promotion[0])
         return (dataflow_hash(program), fingerprint(program, facts=self.facts),
                 "zero " + fingerprint(program, facts=self.facts, zero_memory=True))
 
