@@ -154,7 +154,8 @@ def fingerprint(program: Program, steps: int = 4, facts: tuple = FINGERPRINT_FAC
     weights]); then w_{k+1} = w_k - u_k. This runs once for each entry of `facts` (default
     FINGERPRINT_FACTS: the leaves' (rank, fan_in, fan_out) in that run, None for their own), at
     the probe's T, and, for a program whose live code reads T, once more at each of
-    FINGERPRINT_LENGTHS.
+    FINGERPRINT_LENGTHS; a program that reads no tensor facts is probed once for all of
+    `facts` (every run would give the same outputs).
     Every output of every step of every run enters the key (see `quantize`), the memory
     slots as the program's plan stores them: zero on the leaves where a slot is not stored,
     and left out, as the interpreter's padding slots are, where it is stored on none.
@@ -164,20 +165,35 @@ def fingerprint(program: Program, steps: int = 4, facts: tuple = FINGERPRINT_FAC
     inputs = fingerprint_inputs(steps, size_for(program).memory)
     if zero_memory:
         inputs = inputs._replace(memory=np.zeros_like(inputs.memory))
+    reads = live_reads(program) | {a for a in program.outputs if isinstance(a, str)}
     runs = [(declared, PROBE_STEPS_T) for declared in facts]
-    if "T" in live_reads(program):
+    if "T" in reads:
         runs += [(None, total) for total in FINGERPRINT_LENGTHS]
-    outputs = []
-    for start in range(0, len(runs), PROBE_RUNS):
-        chunk = runs[start:start + PROBE_RUNS]
+    # A program that reads no tensor facts computes the same in every run that declares
+    # some: each distinct run is probed once (a search's facts take 11 runs).
+    distinct = list(dict.fromkeys(run_key(run, reads) for run in runs))
+    computed = []
+    for start in range(0, len(distinct), PROBE_RUNS):
+        chunk = distinct[start:start + PROBE_RUNS]
         with np.errstate(all="ignore"):
-            outputs.append(probe(program, FINGERPRINT_SHAPES,
-                                 *(np.broadcast_to(x, (len(chunk),) + x.shape) for x in
-                                   (inputs.w, inputs.memory, inputs.grads, inputs.lrs,
-                                    inputs.ts)), facts=[declared for declared, _ in chunk],
-                                 total_steps=[total for _, total in chunk]))
-    stored = as_stored(program, np.concatenate(outputs), tuple(d for d, _ in runs))
+            computed.append(probe(program, FINGERPRINT_SHAPES,
+                                  *(np.broadcast_to(x, (len(chunk),) + x.shape) for x in
+                                    (inputs.w, inputs.memory, inputs.grads, inputs.lrs,
+                                     inputs.ts)), facts=[declared for declared, _ in chunk],
+                                  total_steps=[total for _, total in chunk]))
+    by_run = dict(zip(distinct, np.concatenate(computed)))
+    outputs = np.stack([by_run[run_key(run, reads)] for run in runs])
+    stored = as_stored(program, outputs, tuple(d for d, _ in runs))
     return hashlib.blake2b(quantize(stored), digest_size=16).hexdigest()
+
+
+FACT_INPUTS = frozenset({"rank", "fan_in", "fan_out"})
+
+
+def run_key(run: tuple, reads: frozenset[str] | set[str]) -> tuple:
+    """A fingerprint run (declared facts, T) as the program reading `reads` sees it: without
+    its declared facts where it reads none of them."""
+    return run if reads & FACT_INPUTS else (None, run[1])
 
 
 def facts_runs(facts: Iterable[tuple[int, int, int]]) -> tuple:
@@ -203,7 +219,8 @@ class Equivalence(StrEnum):
     RUN: those of every task the run trains on (search, screen, promotion). Programs that
     differ only on a static branch that no such tensor takes train alike wherever the run
     trains them, so they share one record, and its seeds, rather than each drawing its own
-    luck (19% of one 15-minute run's trainings were such copies: BENCHMARKS.md section 33).
+    luck (5% to 15% of three 15-minute runs' trainings were such copies: BENCHMARKS.md
+    section 33).
     PROBES: FINGERPRINT_FACTS, which also tell apart branches for tensors of other shapes;
     the key of runs journaled before RUN, which keep it."""
 
