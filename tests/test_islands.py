@@ -142,6 +142,7 @@ def test_mutants_equivalent_to_programs_seen_are_mutated_again(tmp_path, remutat
     assert equivalents == stats.equivalents
     summary = summarize(store)["proposals"]
     assert summary["mutants"] == mutants and summary["equivalents"] == equivalents
+    assert "equivalent to programs seen on the tensors of the run's tasks" in summary["describe"]
     if remutations:
         assert equivalents > 0 and new / mutants >= 0.9
         assert store.count("search", cached=True) <= 0.1 * mutants

@@ -33,12 +33,12 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
-from enum import StrEnum
 from typing import Iterable, NamedTuple
 
 import numpy as np
 
 from lion_search.evaluation.interpreter import PROBE_RUNS, PROBE_STEPS_T, probe, size_for
+from lion_search.analysis.equivalence import Equivalence
 from lion_search.evaluation.tasks import tensor_facts_of
 from lion_search.language.ops import COMMUTATIVE_OPS
 from lion_search.language.plan import tensor_facts
@@ -211,21 +211,6 @@ def facts_runs(facts: Iterable[tuple[int, int, int]]) -> tuple:
 def tasks_facts(tasks: Iterable[str]) -> tuple:
     """Fingerprint runs (`facts_runs`) that declare every parameter tensor of `tasks`."""
     return facts_runs(f for task in tasks for f in tensor_facts_of(task))
-
-
-class Equivalence(StrEnum):
-    """Which tensors a search's fingerprint declares, so which children it counts as one.
-
-    RUN: those of every task the run trains on (search, screen, promotion). Programs that
-    differ only on a static branch that no such tensor takes train alike wherever the run
-    trains them, so they share one record, and its seeds, rather than each drawing its own
-    luck (5% to 15% of three 15-minute runs' trainings were such copies: BENCHMARKS.md
-    section 33).
-    PROBES: FINGERPRINT_FACTS, which also tell apart branches for tensors of other shapes;
-    the key of runs journaled before RUN, which keep it."""
-
-    RUN = "run"
-    PROBES = "probes"
 
 
 def equivalence_facts(equivalence: Equivalence, tasks: Iterable[str]) -> tuple:

@@ -8,6 +8,7 @@ import math
 import statistics
 from typing import Any
 
+from lion_search.analysis.equivalence import Equivalence
 from lion_search.analysis.retune import relate
 from lion_search.language.parser import parse_program
 from lion_search.language.shapes import memory_cost
@@ -125,10 +126,12 @@ def proposals_json(store: RunStore) -> dict[str, Any]:
     were new programs, and the equivalent mutants (of programs seen) that were mutated again."""
     mutants, equivalents, new, trained = journal_proposals.proposal_counts(store)
     generated = mutants + equivalents
+    where = " on the tensors of the run's tasks" \
+        if store.config.get("equivalence") == Equivalence.RUN else ""
     describe = (f"{mutants} mutants proposed, {new} of them new programs "
                 f"({100 * new / mutants:.0f}%); {equivalents} more were equivalent to programs "
-                f"seen and were mutated again ({100 * equivalents / generated:.0f}% of all "
-                f"mutants generated)") if mutants else "no mutants proposed yet"
+                f"seen{where} and were mutated again ({100 * equivalents / generated:.0f}% of "
+                f"all mutants generated)") if mutants else "no mutants proposed yet"
     return {"mutants": mutants, "new_programs": new, "trained": trained,
             "equivalents": equivalents,
             "new_share": new / mutants if mutants else None,

@@ -8,7 +8,7 @@ import functools
 import os
 from dataclasses import dataclass, field
 
-from lion_search.analysis.dedup import Equivalence
+from lion_search.analysis.equivalence import Equivalence
 from lion_search.evaluation.lr_sweep import DEFAULT_GRID
 from lion_search.evaluation.portfolio import resolve_tasks
 from lion_search.evaluation.tasks import get_task, task_names
@@ -82,7 +82,7 @@ class EvolveConfig:
     migrate_every: int = 500        # evaluations between migrations around the ring of islands
     remutations: int = 10           # times a mutant equivalent to a program seen is mutated
                                     # again before it counts as a cache hit
-    equivalence: str = "run"        # an analysis.dedup.Equivalence: the tensors that tell
+    equivalence: str = "run"        # an analysis.equivalence.Equivalence: the tensors that tell
                                     # two children apart
     seed_programs: tuple[str, ...] = ("adamw",)
     max_length: int = 32

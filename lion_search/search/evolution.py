@@ -18,7 +18,8 @@ from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 
-from lion_search.analysis.dedup import DedupCache, Equivalence, equivalence_facts
+from lion_search.analysis.dedup import DedupCache, equivalence_facts
+from lion_search.analysis.equivalence import Equivalence
 from lion_search.analysis.lr_check import grows_with_lr
 from lion_search.evaluation.results import Status
 from lion_search.language.parser import parse_program
