@@ -183,7 +183,7 @@ def fingerprint(program: Program, steps: int = 4, facts: tuple = FINGERPRINT_FAC
                                   total_steps=[total for _, total in chunk]))
     by_run = dict(zip(distinct, np.concatenate(computed)))
     outputs = np.stack([by_run[run_key(run, reads)] for run in runs])
-    stored = as_stored(program, outputs, tuple(d for d, _ in runs))
+    stored = as_stored(program, outputs, tuple(run_key(run, reads)[0] for run in runs))
     return hashlib.blake2b(quantize(stored), digest_size=16).hexdigest()
 
 
@@ -223,13 +223,17 @@ def as_stored(program: Program, outputs: np.ndarray, facts: tuple = FINGERPRINT_
               ) -> np.ndarray:
     """The probe's outputs [runs, steps, 2 + memory, entries] of the runs of `facts` as the
     program keeps them: the update, each memory slot stored on some leaf of some run (zero on
-    the leaves where its plan does not store it) and the evaluation weights if any."""
+    the leaves where its plan does not store it) and the evaluation weights if any. Runs
+    that declare the same facts share one plan."""
     outputs = np.array(outputs)
     ends = np.cumsum([0] + [math.prod(s) for s in FINGERPRINT_SHAPES])
     stored = set()
+    plans: dict[tuple, object] = {}
     for run, declared in enumerate(facts):
         declared = declared or tuple(tensor_facts(s) for s in FINGERPRINT_SHAPES)
-        for k, slot in enumerate(tensor_plan(program, declared).slots):
+        if declared not in plans:
+            plans[declared] = tensor_plan(program, declared)
+        for k, slot in enumerate(plans[declared].slots):
             for leaf, shape in enumerate(slot):
                 if shape is None:
                     outputs[run, :, 1 + k, ends[leaf]:ends[leaf + 1]] = 0.0
