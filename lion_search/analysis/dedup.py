@@ -37,12 +37,12 @@ from typing import Iterable, NamedTuple
 
 import numpy as np
 
-from lion_search.evaluation.interpreter import PROBE_RUNS, PROBE_STEPS_T, probe, size_for
 from lion_search.analysis.equivalence import Equivalence
+from lion_search.evaluation.interpreter import PROBE_RUNS, PROBE_STEPS_T, probe, size_for
 from lion_search.evaluation.tasks import tensor_facts_of
 from lion_search.language.ops import COMMUTATIVE_OPS
 from lion_search.language.plan import tensor_facts
-from lion_search.language.program import ALL_INPUTS, Arg, Program
+from lion_search.language.program import ALL_INPUTS, SHAPE_INPUTS, Arg, Program
 from lion_search.language.shapes import tensor_plan
 from lion_search.simplify.dead_code import live_reads
 
@@ -58,6 +58,7 @@ FINGERPRINT_FACTS: tuple = (None, ((2, 192, 160), (3, 4, 16)), ((4, 3, 8), (0, 1
 # `lr * m`, which it trains unlike on every task of 137 steps or more (the proxy's 300).
 FINGERPRINT_LENGTHS: tuple[float, ...] = (1_000.0, 10_000.0, 100_000.0)
 FINGERPRINT_SEED = 20230213
+FACT_INPUTS = frozenset(SHAPE_INPUTS) - {"T"}   # what a run's declared facts set
 MANTISSA_BITS = 17
 
 
@@ -185,9 +186,6 @@ def fingerprint(program: Program, steps: int = 4, facts: tuple = FINGERPRINT_FAC
     outputs = np.stack([by_run[run_key(run, reads)] for run in runs])
     stored = as_stored(program, outputs, tuple(run_key(run, reads)[0] for run in runs))
     return hashlib.blake2b(quantize(stored), digest_size=16).hexdigest()
-
-
-FACT_INPUTS = frozenset({"rank", "fan_in", "fan_out"})
 
 
 def run_key(run: tuple, reads: frozenset[str] | set[str]) -> tuple:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from lion_search.analysis.equivalence import Equivalence
+
 
 def comma_ints(text: str) -> tuple[int, ...]:
     """Integers joined by commas (an argument type)."""
@@ -96,7 +98,7 @@ def add_evolve_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--remutations", type=int, help="times a child equivalent to a program seen "
                                                    "is mutated again before it counts as a "
                                                    "cache hit (default 10; 0: never)")
-    p.add_argument("--equivalence", choices=("run", "probes"),
+    p.add_argument("--equivalence", choices=[e.value for e in Equivalence],
                    help="which tensors tell two children apart: run (default), those of the "
                         "tasks the run trains on, so that programs differing only where none of "
                         "them goes are one program; probes, also fixed tensors of other shapes "
