@@ -4,7 +4,16 @@ import math
 
 import pytest
 
-from lion_search.search.held_back import HeldBack, held_back_scores, percent, proxy_gain
+from lion_search.analysis.dedup import FINGERPRINT_FACTS, tasks_facts
+from lion_search.runs.journal import RunStore
+from lion_search.search.config import EvolveConfig
+from lion_search.search.held_back import (
+    HeldBack,
+    held_back_scores,
+    percent,
+    proxy_distinct,
+    proxy_gain,
+)
 
 
 def test_held_back_scores_are_log_ratios_to_the_seed_on_the_same_runs():
@@ -34,3 +43,18 @@ def test_a_gain_that_did_not_hold_up_earns_one_warning_line():
     assert HeldBack.from_json(weak.to_json()) == weak
     nothing = weak._replace(proxy_gain=-0.1)
     assert math.isnan(nothing.share) and nothing.warning() is None
+
+
+def test_the_check_takes_one_of_each_function_on_the_proxys_tensors(tmp_path):
+    """A branch for kernels (rank >= 3) is never taken on quadratic's vector: the two programs
+    train alike there, so the check takes the first and the next distinct one, not both."""
+    texts = ["def p(w, g, lr, t, m):\n    m = interp(g, m, 0.9)\n    return lr * m, m\n",
+             "def p(w, g, lr, t, m):\n    m = interp(g, m, 0.9)\n"
+             "    return lr * where(rank >= 3, sign(m), m), m\n",
+             "def p(w, g, lr, t):\n    return lr * sign(g)\n"]
+    store = RunStore.create(tmp_path / "run", EvolveConfig(task="quadratic").to_json())
+    rows = [store.program(store.add_program(text, (f"hash {i}", f"key {i}"), None, "test",
+                                            "child")) for i, text in enumerate(texts)]
+    assert proxy_distinct(rows, tasks_facts(["quadratic"])) == [rows[0].id, rows[2].id]
+    assert proxy_distinct(rows, FINGERPRINT_FACTS) == [row.id for row in rows]
+    store.close()

@@ -2,8 +2,9 @@
 training runs it never saw?
 
 The top `held_back_top` programs by proxy fitness (of those `eligible`: a search that confirms
-its leaders on more seeds checks only confirmed ones), and the first seed program beside them, are
-trained on the proxy task(s) with the held-back seeds H (which no search trains on). Program
+its leaders on more seeds checks only confirmed ones; one of each function on the proxy's
+tensors, `proxy_distinct`), and the first seed program beside them, are trained on the proxy
+task(s) with the held-back seeds H (which no search trains on). Program
 p's held-back score is paired with the seed on the same runs:
 
     h_p = mean over seeds s in H and tasks i of  log(L_{p,i,s} / L_{seed,i,s})
@@ -22,8 +23,10 @@ from typing import Callable, NamedTuple, Sequence
 import numpy as np
 
 from lion_search.analysis.agreement import kendall_tau
+from lion_search.analysis.dedup import fingerprint, tasks_facts
 from lion_search.evaluation.results import Status
-from lion_search.runs.journal import EvalKind, RunStore
+from lion_search.language.parser import parse_program
+from lion_search.runs.journal import EvalKind, ProgramRow, RunStore
 from lion_search.search.config import EvolveConfig
 from lion_search.search.jobs import Done, Job, Scoring
 
@@ -112,6 +115,21 @@ def held_back_scores(losses: dict[int, Sequence[Sequence[float]]], seed: int
     return out
 
 
+def proxy_distinct(rows: Sequence[ProgramRow], facts: tuple) -> list[int]:
+    """The ids of `rows`, in order, but for those whose fingerprint over the proxy's tensor
+    `facts` an earlier one has: programs that differ only where the proxy's tensors never go
+    (a branch a promotion task's tensors take) train alike on it, and ten of them made one run's
+    check one program deep (BENCHMARKS.md section 33)."""
+    seen: set[str] = set()
+    out = []
+    for row in rows:
+        key = fingerprint(parse_program(row.text), facts=facts)
+        if key not in seen:
+            seen.add(key)
+            out.append(row.id)
+    return out
+
+
 class HeldBackCheck:
     """The end-of-run check of a search over `store`, as jobs for its workers."""
 
@@ -137,8 +155,9 @@ class HeldBackCheck:
         if self.started or not seeds or self.store.value("held_back") is not None:
             return []
         self.started = True
-        top = [row.id for row, _ in self.store.best(20 * self.config.held_back_top)
-               if self.eligible(row.fingerprint)][:self.config.held_back_top]
+        top = proxy_distinct([row for row, _ in self.store.best(20 * self.config.held_back_top)
+                              if self.eligible(row.fingerprint)],
+                             tasks_facts(self.config.tasks))[:self.config.held_back_top]
         seed = self.store.value("seeds")[0]["id"]
         if not top:
             return []
