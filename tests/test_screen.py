@@ -11,7 +11,8 @@ from lion_search.search.evolution import Search
 from tests.conftest import finished_search
 from tests.test_transfer import promoted_store
 
-SCREENED = {"task": "quadratic", "budget": 60, "population": 8, "workers": 1,
+# (100 trainings: on quadratic most mutants diverge, and 60 gave the screen too few leaders)
+SCREENED = {"task": "quadratic", "budget": 100, "population": 8, "workers": 1,
             "promote_every": 20, "promote_top": 2, "promote_tasks": "rosenbrock",
             "promote_trials": 4, "seed_programs": ("adamw", "sgd"), "confirm_top": 6,
             "screen_tasks": "logreg", "screen_top": 4}

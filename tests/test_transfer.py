@@ -96,7 +96,8 @@ def test_show_gives_the_tau_and_warns(tmp_path, capsys):
 @pytest.fixture(scope="module")
 def search_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("transfer") / "run"
-    config = EvolveConfig(task="quadratic", budget=60, population=8, workers=1,
+    # (80 trainings: on quadratic most mutants diverge, and 60 promoted only 2)
+    config = EvolveConfig(task="quadratic", budget=80, population=8, workers=1,
                           promote_every=10, promote_top=2, promote_tasks="rosenbrock",
                           promote_share=1.0, promote_trials=4, seed_programs=("adamw", "sgd"),
                           confirm_top=3, generation=8)

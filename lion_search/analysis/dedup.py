@@ -211,10 +211,11 @@ def tasks_facts(tasks: Iterable[str]) -> tuple:
     return facts_runs(f for task in tasks for f in tensor_facts_of(task))
 
 
-def equivalence_facts(equivalence: Equivalence, tasks: Iterable[str]) -> tuple:
-    """The facts a search's fingerprint declares under `equivalence` for a run training on
-    `tasks`."""
-    return tasks_facts(tasks) if equivalence == Equivalence.RUN else FINGERPRINT_FACTS
+def equivalence_facts(equivalence: Equivalence | str, tasks: Iterable[str]) -> tuple:
+    """The facts a search's fingerprint declares under `equivalence` (an Equivalence or its
+    value, as a run's settings keep it) for a run training on `tasks`."""
+    return tasks_facts(tasks) if Equivalence(equivalence) == Equivalence.RUN \
+        else FINGERPRINT_FACTS
 
 
 def as_stored(program: Program, outputs: np.ndarray, facts: tuple = FINGERPRINT_FACTS
