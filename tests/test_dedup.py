@@ -11,6 +11,7 @@ from lion_search.analysis.dedup import (
     facts_runs,
     fingerprint,
     tasks_facts,
+    tasks_runs,
 )
 from lion_search.evaluation.tasks import tensor_facts_of
 from lion_search.language.library import seed_names
@@ -280,19 +281,25 @@ def test_programs_that_differ_only_past_the_probes_length_differ():
     assert fingerprint(dead) == fingerprint(plain)
 
 
-RUN_FACTS = tasks_facts(["digits-mlp-b512", "digits-mlp-10x", "digits-cnn", "text-lm-mini"])
+RUN_RUNS = tasks_runs(["digits-mlp-b512", "digits-mlp-10x", "digits-cnn", "text-lm-mini"])
 
 
 @settings(max_examples=40, deadline=None)
 @given(name=st.sampled_from(["adamw", "lion", "adafactor", "muon"]), seed=st.integers(0, 2**32 - 1))
 def test_a_program_that_reads_no_facts_gets_the_key_it_gets_when_every_run_is_probed(name, seed):
-    """A program that reads no tensor facts is probed once for all the runs that declare some;
-    its key is the one it gets when it reads them, to no effect, and each run is probed."""
+    """A program that reads no tensor facts (or no T) is probed once for all the runs that
+    differ only in them; its key is the one it gets when it reads them, to no effect, and each
+    run is probed (for T over a run's tasks' lengths: the probes' own lengths are probed only
+    for a program that reads T)."""
     child = mutate(SEEDS[name], np.random.default_rng(seed), limits=Limits(max_length=40)).program
     update = child.outputs[0]
-    reading = Program(child.name, child.memory, child.body + (
-        Instr("facts_read", "ge", ("rank", 0.0)),
-        Instr("same_update", "where", ("facts_read", update, update))),
-        ("same_update",) + child.outputs[1:])
-    for facts in (RUN_FACTS, FINGERPRINT_FACTS):
-        assert fingerprint(reading, facts=facts) == fingerprint(child, facts=facts)
+
+    def reading(name: str) -> Program:
+        return Program(child.name, child.memory, child.body + (
+            Instr("read", "ge", (name, 0.0)),
+            Instr("same_update", "where", ("read", update, update))),
+            ("same_update",) + child.outputs[1:])
+
+    assert fingerprint(reading("rank")) == fingerprint(child)
+    for name in ("rank", "T"):
+        assert fingerprint(reading(name), runs=RUN_RUNS) == fingerprint(child, runs=RUN_RUNS)

@@ -4,7 +4,8 @@ import math
 
 import pytest
 
-from lion_search.analysis.dedup import FINGERPRINT_FACTS, tasks_facts
+from lion_search.analysis.dedup import FINGERPRINT_FACTS, tasks_runs
+from lion_search.evaluation.interpreter import PROBE_STEPS_T
 from lion_search.runs.journal import RunStore
 from lion_search.search.config import EvolveConfig
 from lion_search.search.held_back import (
@@ -55,6 +56,7 @@ def test_the_check_takes_one_of_each_function_on_the_proxys_tensors(tmp_path):
     store = RunStore.create(tmp_path / "run", EvolveConfig(task="quadratic").to_json())
     rows = [store.program(store.add_program(text, (f"hash {i}", f"key {i}"), None, "test",
                                             "child")) for i, text in enumerate(texts)]
-    assert proxy_distinct(rows, tasks_facts(["quadratic"])) == [rows[0].id, rows[2].id]
-    assert proxy_distinct(rows, FINGERPRINT_FACTS) == [row.id for row in rows]
+    assert proxy_distinct(rows, tasks_runs(["quadratic"])) == [rows[0].id, rows[2].id]
+    probes = tuple((declared, PROBE_STEPS_T) for declared in FINGERPRINT_FACTS)
+    assert proxy_distinct(rows, probes) == [row.id for row in rows]
     store.close()

@@ -304,12 +304,14 @@ PLAIN = "def p(w, g, lr, t, m):\n    m = interp(g, m, 0.9)\n    return lr * m, m
 
 @pytest.mark.parametrize("condition, promote_tasks, one_program", [
     ("rank >= 2", None, True),               # quadratic's one tensor is a vector
+    ("T >= 5000", None, True),               # trained for 200 steps
     ("rank >= 3", "digits-cnn", False),      # promotion trains on the CNN's kernels
 ])
 def test_a_search_counts_programs_that_differ_only_where_its_tasks_never_go_as_one(
         tmp_path, condition, promote_tasks, one_program):
-    """Two programs that differ only on a branch no tensor of the run's tasks takes train alike
-    wherever the run trains them: one key, so one record and one history of seeds. With
+    """Two programs that differ only on a branch no tensor of the run's tasks takes, or only
+    past every task's length, train alike wherever the run trains them: one key, so one record
+    and one history of seeds. With
     --equivalence probes (the former key, which runs journaled before keep) they are two."""
     plain = parse_program(PLAIN)
     branched = parse_program(PLAIN.replace("lr * m,", f"lr * where({condition}, sign(m), m),"))

@@ -25,8 +25,9 @@ Two keys identify a program's computation:
   (FINGERPRINT_FACTS), so that static branches for tensors unlike the two leaves show.
 
 `DedupCache` maps both keys to the fitness of the program that produced them. A search's
-fingerprint declares the tensors of the tasks it trains on (`Equivalence.RUN`): two programs
-that differ only on a branch none of those tensors takes are one program to it.
+fingerprint probes the tensors of the tasks it trains on, each at its task's length
+(`Equivalence.RUN`): two programs that differ only where none of those runs goes are one
+program to it.
 """
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ import numpy as np
 
 from lion_search.analysis.equivalence import Equivalence
 from lion_search.evaluation.interpreter import PROBE_RUNS, PROBE_STEPS_T, probe, size_for
-from lion_search.evaluation.tasks import tensor_facts_of
+from lion_search.evaluation.tasks import get_task, tensor_facts_of
 from lion_search.language.ops import COMMUTATIVE_OPS
 from lion_search.language.plan import tensor_facts
 from lion_search.language.program import ALL_INPUTS, SHAPE_INPUTS, Arg, Program
@@ -147,7 +148,7 @@ def quantize(values: np.ndarray) -> bytes:
 
 
 def fingerprint(program: Program, steps: int = 4, facts: tuple = FINGERPRINT_FACTS,
-                zero_memory: bool = False) -> str:
+                zero_memory: bool = False, runs: tuple | None = None) -> str:
     """A hex key of the program's outputs over `steps` steps on fixed inputs, rounded.
     With `zero_memory` the memory slots start at zero, as in training, not random.
 
@@ -155,8 +156,9 @@ def fingerprint(program: Program, steps: int = 4, facts: tuple = FINGERPRINT_FAC
     weights]); then w_{k+1} = w_k - u_k. This runs once for each entry of `facts` (default
     FINGERPRINT_FACTS: the leaves' (rank, fan_in, fan_out) in that run, None for their own), at
     the probe's T, and, for a program whose live code reads T, once more at each of
-    FINGERPRINT_LENGTHS; a program that reads no tensor facts is probed once for all of
-    `facts` (every run would give the same outputs).
+    FINGERPRINT_LENGTHS. `runs`, if given, are the (facts, T) of every run instead (a run's
+    tasks' tensors, each at its task's length: `tasks_runs`). Runs that differ only in what
+    the program does not read (facts, T) are probed once: they give the same outputs.
     Every output of every step of every run enters the key (see `quantize`), the memory
     slots as the program's plan stores them: zero on the leaves where a slot is not stored,
     and left out, as the interpreter's padding slots are, where it is stored on none.
@@ -167,11 +169,9 @@ def fingerprint(program: Program, steps: int = 4, facts: tuple = FINGERPRINT_FAC
     if zero_memory:
         inputs = inputs._replace(memory=np.zeros_like(inputs.memory))
     reads = live_reads(program) | {a for a in program.outputs if isinstance(a, str)}
-    runs = [(declared, PROBE_STEPS_T) for declared in facts]
-    if "T" in reads:
-        runs += [(None, total) for total in FINGERPRINT_LENGTHS]
-    # A program that reads no tensor facts computes the same in every run that declares
-    # some: each distinct run is probed once (a search's facts take 11 runs).
+    if runs is None:
+        runs = tuple((declared, PROBE_STEPS_T) for declared in facts) + (
+            tuple((None, total) for total in FINGERPRINT_LENGTHS) if "T" in reads else ())
     distinct = list(dict.fromkeys(run_key(run, reads) for run in runs))
     computed = []
     for start in range(0, len(distinct), PROBE_RUNS):
@@ -190,8 +190,10 @@ def fingerprint(program: Program, steps: int = 4, facts: tuple = FINGERPRINT_FAC
 
 def run_key(run: tuple, reads: frozenset[str] | set[str]) -> tuple:
     """A fingerprint run (declared facts, T) as the program reading `reads` sees it: without
-    its declared facts where it reads none of them."""
-    return run if reads & FACT_INPUTS else (None, run[1])
+    its declared facts where it reads none of them, at the probe's T where it does not read
+    T."""
+    declared, total = run
+    return (declared if reads & FACT_INPUTS else None, total if "T" in reads else PROBE_STEPS_T)
 
 
 def facts_runs(facts: Iterable[tuple[int, int, int]]) -> tuple:
@@ -211,11 +213,17 @@ def tasks_facts(tasks: Iterable[str]) -> tuple:
     return facts_runs(f for task in tasks for f in tensor_facts_of(task))
 
 
-def equivalence_facts(equivalence: Equivalence | str, tasks: Iterable[str]) -> tuple:
-    """The facts a search's fingerprint declares under `equivalence` (an Equivalence or its
-    value, as a run's settings keep it) for a run training on `tasks`."""
-    return tasks_facts(tasks) if Equivalence(equivalence) == Equivalence.RUN \
-        else FINGERPRINT_FACTS
+def tasks_runs(tasks: Iterable[str]) -> tuple:
+    """Fingerprint runs (facts, T) that declare every parameter tensor of each of `tasks`
+    (`facts_runs`) at the task's own length T: where a run trains a program."""
+    return tuple(dict.fromkeys((pair, float(get_task(task).steps)) for task in tasks
+                               for pair in facts_runs(tensor_facts_of(task))))
+
+
+def equivalence_runs(equivalence: Equivalence | str, tasks: Iterable[str]) -> tuple | None:
+    """The runs a search's fingerprint probes under `equivalence` (an Equivalence or its value,
+    as a run's settings keep it) for a run training on `tasks`: None for the probes' own."""
+    return tasks_runs(tasks) if Equivalence(equivalence) == Equivalence.RUN else None
 
 
 def as_stored(program: Program, outputs: np.ndarray, facts: tuple = FINGERPRINT_FACTS
@@ -252,12 +260,12 @@ class DedupCache:
 
     Compute `keys(program)` once per child, then `lookup_keys` before training and `add_keys`
     after; `lookup(program)` and `add(program, fitness)` do both steps in one call. The
-    fingerprint declares `facts` (`fingerprint`; a search's: `equivalence_facts`).
+    fingerprint probes `runs` (`fingerprint`; a search's: `equivalence_runs`).
     """
 
-    def __init__(self, steps: int = 4, facts: tuple = FINGERPRINT_FACTS):
+    def __init__(self, steps: int = 4, runs: tuple | None = None):
         self.steps = steps
-        self.facts = facts
+        self.runs = runs
         self.by_hash: dict[str, float] = {}
         self.by_fingerprint: dict[str, float] = {}
         # Programs with one data-flow hash compute the same values, so share a fingerprint:
@@ -276,7 +284,7 @@ class DedupCache:
         hash)."""
         key = dataflow_hash(program)
         if key not in self.fingerprints:
-            self.fingerprints[key] = fingerprint(program, self.steps, self.facts)
+            self.fingerprints[key] = fingerprint(program, self.steps, runs=self.runs)
         return key, self.fingerprints[key]
 
     def lookup_keys(self, keys: Keys) -> float | None:
@@ -306,7 +314,7 @@ class DedupCache:
             self.lookups += 1
             self.hits += 1
             return found
-        return self.lookup_keys(("", fingerprint(program, self.steps, self.facts)))
+        return self.lookup_keys(("", fingerprint(program, self.steps, runs=self.runs)))
 
     def add(self, program: Program, fitness: float) -> None:
         """Store the fitness of `program`."""

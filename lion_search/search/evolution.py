@@ -18,7 +18,7 @@ from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 
-from lion_search.analysis.dedup import DedupCache, equivalence_facts
+from lion_search.analysis.dedup import DedupCache, equivalence_runs
 from lion_search.analysis.lr_check import grows_with_lr
 from lion_search.evaluation.results import Status
 from lion_search.language.parser import parse_program
@@ -78,7 +78,7 @@ class Search:
         # Room for the seeds and the instruction calibration adds (lr = c * lr).
         self.limits = fitting(Limits(config.max_length, config.max_memory),
                               [load_program(name) for name in config.seed_programs], 1)
-        self.cache = DedupCache(facts=equivalence_facts(config.equivalence, config.trained_on))
+        self.cache = DedupCache(runs=equivalence_runs(config.equivalence, config.trained_on))
         self.pending: dict[int, Pending] = {}
         self.seeds: list[dict] = []
         self.pool = None

@@ -23,7 +23,7 @@ from typing import Callable, NamedTuple, Sequence
 import numpy as np
 
 from lion_search.analysis.agreement import kendall_tau
-from lion_search.analysis.dedup import fingerprint, tasks_facts
+from lion_search.analysis.dedup import fingerprint, tasks_runs
 from lion_search.evaluation.results import Status
 from lion_search.language.parser import parse_program
 from lion_search.runs.journal import EvalKind, ProgramRow, RunStore
@@ -115,18 +115,20 @@ def held_back_scores(losses: dict[int, Sequence[Sequence[float]]], seed: int
     return out
 
 
-def proxy_distinct(rows: Sequence[ProgramRow], facts: tuple) -> list[int]:
-    """The ids of `rows`, in order, but for those whose fingerprint over the proxy's tensor
-    `facts` an earlier one has: programs that differ only where the proxy's tensors never go
-    (a branch a promotion task's tensors take) train alike on it, and ten of them made one run's
+def proxy_distinct(rows: Sequence[ProgramRow], runs: tuple) -> list[int]:
+    """The ids of `rows`, in order, but for those that share a fingerprint over the proxy's
+    `runs` (`dedup.tasks_runs`), from a random or from a zero state, with an earlier one:
+    programs that differ only where the proxy never goes (a branch a promotion task's tensors
+    take, a slot that stays zero from zero) train alike on it, and ten of them made one run's
     check one program deep (BENCHMARKS.md section 33)."""
     seen: set[str] = set()
     out = []
     for row in rows:
-        key = fingerprint(parse_program(row.text), facts=facts)
-        if key not in seen:
-            seen.add(key)
+        program = parse_program(row.text)
+        keys = {fingerprint(program, runs=runs, zero_memory=zero) for zero in (False, True)}
+        if not keys & seen:
             out.append(row.id)
+        seen |= keys
     return out
 
 
@@ -157,7 +159,7 @@ class HeldBackCheck:
         self.started = True
         top = proxy_distinct([row for row, _ in self.store.best(20 * self.config.held_back_top)
                               if self.eligible(row.fingerprint)],
-                             tasks_facts(self.config.tasks))[:self.config.held_back_top]
+                             tasks_runs(self.config.tasks))[:self.config.held_back_top]
         seed = self.store.value("seeds")[0]["id"]
         if not top:
             return []
