@@ -101,10 +101,11 @@ def finished_search(folder, config: EvolveConfig):
 
 @pytest.fixture(scope="module")
 def promoted_run(tmp_path_factory):
-    """A real search with promotion rounds (60 trained evaluations on the quadratic task,
-    promoted to rosenbrock), made once per test module that reads it: (folder, config)."""
+    """A real search with promotion rounds (100 trained evaluations on the quadratic task,
+    promoted to rosenbrock; on quadratic most mutants diverge, and 60 promoted too few to rank),
+    made once per test module that reads it: (folder, config)."""
     folder = tmp_path_factory.mktemp("promoted") / "run"
-    config = EvolveConfig(task="quadratic", budget=60, population=8, workers=1,
+    config = EvolveConfig(task="quadratic", budget=100, population=8, workers=1,
                           promote_every=20, promote_top=2, promote_tasks="rosenbrock",
                           promote_trials=4, seed_programs=("adamw", "sgd"), confirm_top=3)
     finished_search(folder, config)
