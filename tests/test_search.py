@@ -311,8 +311,8 @@ def test_a_search_counts_programs_that_differ_only_where_its_tasks_never_go_as_o
         tmp_path, condition, promote_tasks, one_program):
     """Two programs that differ only on a branch no tensor of the run's tasks takes, or only
     past every task's length, train alike wherever the run trains them: one key, so one record
-    and one history of seeds. With
-    --equivalence probes (the former key, which runs journaled before keep) they are two."""
+    and one history of seeds. With --equivalence probes (the former key, which runs journaled
+    before keep) they are two."""
     plain = parse_program(PLAIN)
     branched = parse_program(PLAIN.replace("lr * m,", f"lr * where({condition}, sign(m), m),"))
     same = {}
