@@ -5,12 +5,10 @@ from hypothesis import given, reject, settings
 from hypothesis import strategies as st
 
 from lion_search.analysis.dedup import (
-    FINGERPRINT_FACTS,
     DedupCache,
     dataflow_hash,
     facts_runs,
     fingerprint,
-    tasks_facts,
     tasks_runs,
 )
 from lion_search.evaluation.tasks import tensor_facts_of
