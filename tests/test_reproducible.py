@@ -13,6 +13,7 @@ import pytest
 from lion_search.language.errors import LionSearchError
 from lion_search.runs import journal_proposals
 from lion_search.runs.journal import EvalKind, RunStore
+from lion_search.search import generations
 from lion_search.search.config import EvolveConfig
 from lion_search.search.evolution import Search
 from tests.conftest import whole_search
@@ -187,3 +188,47 @@ def test_the_next_generation_is_with_the_workers_while_one_trains(tmp_path):
     store.close()
     assert search.trained == config.budget
     assert config.generation < max(in_flight) <= 2 * config.generation
+
+
+def test_children_go_on_while_a_collaborators_job_trains(tmp_path):
+    """A collaborator's job (a promotion's training, a meta-validation) sent with generation k
+    is filed after the children of generation k + COLLABORATOR_LAG, or when the generations
+    settle at the end: the children between do not wait behind a promotion's long trainings,
+    and nothing waits longer than that."""
+    config = EvolveConfig(workers=2, deterministic=True, **SETTINGS)
+    store = RunStore.create(tmp_path / "run", config.to_json())
+    search = Search(store, config)
+    search.setup()
+    search.load()
+    steps = search.generations
+    sent_at, filed, settled = {}, [], set()
+    propose, file, take = steps.next, steps.train, search.take
+
+    def recording_next(*args, **kwargs):
+        jobs = propose(*args, **kwargs)
+        sent_at.update((job.id, (steps.filings, len(filed))) for job in jobs or [])
+        return jobs
+
+    def recording_train(jobs, stop, settle=False):
+        if settle:
+            settled.add(steps.filings + 1)
+        return file(jobs, stop, settle)
+
+    def recording_take(done):
+        filed.append((done.id, done.id in search.pending, steps.filings))
+        take(done)
+
+    steps.next, steps.train, search.take = recording_next, recording_train, recording_take
+    search.run()
+    store.close()
+    # A job sent while generation k-1 trains goes with generation k: its lag counts from there.
+    lag = 2 + generations.COLLABORATOR_LAG
+    lags, children_meanwhile = [], []
+    for position, (job, child, at) in enumerate(filed):
+        if not child and job in sent_at:
+            sent, before = sent_at[job]
+            assert at - sent == lag or at in settled and at - sent < lag
+            lags.append(at - sent)
+            children_meanwhile.append(sum(c for _, c, _ in filed[before:position]))
+    assert lag in lags
+    assert max(children_meanwhile) >= generations.COLLABORATOR_LAG * config.generation

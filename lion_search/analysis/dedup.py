@@ -39,12 +39,12 @@ from typing import Iterable, NamedTuple
 import numpy as np
 
 from lion_search.analysis.equivalence import Equivalence
-from lion_search.evaluation.interpreter import PROBE_RUNS, PROBE_STEPS_T, probe, size_for
+from lion_search.evaluation.interpreter import PROBE_STEPS_T, probe, size_for
 from lion_search.evaluation.tasks import get_task, tensor_facts_of
 from lion_search.language.ops import COMMUTATIVE_OPS
 from lion_search.language.plan import tensor_facts
 from lion_search.language.program import ALL_INPUTS, SHAPE_INPUTS, Arg, Program
-from lion_search.language.shapes import tensor_plan
+from lion_search.language.shapes import tensor_plans
 from lion_search.simplify.dead_code import live_reads
 
 FINGERPRINT_T: tuple[float, ...] = (1.0, 4.0, 15.0, 6.0, 35.0, 24.0, 60.0, 420.0)
@@ -173,16 +173,13 @@ def fingerprint(program: Program, steps: int = 4, facts: tuple = FINGERPRINT_FAC
         runs = tuple((declared, PROBE_STEPS_T) for declared in facts) + (
             tuple((None, total) for total in FINGERPRINT_LENGTHS) if "T" in reads else ())
     distinct = list(dict.fromkeys(run_key(run, reads) for run in runs))
-    computed = []
-    for start in range(0, len(distinct), PROBE_RUNS):
-        chunk = distinct[start:start + PROBE_RUNS]
-        with np.errstate(all="ignore"):
-            computed.append(probe(program, FINGERPRINT_SHAPES,
-                                  *(np.broadcast_to(x, (len(chunk),) + x.shape) for x in
-                                    (inputs.w, inputs.memory, inputs.grads, inputs.lrs,
-                                     inputs.ts)), facts=[declared for declared, _ in chunk],
-                                  total_steps=[total for _, total in chunk]))
-    by_run = dict(zip(distinct, np.concatenate(computed)))
+    with np.errstate(all="ignore"):
+        computed = probe(program, FINGERPRINT_SHAPES,
+                         *(np.broadcast_to(x, (len(distinct),) + x.shape) for x in
+                           (inputs.w, inputs.memory, inputs.grads, inputs.lrs, inputs.ts)),
+                         facts=[declared for declared, _ in distinct],
+                         total_steps=[total for _, total in distinct])
+    by_run = dict(zip(distinct, computed))
     outputs = np.stack([by_run[run_key(run, reads)] for run in runs])
     stored = as_stored(program, outputs, tuple(run_key(run, reads)[0] for run in runs))
     return hashlib.blake2b(quantize(stored), digest_size=16).hexdigest()
@@ -230,17 +227,18 @@ def as_stored(program: Program, outputs: np.ndarray, facts: tuple = FINGERPRINT_
               ) -> np.ndarray:
     """The probe's outputs [runs, steps, 2 + memory, entries] of the runs of `facts` as the
     program keeps them: the update, each memory slot stored on some leaf of some run (zero on
-    the leaves where its plan does not store it) and the evaluation weights if any. Runs
-    that declare the same facts share one plan."""
+    the leaves where its plan does not store it) and the evaluation weights if any. The runs'
+    plans are made together (`shapes.tensor_plans`: runs that declare the same facts share one,
+    and what the runs' tensors share is worked out once)."""
     outputs = np.array(outputs)
     ends = np.cumsum([0] + [math.prod(s) for s in FINGERPRINT_SHAPES])
+    own = tuple(tensor_facts(s) for s in FINGERPRINT_SHAPES)
+    declared = [d or own for d in facts]
+    distinct = tuple(dict.fromkeys(declared))
+    plans = dict(zip(distinct, tensor_plans(program, distinct)))
     stored = set()
-    plans: dict[tuple, object] = {}
-    for run, declared in enumerate(facts):
-        declared = declared or tuple(tensor_facts(s) for s in FINGERPRINT_SHAPES)
-        if declared not in plans:
-            plans[declared] = tensor_plan(program, declared)
-        for k, slot in enumerate(plans[declared].slots):
+    for run, facts_of_run in enumerate(declared):
+        for k, slot in enumerate(plans[facts_of_run].slots):
             for leaf, shape in enumerate(slot):
                 if shape is None:
                     outputs[run, :, 1 + k, ends[leaf]:ends[leaf + 1]] = 0.0

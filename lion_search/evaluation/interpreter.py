@@ -442,7 +442,8 @@ def make_probe(size: Size, shapes: tuple[tuple[int, ...], ...]) -> Callable[...,
 def _kept_probe(size: Size, shapes: tuple[tuple[int, ...], ...], runs: int
                 ) -> Callable[..., jax.Array]:
     """`make_probe` at `runs` x PROBE_STEPS, traced once across processes: a few widths serve
-    every probe (the fingerprint's PROBE_RUNS, the lr check's contexts)."""
+    every probe (multiples of PROBE_RUNS up to the fingerprint's runs and the lr check's
+    contexts)."""
     entries = sum(math.prod(s) for s in shapes)
     zeros = functools.partial(np.zeros, dtype=np.float32)
     example = (_example_program(size), zeros((runs, entries)), zeros((runs, size.memory, entries)),

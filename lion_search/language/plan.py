@@ -170,7 +170,9 @@ def static_values(code: Code, facts: tuple, evaluate: Callable, wanted: list) ->
 
 def static_branches(code: Code, facts: tuple, evaluate: Callable) -> list:
     """For a tensor of `facts`: the modes of `static_values`, computing only the static values
-    that decide a where."""
+    that decide a where (every instruction RUN in a program without one)."""
+    if all(op != "where" for _, op, _ in code.body):
+        return [Mode.RUN] * len(code.body)
     return static_values(code, facts, evaluate, deciding(code))[0]
 
 
@@ -232,16 +234,34 @@ def make_plan(code: Code, facts: list, evaluate: Callable) -> Plan:
     """The Plan of `code` for tensors of these `facts` (one (rank, fan_in, fan_out) each),
     static values computed by `evaluate(op, values)`. Tensors whose static wheres take the
     same branches share a plan (a program without any: one for all)."""
-    branches = {f: tuple(static_branches(code, f, evaluate))
-                for f in dict.fromkeys(tuple(f) for f in facts)}
-    patterns = list(dict.fromkeys(branches.values()))
-    live, stored = live_sets(code, patterns)
-    modes = [[m if on[c] else Mode.DEAD for m, on in zip(patterns[c], live)]
-             for c in range(len(patterns))]
-    shapes = [stored_slot_shapes(code, modes[c], stored[c]) for c in range(len(patterns))]
-    index = [patterns.index(branches[tuple(f)]) for f in facts]
-    return Plan(tuple(tuple(modes[c][j] for c in index) for j in range(len(code.body))),
-                tuple(tuple(shapes[c][k] for c in index) for k in range(len(code.memory))))
+    return make_plans(code, [facts], evaluate)[0]
+
+
+def make_plans(code: Code, facts_lists: list, evaluate: Callable) -> list[Plan]:
+    """`make_plan` for each list of tensor facts in `facts_lists`, the work shared: each
+    distinct tensor's static branches are computed once, and lists whose tensors take the same
+    branch patterns share one liveness and one slot fixed point."""
+    branches: dict[tuple, tuple] = {}
+    for facts in facts_lists:
+        for f in map(tuple, facts):
+            if f not in branches:
+                branches[f] = tuple(static_branches(code, f, evaluate))
+    by_patterns: dict[tuple, tuple] = {}
+    plans = []
+    for facts in facts_lists:
+        patterns = tuple(dict.fromkeys(branches[tuple(f)] for f in facts))
+        if patterns not in by_patterns:
+            live, stored = live_sets(code, list(patterns))
+            modes = [[m if on[c] else Mode.DEAD for m, on in zip(patterns[c], live)]
+                     for c in range(len(patterns))]
+            by_patterns[patterns] = modes, [stored_slot_shapes(code, modes[c], stored[c])
+                                            for c in range(len(patterns))]
+        modes, shapes = by_patterns[patterns]
+        index = [patterns.index(branches[tuple(f)]) for f in facts]
+        plans.append(Plan(tuple(tuple(modes[c][j] for c in index) for j in range(len(code.body))),
+                          tuple(tuple(shapes[c][k] for c in index)
+                                for k in range(len(code.memory)))))
+    return plans
 
 
 def planner(code: Code, evaluate: Callable) -> Callable:

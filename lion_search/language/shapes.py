@@ -31,7 +31,14 @@ import math
 import numpy as np
 
 from lion_search.language.ops import OPS, Shape, functions, join
-from lion_search.language.plan import Code, Plan, make_plan, stored_shape, tensor_facts
+from lion_search.language.plan import (
+    Code,
+    Plan,
+    make_plan,
+    make_plans,
+    stored_shape,
+    tensor_facts,
+)
 from lion_search.language.program import (
     ALL_INPUTS,
     INPUT_SHAPES,
@@ -63,6 +70,8 @@ def forward(program: Program, slots: tuple[Shape, ...], upto: int | None = None
     return shapes, results
 
 
+# Validation, the encodings of a child's fingerprint and lr check, and mutations ask again.
+@functools.lru_cache(maxsize=4096)
 def slot_shapes(program: Program) -> tuple[Shape, ...]:
     """The shape of each memory slot: the least fixed point of the join of its writes."""
     slots = (Shape.SCALAR,) * len(program.memory)
@@ -116,6 +125,13 @@ def _static_value(op: str, bits: tuple[bytes, ...]) -> float:
 def tensor_plan(program: Program, facts: tuple[tuple[int, int, int], ...]) -> Plan:
     """The plan of `program` for tensors of these (rank, fan_in, fan_out) facts."""
     return make_plan(code_of(program), list(facts), evaluate_static)
+
+
+def tensor_plans(program: Program, facts_lists: tuple[tuple[tuple[int, int, int], ...], ...]
+                 ) -> list[Plan]:
+    """The plan of `program` for each list of tensor facts in `facts_lists`, computed together
+    (`plan.make_plans`: what the lists share is worked out once)."""
+    return make_plans(code_of(program), [list(facts) for facts in facts_lists], evaluate_static)
 
 
 def plan_for(program: Program, shapes: tuple[tuple[int, ...], ...]) -> Plan:

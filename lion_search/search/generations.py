@@ -35,6 +35,10 @@ STALL_AFTER = 200_000
 # Generations at least between the points where the overlapping generations settle (all filed
 # before the next is proposed) to be checkpointed: each settling idles the workers.
 SETTLE_EVERY = 8
+# Generations filed after the one a collaborator's job was sent with before its result is:
+# a promotion's trainings take seconds (a child's a twentieth of one), and a worker that
+# finished the generation's children would otherwise wait for them (BENCHMARKS 35).
+COLLABORATOR_LAG = 4
 
 
 class Searching(Protocol):
@@ -63,14 +67,17 @@ class Searching(Protocol):
 
 class Generations:
     """A deterministic search's generations: the next one's number, the children in a row
-    that trained nothing, the collaborators' jobs queued for the next one, and the results
-    that came in before their turn to be filed."""
+    that trained nothing, the collaborators' jobs queued for the next one, their jobs sent and
+    not yet filed (each with the filing at which it is due), and the results that came in
+    before their turn to be filed."""
 
     def __init__(self, search: Searching):
         self.search = search
         self.generation = 0
         self.misses = 0
         self.queued: list[Job] = []
+        self.deferred: list[tuple[int, Job]] = []   # (the filing it is due at, job), in order
+        self.filings = 0                            # generations filed this session
         self.results: dict[int, Done] = {}
         # The generation from which the next may settle: the first settles, so that the second
         # is proposed from its results (not from the seeds alone) and a checkpoint comes early.
@@ -101,7 +108,7 @@ class Generations:
         try:
             while True:
                 if sent and (self.settling() or not self.searching(in_time)):
-                    if not self.train(sent, stop):
+                    if not self.train(sent, stop, settle=True):
                         return False
                     sent = []
                     if not (self.queued or search.in_flight()):
@@ -169,26 +176,42 @@ class Generations:
             return last or None
         return [] if self.misses < STALL_AFTER else None   # [] : every child was one seen
 
-    def train(self, jobs: Sequence[Job], stop: Callable[[], bool]) -> bool:
-        """Wait for a generation's jobs and file each result in the order its job was sent,
-        as soon as those before it are in (the observer hears after each batch; results of
-        the next generation wait for their turn); False if `stop()` asked to stop first
-        (checked at least every second)."""
+    def train(self, jobs: Sequence[Job], stop: Callable[[], bool], settle: bool = False
+              ) -> bool:
+        """File a generation: first the collaborators' jobs due now (`due`), then its
+        children, each result in the order its job was sent, as soon as those before it are
+        in (the observer hears after each batch; results of other jobs wait for their turn);
+        its collaborators' jobs are due COLLABORATOR_LAG filings later, or with `settle` now,
+        after every job still deferred. False if `stop()` asked to stop first (checked at
+        least every second)."""
         search = self.search
+        self.filings += 1
+        for job in jobs:
+            if job.id not in search.pending:
+                self.deferred.append((self.filings + COLLABORATOR_LAG, job))
+        order = self.due(settle) + [job for job in jobs if job.id in search.pending]
         filed = 0
-        while filed < len(jobs):
+        while filed < len(order):
             if stop():
                 return False
             if not search.session_trained:
                 search.waiting(search.pool.starting() or TRAINING)
-            if jobs[filed].id not in self.results:
+            if order[filed].id not in self.results:
                 for done in search.pool.wait(timeout=1.0 if search.session_trained else 0.1):
                     self.results[done.id] = done
-            while filed < len(jobs) and jobs[filed].id in self.results:
-                search.take(self.results.pop(jobs[filed].id))
+            while filed < len(order) and order[filed].id in self.results:
+                search.take(self.results.pop(order[filed].id))
                 filed += 1
             search.observer.update(search.stats())
         return True
+
+    def due(self, settle: bool) -> list[Job]:
+        """The deferred collaborators' jobs to file now, in the order they were sent: those
+        due at this filing, or all of them when the generations `settle`."""
+        now = [job for at, job in self.deferred if settle or at <= self.filings]
+        self.deferred = [(at, job) for at, job in self.deferred if not (settle or
+                                                                       at <= self.filings)]
+        return now
 
     def checkpoint(self) -> None:
         """Journal the checkpoint (`search.checkpoint`) and commit everything held since the
