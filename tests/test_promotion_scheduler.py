@@ -146,11 +146,11 @@ def test_a_resumed_scheduler_does_not_promote_a_program_twice(promoted):
     store.close()
 
 
-def picks_among(tmp_path, texts):
+def picks_among(tmp_path, texts, cache=None):
     """A round's picks among programs of these texts, in order of proxy fitness, each of which
-    the search's own keys tell apart."""
+    the search's own keys (`cache`'s, default the probes') tell apart."""
     store = RunStore.create(tmp_path / "run", CONFIG.to_json())
-    cache = DedupCache()
+    cache = cache or DedupCache()
     for fitness, text in zip((0.1, 0.2, 0.3), texts):
         pid = store.add_program(text, cache.keys(parse_program(text)), None, "test", "child")
         store.add_evaluation(pid, kind="search", fitness=fitness, status="ok", task="quadratic",
@@ -180,4 +180,16 @@ def test_programs_whose_state_stays_zero_from_zero_are_promoted_once(tmp_path):
              "def p(w, g, lr, t, m):\n    m = m * 0.7\n    return lr * g + m, m\n",
              "def p(w, g, lr, t):\n    return lr * sign(g)\n"]
     picks = picks_among(tmp_path, texts)
+    assert [pid for pid, _ in picks] == [1, 3]
+
+
+
+def test_promotion_tells_programs_apart_by_what_they_do_at_the_promotion_tasks_length(tmp_path):
+    """On rosenbrock (T = 200) `T >= 50` and `T >= 150` take the same branch, so a round picks
+    one of them; `T >= 250` takes the other there, though at the probes' own lengths (100,
+    then 1,000 and more) it matches `T >= 150`, so a round picks it as well."""
+    texts = [f"def p(w, g, lr, t):\n    return lr * where(T >= {threshold}, g, sign(g))\n"
+             for threshold in (150, 50, 250)]
+    search_keys = DedupCache(runs=((None, 100.0), (None, 200.0)))   # all three differ
+    picks = picks_among(tmp_path, texts, search_keys)
     assert [pid for pid, _ in picks] == [1, 3]

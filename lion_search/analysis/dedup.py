@@ -205,11 +205,6 @@ def facts_runs(facts: Iterable[tuple[int, int, int]]) -> tuple:
     return tuple((pair[0], pair[-1]) for pair in pairs)
 
 
-def tasks_facts(tasks: Iterable[str]) -> tuple:
-    """Fingerprint runs (`facts_runs`) that declare every parameter tensor of `tasks`."""
-    return facts_runs(f for task in tasks for f in tensor_facts_of(task))
-
-
 def tasks_runs(tasks: Iterable[str]) -> tuple:
     """Fingerprint runs (facts, T) that declare every parameter tensor of each of `tasks`
     (`facts_runs`) at the task's own length T: where a run trains a program."""

@@ -1,11 +1,14 @@
 """The deterministic search's loop (`EvolveConfig.reproducible`: one worker, or
 `--deterministic`): children are proposed in generations of `generation`, with the random
 stream seeded from (rng_seed, generation); the jobs a collaborator asks for while a generation is
-filed go with the next one proposed; every result is filed in the order its job was sent.
-Generation k+1 is proposed from the population as generation k-1 left it, and sent while
-generation k trains; every SETTLE_EVERY generations (and at the end) all in flight is filed
-first. Whatever the number of workers and however long each training takes, the same settings
-give the same journal.
+filed go with the next one proposed. Generation k+1 is proposed from the population as
+generation k-1 left it, and sent while generation k trains; every SETTLE_EVERY generations (and
+at the end) all in flight is filed first. A generation's children are filed in the order they
+were sent; a collaborator's job (a promotion's training, meta-validation, the held-back check)
+sent with generation k is filed after generation k + COLLABORATOR_LAG's children, so that while
+one worker trains a promotion's long job the others train the next generations rather than
+wait for it. Whatever the number of workers and however long each training takes, the same
+settings give the same journal.
 
 Writes are held (`RunStore.hold`) between checkpoints, settled generation boundaries where
 nothing is in flight or queued and the islands are journaled too (`search.checkpoint`), so that a
@@ -209,8 +212,8 @@ class Generations:
         """The deferred collaborators' jobs to file now, in the order they were sent: those
         due at this filing, or all of them when the generations `settle`."""
         now = [job for at, job in self.deferred if settle or at <= self.filings]
-        self.deferred = [(at, job) for at, job in self.deferred if not (settle or
-                                                                       at <= self.filings)]
+        self.deferred = [(at, job) for at, job in self.deferred
+                         if not settle and at > self.filings]
         return now
 
     def checkpoint(self) -> None:

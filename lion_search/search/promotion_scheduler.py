@@ -36,7 +36,7 @@ from lion_search.analysis.dedup import (
     DedupCache,
     dataflow_hash,
     fingerprint,
-    tasks_facts,
+    tasks_runs,
 )
 from lion_search.evaluation.results import Status
 from lion_search.language.parser import parse_program
@@ -84,9 +84,9 @@ def proxy_fitness(store: RunStore, program_id: int) -> float:
 class PromotionScheduler:
     """Promotion rounds of a search over `store`, with the search's dedup `cache` (for the
     programs it journals). A program equivalent to one promoted before on the promotion tasks
-    is not promoted again: same data-flow hash, or same fingerprint over the facts of those
-    tasks' tensors (`promotion_keys`), so that programs that differ only in a static branch no
-    promotion task takes (rank >= 3 on language models, say) are promoted once."""
+    is not promoted again: same data-flow hash, or same fingerprint over those tasks' tensors at
+    their lengths (`promotion_keys`), so that programs that differ only in a static branch no
+    promotion task takes (rank >= 3 on language models, say, or T >= 1000) are promoted once."""
 
     def __init__(self, store: RunStore, config: EvolveConfig, cache: DedupCache,
                  eligible: Callable[[str], bool] = lambda fingerprint: True):
@@ -95,7 +95,7 @@ class PromotionScheduler:
         self.cache = cache
         self.eligible = eligible      # whether programs of a fingerprint may be promoted
         self.promoted_keys: set[str] = set()       # promotion keys of the programs promoted
-        self.facts: tuple | None = None            # fingerprint runs of the tasks' tensors
+        self.runs: tuple | None = None             # fingerprint runs of the tasks' tensors
         self.references: tuple[float, ...] | None = None   # tuned AdamW's loss on each task
         self.round: PromotionRound | None = None   # the round in flight
         self.stage = Stage.PROMOTION               # what it trains
@@ -153,15 +153,16 @@ class PromotionScheduler:
         return self.rewritten[program_id]
 
     def promotion_keys(self, program: Program) -> tuple[str, str, str]:
-        """(data-flow hash, fingerprint over the promotion tasks' tensor facts, the same from
-        zero memory) of `program`: programs with an equal key train alike on every promotion
-        task. The last key is training's start: programs whose state stays zero from zero (a
-        slot that only ever multiplies itself) but differs from the fingerprint's random start
-        were promoted six times over in one run (BENCHMARKS 31)."""
-        if self.facts is None:
-            self.facts = tasks_facts(self.config.promotion[0])
-        return (dataflow_hash(program), fingerprint(program, facts=self.facts),
-                "zero " + fingerprint(program, facts=self.facts, zero_memory=True))
+        """(data-flow hash, fingerprint over the promotion tasks' tensors, each at its task's
+        length T (`dedup.tasks_runs`), the same from zero memory) of `program`: programs with an
+        equal key train alike on every promotion task. The last key is training's start:
+        programs whose state stays zero from zero (a slot that only ever multiplies itself) but
+        differs from the fingerprint's random start were promoted six times over in one run
+        (BENCHMARKS 31)."""
+        if self.runs is None:
+            self.runs = tasks_runs(self.config.promotion[0])
+        return (dataflow_hash(program), fingerprint(program, runs=self.runs),
+                "zero " + fingerprint(program, runs=self.runs, zero_memory=True))
 
     def start(self, trained: int, search_work: float, final: bool = False) -> list[Job]:
         """The jobs of a new round, if one is due after `trained` evaluations of the search
