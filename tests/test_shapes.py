@@ -6,20 +6,27 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from optax.contrib._muon import orthogonalize_via_newton_schulz
 
 import lion_search
 from lion_search.language import runtime
 from lion_search.language.ops import Shape, join
 from lion_search.language.plan import Mode
+from lion_search.evaluation.tasks import tensor_facts_of
+from lion_search.language.library import seed_names
 from lion_search.language.shapes import (
     REFERENCE_SHAPES,
     memory_cost,
     plan_for,
     slot_shapes,
+    tensor_plan,
+    tensor_plans,
 )
-from lion_search.language.validate import check
+from lion_search.language.validate import Limits, check
 from lion_search.runs.references import load_program
+from lion_search.search.mutate import MutationWeights, mutate
 from lion_search.simplify.dead_code import remove_dead
 
 S, P, R, C, T = Shape.SCALAR, Shape.PER_TENSOR, Shape.ROW, Shape.COL, Shape.TENSOR
@@ -200,3 +207,23 @@ def test_programs_lists_muon_at_its_momentum_and_adafactor_at_its_factored_state
     rows = {cells[1].strip(): cells[2].strip() for line in capsys.readouterr().out.splitlines()
             if len(cells := line.split("│")) > 3}
     assert float(rows["muon"]) <= 1.1 and rows["adafactor"] == "0.0041"
+
+
+TASKS_FACTS = [tuple(tensor_facts_of(task)) for task in
+               ("digits-mlp-b512", "digits-cnn", "text-lm-mini", "rosenbrock")]
+
+
+@settings(max_examples=30, deadline=None)
+@given(name=st.sampled_from(seed_names()), seed=st.integers(0, 2**32 - 1),
+       lists=st.lists(st.sampled_from(TASKS_FACTS), min_size=1, max_size=5))
+def test_plans_made_together_are_the_plans_made_one_by_one(name, seed, lists):
+    """`tensor_plans` shares what several lists of tensors have in common (static branches,
+    liveness) and gives each list the plan `tensor_plan` gives it alone, for mutants that
+    branch on a tensor's facts."""
+    rng = np.random.default_rng(seed)
+    program = load_program(name)
+    for _ in range(3):
+        program = mutate(program, rng, MutationWeights(static_branch=5.0),
+                         Limits(max_length=40)).program
+    assert tensor_plans(program, tuple(lists)) == [tensor_plan(program, facts)
+                                                   for facts in lists]
