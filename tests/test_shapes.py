@@ -24,7 +24,7 @@ from lion_search.language.shapes import (
     tensor_plan,
     tensor_plans,
 )
-from lion_search.language.validate import Limits, check
+from lion_search.language.validate import Limits, check, fitting
 from lion_search.runs.references import load_program
 from lion_search.search.mutate import MutationWeights, mutate
 from lion_search.simplify.dead_code import remove_dead
@@ -222,8 +222,8 @@ def test_plans_made_together_are_the_plans_made_one_by_one(name, seed, lists):
     branch on a tensor's facts."""
     rng = np.random.default_rng(seed)
     program = load_program(name)
+    limits = fitting(Limits(), [program], extra_length=3)   # as a search widens them to a seed
     for _ in range(3):
-        program = mutate(program, rng, MutationWeights(static_branch=5.0),
-                         Limits(max_length=40)).program
+        program = mutate(program, rng, MutationWeights(static_branch=5.0), limits).program
     assert tensor_plans(program, tuple(lists)) == [tensor_plan(program, facts)
                                                    for facts in lists]
