@@ -239,6 +239,11 @@ PAIRS = [
     m = m * 0.7 + g
     u = lr * sign(m)
     return u + w, m"""),
+    ("step_where", """
+, m
+    m = m * 0.9 + g
+    return lr * where(t, sign(g), m), m""", """
+    return lr * sign(g)"""),
     ("interp_same", """
     return lr * interp(g, g, 0.3)""", """
     return lr * g"""),
@@ -321,6 +326,9 @@ NEAR_MISSES = [
     ("step_compare", """
     t = t - 5
     return lr * g * (t > 0.5)"""),
+    ("step_where", """
+    t = t - 1
+    return lr * where(t, g, sign(g))"""),
 ]
 
 

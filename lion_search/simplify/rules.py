@@ -215,6 +215,13 @@ def _step_compare(p: Program, i: int) -> Instr | None:
     return copy_instr(ins, float(values.pop())) if len(values) == 1 else None
 
 
+def _step_where(p: Program, i: int) -> Instr | None:
+    ins = p.body[i]
+    if ins.op != "where" or ins.args[0] != "t" or definition(p, i, "t") is not None:
+        return None
+    return copy_instr(ins, ins.args[1])
+
+
 def _small_weight(a: Arg) -> bool:
     """Whether `a` is a constant interp weight with |a| <= MAX_WEIGHT."""
     return not isinstance(a, str) and abs(a) <= MAX_WEIGHT
@@ -302,6 +309,8 @@ RULES: tuple[Rule, ...] = (
     Rule("step_compare", "t < c, t >= c, t == c, ... -> 0 or 1 where the comparison of the step "
          "t (1, 2, ...; not reassigned before) with the constant c is the same at every step "
          "(t < 0.6 -> 0)", _local(_step_compare)),
+    Rule("step_where", "where(t, x, y) -> x where t is the step (1, 2, ...; not reassigned "
+         "before), never 0: y and what only it reads are dead", _local(_step_where)),
     Rule("interp_same", "interp(x, x, a) -> x for a constant |a| <= MAX_WEIGHT "
          "((1 - a) x + a x = x, up to rounding)",
          _local(_interp_same)),
