@@ -183,7 +183,6 @@ def test_programs_whose_state_stays_zero_from_zero_are_promoted_once(tmp_path):
     assert [pid for pid, _ in picks] == [1, 3]
 
 
-
 def test_promotion_tells_programs_apart_by_what_they_do_at_the_promotion_tasks_length(tmp_path):
     """On rosenbrock (T = 200) `T >= 50` and `T >= 150` take the same branch, so a round picks
     one of them; `T >= 250` takes the other there, though at the probes' own lengths (100,

@@ -185,6 +185,15 @@ def fingerprint(program: Program, steps: int = 4, facts: tuple = FINGERPRINT_FAC
     return hashlib.blake2b(quantize(stored), digest_size=16).hexdigest()
 
 
+def training_keys(program: Program, runs: tuple) -> tuple[str, str]:
+    """(the fingerprint over `runs`, the same from zero memory, marked "zero "): programs that
+    share either train alike there. The second is training's own start, where a slot that only
+    ever multiplies itself stays zero though the fingerprint's random start tells such programs
+    apart (six copies were promoted in one run: BENCHMARKS.md section 31)."""
+    return (fingerprint(program, runs=runs),
+            "zero " + fingerprint(program, runs=runs, zero_memory=True))
+
+
 def run_key(run: tuple, reads: frozenset[str] | set[str]) -> tuple:
     """A fingerprint run (declared facts, T) as the program reading `reads` sees it: without
     its declared facts where it reads none of them, at the probe's T where it does not read

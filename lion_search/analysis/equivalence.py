@@ -12,8 +12,8 @@ class Equivalence(StrEnum):
     RUN: those of every task the run trains on (search, screen, promotion), each at its
     task's length T. Programs that differ only on a static branch that no such tensor takes,
     or on a length no task has, train alike wherever the run trains them, so they share one
-    record, and its seeds, rather than each drawing its own luck (5% to 15% of three 15-minute runs' trainings were such copies: BENCHMARKS.md
-    section 33).
+    record, and its seeds, rather than each drawing its own luck (5% to 15% of three 15-minute
+    runs' trainings were such copies: BENCHMARKS.md section 33).
     PROBES: FINGERPRINT_FACTS and FINGERPRINT_LENGTHS, which also tell apart branches for
     tensors of other shapes and other lengths; the key of runs journaled before RUN, which
     keep it."""

@@ -23,7 +23,7 @@ from typing import Callable, NamedTuple, Sequence
 import numpy as np
 
 from lion_search.analysis.agreement import kendall_tau
-from lion_search.analysis.dedup import fingerprint, tasks_runs
+from lion_search.analysis.dedup import tasks_runs, training_keys
 from lion_search.evaluation.results import Status
 from lion_search.language.parser import parse_program
 from lion_search.runs.journal import EvalKind, ProgramRow, RunStore
@@ -116,16 +116,15 @@ def held_back_scores(losses: dict[int, Sequence[Sequence[float]]], seed: int
 
 
 def proxy_distinct(rows: Sequence[ProgramRow], runs: tuple) -> list[int]:
-    """The ids of `rows`, in order, but for those that share a fingerprint over the proxy's
-    `runs` (`dedup.tasks_runs`), from a random or from a zero state, with an earlier one:
-    programs that differ only where the proxy never goes (a branch a promotion task's tensors
-    take, a slot that stays zero from zero) train alike on it, and ten of them made one run's
-    check one program deep (BENCHMARKS.md section 33)."""
+    """The ids of `rows`, in order, but for those that share a key over the proxy's `runs`
+    (`dedup.tasks_runs`; `dedup.training_keys`: from a random or from a zero state) with an
+    earlier one: programs that differ only where the proxy never goes (a branch a promotion
+    task's tensors take, a slot that stays zero from zero) train alike on it, and ten of them
+    made one run's check one program deep (BENCHMARKS.md section 33)."""
     seen: set[str] = set()
     out = []
     for row in rows:
-        program = parse_program(row.text)
-        keys = {fingerprint(program, runs=runs, zero_memory=zero) for zero in (False, True)}
+        keys = set(training_keys(parse_program(row.text), runs))
         if not keys & seen:
             out.append(row.id)
         seen |= keys

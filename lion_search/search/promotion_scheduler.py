@@ -35,8 +35,8 @@ from typing import Callable, NamedTuple
 from lion_search.analysis.dedup import (
     DedupCache,
     dataflow_hash,
-    fingerprint,
     tasks_runs,
+    training_keys,
 )
 from lion_search.evaluation.results import Status
 from lion_search.language.parser import parse_program
@@ -153,16 +153,12 @@ class PromotionScheduler:
         return self.rewritten[program_id]
 
     def promotion_keys(self, program: Program) -> tuple[str, str, str]:
-        """(data-flow hash, fingerprint over the promotion tasks' tensors, each at its task's
-        length T (`dedup.tasks_runs`), the same from zero memory) of `program`: programs with an
-        equal key train alike on every promotion task. The last key is training's start:
-        programs whose state stays zero from zero (a slot that only ever multiplies itself) but
-        differs from the fingerprint's random start were promoted six times over in one run
-        (BENCHMARKS 31)."""
+        """(data-flow hash, `dedup.training_keys` over the promotion tasks' tensors, each at
+        its task's length T (`dedup.tasks_runs`)) of `program`: programs with an equal key
+        train alike on every promotion task."""
         if self.runs is None:
             self.runs = tasks_runs(self.config.promotion[0])
-        return (dataflow_hash(program), fingerprint(program, runs=self.runs),
-                "zero " + fingerprint(program, runs=self.runs, zero_memory=True))
+        return (dataflow_hash(program), *training_keys(program, self.runs))
 
     def start(self, trained: int, search_work: float, final: bool = False) -> list[Job]:
         """The jobs of a new round, if one is due after `trained` evaluations of the search
