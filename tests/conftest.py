@@ -1,9 +1,13 @@
-"""Shared test helpers: a nested parameter pytree and random gradients with exact zeros."""
+"""Shared test helpers: a nested parameter pytree and random gradients with exact zeros,
+small runs, and twin programs trained into a journal."""
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import lion_search
+from lion_search.analysis.dedup import dataflow_hash
+from lion_search.language.parser import parse_program
 from lion_search.runs.journal import JOURNAL, RunStore
 from lion_search.search.config import EvolveConfig
 from lion_search.search.evolution import Search
@@ -137,3 +141,27 @@ def seeds_with_slow_rest(quick: tuple[str, ...], names: list[str] | None = None)
 
     return [name if name in quick else pytest.param(name, marks=pytest.mark.slow)
             for name in (names if names is not None else seed_names())]
+
+
+# A slot that is stored (differently) and read, but only where s == 0, which it never is in
+# training: the two train alike, and no fingerprint tells them apart.
+TWINS = ["def p(w, g, lr, t, m, s):\n    s = s + 1\n    m = m * 0.9 + g\n"
+         "    return lr * where(s, g, m), m, s\n",
+         "def p(w, g, lr, t, m, s):\n    s = s + 1\n    m = m + g\n"
+         "    return lr * where(s, g, m), m, s\n"]
+
+
+def journal_trained(store, texts, seeds_of):
+    """Journal each program of `texts` as a search child trained on quadratic, really, on its
+    `seeds_of` seeds, with its losses as its per-seed scores; their rows."""
+    rows = []
+    for text, seeds in zip(texts, seeds_of):
+        program = parse_program(text)
+        result, = lion_search.evaluate(program, task="quadratic", seeds=seeds)
+        key = f"key {store.last_program_id()}"     # the journal's fingerprints differ
+        pid = store.add_program(text, (dataflow_hash(program), key), None, "test", "child")
+        store.add_evaluation(pid, kind="search", fitness=result.fitness, status="ok",
+                             task="quadratic", seeds=seeds, seconds=0.1, worker="t",
+                             per_seed=dict(zip(seeds, result.per_seed)))
+        rows.append(store.program(pid))
+    return rows

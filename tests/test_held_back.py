@@ -4,8 +4,9 @@ import math
 
 import pytest
 
-from lion_search.analysis.dedup import FINGERPRINT_FACTS, tasks_runs
+from lion_search.analysis.dedup import FINGERPRINT_FACTS, tasks_runs, training_keys
 from lion_search.evaluation.interpreter import PROBE_STEPS_T
+from lion_search.language.parser import parse_program
 from lion_search.runs.journal import RunStore
 from lion_search.search.config import EvolveConfig
 from lion_search.search.held_back import (
@@ -15,6 +16,7 @@ from lion_search.search.held_back import (
     proxy_distinct,
     proxy_gain,
 )
+from tests.conftest import TWINS, journal_trained
 
 
 def test_held_back_scores_are_log_ratios_to_the_seed_on_the_same_runs():
@@ -56,7 +58,52 @@ def test_the_check_takes_one_of_each_function_on_the_proxys_tensors(tmp_path):
     store = RunStore.create(tmp_path / "run", EvolveConfig(task="quadratic").to_json())
     rows = [store.program(store.add_program(text, (f"hash {i}", f"key {i}"), None, "test",
                                             "child")) for i, text in enumerate(texts)]
-    assert proxy_distinct(rows, tasks_runs(["quadratic"])) == [rows[0].id, rows[2].id]
+    assert proxy_distinct(rows, tasks_runs(["quadratic"]), {}) == [rows[0].id, rows[2].id]
     probes = tuple((declared, PROBE_STEPS_T) for declared in FINGERPRINT_FACTS)
-    assert proxy_distinct(rows, probes) == [row.id for row in rows]
+    assert proxy_distinct(rows, probes, {}) == [row.id for row in rows]
+    store.close()
+
+
+def test_the_check_takes_one_of_programs_that_trained_to_the_same_loss(tmp_path):
+    """Twins train to the same loss on the same run, to the last bit; the check takes the
+    first (and the next distinct program), though the fingerprints differ. Scores on other
+    seeds say nothing: trained on seed 1 and seed 2, the twins are both taken."""
+    runs = tasks_runs(["quadratic"])
+    assert not set(training_keys(parse_program(TWINS[0]), runs)) & set(
+        training_keys(parse_program(TWINS[1]), runs))
+    texts = TWINS + ["def p(w, g, lr, t):\n    return lr * sign(g)\n"]
+    store = RunStore.create(tmp_path / "run", EvolveConfig(task="quadratic").to_json())
+    rows = journal_trained(store, texts, [(0, 1), (1,), (1,)])
+    scores = store.proxy_scores([row.id for row in rows])
+    assert scores[rows[0].id][1] == scores[rows[1].id][1]
+    assert proxy_distinct(rows, runs, scores) == [rows[0].id, rows[2].id]
+    assert proxy_distinct(rows, runs, {}) == [row.id for row in rows]
+    apart = journal_trained(store, TWINS, [(1,), (2,)])
+    assert proxy_distinct(apart, runs, store.proxy_scores([r.id for r in apart])) == [
+        row.id for row in apart]
+    store.close()
+
+
+def test_a_programs_proxy_scores_are_its_fingerprints_trainings(tmp_path):
+    """Pooled over the programs of one fingerprint (a confirmation is journaled as a child);
+    a cache hit, a run again at a nudged lr and a failed run add no score."""
+    store = RunStore.create(tmp_path / "run", EvolveConfig(task="quadratic").to_json())
+    first, confirmation, other = (store.add_program("def p(w, g, lr, t):\n    return lr * g\n",
+                                                    (f"hash {i}", key), None, "test", "child")
+                                  for i, key in enumerate(["same", "same", "other"]))
+
+    def add(pid, per_seed, **how):
+        store.add_evaluation(pid, kind=how.pop("kind", "search"), fitness=0.5,
+                             status=how.pop("status", "ok"), task="quadratic",
+                             seeds=tuple(per_seed), seconds=0.1, worker="t",
+                             per_seed=per_seed, **how)
+
+    add(first, {3: -0.25})
+    add(confirmation, {4: -0.5, 5: 0.125})
+    add(first, {3: -1.0}, lr_factor=1.0001)
+    add(first, {6: -2.0}, cached=True)
+    add(other, {7: 1.0}, status="diverged")
+    add(other, {8: 2.0}, kind="promotion")
+    assert store.proxy_scores([first, other]) == {first: {3: -0.25, 4: -0.5, 5: 0.125}}
+    assert store.proxy_scores([]) == {}
     store.close()

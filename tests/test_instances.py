@@ -78,6 +78,31 @@ def test_a_program_measured_on_one_seed_is_shrunk_toward_the_reference():
     assert steady.fitness == pytest.approx(-0.2 * 8 / 9) and steady.fitness < lucky.fitness
 
 
+def test_a_program_that_scored_exactly_what_a_record_did_on_its_seed_joins_it():
+    """Twins (the same steps on the same run, though their fingerprints differ) share one
+    record: its seeds, its fitness, one place among the leaders. The same score on another seed,
+    a score off by one bit, a record that disagrees on a seed both trained on, a run at a
+    nudged lr and a failed record make no twins."""
+    instances = Instances(8, 1, 8, prior=1.0, rotate_every=10, top=3)
+    first = instances.add("a", 1, (3,), (-0.25,), True)
+    instances.add("a", 2, (4,), (-0.5,), True)
+    assert instances.add("b", 3, (3,), (-0.25,), True) is first
+    assert instances.record("b") is first and first.members == {1, 2, 3}
+    assert instances.new_seeds("b", 0) == (0,) and instances.new_seeds("b", 30) == ()
+    assert instances.leaders == ["a"]
+    assert instances.add("c", 4, (3,), (math.nextafter(-0.25, 0),), True) is not first
+    assert instances.add("d", 5, (5,), (-0.25,), True) is not first
+    assert instances.add("e", 6, (3, 4), (-0.25, -0.75), True) is not first
+    assert instances.add("f", 7, (6,), (-0.125,), True, repeat=True) is not first
+    assert instances.add("g", 8, (6,), (-0.125,), True) is not first
+    broken = instances.add("h", 9, (7,), (-1.0,), True)
+    instances.add("h", 10, (0,), (), False)
+    assert instances.add("i", 11, (7,), (-1.0,), True) is not broken
+    assert first.fitness == pytest.approx(-0.75 / 3)
+    assert sorted(instances.leaders) == sorted(set(instances.leaders)) and "b" not in (
+        instances.leaders)
+
+
 def test_a_failed_run_fails_the_record_and_trains_it_no_more():
     """A program that diverged (or was cut at a hurdle) on one seed has the worst fitness,
     whatever its other seeds scored, and is never trained on another seed."""

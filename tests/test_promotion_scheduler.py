@@ -18,7 +18,7 @@ from lion_search.search.config import EvolveConfig
 from lion_search.search.jobs import EvalSpec, Scoring, train_jobs
 from lion_search.search.promotion import CENTRE_GRID, PROMOTION_STEP
 from lion_search.search.promotion_scheduler import PromotionScheduler, proxy_fitness
-from tests.conftest import small_run
+from tests.conftest import TWINS, journal_trained, small_run
 
 CONFIG = EvolveConfig(task="quadratic", budget=40, population=8, workers=1, promote_every=10,
                       deterministic=False,
@@ -192,3 +192,17 @@ def test_promotion_tells_programs_apart_by_what_they_do_at_the_promotion_tasks_l
     search_keys = DedupCache(runs=((None, 100.0), (None, 200.0)))   # all three differ
     picks = picks_among(tmp_path, texts, search_keys)
     assert [pid for pid, _ in picks] == [1, 3]
+
+
+def test_programs_that_trained_to_the_same_loss_are_promoted_once(tmp_path):
+    """Twins (a slot read only where a running count is 0) train alike everywhere, though no
+    fingerprint tells them apart; their losses on the proxy's seed 0 are equal to the last bit.
+    A round picks one of them and the distinct program; a later round not the other twin."""
+    store = RunStore.create(tmp_path / "run", CONFIG.to_json())
+    rows = journal_trained(store, TWINS + ["def p(w, g, lr, t):\n    return lr * sign(g)\n"],
+                           [(0,)] * 3)
+    scheduler = PromotionScheduler(store, CONFIG, DedupCache())
+    picks = scheduler.candidates(CONFIG.promote_top)
+    assert sorted(pid for pid, _ in picks) == [rows[0].id, rows[2].id]
+    assert scheduler.candidates(CONFIG.promote_top) == []
+    store.close()

@@ -34,7 +34,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
-from typing import Iterable, NamedTuple
+from typing import Iterable, Mapping, NamedTuple
 
 import numpy as np
 
@@ -192,6 +192,17 @@ def training_keys(program: Program, runs: tuple) -> tuple[str, str]:
     apart (six copies were promoted in one run: BENCHMARKS.md section 31)."""
     return (fingerprint(program, runs=runs),
             "zero " + fingerprint(program, runs=runs, zero_memory=True))
+
+
+def score_keys(scores: Mapping[int, float]) -> set[str]:
+    """Keys of a program's scores on the proxy's training runs, one per seed: two programs that
+    trained to the same loss on the same run, to the last bit, took the same steps there. They
+    catch what the fingerprints cannot: a slot that is stored and read, but only on a branch
+    that training never takes (`where(m2, g, m1)` where m2 is a running sum, never 0), kept
+    nine copies of one program apart in one run's held-back check (BENCHMARKS.md section 37).
+    A chaotic program's loss moves with the last bits of any step, so unequal programs do not
+    share one."""
+    return {f"score {seed} {float(score).hex()}" for seed, score in scores.items()}
 
 
 def run_key(run: tuple, reads: frozenset[str] | set[str]) -> tuple:

@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+from lion_search.evaluation.results import Status
 from lion_search.language.errors import RunError
 from lion_search.runs.journal_schema import (
     FORMAT,
@@ -352,6 +353,25 @@ class RunStore:
                 f"SELECT program, MIN(fitness) FROM evaluations WHERE kind IN ({kind_marks}) "
                 f"AND program IN ({marks}) GROUP BY program", (*kinds, *ids)).fetchall()
         return {pid: fitness_out(f) for pid, f in rows}
+
+    def proxy_scores(self, ids: Sequence[int]) -> dict[int, dict[int, float]]:
+        """Each program's paired scores by training seed on the proxy: those of the trainings
+        (not the cache hits, nor the runs again at a nudged lr) of every program of its
+        fingerprint (`search.instances` pools them); programs never trained are left out."""
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        out: dict[int, dict[int, float]] = {}
+        for pid, per_seed in self.db.execute(
+                "SELECT q.id, e.per_seed FROM programs q "
+                "JOIN programs p ON p.fingerprint = q.fingerprint "
+                "JOIN evaluations e ON e.program = p.id "
+                f"WHERE q.id IN ({marks}) AND e.kind IN (?, ?) AND e.cached = 0 "
+                "AND e.lr_factor IS NULL AND e.status = ? AND e.per_seed IS NOT NULL "
+                "ORDER BY e.id", (*ids, *PROXY_KINDS, Status.OK)):
+            out.setdefault(pid, {}).update(
+                (int(seed), float(score)) for seed, score in json.loads(per_seed).items())
+        return out
 
     def evaluations_of(self, program_id: int, kind: EvalKind) -> list[EvaluationRow]:
         """The evaluations of one program of one kind, in journal order."""

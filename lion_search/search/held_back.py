@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Callable, NamedTuple, Sequence
+from typing import Callable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
 from lion_search.analysis.agreement import kendall_tau
-from lion_search.analysis.dedup import tasks_runs, training_keys
+from lion_search.analysis.dedup import score_keys, tasks_runs, training_keys
 from lion_search.evaluation.results import Status
 from lion_search.language.parser import parse_program
 from lion_search.runs.journal import EvalKind, ProgramRow, RunStore
@@ -115,16 +115,20 @@ def held_back_scores(losses: dict[int, Sequence[Sequence[float]]], seed: int
     return out
 
 
-def proxy_distinct(rows: Sequence[ProgramRow], runs: tuple) -> list[int]:
+def proxy_distinct(rows: Sequence[ProgramRow], runs: tuple,
+                   scores: Mapping[int, Mapping[int, float]]) -> list[int]:
     """The ids of `rows`, in order, but for those that share a key over the proxy's `runs`
-    (`dedup.tasks_runs`; `dedup.training_keys`: from a random or from a zero state) with an
+    (`dedup.tasks_runs`; `dedup.training_keys`: from a random or from a zero state), or a
+    score on one of its training runs (`scores`, by program id; `dedup.score_keys`), with an
     earlier one: programs that differ only where the proxy never goes (a branch a promotion
-    task's tensors take, a slot that stays zero from zero) train alike on it, and ten of them
-    made one run's check one program deep (BENCHMARKS.md section 33)."""
+    task's tensors take, a slot that stays zero from zero, a slot read on a branch never taken)
+    train alike on it, and ten of them made one run's check one program deep (BENCHMARKS.md
+    sections 33 and 37)."""
     seen: set[str] = set()
     out = []
     for row in rows:
-        keys = set(training_keys(parse_program(row.text), runs))
+        keys = set(training_keys(parse_program(row.text), runs)) | score_keys(
+            scores.get(row.id, {}))
         if not keys & seen:
             out.append(row.id)
         seen |= keys
@@ -156,9 +160,11 @@ class HeldBackCheck:
         if self.started or not seeds or self.store.value("held_back") is not None:
             return []
         self.started = True
-        top = proxy_distinct([row for row, _ in self.store.best(20 * self.config.held_back_top)
-                              if self.eligible(row.fingerprint)],
-                             tasks_runs(self.config.tasks))[:self.config.held_back_top]
+        rows = [row for row, _ in self.store.best(20 * self.config.held_back_top)
+                if self.eligible(row.fingerprint)]
+        top = proxy_distinct(rows, tasks_runs(self.config.tasks),
+                             self.store.proxy_scores([row.id for row in rows])
+                             )[:self.config.held_back_top]
         seed = self.store.value("seeds")[0]["id"]
         if not top:
             return []

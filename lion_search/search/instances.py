@@ -28,7 +28,11 @@ reproduction, see `search.retraining`) scores the worse of its two runs,
 which leaves a smooth program's score as it was (its two runs agree to about 1e-4) and takes a
 chaotic program's lucky draw back.
 
-Equivalent programs (one fingerprint, `analysis.dedup`) share one record. A program found again
+Equivalent programs (one fingerprint, `analysis.dedup`) share one record, and so do twins: a
+program whose first training scored, on a seed, exactly what a record scored there (to the last
+bit: the same steps on the same run, `dedup.score_keys`) joins that record, though no
+fingerprint tells them apart (a slot read only on a branch training never takes; nine copies of
+one program once filled a run's leaders, BENCHMARKS section 37). A program found again
 in a later epoch, or selected as a parent there (`search.evolution`), is trained on that
 epoch's seeds too, up to `max_seeds`: the programs that survive are measured on one more
 training run each epoch, and a lucky number does not stay. A run that diverges or is cut at a
@@ -100,11 +104,13 @@ class Instances:
         self.rotate_every = rotate_every
         self.top = top
         self.records: dict[str, SeedRecord] = {}
+        self.twins: dict[str, str] = {}       # a twin's fingerprint -> its record's
+        self.scored: dict[tuple[int, float], str] = {}   # (seed, score) -> the record's key
         self.leaders: list[str] = []    # the `top` best records' keys, best first
         self.reevaluations = 0      # trainings of a program equivalent to one trained before
 
     def record(self, key: str) -> SeedRecord | None:
-        return self.records.get(key)
+        return self.records.get(self.twins.get(key, key))
 
     def epoch_seeds(self, trained: int) -> tuple[int, ...]:
         """The seeds of the epoch after `trained` evaluations: `per_program` consecutive pool
@@ -117,7 +123,7 @@ class Instances:
         """The seeds a program with fingerprint `key` trains on next, after `trained`
         evaluations: the epoch's seeds it has not been trained on (none once it has `most`, or
         failed)."""
-        record = self.records.get(key)
+        record = self.record(key)
         seen = set(record.scores) if record else set()
         if record and (record.failed or len(seen) >= self.most):
             return ()
@@ -129,18 +135,39 @@ class Instances:
         scores (`repeat`: of seeds trained again at the nudged lr), or a failure; returns the
         record. `rank` False leaves the leaders as they were (a journal being read: `rerank`
         once it is)."""
+        seeds, scores = tuple(seeds), tuple(scores)
+        key = self.twins.get(key, key)
+        if key not in self.records and ok and not repeat:
+            twin = self.twin_of(dict(zip(seeds, scores)))
+            if twin is not None:
+                self.twins[key] = twin
+                key = twin
         record = self.records.setdefault(key, SeedRecord(prior=self.prior,
                                                           order=len(self.records)))
         if record.scores and not record.failed:
             self.reevaluations += 1
         record.members.add(member)
         if ok:
-            (record.repeats if repeat else record.scores).update(zip(seeds, scores))
+            by_seed = dict(zip(seeds, scores))
+            (record.repeats if repeat else record.scores).update(by_seed)
+            if not repeat:
+                self.scored.update((pair, key) for pair in by_seed.items())
         else:
             record.failed = True
         if rank:
             self.rank(key)
         return record
+
+    def twin_of(self, scores: dict[int, float]) -> str | None:
+        """The key of a record (not failed) that scored one of `scores` on the same seed, and
+        the same on every seed both were trained on; None if there is none."""
+        for pair in scores.items():
+            key = self.scored.get(pair)
+            if key is not None and not self.records[key].failed and all(
+                    self.records[key].scores.get(seed, score) == score
+                    for seed, score in scores.items()):
+                return key
+        return None
 
     def standing(self, key: str) -> tuple[float, int]:
         """What leaders are ordered by: fitness, then the first found."""
@@ -177,7 +204,7 @@ class Instances:
 
     def join(self, key: str, member: int) -> SeedRecord | None:
         """A cache hit `member` joins the record of its fingerprint (if there is one)."""
-        record = self.records.get(key)
+        record = self.record(key)
         if record is not None:
             record.members.add(member)
         return record

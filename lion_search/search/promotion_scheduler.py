@@ -35,6 +35,7 @@ from typing import Callable, NamedTuple
 from lion_search.analysis.dedup import (
     DedupCache,
     dataflow_hash,
+    score_keys,
     tasks_runs,
     training_keys,
 )
@@ -86,7 +87,8 @@ class PromotionScheduler:
     programs it journals). A program equivalent to one promoted before on the promotion tasks
     is not promoted again: same data-flow hash, or same fingerprint over those tasks' tensors at
     their lengths (`promotion_keys`), so that programs that differ only in a static branch no
-    promotion task takes (rank >= 3 on language models, say, or T >= 1000) are promoted once."""
+    promotion task takes (rank >= 3 on language models, say, or T >= 1000) are promoted once;
+    nor is one that trained to the same loss on one of the proxy's runs (`dedup.score_keys`)."""
 
     def __init__(self, store: RunStore, config: EvolveConfig, cache: DedupCache,
                  eligible: Callable[[str], bool] = lambda fingerprint: True):
@@ -95,6 +97,7 @@ class PromotionScheduler:
         self.cache = cache
         self.eligible = eligible      # whether programs of a fingerprint may be promoted
         self.promoted_keys: set[str] = set()       # promotion keys of the programs promoted
+        self.picked: list[int] = []                # their ids (and the seed's)
         self.runs: tuple | None = None             # fingerprint runs of the tasks' tensors
         self.references: tuple[float, ...] | None = None   # tuned AdamW's loss on each task
         self.round: PromotionRound | None = None   # the round in flight
@@ -139,6 +142,7 @@ class PromotionScheduler:
         for kind in (EvalKind.PROMOTED, EvalKind.SCREENED):
             for e in self.store.evaluations(kind):
                 self.promoted_keys.update(self.promotion_keys(self.rewrite(e.program)))
+                self.picked.append(e.program)
         top = self.store.best(1, EvalKind.PROMOTED)
         if not top:
             return None
@@ -245,16 +249,23 @@ class PromotionScheduler:
 
     def candidates(self, most: int) -> list[tuple[int, Program]]:
         """The best `eligible` programs by proxy fitness whose rewrite is not equivalent to one
-        promoted, screened (or picked) before, up to `most` of them."""
+        promoted, screened (or picked) before, up to `most` of them; nor one that trained to
+        the same loss as one of those on one of the proxy's runs (`dedup.score_keys`: read
+        afresh, as the programs gain seeds)."""
         picks: list[tuple[int, Program]] = []
-        for row, _ in self.store.best(20 * most):
-            if not self.eligible(row.fingerprint):
-                continue
+        rows = [row for row, _ in self.store.best(20 * most) if self.eligible(row.fingerprint)]
+        scores = self.store.proxy_scores(self.picked + [row.id for row in rows])
+        taken = self.promoted_keys.union(*(score_keys(scores.get(pid, {}))
+                                           for pid in self.picked))
+        for row in rows:
             program = self.rewrite(row.id)
             keys = self.promotion_keys(program)
-            if self.promoted_keys & set(keys):
+            trained = score_keys(scores.get(row.id, {}))
+            if taken & (set(keys) | trained):
                 continue
+            taken |= set(keys) | trained
             self.promoted_keys.update(keys)
+            self.picked.append(row.id)
             picks.append((row.id, program))
             if len(picks) == most:
                 break
@@ -324,6 +335,7 @@ class PromotionScheduler:
         self.store.set_value("promotion_centres", [c._asdict() for c in self.centres])
         self.store.set_value("screen_centres", [c._asdict() for c in self.screen_centres])
         self.promoted_keys.update(self.promotion_keys(self.rewrite(seed.program_id)))
+        self.picked.append(seed.program_id)
         member = self.journal(seed._replace(score=0.0))
         return Promoted(seed._replace(score=0.0), member, False)
 
