@@ -194,3 +194,31 @@ def test_simplified_versions_and_proposals_are_counted_by_index(old_run):
         len(mutants), sum(proposals.get(i, (0, True))[0] for i in mutants),
         len(set(mutants) & set(first.values())), len(set(mutants) & trained))
     store.close()
+
+
+def test_a_twin_is_read_as_the_record_it_joined(tmp_path):
+    """The search files a twin's trainings under another fingerprint's record (`add_twin`,
+    before its evaluations): the best programs list the record's first program once, with the
+    newest fitness of either, and so does a salvaged copy; a program that is no twin stays
+    apart."""
+    store = RunStore.create(tmp_path / "run", {"task": "quadratic"})
+    text = "def p(w, g, lr, t):\n    return lr * g\n"
+    first, twin, other = (store.add_program(text, (f"hash {i}", key), None, "test", "child")
+                          for i, key in enumerate(["record", "twin", "other"]))
+
+    def add(pid, fitness):
+        store.add_evaluation(pid, kind=EvalKind.SEARCH, fitness=fitness, status="ok",
+                             task="quadratic", seeds=(0,), seconds=0.1, worker="w")
+
+    add(first, -1.0)          # one lucky seed
+    store.add_twin("twin", "record")
+    add(twin, -1.0)
+    add(other, -0.5)
+    add(first, -0.25)         # the record, confirmed on more seeds
+    assert [(row.id, e.fitness) for row, e in store.best(5)] == [(other, -0.5), (first, -0.25)]
+    assert store.best_fitness([first, twin, other]) == {first: -0.25, twin: -0.25, other: -0.5}
+    store.close()
+    salvage(tmp_path / "run", tmp_path / "salvaged")
+    copy = RunStore.open(tmp_path / "salvaged")
+    assert [row.id for row, _ in copy.best(5)] == [other, first]
+    copy.close()

@@ -306,10 +306,10 @@ class RunStore:
     def best(self, k: int = 1, kind: EvalKind = EvalKind.SEARCH
              ) -> list[tuple[ProgramRow, EvaluationRow]]:
         """The k best distinct programs with their evaluation. Of a proxy kind (SEARCH, SEED):
-        distinct by fingerprint, each the first program found of its fingerprint with the
-        fitness of the newest evaluation (a program's score over more training seeds replaces
-        its earlier ones, `search.instances`); of another kind: distinct by data-flow hash, each
-        with its best evaluation."""
+        distinct by fingerprint (twins, `add_twin`, as one), each the first program found of
+        its fingerprint with the fitness of the newest evaluation (a program's score over more
+        training seeds replaces its earlier ones, `search.instances`); of another kind:
+        distinct by data-flow hash, each with its best evaluation."""
         if kind in PROXY_KINDS:   # each fingerprint's first and newest: proxy_fingerprints
             rows = self.db.execute(
                 "SELECT p.*, e.*, l.fitness FROM proxy_fingerprints g "
@@ -336,14 +336,16 @@ class RunStore:
                      kinds: tuple[EvalKind, ...] = PROXY_KINDS) -> dict[int, float]:
         """Each program's fitness among its evaluations of `kinds` (inf when it only failed;
         programs never evaluated are left out): of the proxy kinds, the newest evaluation of
-        any program of its fingerprint (its score over the most training seeds); else its
-        best."""
+        any program of its fingerprint, or of the record its twins joined (its score over the
+        most training seeds); else its best."""
         marks, kind_marks = ",".join("?" * len(ids)), ",".join("?" * len(kinds))
         if set(kinds) <= set(PROXY_KINDS):
             rows = self.db.execute(   # each fingerprint's newest: proxy_fingerprints
                 # (programs first: CROSS JOIN keeps the order, a lookup of each one asked)
                 "WITH last AS (SELECT p.id AS id, MAX(g.last) AS eid FROM programs p "
-                "              CROSS JOIN proxy_fingerprints g ON g.fingerprint = p.fingerprint "
+                "              LEFT JOIN twins t ON t.fingerprint = p.fingerprint "
+                "              CROSS JOIN proxy_fingerprints g "
+                "                   ON g.fingerprint = COALESCE(t.record, p.fingerprint) "
                 f"             WHERE p.id IN ({marks}) AND g.kind IN ({kind_marks}) "
                 "              GROUP BY p.id) "
                 "SELECT last.id, e.fitness FROM last JOIN evaluations e ON e.id = last.eid",
@@ -353,6 +355,13 @@ class RunStore:
                 f"SELECT program, MIN(fitness) FROM evaluations WHERE kind IN ({kind_marks}) "
                 f"AND program IN ({marks}) GROUP BY program", (*kinds, *ids)).fetchall()
         return {pid: fitness_out(f) for pid, f in rows}
+
+    def add_twin(self, fingerprint: str, record: str) -> None:
+        """Journal that the search files the trainings of programs of `fingerprint` under the
+        record of `record` (`search.instances`: they trained to the same loss on one run), so
+        that the journal reads them as one (before their evaluations are added)."""
+        with self.writing():
+            self.db.execute("INSERT OR IGNORE INTO twins VALUES (?, ?)", (fingerprint, record))
 
     def proxy_scores(self, ids: Sequence[int]) -> dict[int, dict[int, float]]:
         """Each program's paired scores by training seed on the proxy: those of the trainings

@@ -24,6 +24,10 @@ transaction), so runs journaled before a change still read, resume and salvage:
              evaluations are inserted, so that the best programs by fingerprint and a
              fingerprint's newest fitness are read without grouping every evaluation (the
              migration fills it from the journal's evaluations).
+    6 -> 7   the table `twins`: a fingerprint whose trainings the search files under another
+             fingerprint's record (programs that trained to the same loss on the same run,
+             `search.instances`), which the trigger of `proxy_fingerprints` follows, so that a
+             twin's newest fitness is its record's and the best programs list one of them.
 """
 from __future__ import annotations
 
@@ -35,7 +39,7 @@ from typing import NamedTuple
 
 FORMAT = "lion-search-run/1"    # the file's format tag (what it is), apart from its version
 JOURNAL = "journal.sqlite"
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 
 class EvalKind(StrEnum):
@@ -143,12 +147,29 @@ WHEN NEW.kind IN ({", ".join(repr(str(kind)) for kind in PROXY_KINDS)}) BEGIN
     ON CONFLICT (kind, fingerprint) DO UPDATE SET first = MIN(first, excluded.first),
                                                   last = MAX(last, excluded.last);
 END""")
-SCHEMA += "".join(f"{statement};\n" for statement in SCHEMA_4 + SCHEMA_5 + SCHEMA_6)
+# Version 7's twins, and the trigger that files a twin's evaluations under its record.
+SCHEMA_7 = (
+    """CREATE TABLE IF NOT EXISTS twins (  -- see the module (version 7)
+    fingerprint TEXT PRIMARY KEY,
+    record TEXT NOT NULL           -- the fingerprint whose record it joined
+)""",
+    "DROP TRIGGER IF EXISTS proxy_fingerprints_kept",
+    f"""CREATE TRIGGER proxy_fingerprints_kept AFTER INSERT ON evaluations
+WHEN NEW.kind IN ({", ".join(repr(str(kind)) for kind in PROXY_KINDS)}) BEGIN
+    INSERT INTO proxy_fingerprints
+        SELECT NEW.kind, COALESCE(t.record, p.fingerprint), NEW.id, NEW.id FROM programs p
+        LEFT JOIN twins t ON t.fingerprint = p.fingerprint WHERE p.id = NEW.program
+    ON CONFLICT (kind, fingerprint) DO UPDATE SET first = MIN(first, excluded.first),
+                                                  last = MAX(last, excluded.last);
+END""")
+SCHEMA += "".join(f"{statement};\n" for statement in SCHEMA_4 + SCHEMA_5 + SCHEMA_6 + SCHEMA_7)
 TABLES = {"meta": ("key", "value"),
           "programs": ("id", "text", "hash", "fingerprint", "parent", "mutation", "origin",
                        "created"),
           "evaluations": ("id", "program", "kind", "fitness", "status", "cached", "task", "seeds",
                           "seconds", "worker", "created", "lr_factor", "per_seed")}
+# Tables of later versions, which an older journal lacks: salvage copies them where present.
+LATER_TABLES = {"twins": ("fingerprint", "record")}
 
 
 class ProgramRow(NamedTuple):
@@ -249,9 +270,14 @@ def _to_version_6(db: sqlite3.Connection) -> None:
     db.execute(trigger)
 
 
+def _to_version_7(db: sqlite3.Connection) -> None:
+    for statement in SCHEMA_7:
+        db.execute(statement)
+
+
 # version -> the step that brings it to version + 1
 MIGRATIONS = {1: _to_version_2, 2: _to_version_3, 3: _to_version_4, 4: _to_version_5,
-              5: _to_version_6}
+              5: _to_version_6, 6: _to_version_7}
 
 
 def schema_version(db: sqlite3.Connection) -> int:

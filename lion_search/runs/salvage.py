@@ -5,10 +5,11 @@ SQLite then calls the file malformed, and every command that reads it stops with
 (store.JournalDamaged). `lion-search salvage RUN [-o NEW]` keeps what is readable, so evaluations
 already paid for are not lost:
 
-- Each table (meta, programs, evaluations) is read by rowid through its own b-tree, never
-  through an index: a range scan from the first rowid, and where it meets an unreadable page,
-  rowid by rowid until a row reads again, then a range scan from there. Indexes are rebuilt by
-  the new journal, so a damaged index page loses nothing. This needs only Python's sqlite3.
+- Each table (meta, programs, evaluations, and twins where the journal has them) is read by
+  rowid through its own b-tree, never through an index: a range scan from the first rowid, and
+  where it meets an unreadable page, rowid by rowid until a row reads again, then a range scan
+  from there. Indexes are rebuilt by the new journal, so a damaged index page loses nothing.
+  This needs only Python's sqlite3.
 - Where even the schema cannot be read (the file's first page is damaged, or it is not SQLite),
   the `sqlite3` command-line shell's `.recover`, if installed, rebuilds what it can from the raw
   pages into a scratch database, which is then copied the same way.
@@ -35,7 +36,7 @@ from typing import NamedTuple
 
 from lion_search.language.errors import RunError
 from lion_search.runs.journal import FORMAT, JOURNAL, RunStore
-from lion_search.runs.journal_schema import TABLES, EvalKind
+from lion_search.runs.journal_schema import LATER_TABLES, TABLES, EvalKind
 from lion_search.runs.journal_sqlite import (
     last_rowid,
     open_damaged,
@@ -185,7 +186,7 @@ def salvage(run: str | Path, out: str | Path | None = None, force: bool = False)
                                                    "`.recover`)"))
             read = {name: (read_table(source, name, cols) if name in tables
                            else TableSalvage([], 0, None, cols))
-                    for name, cols in TABLES.items()}
+                    for name, cols in {**TABLES, **LATER_TABLES}.items()}
         finally:
             source.close()
         return _write(run, out, force, method, read, Path(scratch))
@@ -216,6 +217,7 @@ def _write(run: Path, out: Path, force: bool, method: str, read: dict[str, Table
     try:
         write_journal(draft, meta, {
             "programs": (TABLES["programs"], [row[1:] for row in programs]),
+            "twins": (read["twins"].columns, [row[1:] for row in read["twins"].rows]),
             "evaluations": (read["evaluations"].columns, [row[1:] for row in evaluations])})
     except sqlite3.Error as err:
         raise RunError(f"cannot write the salvaged journal: {err}") from None

@@ -373,6 +373,9 @@ class Search:
             ok = done.status == Status.OK
             record = self.instances.add(pending.keys[1], done.id, pending.seeds, done.per_seed,
                                         ok, repeat=scale != 1.0)
+            twin = self.instances.twins.get(pending.keys[1])
+            if twin is not None:
+                self.store.add_twin(pending.keys[1], twin)
             fitness = record.fitness
             per_seed = dict(zip(pending.seeds, done.per_seed)) if ok else None
             self.population.rescore(record.members, fitness)
