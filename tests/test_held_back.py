@@ -7,6 +7,7 @@ import pytest
 from lion_search.analysis.dedup import FINGERPRINT_FACTS, tasks_runs, training_keys
 from lion_search.evaluation.interpreter import PROBE_STEPS_T
 from lion_search.language.parser import parse_program
+from lion_search.runs import journal_twins
 from lion_search.runs.journal import RunStore
 from lion_search.search.config import EvolveConfig
 from lion_search.search.held_back import (
@@ -74,17 +75,17 @@ def test_the_check_takes_one_of_programs_that_trained_to_the_same_loss(tmp_path)
     texts = TWINS + ["def p(w, g, lr, t):\n    return lr * sign(g)\n"]
     store = RunStore.create(tmp_path / "run", EvolveConfig(task="quadratic").to_json())
     rows = journal_trained(store, texts, [(0, 1), (1,), (1,)])
-    scores = store.proxy_scores([row.id for row in rows])
+    scores = journal_twins.trained_scores(store, [row.id for row in rows])
     assert scores[rows[0].id][1] == scores[rows[1].id][1]
     assert proxy_distinct(rows, runs, scores) == [rows[0].id, rows[2].id]
     assert proxy_distinct(rows, runs, {}) == [row.id for row in rows]
     apart = journal_trained(store, TWINS, [(1,), (2,)])
-    assert proxy_distinct(apart, runs, store.proxy_scores([r.id for r in apart])) == [
+    assert proxy_distinct(apart, runs, journal_twins.trained_scores(store, [r.id for r in apart])) == [
         row.id for row in apart]
     store.close()
 
 
-def test_a_programs_proxy_scores_are_its_fingerprints_trainings(tmp_path):
+def test_a_programs_trained_scores_are_its_fingerprints_trainings(tmp_path):
     """Pooled over the programs of one fingerprint (a confirmation is journaled as a child);
     a cache hit, a run again at a nudged lr and a failed run add no score."""
     store = RunStore.create(tmp_path / "run", EvolveConfig(task="quadratic").to_json())
@@ -104,6 +105,6 @@ def test_a_programs_proxy_scores_are_its_fingerprints_trainings(tmp_path):
     add(first, {6: -2.0}, cached=True)
     add(other, {7: 1.0}, status="diverged")
     add(other, {8: 2.0}, kind="promotion")
-    assert store.proxy_scores([first, other]) == {first: {3: -0.25, 4: -0.5, 5: 0.125}}
-    assert store.proxy_scores([]) == {}
+    assert journal_twins.trained_scores(store, [first, other]) == {first: {3: -0.25, 4: -0.5, 5: 0.125}}
+    assert journal_twins.trained_scores(store, []) == {}
     store.close()

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from lion_search.language.errors import RunError
-from lion_search.runs import journal_proposals
+from lion_search.runs import journal_proposals, journal_twins
 from lion_search.runs.journal import JOURNAL, RunStore
 from lion_search.runs.journal_schema import PROXY_KINDS, SCHEMA_VERSION, EvalKind
 from lion_search.runs.salvage import salvage
@@ -23,7 +23,7 @@ from lion_search.runs.salvage import salvage
 ROOT = Path(__file__).resolve().parent.parent
 V1 = ROOT / "tests" / "data" / "journal_v1.sqlite"
 JOURNAL_MODULES = {"journal.py", "journal_schema.py", "journal_sqlite.py", "journal_proposals.py",
-                   "journal_hall.py", "journal_reproductions.py"}
+                   "journal_hall.py", "journal_reproductions.py", "journal_twins.py"}
 
 
 def raw(journal, query):
@@ -211,7 +211,8 @@ def test_a_twin_is_read_as_the_record_it_joined(tmp_path):
                              task="quadratic", seeds=(0,), seconds=0.1, worker="w")
 
     add(first, -1.0)          # one lucky seed
-    store.add_twin("twin", "record")
+    journal_twins.add_twin(store, "twin", {"twin": "record"})
+    journal_twins.add_twin(store, "other", {"twin": "record"})      # no twin: nothing
     add(twin, -1.0)
     add(other, -0.5)
     add(first, -0.25)         # the record, confirmed on more seeds

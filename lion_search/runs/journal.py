@@ -11,8 +11,9 @@ evaluated, and the population (the last P evaluated children) can be rebuilt fro
 Every SQL query of the package lives in the journal's modules: this one (`RunStore`, whose
 named queries the other modules call), journal_schema (the tables, `EvalKind`, the schema
 versions and their migrations), journal_sqlite (the guarded connection, and the reads that
-salvage a damaged file), journal_proposals (islands, migrations and how mutants fared) and
-journal_hall (the hall of fame's tables).
+salvage a damaged file), journal_proposals (islands, migrations and how mutants fared),
+journal_hall (the hall of fame's tables), journal_reproductions (programs trained again at a
+nudged lr) and journal_twins (programs that trained alike).
 A journal of an older schema version is migrated when it is opened.
 
 A damaged journal is one error line wherever it is read or written (journal_sqlite). Opening a
@@ -30,7 +31,6 @@ import time
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from lion_search.evaluation.results import Status
 from lion_search.language.errors import RunError
 from lion_search.runs.journal_schema import (
     FORMAT,
@@ -306,7 +306,7 @@ class RunStore:
     def best(self, k: int = 1, kind: EvalKind = EvalKind.SEARCH
              ) -> list[tuple[ProgramRow, EvaluationRow]]:
         """The k best distinct programs with their evaluation. Of a proxy kind (SEARCH, SEED):
-        distinct by fingerprint (twins, `add_twin`, as one), each the first program found of
+        distinct by fingerprint (twins, `journal_twins`, as one), each the first program found of
         its fingerprint with the fitness of the newest evaluation (a program's score over more
         training seeds replaces its earlier ones, `search.instances`); of another kind:
         distinct by data-flow hash, each with its best evaluation."""
@@ -355,32 +355,6 @@ class RunStore:
                 f"SELECT program, MIN(fitness) FROM evaluations WHERE kind IN ({kind_marks}) "
                 f"AND program IN ({marks}) GROUP BY program", (*kinds, *ids)).fetchall()
         return {pid: fitness_out(f) for pid, f in rows}
-
-    def add_twin(self, fingerprint: str, record: str) -> None:
-        """Journal that the search files the trainings of programs of `fingerprint` under the
-        record of `record` (`search.instances`: they trained to the same loss on one run), so
-        that the journal reads them as one (before their evaluations are added)."""
-        with self.writing():
-            self.db.execute("INSERT OR IGNORE INTO twins VALUES (?, ?)", (fingerprint, record))
-
-    def proxy_scores(self, ids: Sequence[int]) -> dict[int, dict[int, float]]:
-        """Each program's paired scores by training seed on the proxy: those of the trainings
-        (not the cache hits, nor the runs again at a nudged lr) of every program of its
-        fingerprint (`search.instances` pools them); programs never trained are left out."""
-        if not ids:
-            return {}
-        marks = ",".join("?" * len(ids))
-        out: dict[int, dict[int, float]] = {}
-        for pid, per_seed in self.db.execute(
-                "SELECT q.id, e.per_seed FROM programs q "
-                "JOIN programs p ON p.fingerprint = q.fingerprint "
-                "JOIN evaluations e ON e.program = p.id "
-                f"WHERE q.id IN ({marks}) AND e.kind IN (?, ?) AND e.cached = 0 "
-                "AND e.lr_factor IS NULL AND e.status = ? AND e.per_seed IS NOT NULL "
-                "ORDER BY e.id", (*ids, *PROXY_KINDS, Status.OK)):
-            out.setdefault(pid, {}).update(
-                (int(seed), float(score)) for seed, score in json.loads(per_seed).items())
-        return out
 
     def evaluations_of(self, program_id: int, kind: EvalKind) -> list[EvaluationRow]:
         """The evaluations of one program of one kind, in journal order."""

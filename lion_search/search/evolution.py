@@ -24,7 +24,7 @@ from lion_search.evaluation.results import Status
 from lion_search.language.parser import parse_program
 from lion_search.language.program import Program
 from lion_search.language.validate import Limits, fitting
-from lion_search.runs import journal_proposals
+from lion_search.runs import journal_proposals, journal_twins
 from lion_search.runs.hall_of_fame import write_hall_of_fame
 from lion_search.runs.journal import EvalKind, RunStore
 from lion_search.runs.references import load_program
@@ -177,8 +177,7 @@ class Search:
         return self.collect(jobs, once_compiled)
 
     def load(self) -> None:
-        """Rebuild the cache, population, best, pending children and promotions from the
-        journal."""
+        """Rebuild from the journal the cache, population, best, pending and promotions."""
         searched = self.store.evaluations(EvalKind.SEARCH)
         evaluated = {e.program: e.fitness for e in searched}
         for kind in (EvalKind.SEED, EvalKind.CALIBRATION):
@@ -373,9 +372,7 @@ class Search:
             ok = done.status == Status.OK
             record = self.instances.add(pending.keys[1], done.id, pending.seeds, done.per_seed,
                                         ok, repeat=scale != 1.0)
-            twin = self.instances.twins.get(pending.keys[1])
-            if twin is not None:
-                self.store.add_twin(pending.keys[1], twin)
+            journal_twins.add_twin(self.store, pending.keys[1], self.instances.twins)
             fitness = record.fitness
             per_seed = dict(zip(pending.seeds, done.per_seed)) if ok else None
             self.population.rescore(record.members, fitness)

@@ -26,6 +26,7 @@ from lion_search.analysis.agreement import kendall_tau
 from lion_search.analysis.dedup import score_keys, tasks_runs, training_keys
 from lion_search.evaluation.results import Status
 from lion_search.language.parser import parse_program
+from lion_search.runs import journal_twins
 from lion_search.runs.journal import EvalKind, ProgramRow, RunStore
 from lion_search.search.config import EvolveConfig
 from lion_search.search.jobs import Done, Job, Scoring
@@ -163,7 +164,7 @@ class HeldBackCheck:
         rows = [row for row, _ in self.store.best(20 * self.config.held_back_top)
                 if self.eligible(row.fingerprint)]
         top = proxy_distinct(rows, tasks_runs(self.config.tasks),
-                             self.store.proxy_scores([row.id for row in rows])
+                             journal_twins.trained_scores(self.store, [row.id for row in rows])
                              )[:self.config.held_back_top]
         seed = self.store.value("seeds")[0]["id"]
         if not top:

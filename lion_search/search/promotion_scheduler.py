@@ -42,6 +42,7 @@ from lion_search.analysis.dedup import (
 from lion_search.evaluation.results import Status
 from lion_search.language.parser import parse_program
 from lion_search.language.program import Program
+from lion_search.runs import journal_twins
 from lion_search.runs.journal import EvalKind, RunStore
 from lion_search.search.config import EvolveConfig
 from lion_search.search.jobs import Done, Job, Scoring, estimated_flops
@@ -254,7 +255,7 @@ class PromotionScheduler:
         afresh, as the programs gain seeds)."""
         picks: list[tuple[int, Program]] = []
         rows = [row for row, _ in self.store.best(20 * most) if self.eligible(row.fingerprint)]
-        scores = self.store.proxy_scores(self.picked + [row.id for row in rows])
+        scores = journal_twins.trained_scores(self.store, self.picked + [row.id for row in rows])
         taken = self.promoted_keys.union(*(score_keys(scores.get(pid, {}))
                                            for pid in self.picked))
         for row in rows:
