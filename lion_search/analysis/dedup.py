@@ -200,8 +200,9 @@ def score_keys(scores: Mapping[int, float]) -> set[str]:
     catch what the fingerprints cannot: a slot that is stored and read, but only on a branch
     that training never takes (`where(m2, g, m1)` where m2 is a running sum, never 0), kept
     nine copies of one program apart in one run's held-back check (BENCHMARKS.md section 37).
-    A chaotic program's loss moves with the last bits of any step, so unequal programs do not
-    share one."""
+    Programs that take different steps end elsewhere (a chaotic program's loss moves with the
+    last bits of any step); programs whose steps all leave the weights as they were all end at
+    the starting loss, and are alike there too."""
     return {f"score {seed} {float(score).hex()}" for seed, score in scores.items()}
 
 
