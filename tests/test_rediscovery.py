@@ -33,7 +33,7 @@ from lion_search.bench.rediscovery_searches import (
 )
 from lion_search.bench.rediscovery_tunings import TuningJob, run_tunings, tune_command
 from lion_search.language.errors import LionSearchError
-from lion_search.runs import journal_proposals
+from lion_search.runs import journal_proposals, journal_twins
 from lion_search.runs.journal import EvalKind, RunStore
 from lion_search.search.config import EvolveConfig
 from lion_search.search.evolution import Search
@@ -122,6 +122,14 @@ def test_the_history_is_the_journals_seed_and_search_evaluations(tmp_path):
                                                  for e in searched]
     assert sum(not r.cached for r in rows[1:]) == 30
     assert first_found(rows, rows[0].fingerprint).trained == 0
+    # A new program said to be the seed's twin (it trained as the seed did): no longer new.
+    marked = dict(novelty(rows))
+    first_new = next(i for i, row in enumerate(rows) if marked.get(row))
+    twin = rows[first_new].fingerprint
+    journal_twins.add_twin(store, twin, {twin: rows[0].fingerprint})
+    again = history(store)
+    assert again[first_new].fingerprint == rows[0].fingerprint
+    assert not dict(novelty(again))[again[first_new]]
     store.close()
 
 

@@ -8,7 +8,8 @@ Cache hits over time: the run's proposed mutants (its journaled search evaluatio
 included; a parent trained again on new seeds is no proposal) in windows of WINDOW proposals,
 each with its share of cache hits, its share of proposals that trained a program of a
 fingerprint no earlier evaluation had ("new": neither a cache hit nor a known program trained
-on other seeds), and the equivalent mutants the search mutated again before proposing (journal
+on other seeds, nor a twin of one: a program that trained to the same loss on the same run,
+`runs.journal_twins`, which a row takes its record's fingerprint for), and the equivalent mutants the search mutated again before proposing (journal
 table `proposals`). The share of all mutants generated that were equivalent to a program seen,
 (equivalents + proposals not new) / (proposals + equivalents), is what the Lion search's cache
 hit rate (about 89%) measured.
@@ -18,7 +19,7 @@ from __future__ import annotations
 import math
 from typing import NamedTuple, Sequence
 
-from lion_search.runs import journal_proposals
+from lion_search.runs import journal_proposals, journal_twins
 from lion_search.runs.journal import EvalKind, RunStore
 
 WINDOW = 1000             # proposals per window of the cache-hit history
@@ -41,8 +42,10 @@ class HistoryRow(NamedTuple):
 
 def history(store: RunStore) -> list[HistoryRow]:
     """The seed programs' evaluations and every child's (kind 'search', cache hits included),
-    in journal order."""
-    fingerprints = {pid: fingerprint for pid, _, fingerprint in store.program_keys()}
+    in journal order; a twin's with its record's fingerprint."""
+    twins = journal_twins.records(store)
+    fingerprints = {pid: twins.get(fingerprint, fingerprint)
+                    for pid, _, fingerprint in store.program_keys()}
     proposed = journal_proposals.proposed(store)
     rows = sorted([*store.evaluations(EvalKind.SEED), *store.evaluations(EvalKind.SEARCH)],
                   key=lambda e: e.id)

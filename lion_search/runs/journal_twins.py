@@ -23,6 +23,11 @@ def add_twin(store: RunStore, fingerprint: str, twins: Mapping[str, str]) -> Non
                              (fingerprint, twins[fingerprint]))
 
 
+def records(store: RunStore) -> dict[str, str]:
+    """Each twin's fingerprint and its record's."""
+    return dict(store.db.execute("SELECT fingerprint, record FROM twins"))
+
+
 def trained_scores(store: RunStore, ids: Sequence[int]) -> dict[int, dict[int, float]]:
     """Each program's paired scores by training seed on the proxy: those of the trainings (not
     the cache hits, nor the runs again at a nudged lr) of every program of its fingerprint
