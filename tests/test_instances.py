@@ -21,6 +21,7 @@ from lion_search.runs import journal_reproductions
 from lion_search.runs.journal import RunStore
 from lion_search.search.config import EvolveConfig
 from lion_search.search.evolution import Search
+from lion_search.search import instances as instances_module
 from lion_search.search.instances import Instances
 from lion_search.search.jobs import EvalSpec, Job, Scoring, train_jobs
 from lion_search.search.promotion_scheduler import PromotionScheduler
@@ -101,6 +102,35 @@ def test_a_program_that_scored_exactly_what_a_record_did_on_its_seed_joins_it():
     assert first.fitness == pytest.approx(-0.75 / 3)
     assert sorted(instances.leaders) == sorted(set(instances.leaders)) and "b" not in (
         instances.leaders)
+
+
+def test_with_its_own_spread_a_noisy_record_is_shrunk_more_than_a_steady_one():
+    """Two records of the same mean on 4 seeds: shrunk by prior x its own variance over the
+    run's mean variance, the steady one leads; on fewer seeds, or without own_spread, both
+    take the prior; a failed record leaves the run's mean."""
+    instances = Instances(8, 1, 8, prior=1.0, top=2, own_spread=4)
+    steady = instances.add("steady", 1, range(4), [-0.3, -0.2, -0.3, -0.2], True)
+    noisy = instances.add("noisy", 2, range(4), [-1.0, 0.5, -0.9, 0.4], True)
+    young = instances.add("young", 3, range(3), [-0.25] * 3, True)
+    mean = (steady.variance + noisy.variance) / 2
+    assert instances.spread.mean == pytest.approx(mean)
+    assert steady.fitness == pytest.approx(-1.0 / (4 + steady.variance / mean))
+    assert noisy.fitness == pytest.approx(-1.0 / (4 + noisy.variance / mean))
+    assert young.fitness == pytest.approx(-0.75 / 4)
+    assert steady.fitness < young.fitness < noisy.fitness and instances.leaders == [
+        "steady", "young"]
+    instances.add("noisy", 4, (5,), (), False)
+    assert instances.spread.mean == pytest.approx(steady.variance)
+    plain = Instances(8, 1, 8, prior=1.0).add("noisy", 2, range(4), [-1.0, 0.5, -0.9, 0.4], True)
+    assert plain.fitness == pytest.approx(-1.0 / 5)
+
+
+def test_a_search_measures_its_records_own_spread_only_when_asked():
+    assert instances_module.from_config(EvolveConfig()).spread is None
+    asked = instances_module.from_config(EvolveConfig(own_spread=True, confirm_seeds=6))
+    assert asked.spread.seeds == 6 and asked.prior == 1.0
+    assert instances_module.from_config(EvolveConfig(seed_pool=0)) is None
+    assert EvolveConfig.from_json(EvolveConfig(own_spread=True).to_json()).own_spread
 
 
 def test_a_failed_run_fails_the_record_and_trains_it_no_more():

@@ -40,6 +40,8 @@ def _config_from_args(args: argparse.Namespace) -> dict:
         fields["reevaluate_parents"] = args.reevaluate_parents == "on"
     if args.reproduce is not None:
         fields["reproduce"] = args.reproduce == "on"
+    if args.own_spread is not None:
+        fields["own_spread"] = args.own_spread == "on"
     if args.allow_lr_free:
         fields["allow_lr_free"] = True
     if args.mutation_weights:

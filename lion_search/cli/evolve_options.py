@@ -55,6 +55,10 @@ def add_evolve_options(p: argparse.ArgumentParser) -> None:
                                                    "(default 10; 0: none)")
     p.add_argument("--confirm-seeds", type=int, help="seeds each of the run's best is trained "
                                                      "on (default 4, at most --max-seeds)")
+    p.add_argument("--own-spread", choices=("on", "off"),
+                   help="on: a program trained on --confirm-seeds seeds is shrunk by "
+                        "--prior-seeds times its own per-seed variance over the run's mean "
+                        "(default off: not yet measured in a search)")
     p.add_argument("--reproduce", choices=("on", "off"),
                    help="on: a program trained again, as a leader or a parent, is first "
                         "trained on its first seed again at its lr x (1 + 2^-13), and that seed "

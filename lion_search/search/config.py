@@ -71,6 +71,9 @@ class EvolveConfig:
     confirm_top: int = 10           # the run's best programs (0: none) that are trained on
     confirm_seeds: int = 4          # this many seeds (at most max_seeds) before the next
                                     # child is proposed
+    own_spread: bool = False        # a record measured on confirm_seeds seeds is shrunk by
+                                    # its own per-seed variance (`search.instances`; off by
+                                    # default: not yet measured in a search)
     reproduce: bool = False         # a program trained again (as a leader or a parent) is
                                     # first trained on its first seed again at a nudged lr,
                                     # which then scores the worse of its two runs (off by

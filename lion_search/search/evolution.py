@@ -29,11 +29,10 @@ from lion_search.runs.hall_of_fame import write_hall_of_fame
 from lion_search.runs.journal import EvalKind, RunStore
 from lion_search.runs.references import load_program
 from lion_search.runs.transfer import journal_transfer
-from lion_search.search import calibration, checkpoint, generations, retraining
+from lion_search.search import calibration, checkpoint, generations, instances, retraining
 from lion_search.search.config import EvolveConfig
 from lion_search.search.generations import Generations
 from lion_search.search.held_back import HeldBackCheck
-from lion_search.search.instances import Instances
 from lion_search.search.islands import Islands, journal_members
 from lion_search.search.jobs import STARTING, Done, Job, Scoring, estimated_flops
 from lion_search.search.metavalidation import MetaValidation
@@ -92,9 +91,7 @@ class Search:
         self.generations = Generations(self)      # a deterministic search's loop
         self.stalled = False           # whether `run` gave up: STALL_AFTER children seen before
         self.rng = np.random.default_rng([config.rng_seed, store.count()])
-        self.instances = Instances(config.seed_pool, config.fitness_seeds, config.max_seeds,
-                                   config.prior_seeds, config.rotate_every,
-                                   config.confirm_top) if config.pooled else None
+        self.instances = instances.from_config(config)
         self.population = Islands(config.islands, config.population, config.tournament,
                                   self.rng)
         self.retraining = retraining.Retraining(config, self.instances, self.fingerprint)

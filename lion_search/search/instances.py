@@ -14,7 +14,15 @@ toward the reference's 0 by `prior` pseudo-seeds:
 
 so that one lucky run does not rank a program above ones measured on many (`prior` = sigma^2 /
 tau^2, the per-seed noise over the spread of programs' true scores: about 1 on the default
-proxy, BENCHMARKS section 16).
+proxy, BENCHMARKS section 16). With `own_spread` (`SpreadPool`), a record trained on enough
+seeds to measure its own noise is shrunk by it instead,
+
+    fitness = sum_{s in S(p)} d_s / (n + prior * sigma_p^2 / mean_q sigma_q^2),
+
+sigma_p^2 its scores' sample variance and the mean over the run's records so measured: some
+programs are numerically chaotic, their runs scattering by 0.5 to 1.9 in log ratio where most
+scatter by 0.1 to 0.4, and the best mean of four such runs among hundreds of records is a
+lucky one (BENCHMARKS section 37).
 
 With `reproduce` (off by default: at equal CPU it gained nothing beyond the spread,
 BENCHMARKS section 23), a score must also reproduce. Some programs are numerically chaotic: a
@@ -49,10 +57,12 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
+import statistics
 from dataclasses import dataclass, field
 from typing import Iterable
 
 from lion_search.evaluation.results import WORST_FITNESS
+from lion_search.search.config import EvolveConfig
 
 
 @dataclass
@@ -69,6 +79,7 @@ class SeedRecord:
     members: set[int] = field(default_factory=set)
     prior: float = 0.0
     order: int = 0      # records made before this one: ties in fitness go to the first found
+    spread: "SpreadPool | None" = None   # the run's per-seed variances, with `own_spread`
 
     @property
     def ranked(self) -> bool:
@@ -81,10 +92,25 @@ class SeedRecord:
 
     @property
     def fitness(self) -> float:
-        """sum of the scores / (their number + prior) (the worst fitness once a run failed)."""
+        """sum of the scores / (their number + shrinkage) (the worst once a run failed)."""
         if self.failed or not self.scores:
             return WORST_FITNESS
-        return math.fsum(map(self.score, self.scores)) / (len(self.scores) + self.prior)
+        return math.fsum(map(self.score, self.scores)) / (len(self.scores) + self.shrinkage)
+
+    @property
+    def variance(self) -> float:
+        """The sample variance of its scores (nan with fewer than two)."""
+        return statistics.variance(map(self.score, self.scores)) if len(self.scores) > 1 \
+            else math.nan
+
+    @property
+    def shrinkage(self) -> float:
+        """The pseudo-seeds its fitness is shrunk with: `prior`, times its own variance over
+        the run's mean once it is measured on enough seeds (`spread`)."""
+        pool = self.spread
+        if pool is None or len(self.scores) < pool.seeds or not pool.mean > 0.0:
+            return self.prior
+        return self.prior * self.variance / pool.mean
 
     @property
     def first_seed(self) -> int:
@@ -92,17 +118,40 @@ class SeedRecord:
         return next(iter(self.scores))
 
 
+@dataclass
+class SpreadPool:
+    """The per-seed variances of a run's records trained on at least `seeds` seeds (not
+    failed), by record `order`: what a record's own variance is measured against."""
+
+    seeds: int
+    variances: dict[int, float] = field(default_factory=dict)
+    total: float = 0.0
+
+    @property
+    def mean(self) -> float:
+        return self.total / len(self.variances) if self.variances else math.nan
+
+    def file(self, record: SeedRecord) -> None:
+        """Take in a record's variance after its scores changed (or drop a failed one)."""
+        self.total -= self.variances.pop(record.order, 0.0)
+        if not record.failed and len(record.scores) >= self.seeds:
+            self.variances[record.order] = record.variance
+            self.total += record.variance
+
+
 class Instances:
     """The seed records of a search, by fingerprint."""
 
     def __init__(self, pool: int, per_program: int, most: int, prior: float = 0.0,
-                 rotate_every: int = 0, top: int = 0):
+                 rotate_every: int = 0, top: int = 0, own_spread: int = 0):
         self.pool = pool
         self.per_program = per_program
         self.most = most
         self.prior = prior
         self.rotate_every = rotate_every
         self.top = top
+        # with own_spread (the seeds a record's own variance is measured on, at least 2)
+        self.spread = SpreadPool(max(own_spread, 2)) if own_spread else None
         self.records: dict[str, SeedRecord] = {}
         self.twins: dict[str, str] = {}       # a twin's fingerprint -> its record's
         self.scored: dict[tuple[int, float], str] = {}   # (seed, score) -> the record's key
@@ -143,7 +192,8 @@ class Instances:
                 self.twins[key] = twin
                 key = twin
         record = self.records.setdefault(key, SeedRecord(prior=self.prior,
-                                                          order=len(self.records)))
+                                                          order=len(self.records),
+                                                          spread=self.spread))
         if record.scores and not record.failed:
             self.reevaluations += 1
         record.members.add(member)
@@ -154,6 +204,8 @@ class Instances:
                 self.scored.update((pair, key) for pair in by_seed.items())
         else:
             record.failed = True
+        if self.spread is not None:
+            self.spread.file(record)
         if rank:
             self.rank(key)
         return record
@@ -208,3 +260,12 @@ class Instances:
         if record is not None:
             record.members.add(member)
         return record
+
+
+def from_config(config: EvolveConfig) -> Instances | None:
+    """A search's seed records (None for a run without a seed pool)."""
+    if not config.pooled:
+        return None
+    return Instances(config.seed_pool, config.fitness_seeds, config.max_seeds,
+                     config.prior_seeds, config.rotate_every, config.confirm_top,
+                     config.confirm_seeds if config.own_spread else 0)
