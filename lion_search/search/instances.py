@@ -121,7 +121,9 @@ class SeedRecord:
 @dataclass
 class SpreadPool:
     """The per-seed variances of a run's records trained on at least `seeds` seeds (not
-    failed), by record `order`: what a record's own variance is measured against."""
+    failed), by record `order`: what a record's own variance is measured against. Their mean
+    moves as records are measured; a record's fitness reads it when asked (the leaders are
+    ordered again as their records change, the population's members as theirs are filed)."""
 
     seeds: int
     variances: dict[int, float] = field(default_factory=dict)
