@@ -58,7 +58,7 @@ def add_evolve_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--own-spread", choices=("on", "off"),
                    help="on: a program trained on --confirm-seeds seeds is shrunk by "
                         "--prior-seeds times its own per-seed variance over the run's mean "
-                        "(default off: not yet measured in a search)")
+                        "(default off: no better in a search)")
     p.add_argument("--reproduce", choices=("on", "off"),
                    help="on: a program trained again, as a leader or a parent, is first "
                         "trained on its first seed again at its lr x (1 + 2^-13), and that seed "

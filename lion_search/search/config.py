@@ -73,7 +73,7 @@ class EvolveConfig:
                                     # child is proposed
     own_spread: bool = False        # a record measured on confirm_seeds seeds is shrunk by
                                     # its own per-seed variance (`search.instances`; off by
-                                    # default: not yet measured in a search)
+                                    # default: no better in a search, BENCHMARKS 37.3)
     reproduce: bool = False         # a program trained again (as a leader or a parent) is
                                     # first trained on its first seed again at a nudged lr,
                                     # which then scores the worse of its two runs (off by
