@@ -9,10 +9,11 @@ included; a parent trained again on new seeds is no proposal) in windows of WIND
 each with its share of cache hits, its share of proposals that trained a program of a
 fingerprint no earlier evaluation had ("new": neither a cache hit nor a known program trained
 on other seeds, nor a twin of one: a program that trained to the same loss on the same run,
-`runs.journal_twins`, which a row takes its record's fingerprint for), and the equivalent mutants the search mutated again before proposing (journal
-table `proposals`). The share of all mutants generated that were equivalent to a program seen,
-(equivalents + proposals not new) / (proposals + equivalents), is what the Lion search's cache
-hit rate (about 89%) measured.
+`runs.journal_twins`, which a row takes its record's fingerprint for), and the equivalent
+mutants the search mutated again before proposing (journal table `proposals`). The share of
+all mutants generated that were equivalent to a program seen, (equivalents + proposals not
+new) / (proposals + equivalents), is what the Lion search's cache hit rate (about 89%)
+measured.
 """
 from __future__ import annotations
 
