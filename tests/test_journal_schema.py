@@ -218,6 +218,7 @@ def test_a_twin_is_read_as_the_record_it_joined(tmp_path):
     add(first, -0.25)         # the record, confirmed on more seeds
     assert [(row.id, e.fitness) for row, e in store.best(5)] == [(other, -0.5), (first, -0.25)]
     assert store.best_fitness([first, twin, other]) == {first: -0.25, twin: -0.25, other: -0.5}
+    assert journal_proposals.proposal_counts(store)[2] == 2     # new programs: not the twin
     store.close()
     salvage(tmp_path / "run", tmp_path / "salvaged")
     copy = RunStore.open(tmp_path / "salvaged")

@@ -60,11 +60,17 @@ def island_counts(store: RunStore) -> list[tuple[int, int, int | None, float, in
              arrived.get(island, 0)) for island, children, program, best in rows]
 
 
+# The first program of each twin's fingerprint (few: each uses programs_by_fingerprint).
+TWINS_FIRST = ("SELECT MIN(p.id) AS id FROM twins t CROSS JOIN programs p "
+               "ON p.fingerprint = t.fingerprint GROUP BY t.fingerprint")
+
+
 def proposal_counts(store: RunStore) -> tuple[int, int, int, int]:
     """How the search's mutants fared: (mutants, equivalents, new programs, trained): the
     children proposed by mutation (a parent trained again is no proposal), the equivalent
     mutants mutated again before them, how many were the first program of their fingerprint
-    in the journal, and how many were trained."""
+    in the journal (a twin's, `journal_twins`, is not: its record's came before), and how many
+    were trained."""
     # Counted from the smaller sets, not child by child (each CROSS JOIN is read left to
     # right): the children by index (programs_by_origin) less those trained again, the
     # proposals, the first program of each fingerprint and the trained programs.
@@ -77,7 +83,8 @@ def proposal_counts(store: RunStore) -> tuple[int, int, int, int]:
         "   WHERE p.origin = 'child' AND r.mutant = 0), "
         "(SELECT SUM(r.equivalents) FROM proposals r CROSS JOIN programs p ON p.id = r.program "
         f" WHERE {mutant}), "
-        f"({listed.format('SELECT MIN(id) AS id FROM programs GROUP BY fingerprint')}), "
+        f"({listed.format('SELECT MIN(id) AS id FROM programs GROUP BY fingerprint')}) - "
+        f"({listed.format(TWINS_FIRST)}), "
         f"({listed.format('SELECT DISTINCT program AS id FROM evaluations WHERE cached = 0')})"
     ).fetchone()
     return tuple(int(v or 0) for v in row)

@@ -261,10 +261,10 @@ class PromotionScheduler:
         for row in rows:
             program = self.rewrite(row.id)
             keys = self.promotion_keys(program)
-            trained = score_keys(scores.get(row.id, {}))
-            if taken & (set(keys) | trained):
+            every = {*keys, *score_keys(scores.get(row.id, {}))}
+            if taken & every:
                 continue
-            taken |= set(keys) | trained
+            taken |= every
             self.promoted_keys.update(keys)
             self.picked.append(row.id)
             picks.append((row.id, program))
