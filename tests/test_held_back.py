@@ -85,13 +85,15 @@ def test_the_check_takes_one_of_programs_that_trained_to_the_same_loss(tmp_path)
     store.close()
 
 
-def test_a_programs_trained_scores_are_its_fingerprints_trainings(tmp_path):
-    """Pooled over the programs of one fingerprint (a confirmation is journaled as a child);
-    a cache hit, a run again at a nudged lr and a failed run add no score."""
+def test_a_programs_trained_scores_are_its_records_trainings(tmp_path):
+    """Pooled over the programs of one fingerprint (a confirmation is journaled as a child)
+    and its twins' (filed under it); a cache hit, a run again at a nudged lr and a failed run
+    add no score."""
     store = RunStore.create(tmp_path / "run", EvolveConfig(task="quadratic").to_json())
-    first, confirmation, other = (store.add_program("def p(w, g, lr, t):\n    return lr * g\n",
-                                                    (f"hash {i}", key), None, "test", "child")
-                                  for i, key in enumerate(["same", "same", "other"]))
+    first, confirmation, other, twin = (
+        store.add_program("def p(w, g, lr, t):\n    return lr * g\n", (f"hash {i}", key), None,
+                          "test", "child")
+        for i, key in enumerate(["same", "same", "other", "twin"]))
 
     def add(pid, per_seed, **how):
         store.add_evaluation(pid, kind=how.pop("kind", "search"), fitness=0.5,
@@ -106,5 +108,9 @@ def test_a_programs_trained_scores_are_its_fingerprints_trainings(tmp_path):
     add(other, {7: 1.0}, status="diverged")
     add(other, {8: 2.0}, kind="promotion")
     assert journal_twins.trained_scores(store, [first, other]) == {first: {3: -0.25, 4: -0.5, 5: 0.125}}
+    journal_twins.add_twin(store, "twin", {"twin": "same"})
+    add(twin, {3: -0.25, 9: 0.5})
+    pooled = {3: -0.25, 4: -0.5, 5: 0.125, 9: 0.5}
+    assert journal_twins.trained_scores(store, [first, twin]) == {first: pooled, twin: pooled}
     assert journal_twins.trained_scores(store, []) == {}
     store.close()

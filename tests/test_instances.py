@@ -6,12 +6,14 @@ import dataclasses
 import json
 import math
 import shutil
+import statistics
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lion_search.analysis.dedup import DedupCache
+from lion_search.cli import display
 from lion_search.evaluation.results import WORST_FITNESS
 from lion_search.inspect.summary import summarize
 from lion_search.language import library
@@ -300,6 +302,24 @@ def test_the_best_programs_are_confirmed_on_more_seeds(pooled_run):
     assert [search.retraining.confirmed(row.fingerprint) for row, _ in top] == [
         confirmed[row.fingerprint] for row, _ in top]
     store.close()
+
+
+def test_show_lists_each_best_programs_seeds_and_their_spread(pooled_run):
+    """The best programs' table shows the training runs each fitness is over, and how far
+    they scatter (a chaotic program's lucky mean shows): the record's own runs."""
+    folder, _, search = pooled_run
+    store = RunStore.open(folder)
+    rows = {r.id: r for r in store.programs()}
+    top = summarize(store)["top"]
+    assert any(row["seeds"] >= 2 for row in top)
+    for row in top:
+        record = search.instances.record(rows[row["id"]].fingerprint)
+        assert row["seeds"] == len(record.scores)
+        assert row["spread"] == (pytest.approx(statistics.stdev(record.scores.values()))
+                                 if len(record.scores) > 1 else None)
+    store.close()
+    assert display.seeds_text({"seeds": 4, "spread": 0.2412}) == "4 ±0.24"
+    assert display.seeds_text({"seeds": 1, "spread": None}) == "1"
 
 
 def test_leaders_short_of_seeds_are_proposed_before_any_child(pooled_run, tmp_path):

@@ -20,6 +20,13 @@ def fitness_text(x: float | None) -> str:
     return "failed" if x is None or not math.isfinite(x) else f"{x:.4g}"
 
 
+def seeds_text(row: dict) -> str:
+    """A best program's training seeds and, over two or more, their scores' spread: '4 ±0.24'
+    (a mean over 4 runs that scatter by 0.24), so that a lucky mean of a chaotic program
+    shows."""
+    return str(row["seeds"]) + ("" if row["spread"] is None else f" ±{row['spread']:.2g}")
+
+
 def warn(warning: str | None) -> None:
     """Print a warning about a program shown or exported (its lr check's, its untested
     code's), if it has one."""

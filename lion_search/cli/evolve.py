@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Iterator
 
 from rich.table import Table
 
-from lion_search.cli.display import console, fitness_text, verdict_lines, warn
+from lion_search.cli.display import console, fitness_text, seeds_text, verdict_lines, warn
 from lion_search.language.errors import LionSearchError
 
 if TYPE_CHECKING:
@@ -264,10 +264,11 @@ def _print_outcome(folder: Path, state: str) -> None:
     for line in verdict_lines(summary):
         console.print(line)
     table = Table(title="the proxy's leaders: best programs by proxy fitness")
-    for column in ("id", "fitness", "promoted", "vs seed", "memory", "length", "relation"):
+    for column in ("id", "fitness", "seeds", "promoted", "vs seed", "memory", "length",
+                   "relation"):
         table.add_column(column, justify="right")
     for row in summary["top"]:
-        table.add_row(str(row["id"]), fitness_text(row["fitness"]),
+        table.add_row(str(row["id"]), fitness_text(row["fitness"]), seeds_text(row),
                       fitness_text(row["promoted"]) if row["was_promoted"] else "",
                       row["vs_seed"].removesuffix(" vs seed"), format_cost(row["memory"]),
                       str(row["length"]), row["relation"]["label"])

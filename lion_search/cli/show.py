@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from rich.table import Table
 
-from lion_search.cli.display import console, fitness_text, verdict_lines, warn
+from lion_search.cli.display import console, fitness_text, seeds_text, verdict_lines, warn
 
 if TYPE_CHECKING:
     from lion_search.language.program import Program
@@ -160,11 +160,11 @@ def show_run(args: argparse.Namespace) -> None:
     for line in verdict_lines(summary):
         console.print(line)
     table = Table(title="best programs by proxy fitness")
-    for column in ("id", "fitness", "promoted", "vs seed", "memory", "length", "found at",
-                   "cache hits", "relation"):
+    for column in ("id", "fitness", "seeds", "promoted", "vs seed", "memory", "length",
+                   "found at", "cache hits", "relation"):
         table.add_column(column, justify="right")
     for row in summary["top"]:
-        table.add_row(str(row["id"]), fitness_text(row["fitness"]),
+        table.add_row(str(row["id"]), fitness_text(row["fitness"]), seeds_text(row),
                       fitness_text(row["promoted"]) if row["was_promoted"] else "",
                       row["vs_seed"].removesuffix(" vs seed"),
                       format_cost(row["memory"]), str(row["length"]), f"eval {row['evaluation']}",

@@ -12,7 +12,7 @@ from lion_search.analysis.equivalence import Equivalence
 from lion_search.analysis.retune import relate
 from lion_search.language.parser import parse_program
 from lion_search.language.shapes import memory_cost
-from lion_search.runs import journal_proposals, journal_reproductions
+from lion_search.runs import journal_proposals, journal_reproductions, journal_twins
 from lion_search.runs.journal import EvalKind, RunStore
 from lion_search.runs.lr_checked import lr_warning_in_run
 from lion_search.runs.references import run_best
@@ -56,6 +56,12 @@ def json_number(x: float) -> float | None:
     return x if math.isfinite(x) else None
 
 
+def spread(scores: list[float]) -> float | None:
+    """The sample standard deviation of a program's per-seed scores (None under two): how far
+    one training run's score strays, a chaotic program's far more than most."""
+    return statistics.stdev(scores) if len(scores) > 1 else None
+
+
 def summarize(store: RunStore, top: int = 10) -> dict[str, Any]:
     """The run's state, counts, seeds, best program and top programs."""
     config = store.config
@@ -67,10 +73,12 @@ def summarize(store: RunStore, top: int = 10) -> dict[str, Any]:
     promoted = store.best_fitness([row.id for row, _ in best], (EvalKind.PROMOTED,))
     hit_counts = store.cache_hits([row.hash for row, _ in best])
     found_at = store.positions([e.id for _, e in best], EvalKind.SEARCH)
+    per_seed = journal_twins.trained_scores(store, [row.id for row, _ in best])
     relative = is_relative(store)
     rows = []
     for program_row, evaluation in best:
         program = parse_program(program_row.text)
+        scores = list(per_seed.get(program_row.id, {}).values())
         rows.append({
             "id": program_row.id, "fitness": json_number(evaluation.fitness),
             "was_promoted": program_row.id in promoted,
@@ -80,6 +88,8 @@ def summarize(store: RunStore, top: int = 10) -> dict[str, Any]:
             "memory": memory_cost(program), "length": len(program),
             "evaluation": found_at[evaluation.id],
             "cache_hits": hit_counts.get(program_row.hash, 0), "program": program_row.text,
+            # the training seeds its fitness is over, and their scores' standard deviation
+            "seeds": len(scores), "spread": spread(scores),
             "relation": relate(program).to_json()})
     first, last = store.time_span(EvalKind.SEARCH, cached=False) or (None, None)
     seconds = (last - first) if first is not None and last > first else 0.0

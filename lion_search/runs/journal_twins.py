@@ -30,17 +30,24 @@ def records(store: RunStore) -> dict[str, str]:
 
 def trained_scores(store: RunStore, ids: Sequence[int]) -> dict[int, dict[int, float]]:
     """Each program's paired scores by training seed on the proxy: those of the trainings (not
-    the cache hits, nor the runs again at a nudged lr) of every program of its fingerprint
-    (`search.instances` pools them); programs never trained are left out."""
+    the cache hits, nor the runs again at a nudged lr) of every program filed under its record,
+    its fingerprint's and its twins' (`search.instances` pools them); programs never trained
+    are left out."""
     if not ids:
         return {}
     marks = ",".join("?" * len(ids))
     out: dict[int, dict[int, float]] = {}
     for pid, per_seed in store.db.execute(
-            "SELECT q.id, e.per_seed FROM programs q "
-            "JOIN programs p ON p.fingerprint = q.fingerprint "
-            "JOIN evaluations e ON e.program = p.id "
-            f"WHERE q.id IN ({marks}) AND e.kind IN (?, ?) AND e.cached = 0 "
+            "WITH record(id, key) AS (SELECT q.id, COALESCE(t.record, q.fingerprint) "
+            "  FROM programs q LEFT JOIN twins t ON t.fingerprint = q.fingerprint "
+            f"  WHERE q.id IN ({marks})), "
+            "members(id, fingerprint) AS (SELECT id, key FROM record UNION "
+            "  SELECT record.id, t.fingerprint FROM record JOIN twins t ON t.record = record.key) "
+            # CROSS JOIN keeps this order: by program, not by a scan of the evaluations' kind
+            "SELECT m.id, e.per_seed FROM members m "
+            "CROSS JOIN programs p ON p.fingerprint = m.fingerprint "
+            "CROSS JOIN evaluations e ON e.program = p.id "
+            "WHERE e.kind IN (?, ?) AND e.cached = 0 "
             "AND e.lr_factor IS NULL AND e.status = ? AND e.per_seed IS NOT NULL "
             "ORDER BY e.id", (*ids, *PROXY_KINDS, Status.OK)):
         out.setdefault(pid, {}).update(
