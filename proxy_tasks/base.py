@@ -34,6 +34,8 @@ class Task:
 
     ``scale`` is ``"1x"``, ``"10x"``, ``"100x"`` (the funnel sizes of one family), ``"mini"``
     or ``"micro"`` (cheaper members for portfolios and proxies) or ``"synthetic"``. ``batch_size`` is 0 for deterministic objectives whose batch is ``()``.
+    ``flip_signs``: each training seed flips the signs of the parameters' axes, the same model
+    in another parametrization (lion-search's ``NAME+flips``; ``lion_search.evaluation.flips``).
     """
 
     name: str
@@ -48,6 +50,7 @@ class Task:
     val_loss: Callable[[PyTree, jax.Array], jax.Array]
     schedule: Callable[[jax.Array], jax.Array]
     schedule_name: str = "warmup_cosine"
+    flip_signs: bool = False
 
     def __post_init__(self) -> None:
         if callable(self.val_loss) and not _takes_two(self.val_loss):

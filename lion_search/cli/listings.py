@@ -32,7 +32,7 @@ def cmd_programs(args: argparse.Namespace) -> None:
 def cmd_tasks(args: argparse.Namespace) -> None:
     """List the proxy tasks with their size and cost, and the named portfolios."""
     from lion_search.evaluation.portfolio import portfolios
-    from lion_search.evaluation.tasks import schedule_names, task_table
+    from lion_search.evaluation.tasks import FLIPS, schedule_names, task_table
 
     table = Table(title="Proxy tasks")
     for column in ("name", "scale", "params", "steps", "batch", "GFLOP/run", "description"):
@@ -43,6 +43,9 @@ def cmd_tasks(args: argparse.Namespace) -> None:
                       str(info.batch_size), f"{info.flops / 1e9:.2f}", info.description)
     console.print(table)
     console.print(f"schedules (--schedule): {', '.join(schedule_names())}")
+    console.print(f"any task as NAME{FLIPS}: the same task, each training seed flipping the "
+                  "signs of its parameters' axes (an optimizer that leans on one "
+                  "parametrization's signs meets another on each seed)")
     for name, tasks in portfolios().items():
         console.print(f"portfolio (--task {name}): {', '.join(tasks)}")
 

@@ -34,6 +34,7 @@ import numpy as np
 from jax import lax
 from jax.flatten_util import ravel_pytree
 
+from lion_search.evaluation import flips
 from lion_search.evaluation.results import hurdle_step
 from lion_search.evaluation.traced import jit_kept
 from lion_search.language.errors import ProgramError
@@ -308,7 +309,8 @@ def _program_step(program: Encoded, size: Size, branches: list[Callable], regs: 
 def make_trainer(task: Task, size: Size) -> Callable[..., Trained]:
     """The jitted function train(encoded, seed, lr_scale, hurdle_loss) -> Trained for `task`.
 
-    Each step: g = grad loss(w; batch), lr = lr_scale * schedule(step), the program runs with
+    Each step: g = grad loss(w; batch) (the task's flips applied, `flips`), lr = lr_scale *
+    schedule(step), the program runs with
     t = step + 1 and T = task.steps, and w <- w - update. A non-finite loss or weight stops the
     run (diverged); at `task.steps // 4` the run stops when the mean loss of the last 10 steps
     exceeds `hurdle_loss` (inf disables the hurdle). The validation loss is measured at the
@@ -323,7 +325,8 @@ def make_trainer(task: Task, size: Size) -> Callable[..., Trained]:
     def train(program: Encoded, seed: jax.Array, lr_scale: jax.Array,
               hurdle_loss: jax.Array) -> Trained:
         init_key, data_key = jax.random.split(jax.random.PRNGKey(seed))
-        w0, _ = ravel_pytree(task.init_params(init_key))
+        model = flips.flat_model_weights(task, params0, seed)
+        w0 = model(ravel_pytree(task.init_params(init_key))[0])
         registers = _initial_registers(size, program, leaves, task.steps)
 
         def running(carry):
@@ -331,8 +334,8 @@ def make_trainer(task: Task, size: Size) -> Callable[..., Trained]:
 
         def train_step(carry):
             regs, w, _, losses, step = carry
-            loss, grads = jax.value_and_grad(task.loss)(unravel(w), task.get_batch(data_key, step))
-            g, _ = ravel_pytree(grads)
+            batch = task.get_batch(data_key, step)
+            loss, g = jax.value_and_grad(lambda w: task.loss(unravel(model(w)), batch))(w)
             lr = lr_scale * task.schedule(step)
             regs, outputs = _program_step(program, size, branches, regs,
                                           _step_inputs(w, g, lr, step + 1.0))
@@ -351,7 +354,8 @@ def make_trainer(task: Task, size: Size) -> Callable[..., Trained]:
         # A program may reassign w, so w's register is not the weights after the run.
         _, outputs = _program_step(program, size, branches, regs,
                                    _step_inputs(w, jnp.zeros_like(w), 0.0, task.steps + 1.0))
-        val = task.val_loss(unravel(jnp.where(program.evaluates, outputs[-1], w)), data_key)
+        val = task.val_loss(unravel(model(jnp.where(program.evaluates, outputs[-1], w))),
+                            data_key)
         val = jnp.where((stopped == 0) & jnp.isfinite(val), val, jnp.inf)
         stopped = jnp.where((stopped == 0) & ~jnp.isfinite(val), 1, stopped)
         return Trained(val, losses, stopped)

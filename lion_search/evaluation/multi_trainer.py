@@ -82,6 +82,7 @@ from lion_search.evaluation.interpreter import (
     constant_values,
     leaves_of,
 )
+from lion_search.evaluation import flips
 from lion_search.evaluation.results import hurdle_step
 from lion_search.language.errors import ProgramError
 from lion_search.language.ops import OPS, PER_LEAF_KINDS, Kind, Shape
@@ -349,7 +350,8 @@ def make_multi_trainer(task: Task, size: Size, P: int) -> Callable[..., Trained]
               hurdle_losses: jax.Array) -> Trained:
         program = EncodedPrograms(*(jnp.asarray(x) for x in program))
         init_key, data_key = jax.random.split(jax.random.PRNGKey(seed))
-        w0 = flat(task.init_params(init_key))
+        model = flips.flat_model_weights(task, params0, seed)
+        w0 = model(flat(task.init_params(init_key)))
         w = jnp.broadcast_to(w0, (P, leaves.n))
         V, S = _initial_registers(size, program, leaves, task.steps, P)
         lr_scales = jnp.broadcast_to(jnp.asarray(lr_scales, jnp.float32), (P,))
@@ -358,8 +360,9 @@ def make_multi_trainer(task: Task, size: Size, P: int) -> Callable[..., Trained]
         def train_step(carry, step):
             V, S, w, stopped, losses = carry
             running = stopped == 0
-            loss, grads = loss_and_grad(jax.vmap(unravel)(w), task.get_batch(data_key, step))
-            g = jax.vmap(flat)(grads)
+            loss, grads = loss_and_grad(jax.vmap(unravel)(model(w)),
+                                        task.get_batch(data_key, step))
+            g = model(jax.vmap(flat)(grads))     # D * dL/dw: D is its own inverse
             lr = lr_scales * task.schedule(step)
             V, S, outputs = machine.step(program, V, S, w, g, lr, step + 1.0)
             new_w = w - outputs[:, 0]
@@ -383,7 +386,7 @@ def make_multi_trainer(task: Task, size: Size, P: int) -> Callable[..., Trained]
         zeros = jnp.zeros_like(w)
         _, _, outputs = machine.step(program, V, S, w, zeros, jnp.zeros(P, jnp.float32),
                                      task.steps + 1.0)
-        val = val_loss(outputs[:, -1], data_key)
+        val = val_loss(model(outputs[:, -1]), data_key)
         val = jnp.where((stopped == 0) & jnp.isfinite(val), val, jnp.inf)
         stopped = jnp.where((stopped == 0) & ~jnp.isfinite(val), 1, stopped)
         return Trained(val, losses.T, stopped)

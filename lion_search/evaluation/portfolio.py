@@ -35,9 +35,10 @@ import numpy as np
 from lion_search.evaluation.fitness import Evaluator
 from lion_search.evaluation.results import WORST_FITNESS, EvalResult, Status
 from lion_search.evaluation.tasks import (
+    FLIPS,
     USER_TASK_FORMS,
     get_task,
-    is_user_task,
+    is_task_name,
     task_names,
 )
 from lion_search.language.errors import TaskError
@@ -62,12 +63,11 @@ def resolve_tasks(spec: str) -> tuple[str, ...]:
     if spec in named:
         return named[spec]
     tasks = tuple(t.strip() for t in spec.split(","))
-    known = set(task_names())
     for task in tasks:
-        if task not in known and not is_user_task(task):
+        if not is_task_name(task):
             raise TaskError(f"unknown task {task!r} in --task {spec!r}; known tasks: "
                             f"{', '.join(task_names())}; portfolios: {', '.join(named)}; "
-                            f"or your own: {USER_TASK_FORMS}")
+                            f"or your own: {USER_TASK_FORMS}; a task may end in {FLIPS}")
     if len(set(tasks)) != len(tasks):
         raise TaskError(f"--task {spec!r} names a task twice")
     return tasks

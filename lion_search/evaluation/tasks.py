@@ -5,6 +5,8 @@ user's task: ``MODULE:FUNCTION`` (a module importable from ``sys.path`` or the c
 directory) or ``path/to/file.py:FUNCTION``, where ``FUNCTION()`` returns a ``proxy_tasks.Task``.
 A user's task is imported, built once per process and checked (one training step, jitted, on
 finite numbers) before anything uses it; everything else treats it as it treats a built-in one.
+Either kind of name may end in ``+flips``: the same task, each training seed flipping the signs
+of its parameters' axes (``evaluation.flips``).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from proxy_tasks import SCHEDULES, TASK_BUILDERS, Task, make_schedule
 
 DEFAULT_SCHEDULE = "warmup_cosine"
 USER_TASK_FORMS = "MODULE:FUNCTION or path/to/file.py:FUNCTION"
+FLIPS = "+flips"   # a task name's suffix: each training seed flips its parameters' axis signs
 
 
 class TaskInfo(NamedTuple):
@@ -68,9 +71,9 @@ def get_task(name: str, schedule: str = DEFAULT_SCHEDULE, steps: int | None = No
     own included), return the same ``Task`` object (and compiled training loops keyed on it are
     reused). Raises ``TaskError`` naming the bad value and the allowed ones.
     """
-    if name not in TASK_BUILDERS and not is_user_task(name):
+    if not is_task_name(name):
         raise TaskError(f"unknown task {name!r}; known tasks: {', '.join(task_names())}, "
-                        f"or your own: {USER_TASK_FORMS}")
+                        f"or your own: {USER_TASK_FORMS}; either may end in {FLIPS}")
     if schedule not in SCHEDULES:
         raise TaskError(
             f"unknown schedule {schedule!r}; known schedules: {', '.join(schedule_names())}"
@@ -80,7 +83,8 @@ def get_task(name: str, schedule: str = DEFAULT_SCHEDULE, steps: int | None = No
     if is_user_task(name) and batch_size is not None:
         raise TaskError(f"task {name!r}: a batch size can be set for built-in tasks only; "
                         "set batch_size in your task's own code")
-    base = user_task(name) if is_user_task(name) else TASK_BUILDERS[name]()
+    base_name = name.removesuffix(FLIPS)
+    base = user_task(base_name) if is_user_task(base_name) else TASK_BUILDERS[base_name]()
     if steps == base.steps:
         steps = None
     if batch_size == base.batch_size:
@@ -102,19 +106,19 @@ def _positive_int(what: str, value: object) -> int | None:
 def _cached_task(name: str, schedule: str, steps: int | None, batch_size: int | None) -> Task:
     """``get_task`` with validated, normalized positional arguments (None: the task's own), so
     that its cache sees one key per task."""
+    base = name.removesuffix(FLIPS)
     try:
-        if is_user_task(name):
-            task = user_task(name)
+        if is_user_task(base):
+            task = user_task(base)
         else:
-            task = TASK_BUILDERS[name]() if batch_size is None else TASK_BUILDERS[name](batch_size)
+            task = TASK_BUILDERS[base]() if batch_size is None else TASK_BUILDERS[base](batch_size)
     except ValueError as e:
         raise TaskError(f"task {name!r}: {e}") from None
     steps = task.steps if steps is None else steps
-    if schedule == task.schedule_name and steps == task.steps:
-        return task
-    return dataclasses.replace(
-        task, steps=steps, schedule=make_schedule(schedule, steps), schedule_name=schedule
-    )
+    if schedule != task.schedule_name or steps != task.steps:
+        task = dataclasses.replace(task, steps=steps, schedule=make_schedule(schedule, steps),
+                                   schedule_name=schedule)
+    return dataclasses.replace(task, name=name, flip_signs=True) if base != name else task
 
 
 def tensor_facts_of(name: str) -> list[tuple[int, int, int]]:
@@ -145,6 +149,13 @@ def task_table() -> list[TaskInfo]:
 
 
 # ------------------------------------------------------------------------------ user tasks
+
+def is_task_name(name: str) -> bool:
+    """Whether ``name`` has the form of a task: a built-in one's name or a user's, with or
+    without ``+flips`` (a user's is checked when it is built)."""
+    base = name.removesuffix(FLIPS)
+    return base in TASK_BUILDERS or is_user_task(base)
+
 
 def is_user_task(name: str) -> bool:
     """Whether ``name`` names a user's task (``MODULE:FUNCTION``, ``path/to/file.py:FUNCTION``)

@@ -7,9 +7,10 @@ A run with seed ``s`` splits ``PRNGKey(s)`` into an init key and a data key, the
     u_t, state  = tx.update(g_t, state, params_t)
     params_{t+1} = params_t + u_t
 
-and reports ``val_loss(params_steps, data_key)``. Once a training loss is non-finite the run is
-diverged: the remaining steps are skipped (their curve entries are NaN) and the validation loss
-is ``inf``.
+and reports ``val_loss(params_steps, data_key)`` (a task that flips its axis signs trains
+``D * params`` and computes with ``D * params'``: ``evaluation.flips``). Once a training loss is
+non-finite the run is diverged: the remaining steps are skipped (their curve entries are NaN)
+and the validation loss is ``inf``.
 
 The compiled loop is cached by (task, optimizer), and the seed and peak learning rate are traced
 inputs, so re-running with other seeds or learning rates does not recompile.
@@ -27,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from lion_search.evaluation import flips
 from proxy_tasks.base import Task
 
 
@@ -94,9 +96,12 @@ def _run(
     tx = tx_at(lr)
     init_key, data_key = jax.random.split(jax.random.PRNGKey(seed))
     params = task.init_params(init_key)
+    model = flips.model_weights(task, params, seed)
+    params = model(params)
 
     def live_step(params, opt_state, step):
-        loss, grads = jax.value_and_grad(task.loss)(params, task.get_batch(data_key, step))
+        batch = task.get_batch(data_key, step)
+        loss, grads = jax.value_and_grad(lambda p: task.loss(model(p), batch))(params)
         updates, opt_state = tx.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, loss
 
@@ -114,7 +119,7 @@ def _run(
     (params, opt_state, diverged), curve = jax.lax.scan(
         body, carry, jnp.arange(task.steps, dtype=jnp.int32)
     )
-    val = task.val_loss(params if eval_params is None else eval_params(opt_state, params),
+    val = task.val_loss(model(params if eval_params is None else eval_params(opt_state, params)),
                         data_key)
     return val, curve, diverged | ~jnp.isfinite(val)
 
