@@ -56,7 +56,7 @@ def json_number(x: float) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def spread(scores: list[float]) -> float | None:
+def seed_spread(scores: list[float]) -> float | None:
     """The sample standard deviation of a program's per-seed scores (None under two): how far
     one training run's score strays, a chaotic program's far more than most."""
     return statistics.stdev(scores) if len(scores) > 1 else None
@@ -89,7 +89,7 @@ def summarize(store: RunStore, top: int = 10) -> dict[str, Any]:
             "evaluation": found_at[evaluation.id],
             "cache_hits": hit_counts.get(program_row.hash, 0), "program": program_row.text,
             # the training seeds its fitness is over, and their scores' standard deviation
-            "seeds": len(scores), "spread": spread(scores),
+            "seeds": len(scores), "spread": seed_spread(scores),
             "relation": relate(program).to_json()})
     first, last = store.time_span(EvalKind.SEARCH, cached=False) or (None, None)
     seconds = (last - first) if first is not None and last > first else 0.0
