@@ -310,11 +310,11 @@ def make_trainer(task: Task, size: Size) -> Callable[..., Trained]:
     """The jitted function train(encoded, seed, lr_scale, hurdle_loss) -> Trained for `task`.
 
     Each step: g = grad loss(w; batch) (the task's flips applied, `flips`), lr = lr_scale *
-    schedule(step), the program runs with
-    t = step + 1 and T = task.steps, and w <- w - update. A non-finite loss or weight stops the
-    run (diverged); at `task.steps // 4` the run stops when the mean loss of the last 10 steps
-    exceeds `hurdle_loss` (inf disables the hurdle). The validation loss is measured at the
-    program's evaluation weights, from one more run of the program after the last step.
+    schedule(step), the program runs with t = step + 1 and T = task.steps, and w <- w - update.
+    A non-finite loss or weight stops the run (diverged); at `task.steps // 4` the run stops
+    when the mean loss of the last 10 steps exceeds `hurdle_loss` (inf disables the hurdle).
+    The validation loss is measured at the program's evaluation weights, from one more run of
+    the program after the last step.
     """
     params0 = jax.eval_shape(task.init_params, jax.random.PRNGKey(0))
     _, unravel = ravel_pytree(jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), params0))
