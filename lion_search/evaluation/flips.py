@@ -13,9 +13,10 @@ point, so an optimizer whose update commutes with D,
 
     u(D * g, D * w, ...) = D * u(g, w, ...)     (memory that follows g or w flips with them),
 
-trains exactly as on the task itself: SGD, Adam, Lion and every rule odd in g and w entry by
-entry, and Muon's orthogonalize and Adafactor's factored moments, which are built on rows and
-columns. A program that leans on the signs of the task's own parametrization (a constant added
+trains exactly as on the task itself (in the interpreters to the bit; in optax's loop to float
+rounding, where XLA may fuse the product into a multiply-add): SGD, Adam, Lion and every rule
+odd in g and w entry by entry, and Muon's orthogonalize and Adafactor's factored moments,
+which are built on rows and columns. A program that leans on the signs of the task's own parametrization (a constant added
 to every update: every weight drifts one way, which a ReLU network rewards; `g != g ** 2`) meets
 a different one on each seed, so its lucky direction is not a gain (BENCHMARKS section 38).
 """
